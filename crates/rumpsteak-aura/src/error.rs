@@ -1,0 +1,437 @@
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use crate::Label;
+
+/// A `Result` whose error is [`ChoreographyError`].
+pub type Result<T, E = ChoreographyError> = std::result::Result<T, E>;
+
+/// The choreographic operation that failed, as named in error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Sending a message.
+    Send,
+    /// Receiving a message.
+    Recv,
+    /// Sending a choice label.
+    Choose,
+    /// Receiving a choice label.
+    Offer,
+    /// Setting up or tearing down a session.
+    Connect,
+}
+
+impl Operation {
+    /// A short lowercase name: `send`, `recv`, `choose`, `offer`, `connect`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(rumpsteak_aura::Operation::Offer.name(), "offer");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            Operation::Send => "send",
+            Operation::Recv => "recv",
+            Operation::Choose => "choose",
+            Operation::Offer => "offer",
+            Operation::Connect => "connect",
+        }
+    }
+
+    /// The preposition that joins the operation to its peer in messages.
+    const fn preposition(self) -> &'static str {
+        match self {
+            Operation::Send | Operation::Choose => "to",
+            Operation::Recv | Operation::Offer => "from",
+            Operation::Connect => "with",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name(), self.preposition())
+    }
+}
+
+/// The error of every choreographic operation.
+///
+/// Each variant names the peer and the operation where it can. An error never
+/// unregisters the peer's channel: after a timeout, a bad frame or a protocol
+/// violation the session is still there for the next operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChoreographyError {
+    /// The transport under a session failed: closed, I/O, oversize frame.
+    #[error("{0}")]
+    Transport(TransportError),
+
+    /// The operation did not finish within the given time.
+    #[error("operation timed out after {0:?}")]
+    Timeout(Duration),
+
+    /// No open channel is registered for the peer.
+    #[error("{op} {peer}: no open channel is registered for this peer")]
+    NoChannel {
+        /// The peer, in its `Debug` form.
+        peer: String,
+        /// The operation that needed the channel.
+        op: Operation,
+    },
+
+    /// A message could not be encoded, or a received payload could not be
+    /// decoded as the requested type.
+    #[error("{op} {peer}: could not {} a `{type_name}`", if matches!(op, Operation::Send | Operation::Choose) { "encode" } else { "decode" })]
+    Serialization {
+        /// The peer, in its `Debug` form.
+        peer: String,
+        /// The operation that failed.
+        op: Operation,
+        /// The Rust type being encoded or decoded.
+        type_name: &'static str,
+        /// The codec's own error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+
+    /// The peer, or the local role, broke the protocol: a label where a message
+    /// was expected, a malformed frame, a step the session type does not allow.
+    #[error("{op} {peer}: protocol violation: {violation}")]
+    ProtocolViolation {
+        /// The peer, in its `Debug` form.
+        peer: String,
+        /// The operation that detected the violation.
+        op: Operation,
+        /// What was violated.
+        violation: Violation,
+    },
+
+    /// The peer chose a label outside the set the receiver accepts.
+    #[error("{op} {peer}: peer chose `{received}`, expected one of {}", LabelList(expected))]
+    UnexpectedLabel {
+        /// The peer, in its `Debug` form.
+        peer: String,
+        /// The operation, `offer` in practice.
+        op: Operation,
+        /// The labels the receiver accepts.
+        expected: Vec<Label>,
+        /// The label the peer sent.
+        received: String,
+    },
+}
+
+impl ChoreographyError {
+    /// The transport error inside, if this is a [`ChoreographyError::Transport`].
+    pub fn as_transport(&self) -> Option<&TransportError> {
+        match self {
+            ChoreographyError::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the peer closed its side of the session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura::{ChoreographyError, TransportError};
+    /// let e = ChoreographyError::Transport(TransportError::closed());
+    /// assert!(e.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.as_transport()
+            .is_some_and(|e| matches!(e.kind(), TransportErrorKind::Closed))
+    }
+}
+
+impl From<TransportError> for ChoreographyError {
+    fn from(e: TransportError) -> Self {
+        ChoreographyError::Transport(e)
+    }
+}
+
+struct LabelList<'a>(&'a [Label]);
+
+impl fmt::Display for LabelList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, l) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "`{l}`")?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// A broken rule of the wire format or of the protocol.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A choice label arrived where a message was expected.
+    #[error("received a choice label where a message was expected")]
+    LabelWhereMessageExpected,
+    /// A message arrived where a choice label was expected.
+    #[error("received a message where a choice label was expected")]
+    MessageWhereLabelExpected,
+    /// The frame does not follow the wire format.
+    #[error("malformed frame: {0}")]
+    Frame(#[from] FrameError),
+    /// The peer sent more distinct labels than the process keeps.
+    #[error("too many distinct labels received ({limit} are kept); refusing `{label}`")]
+    TooManyLabels {
+        /// The label that did not fit.
+        label: String,
+        /// How many distinct labels the process keeps.
+        limit: usize,
+    },
+    /// The step does not match the session type at this point.
+    #[error("expected {expected}, attempted {attempted}")]
+    OutOfProtocol {
+        /// What the session type allows next, for example `send Offer to Seller`.
+        expected: String,
+        /// What was attempted, for example `recv from Seller`.
+        attempted: String,
+    },
+}
+
+/// Why a received frame could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The frame has no bytes at all.
+    #[error("empty frame")]
+    Empty,
+    /// The frame ends inside its header or payload.
+    #[error("truncated frame")]
+    Truncated,
+    /// The frame was written by another version of the wire format.
+    #[error("unsupported wire format version {found} (this side speaks {supported})")]
+    UnsupportedVersion {
+        /// The version byte received.
+        found: u8,
+        /// The version this side speaks.
+        supported: u8,
+    },
+    /// The frame kind byte is not one this version defines.
+    #[error("unknown frame kind {0:#04x}")]
+    UnknownKind(u8),
+    /// Bytes remain after the payload was decoded.
+    #[error("{0} unexpected trailing bytes")]
+    TrailingBytes(usize),
+    /// A label that is not valid UTF-8 or is too long.
+    #[error("invalid label: {0}")]
+    InvalidLabel(&'static str),
+}
+
+/// What went wrong in a transport, without the peer or operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// The peer closed its sending side, or went away, and every frame it
+    /// sent before has been received.
+    #[error("channel closed by peer")]
+    Closed,
+    /// A frame is larger than the session's limit.
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
+    FrameTooLarge {
+        /// The frame's size in bytes.
+        size: usize,
+        /// The session's limit in bytes.
+        limit: usize,
+    },
+    /// An I/O error from the operating system.
+    #[error("i/o error: {0}")]
+    Io(#[source] io::Error),
+    /// The peer did not answer within the session's read deadline.
+    #[error("peer silent for longer than the read deadline of {0:?}")]
+    ReadDeadline(Duration),
+    /// Session setup failed: wrong role, wrong version, bad greeting.
+    #[error("handshake failed: {0}")]
+    Handshake(String),
+    /// Any other cause, from a custom transport.
+    #[error("{0}")]
+    Other(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+/// A typed transport failure, with the peer and operation once known.
+///
+/// Transports create these with [`TransportError::closed`],
+/// [`TransportError::io`] and friends; the handler adds the peer and the
+/// operation before returning it inside [`ChoreographyError::Transport`].
+///
+/// # Examples
+///
+/// ```
+/// use rumpsteak_aura::{Operation, TransportError, TransportErrorKind};
+///
+/// let e = TransportError::closed().in_context(Operation::Recv, "Bob");
+/// assert!(matches!(e.kind(), TransportErrorKind::Closed));
+/// assert_eq!(e.peer(), Some("Bob"));
+/// assert_eq!(e.to_string(), "recv from Bob: channel closed by peer");
+/// ```
+#[derive(Debug)]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    context: Option<(Operation, String)>,
+}
+
+impl TransportError {
+    /// An error of the given kind, with no peer yet.
+    pub fn new(kind: TransportErrorKind) -> Self {
+        TransportError {
+            kind,
+            context: None,
+        }
+    }
+
+    /// The peer closed the session.
+    pub fn closed() -> Self {
+        Self::new(TransportErrorKind::Closed)
+    }
+
+    /// An I/O failure.
+    pub fn io(e: io::Error) -> Self {
+        Self::new(TransportErrorKind::Io(e))
+    }
+
+    /// A frame over the size limit.
+    pub fn frame_too_large(size: usize, limit: usize) -> Self {
+        Self::new(TransportErrorKind::FrameTooLarge { size, limit })
+    }
+
+    /// A failed handshake, with a human-readable reason.
+    pub fn handshake(reason: impl Into<String>) -> Self {
+        Self::new(TransportErrorKind::Handshake(reason.into()))
+    }
+
+    /// Any other cause.
+    pub fn other(e: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::new(TransportErrorKind::Other(e.into()))
+    }
+
+    /// Adds the operation and the peer's name.
+    pub fn in_context(mut self, op: Operation, peer: impl Into<String>) -> Self {
+        self.context = Some((op, peer.into()));
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &TransportErrorKind {
+        &self.kind
+    }
+
+    /// Consumes the error, returning its kind.
+    pub fn into_kind(self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// The peer, once the handler has named it.
+    pub fn peer(&self) -> Option<&str> {
+        self.context.as_ref().map(|(_, p)| p.as_str())
+    }
+
+    /// The operation, once the handler has named it.
+    pub fn operation(&self) -> Option<Operation> {
+        self.context.as_ref().map(|(op, _)| *op)
+    }
+
+    /// Whether the peer closed the session.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.kind, TransportErrorKind::Closed)
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((op, peer)) = &self.context {
+            write!(f, "{op} {peer}: ")?;
+        }
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl StdError for TransportError {
+    // The kind's text is already part of `Display`, so the chain continues
+    // with the kind's own cause (the `io::Error`, the custom error).
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.kind.source()
+    }
+}
+
+impl From<TransportErrorKind> for TransportError {
+    fn from(kind: TransportErrorKind) -> Self {
+        Self::new(kind)
+    }
+}
+
+impl From<io::Error> for TransportError {
+    fn from(e: io::Error) -> Self {
+        Self::io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_peer_and_operation() {
+        let e = ChoreographyError::NoChannel {
+            peer: "Bob".into(),
+            op: Operation::Send,
+        };
+        assert_eq!(
+            e.to_string(),
+            "send to Bob: no open channel is registered for this peer"
+        );
+
+        let e = ChoreographyError::UnexpectedLabel {
+            peer: "Seller".into(),
+            op: Operation::Offer,
+            expected: vec![Label("accept"), Label("reject")],
+            received: "maybe".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "offer from Seller: peer chose `maybe`, expected one of [`accept`, `reject`]"
+        );
+
+        let e = ChoreographyError::ProtocolViolation {
+            peer: "Alice".into(),
+            op: Operation::Recv,
+            violation: Violation::LabelWhereMessageExpected,
+        };
+        assert_eq!(
+            e.to_string(),
+            "recv from Alice: protocol violation: received a choice label where a message was expected"
+        );
+    }
+
+    #[test]
+    fn transport_error_keeps_io_cause_in_chain() {
+        let io = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
+        let e = TransportError::io(io).in_context(Operation::Send, "Carol");
+        assert_eq!(e.to_string(), "send to Carol: i/o error: reset");
+        let source = e.source().map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("reset"));
+        assert_eq!(e.operation(), Some(Operation::Send));
+    }
+
+    #[test]
+    fn serialization_says_encode_or_decode() {
+        let e = ChoreographyError::Serialization {
+            peer: "Bob".into(),
+            op: Operation::Recv,
+            type_name: "Offer",
+            source: "bad varint".into(),
+        };
+        assert_eq!(e.to_string(), "recv from Bob: could not decode a `Offer`");
+        assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("bad varint"));
+    }
+}

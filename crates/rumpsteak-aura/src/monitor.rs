@@ -1,0 +1,79 @@
+use std::fmt;
+
+use crate::Violation;
+
+/// One step a role is about to take, or has just taken, as a protocol monitor
+/// sees it. Roles appear by name (the `Debug` form of the role value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step<'a> {
+    /// Sending a message whose Rust type has the short name `message`.
+    Send {
+        /// The receiving role.
+        to: &'a str,
+        /// The short type name of the payload, for example `Offer`.
+        message: &'a str,
+    },
+    /// Receiving a message of the type with the short name `message`.
+    Recv {
+        /// The sending role.
+        from: &'a str,
+        /// The short type name the receiver asks for.
+        message: &'a str,
+    },
+    /// Sending the choice label `label`.
+    Choose {
+        /// The role told of the choice.
+        to: &'a str,
+        /// The chosen label.
+        label: &'a str,
+    },
+    /// Receiving a choice label. `label` is `None` before the label is read
+    /// (is an offer from this role allowed now?) and `Some` after (is this
+    /// label one of the allowed branches?).
+    Offer {
+        /// The role that makes the choice.
+        from: &'a str,
+        /// The label received, once known.
+        label: Option<&'a str>,
+    },
+}
+
+impl fmt::Display for Step<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Send { to, message } => write!(f, "send {message} to {to}"),
+            Step::Recv { from, message } => write!(f, "recv {message} from {from}"),
+            Step::Choose { to, label } => write!(f, "choose {label} for {to}"),
+            Step::Offer { from, label: None } => write!(f, "offer from {from}"),
+            Step::Offer {
+                from,
+                label: Some(l),
+            } => write!(f, "offer {l} from {from}"),
+        }
+    }
+}
+
+/// Checks a role's steps against its session type at run time.
+///
+/// The endpoint calls [`check`](ProtocolMonitor::check) before a step touches
+/// the wire and [`advance`](ProtocolMonitor::advance) once it has succeeded,
+/// so a failed or cancelled operation leaves the monitor where it was.
+pub trait ProtocolMonitor: Send + fmt::Debug + 'static {
+    /// Whether `step` is allowed now. Must not change the monitor's state.
+    fn check(&self, step: &Step<'_>) -> Result<(), Violation>;
+
+    /// Moves past `step`, which a preceding [`check`](ProtocolMonitor::check)
+    /// allowed and which has now happened.
+    fn advance(&mut self, step: &Step<'_>);
+
+    /// Whether the role's session type has reached its end.
+    fn is_complete(&self) -> bool;
+
+    /// Whether any remaining step involves `peer`.
+    fn involves(&self, peer: &str) -> bool;
+
+    /// Writes a short description of the protocol position (the remaining
+    /// local type, abbreviated) into `out`.
+    fn describe(&self, out: &mut String);
+}

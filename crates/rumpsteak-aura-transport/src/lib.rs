@@ -1,0 +1,25 @@
+//! Sessions for rumpsteak-aura.
+//!
+//! A [`RumpsteakSession`] is one role's end of a conversation with one peer:
+//! it moves whole frames (`Vec<u8>`) both ways. Sessions come from:
+//!
+//! - [`SimpleChannel::pair`], an unbounded in-memory channel pair (the
+//!   default, and the fast path: no boxing, no dynamic dispatch);
+//! - [`RumpsteakSession::from_sink_stream`], any `Sink<Vec<u8>>` and
+//!   `Stream` of frames, for custom transports;
+//! - [`RumpsteakSession::from_transport`], anything implementing the
+//!   object-safe [`SessionTransport`] interface.
+//!
+//! The [`wire`] module defines what the frames contain. The handler crate
+//! turns messages and labels into frames and back.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod session;
+mod simple;
+mod sink_stream;
+pub mod wire;
+
+pub use rumpsteak_aura::{TransportError, TransportErrorKind};
+pub use session::{DEFAULT_MAX_FRAME_LEN, RumpsteakSession, SessionTransport};
+pub use simple::SimpleChannel;
+pub use sink_stream::IntoFrame;

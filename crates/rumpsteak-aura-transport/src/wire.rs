@@ -1,0 +1,277 @@
+//! The wire format: what one frame contains.
+//!
+//! Every frame starts with a two-byte header:
+//!
+//! | byte | meaning |
+//! |------|---------|
+//! | 0    | wire format version, [`WIRE_VERSION`] |
+//! | 1    | frame kind: `0x00` message, `0x01` choice label |
+//!
+//! A message frame's payload is the message in postcard encoding. A label
+//! frame's payload is the label as a postcard string (a varint length, then
+//! UTF-8 bytes), at most [`MAX_LABEL_LEN`] bytes. Both payloads must fill the
+//! frame exactly: trailing bytes are an error. The frame's length itself is
+//! the transport's business (a channel item, a length prefix on TCP, a
+//! WebSocket message). `docs/wire-format.md` describes the same with
+//! examples.
+
+use postcard::ser_flavors::Flavor;
+use rumpsteak_aura::FrameError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The version of the wire format this crate writes and reads.
+pub const WIRE_VERSION: u8 = 1;
+
+/// The length of the frame header in bytes.
+pub const HEADER_LEN: usize = 2;
+
+/// The longest label, in UTF-8 bytes, that may be sent or received.
+pub const MAX_LABEL_LEN: usize = 255;
+
+/// What a frame carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// A postcard-encoded message.
+    Message = 0x00,
+    /// A choice label.
+    Label = 0x01,
+}
+
+/// A decoded frame, borrowing its payload from the received bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A message payload, still postcard-encoded.
+    Message(&'a [u8]),
+    /// A choice label.
+    Label(&'a str),
+}
+
+/// Why a message could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// The codec failed.
+    #[error("postcard: {0}")]
+    Codec(#[source] postcard::Error),
+    /// The payload decoded, but bytes were left over.
+    #[error("{0} unexpected trailing bytes")]
+    Trailing(usize),
+}
+
+/// A postcard output that writes into a `Vec<u8>`, copying slices in one go.
+struct VecFlavor(Vec<u8>);
+
+impl Flavor for VecFlavor {
+    type Output = Vec<u8>;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
+}
+
+fn header(kind: FrameKind, capacity: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(capacity.max(HEADER_LEN));
+    buf.push(WIRE_VERSION);
+    buf.push(kind as u8);
+    buf
+}
+
+/// Encodes a message frame.
+///
+/// `capacity` is the buffer size to start with: passing the size of the
+/// previous frame to the same peer makes a steady stream of similar messages
+/// cost exactly one allocation each.
+///
+/// # Examples
+///
+/// ```
+/// use rumpsteak_aura_transport::wire::{self, Frame};
+///
+/// let frame = wire::encode_message(&(7u8, "hi"), 0).unwrap();
+/// assert_eq!(frame, [wire::WIRE_VERSION, 0x00, 7, 2, b'h', b'i']);
+/// let Frame::Message(payload) = wire::decode(&frame)? else { panic!("not a message") };
+/// let (n, s): (u8, String) = wire::decode_message(payload).unwrap();
+/// assert_eq!((n, s.as_str()), (7, "hi"));
+/// # Ok::<(), rumpsteak_aura::FrameError>(())
+/// ```
+pub fn encode_message<M: Serialize + ?Sized>(
+    msg: &M,
+    capacity: usize,
+) -> Result<Vec<u8>, PayloadError> {
+    let buf = VecFlavor(header(FrameKind::Message, capacity));
+    postcard::serialize_with_flavor(msg, buf).map_err(PayloadError::Codec)
+}
+
+/// Encodes a label frame.
+///
+/// # Examples
+///
+/// ```
+/// use rumpsteak_aura_transport::wire::{self, Frame};
+///
+/// let frame = wire::encode_label("accept")?;
+/// assert_eq!(wire::decode(&frame)?, Frame::Label("accept"));
+/// # Ok::<(), rumpsteak_aura::FrameError>(())
+/// ```
+pub fn encode_label(label: &str) -> Result<Vec<u8>, FrameError> {
+    if label.len() > MAX_LABEL_LEN {
+        return Err(FrameError::InvalidLabel("longer than 255 bytes"));
+    }
+    let buf = VecFlavor(header(FrameKind::Label, HEADER_LEN + 1 + label.len()));
+    // Serializing a short `str` into a growable buffer cannot fail.
+    postcard::serialize_with_flavor(label, buf)
+        .map_err(|_| FrameError::InvalidLabel("could not be encoded"))
+}
+
+/// Reads a frame's header and, for a label, the label.
+///
+/// Never panics, whatever the bytes.
+pub fn decode(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
+    let (&version, rest) = frame.split_first().ok_or(FrameError::Empty)?;
+    if version != WIRE_VERSION {
+        return Err(FrameError::UnsupportedVersion {
+            found: version,
+            supported: WIRE_VERSION,
+        });
+    }
+    let (&kind, payload) = rest.split_first().ok_or(FrameError::Truncated)?;
+    match kind {
+        k if k == FrameKind::Message as u8 => Ok(Frame::Message(payload)),
+        k if k == FrameKind::Label as u8 => decode_label(payload).map(Frame::Label),
+        other => Err(FrameError::UnknownKind(other)),
+    }
+}
+
+fn decode_label(payload: &[u8]) -> Result<&str, FrameError> {
+    let (label, rest): (&str, &[u8]) = postcard::take_from_bytes(payload).map_err(|e| match e {
+        postcard::Error::DeserializeUnexpectedEnd => FrameError::Truncated,
+        postcard::Error::DeserializeBadUtf8 => FrameError::InvalidLabel("not valid UTF-8"),
+        _ => FrameError::InvalidLabel("bad length prefix"),
+    })?;
+    if !rest.is_empty() {
+        return Err(FrameError::TrailingBytes(rest.len()));
+    }
+    if label.len() > MAX_LABEL_LEN {
+        return Err(FrameError::InvalidLabel("longer than 255 bytes"));
+    }
+    Ok(label)
+}
+
+/// Decodes a message payload, requiring it to fill the frame exactly.
+pub fn decode_message<M: DeserializeOwned>(payload: &[u8]) -> Result<M, PayloadError> {
+    let (msg, rest) = postcard::take_from_bytes(payload).map_err(PayloadError::Codec)?;
+    if rest.is_empty() {
+        Ok(msg)
+    } else {
+        Err(PayloadError::Trailing(rest.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Named {
+        name: String,
+        n: u32,
+    }
+
+    #[test]
+    fn message_and_label_frames_differ_in_kind() {
+        // A message whose first field is a string has the same payload bytes as
+        // a label frame would; only the kind byte tells them apart.
+        let msg = wire_msg();
+        let label = encode_label("accept").unwrap();
+        assert_eq!(&msg[HEADER_LEN..HEADER_LEN + 7], &label[HEADER_LEN..]);
+        assert!(matches!(decode(&msg), Ok(Frame::Message(_))));
+        assert_eq!(decode(&label), Ok(Frame::Label("accept")));
+    }
+
+    fn wire_msg() -> Vec<u8> {
+        encode_message(
+            &Named {
+                name: "accept".into(),
+                n: 1,
+            },
+            0,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn malformed_frames_are_errors() {
+        assert_eq!(decode(&[]), Err(FrameError::Empty));
+        assert_eq!(decode(&[WIRE_VERSION]), Err(FrameError::Truncated));
+        assert_eq!(
+            decode(&[9, 0]),
+            Err(FrameError::UnsupportedVersion {
+                found: 9,
+                supported: WIRE_VERSION
+            })
+        );
+        assert_eq!(decode(&[WIRE_VERSION, 7]), Err(FrameError::UnknownKind(7)));
+        assert_eq!(decode(&[WIRE_VERSION, 1]), Err(FrameError::Truncated));
+        assert_eq!(decode(&[WIRE_VERSION, 1, 3, b'a']), Err(FrameError::Truncated));
+        assert_eq!(
+            decode(&[WIRE_VERSION, 1, 1, b'a', b'b']),
+            Err(FrameError::TrailingBytes(1))
+        );
+        assert_eq!(
+            decode(&[WIRE_VERSION, 1, 1, 0xff]),
+            Err(FrameError::InvalidLabel("not valid UTF-8"))
+        );
+    }
+
+    #[test]
+    fn truncated_or_padded_payloads_are_errors() {
+        let frame = wire_msg();
+        let Ok(Frame::Message(payload)) = decode(&frame) else {
+            panic!("expected a message frame");
+        };
+        assert_eq!(decode_message::<Named>(payload).unwrap().n, 1);
+        assert!(matches!(
+            decode_message::<Named>(&payload[..payload.len() - 1]),
+            Err(PayloadError::Codec(_))
+        ));
+        let mut padded = payload.to_vec();
+        padded.push(0);
+        assert!(matches!(
+            decode_message::<Named>(&padded),
+            Err(PayloadError::Trailing(1))
+        ));
+    }
+
+    #[test]
+    fn long_labels_are_refused() {
+        let long = "x".repeat(MAX_LABEL_LEN + 1);
+        assert!(encode_label(&long).is_err());
+        assert!(encode_label(&long[1..]).is_ok());
+    }
+
+    #[test]
+    fn capacity_hint_gives_one_exact_buffer() {
+        let first = wire_msg();
+        let second = encode_message(
+            &Named {
+                name: "accept".into(),
+                n: 1,
+            },
+            first.len(),
+        )
+        .unwrap();
+        assert_eq!(second.capacity(), first.len());
+    }
+}

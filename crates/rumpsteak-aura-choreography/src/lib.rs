@@ -1,0 +1,42 @@
+#![doc = include_str!("../../../README.md")]
+//!
+//! # Layout
+//!
+//! This crate only re-exports; the code lives in the layer crates:
+//!
+//! | module | crate |
+//! |---|---|
+//! | crate root, [`effects`] | `rumpsteak-aura` (core traits, labels, errors) |
+//! | [`effects::handlers::rumpsteak`] | `rumpsteak-aura-handler` and `rumpsteak-aura-transport` |
+//! | [`transport`] | `rumpsteak-aura-transport` (sessions, wire format, network transports) |
+
+pub use rumpsteak_aura::{
+    ChoreoHandler, ChoreographyError, FrameError, Label, Message, Operation, ProtocolMonitor,
+    Result, Role, Step, TransportError, TransportErrorKind, Violation,
+};
+pub use rumpsteak_aura_handler::{
+    RumpsteakEndpoint, RumpsteakHandler, RumpsteakSession, SessionMetadata, SimpleChannel,
+};
+
+/// Choreographic effects: the handler interface, labels, errors and the
+/// handlers that implement them.
+pub mod effects {
+    pub use rumpsteak_aura::{
+        ChoreoHandler, ChoreographyError, FrameError, Label, Operation, ProtocolMonitor, Result,
+        Step, TransportError, TransportErrorKind, Violation,
+    };
+
+    /// The available handlers.
+    pub mod handlers {
+        /// The rumpsteak handler, its endpoint, and the sessions it runs on.
+        pub mod rumpsteak {
+            pub use rumpsteak_aura_handler::*;
+            pub use rumpsteak_aura_transport::{IntoFrame, SessionTransport};
+        }
+    }
+}
+
+/// Sessions, the wire format and the transports.
+pub mod transport {
+    pub use rumpsteak_aura_transport::*;
+}

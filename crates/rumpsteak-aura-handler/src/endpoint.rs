@@ -1,0 +1,349 @@
+use std::fmt::{self, Debug};
+use std::hash::Hash;
+
+use rumpsteak_aura::{ChoreographyError, Operation, ProtocolMonitor, Role, Step, Violation};
+use rumpsteak_aura_transport::RumpsteakSession;
+
+use crate::metadata::{LastOp, MetadataCache, SessionMetadata};
+
+/// One role's state: a session per peer, the metadata of each, and optionally
+/// a protocol monitor.
+///
+/// Endpoints hold state, handlers hold none: a [`RumpsteakHandler`] performs
+/// operations on an endpoint passed by `&mut`.
+///
+/// Peers are kept in registration order in a small vector; protocols have a
+/// handful of roles, for which a linear scan beats hashing.
+///
+/// Dropping an endpoint closes every session, as
+/// [`close_all_channels`](RumpsteakEndpoint::close_all_channels) does.
+///
+/// [`RumpsteakHandler`]: crate::RumpsteakHandler
+pub struct RumpsteakEndpoint<R> {
+    local_role: R,
+    peers: Vec<Peer<R>>,
+    monitor: Option<Box<dyn ProtocolMonitor>>,
+}
+
+pub(crate) struct Peer<R> {
+    pub(crate) role: R,
+    /// The peer's `Debug` form, computed once, for errors, logs and monitors.
+    pub(crate) name: String,
+    session: Option<RumpsteakSession>,
+    operation_count: usize,
+    last: LastOp,
+    closed_by_peer: bool,
+    /// The size of the last frame sent, used as the next send buffer's size.
+    pub(crate) send_hint: usize,
+    meta: MetadataCache,
+}
+
+impl<R> Peer<R> {
+    pub(crate) fn session(&mut self) -> &mut RumpsteakSession {
+        match &mut self.session {
+            Some(s) => s,
+            // `open_index` only hands out peers whose session is present.
+            None => unreachable!("invariant: an operation reached a closed session"),
+        }
+    }
+
+    pub(crate) fn error(&self, op: Operation, violation: Violation) -> ChoreographyError {
+        ChoreographyError::ProtocolViolation {
+            peer: self.name.clone(),
+            op,
+            violation,
+        }
+    }
+}
+
+impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
+    /// Creates an endpoint for `local_role`, with no sessions yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_handler::RumpsteakEndpoint;
+    ///
+    /// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    /// enum Party { Alice, Bob }
+    /// impl rumpsteak_aura::Role for Party {
+    ///     type Message = ();
+    ///     fn seal(&mut self) {}
+    ///     fn is_sealed(&self) -> bool { false }
+    /// }
+    ///
+    /// let ep = RumpsteakEndpoint::new(Party::Alice);
+    /// assert_eq!(ep.local_role(), &Party::Alice);
+    /// assert_eq!(ep.active_channel_count(), 0);
+    /// assert!(ep.is_all_closed());
+    /// ```
+    pub fn new(local_role: R) -> Self {
+        RumpsteakEndpoint {
+            local_role,
+            peers: Vec::new(),
+            monitor: None,
+        }
+    }
+
+    /// The role this endpoint plays.
+    pub fn local_role(&self) -> &R {
+        &self.local_role
+    }
+
+    /// Registers a channel with a peer role: a [`SimpleChannel`] or anything
+    /// else that converts into a [`RumpsteakSession`].
+    ///
+    /// Registering a peer that already has a session replaces it: the old
+    /// session is closed (its peer sees the channel closed after everything
+    /// sent before) and the metadata starts afresh.
+    ///
+    /// [`SimpleChannel`]: rumpsteak_aura_transport::SimpleChannel
+    pub fn register_channel<T>(&mut self, peer: R, channel: T)
+    where
+        T: Into<RumpsteakSession>,
+    {
+        self.register_session(peer, channel.into());
+    }
+
+    /// Registers a session with a peer role, for sessions built with
+    /// [`RumpsteakSession::from_simple_channel`],
+    /// [`RumpsteakSession::from_sink_stream`] or a network transport.
+    /// Replaces an existing session as
+    /// [`register_channel`](RumpsteakEndpoint::register_channel) does.
+    pub fn register_session(&mut self, peer: R, session: RumpsteakSession) {
+        let fresh = Peer {
+            name: format!("{peer:?}"),
+            role: peer,
+            session: Some(session),
+            operation_count: 0,
+            last: LastOp::Registered,
+            closed_by_peer: false,
+            send_hint: 0,
+            meta: MetadataCache::default(),
+        };
+        match self.peers.iter_mut().find(|p| p.role == fresh.role) {
+            // Dropping the old peer closes its session.
+            Some(old) => *old = fresh,
+            None => self.peers.push(fresh),
+        }
+    }
+
+    /// Whether an open channel exists for `peer`.
+    pub fn has_channel(&self, peer: &R) -> bool {
+        self.peer(peer).is_some_and(|p| p.session.is_some())
+    }
+
+    /// Closes the channel with `peer`. Returns whether an open channel was
+    /// closed.
+    ///
+    /// The peer receives every frame sent before, then a closed-channel
+    /// error. The peer's metadata stays readable, marked complete.
+    pub fn close_channel(&mut self, peer: &R) -> bool {
+        match self.peers.iter_mut().find(|p| &p.role == peer) {
+            Some(p) => close(p),
+            None => false,
+        }
+    }
+
+    /// Closes every open channel and returns how many were open.
+    pub fn close_all_channels(&mut self) -> usize {
+        self.peers
+            .iter_mut()
+            .map(close)
+            .filter(|&closed| closed)
+            .count()
+    }
+
+    /// How many channels are open.
+    pub fn active_channel_count(&self) -> usize {
+        self.peers.iter().filter(|p| p.session.is_some()).count()
+    }
+
+    /// Whether no channel is open (also true before any registration).
+    pub fn is_all_closed(&self) -> bool {
+        self.active_channel_count() == 0
+    }
+
+    /// The metadata of the session with `peer`, if one was ever registered.
+    pub fn get_metadata(&self, peer: &R) -> Option<&SessionMetadata> {
+        self.peer(peer).map(|p| self.render(p))
+    }
+
+    /// The metadata of every session ever registered, in registration order.
+    pub fn all_metadata(&self) -> Vec<(R, &SessionMetadata)> {
+        self.peers
+            .iter()
+            .map(|p| (p.role.clone(), self.render(p)))
+            .collect()
+    }
+
+    /// Attaches a protocol monitor, which checks every later operation against
+    /// the role's session type before it reaches the wire.
+    ///
+    /// A monitor is usually built from a global protocol by the
+    /// `rumpsteak-aura-protocol` crate. Roles are matched by their `Debug`
+    /// names.
+    pub fn with_protocol(mut self, monitor: impl ProtocolMonitor) -> Self {
+        self.set_protocol(monitor);
+        self
+    }
+
+    /// Attaches a protocol monitor to an existing endpoint, replacing any
+    /// earlier one.
+    pub fn set_protocol(&mut self, monitor: impl ProtocolMonitor) {
+        self.monitor = Some(Box::new(monitor));
+        self.invalidate_all();
+    }
+
+    /// The attached protocol monitor, if any.
+    pub fn protocol(&self) -> Option<&dyn ProtocolMonitor> {
+        self.monitor.as_deref()
+    }
+
+    fn peer(&self, role: &R) -> Option<&Peer<R>> {
+        self.peers.iter().find(|p| &p.role == role)
+    }
+
+    fn render<'a>(&'a self, p: &'a Peer<R>) -> &'a SessionMetadata {
+        p.meta.get_or_render(|out| {
+            p.last.write(&p.name, out);
+            let closed = p.session.is_none() || p.closed_by_peer;
+            match &self.monitor {
+                Some(m) => {
+                    out.push_str(" | ");
+                    m.describe(out);
+                    (m.is_complete(), p.operation_count)
+                }
+                None => (closed, p.operation_count),
+            }
+        })
+    }
+
+    fn invalidate_all(&mut self) {
+        for p in &mut self.peers {
+            p.meta.invalidate();
+        }
+    }
+
+    /// Finds the open session with `role` and, with a monitor attached,
+    /// checks the step about to be taken. Nothing touches the wire before
+    /// this succeeds.
+    pub(crate) fn begin(
+        &mut self,
+        role: &R,
+        op: Operation,
+        act: Act<'_>,
+    ) -> Result<usize, ChoreographyError> {
+        let Some(i) = self
+            .peers
+            .iter()
+            .position(|p| &p.role == role && p.session.is_some())
+        else {
+            return Err(ChoreographyError::NoChannel {
+                peer: format!("{role:?}"),
+                op,
+            });
+        };
+        if let Some(m) = &self.monitor {
+            let p = &self.peers[i];
+            m.check(&act.step(&p.name)).map_err(|v| p.error(op, v))?;
+        }
+        Ok(i)
+    }
+
+    /// Checks a step with the monitor, if any, without advancing it.
+    pub(crate) fn check(
+        &self,
+        i: usize,
+        op: Operation,
+        act: Act<'_>,
+    ) -> Result<(), ChoreographyError> {
+        match &self.monitor {
+            Some(m) => {
+                let p = &self.peers[i];
+                m.check(&act.step(&p.name)).map_err(|v| p.error(op, v))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Records a successful step: the monitor advances, the count grows.
+    pub(crate) fn finish(&mut self, i: usize, last: LastOp, act: Act<'_>) {
+        if let Some(m) = &mut self.monitor {
+            m.advance(&act.step(&self.peers[i].name));
+            // The protocol position shows in every peer's description.
+            self.invalidate_all();
+        }
+        let p = &mut self.peers[i];
+        p.operation_count += 1;
+        p.last = last;
+        p.meta.invalidate();
+    }
+
+    /// Records that the peer closed its side.
+    pub(crate) fn peer_closed(&mut self, i: usize) {
+        let p = &mut self.peers[i];
+        p.closed_by_peer = true;
+        p.last = LastOp::ClosedByPeer;
+        p.meta.invalidate();
+    }
+
+    pub(crate) fn peer_at(&mut self, i: usize) -> &mut Peer<R> {
+        &mut self.peers[i]
+    }
+}
+
+/// A step without its peer; the endpoint fills in the peer's name.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Act<'l> {
+    Send(&'static str),
+    Recv(&'static str),
+    Choose(&'static str),
+    Offer(Option<&'l str>),
+}
+
+impl<'l> Act<'l> {
+    fn step<'a>(self, peer: &'a str) -> Step<'a>
+    where
+        'l: 'a,
+    {
+        match self {
+            Act::Send(message) => Step::Send { to: peer, message },
+            Act::Recv(message) => Step::Recv {
+                from: peer,
+                message,
+            },
+            Act::Choose(label) => Step::Choose { to: peer, label },
+            Act::Offer(label) => Step::Offer { from: peer, label },
+        }
+    }
+}
+
+fn close<R>(p: &mut Peer<R>) -> bool {
+    match p.session.take() {
+        Some(mut session) => {
+            session.close();
+            p.last = LastOp::Closed;
+            p.meta.invalidate();
+            true
+        }
+        None => false,
+    }
+}
+
+impl<R: Debug> Debug for RumpsteakEndpoint<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RumpsteakEndpoint")
+            .field("local_role", &self.local_role)
+            .field(
+                "peers",
+                &self
+                    .peers
+                    .iter()
+                    .map(|p| (&p.name, p.session.is_some()))
+                    .collect::<Vec<_>>(),
+            )
+            .field("monitor", &self.monitor)
+            .finish()
+    }
+}

@@ -1,0 +1,330 @@
+use std::any::type_name;
+use std::fmt::{self, Debug};
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use rumpsteak_aura::{
+    ChoreoHandler, ChoreographyError, Label, Operation, Result, Role, TransportError, Violation,
+};
+use rumpsteak_aura_transport::wire::{self, Frame, PayloadError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::debug;
+
+use crate::endpoint::{Act, RumpsteakEndpoint};
+use crate::labels::intern_label;
+use crate::metadata::{LastOp, short_type_name};
+
+/// Performs choreographic effects on a [`RumpsteakEndpoint`].
+///
+/// The handler is stateless: it is a zero-sized `Copy` value, so one handler
+/// can serve every operation, be copied into tasks, or be made fresh each
+/// time. All state lives in the endpoint.
+///
+/// Besides the [`ChoreoHandler`] operations it offers
+/// [`offer_among`](RumpsteakHandler::offer_among) (an offer that accepts only
+/// the given labels), [`recv_timeout`](RumpsteakHandler::recv_timeout),
+/// [`offer_timeout`](RumpsteakHandler::offer_timeout) and
+/// [`within`](RumpsteakHandler::within) (any steps under one deadline).
+///
+/// Every operation is cancel safe: dropping its future (a timeout, a
+/// `select!`) keeps the peer's session registered and loses no frame.
+pub struct RumpsteakHandler<R, M> {
+    _types: PhantomData<fn() -> (R, M)>,
+}
+
+impl<R, M> RumpsteakHandler<R, M> {
+    /// Creates a handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_handler::RumpsteakHandler;
+    ///
+    /// let handler = RumpsteakHandler::<u8, String>::new();
+    /// let copy = handler; // handlers are Copy
+    /// assert_eq!(std::mem::size_of_val(&copy), 0);
+    /// ```
+    pub const fn new() -> Self {
+        RumpsteakHandler {
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<R, M> Clone for RumpsteakHandler<R, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R, M> Copy for RumpsteakHandler<R, M> {}
+
+impl<R, M> Default for RumpsteakHandler<R, M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R, M> Debug for RumpsteakHandler<R, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RumpsteakHandler")
+    }
+}
+
+fn transport_error<R>(
+    ep: &mut RumpsteakEndpoint<R>,
+    i: usize,
+    op: Operation,
+    e: TransportError,
+) -> ChoreographyError
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    if e.is_closed() {
+        ep.peer_closed(i);
+    }
+    ChoreographyError::Transport(e.in_context(op, ep.peer_at(i).name.clone()))
+}
+
+impl<R, M> RumpsteakHandler<R, M>
+where
+    R: Role + Eq + Hash + Clone + Debug + Send,
+{
+    /// Receives a frame from the peer at index `i`.
+    async fn recv_frame(
+        &self,
+        ep: &mut RumpsteakEndpoint<R>,
+        i: usize,
+        op: Operation,
+    ) -> Result<Vec<u8>> {
+        match ep.peer_at(i).session().recv_frame().await {
+            Ok(frame) => Ok(frame),
+            Err(e) => Err(transport_error(ep, i, op, e)),
+        }
+    }
+
+    /// Receives the next label from `from`, checked by the monitor if any.
+    async fn offer_raw(&self, ep: &mut RumpsteakEndpoint<R>, from: R) -> Result<(usize, String)> {
+        let op = Operation::Offer;
+        let i = ep.begin(&from, op, Act::Offer(None))?;
+        let frame = self.recv_frame(ep, i, op).await?;
+        let peer = ep.peer_at(i);
+        let label = match wire::decode(&frame) {
+            Ok(Frame::Label(label)) => label,
+            Ok(Frame::Message(_)) => {
+                return Err(peer.error(op, Violation::MessageWhereLabelExpected));
+            }
+            Err(e) => return Err(peer.error(op, e.into())),
+        };
+        debug!(peer = %peer.name, op = "offer", bytes = frame.len(), label, "received label");
+        ep.check(i, op, Act::Offer(Some(label)))?;
+        Ok((i, label.to_owned()))
+    }
+
+    fn finish_offer(ep: &mut RumpsteakEndpoint<R>, i: usize, label: &'static str) -> Label {
+        ep.finish(i, LastOp::Offered(label), Act::Offer(Some(label)));
+        Label(label)
+    }
+
+    /// Offers a choice, accepting only the labels in `expected`.
+    ///
+    /// A label outside the set is an [`ChoreographyError::UnexpectedLabel`]
+    /// that names both the label received and the ones expected. The label
+    /// is consumed; the session stays usable. Because the returned label is
+    /// one of `expected`, nothing is added to the process-wide label table.
+    pub async fn offer_among(
+        &mut self,
+        ep: &mut RumpsteakEndpoint<R>,
+        from: R,
+        expected: &[Label],
+    ) -> Result<Label> {
+        let (i, received) = self.offer_raw(ep, from).await?;
+        match expected.iter().find(|l| l.0 == received) {
+            Some(label) => Ok(Self::finish_offer(ep, i, label.0)),
+            None => Err(ChoreographyError::UnexpectedLabel {
+                peer: ep.peer_at(i).name.clone(),
+                op: Operation::Offer,
+                expected: expected.to_vec(),
+                received,
+            }),
+        }
+    }
+
+    /// Receives a message from `from`, failing with
+    /// [`ChoreographyError::Timeout`] after `dur`. The session stays usable
+    /// after a timeout: the next receive gets the next message.
+    pub async fn recv_timeout<Msg>(
+        &mut self,
+        ep: &mut RumpsteakEndpoint<R>,
+        from: R,
+        dur: Duration,
+    ) -> Result<Msg>
+    where
+        Msg: DeserializeOwned + Send,
+    {
+        deadline(dur, self.recv(ep, from)).await
+    }
+
+    /// Offers a choice, failing with [`ChoreographyError::Timeout`] after
+    /// `dur`.
+    pub async fn offer_timeout(
+        &mut self,
+        ep: &mut RumpsteakEndpoint<R>,
+        from: R,
+        dur: Duration,
+    ) -> Result<Label> {
+        deadline(dur, self.offer(ep, from)).await
+    }
+
+    /// Runs several steps under one deadline. The closure gets the handler
+    /// and the endpoint, so it may use both (which
+    /// [`with_timeout`](ChoreoHandler::with_timeout) cannot allow, since its
+    /// body is built before the call).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use rumpsteak_aura_handler::{RumpsteakEndpoint, RumpsteakHandler, SimpleChannel};
+    /// # use rumpsteak_aura::{ChoreoHandler, ChoreographyError};
+    /// # #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)] enum R { A, B }
+    /// # impl rumpsteak_aura::Role for R { type Message = (); fn seal(&mut self) {} fn is_sealed(&self) -> bool { false } }
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// # let (a, _b) = SimpleChannel::pair();
+    /// # let mut ep = RumpsteakEndpoint::new(R::A);
+    /// # ep.register_channel(R::B, a);
+    /// let mut handler = RumpsteakHandler::<R, ()>::new();
+    /// let result = handler
+    ///     .within(&mut ep, Duration::from_millis(10), async |h, ep| {
+    ///         let n: u32 = h.recv(ep, R::B).await?;
+    ///         h.send(ep, R::B, &(n + 1)).await
+    ///     })
+    ///     .await;
+    /// assert!(matches!(result, Err(ChoreographyError::Timeout(_))));
+    /// # });
+    /// ```
+    pub async fn within<T, F>(
+        &mut self,
+        ep: &mut RumpsteakEndpoint<R>,
+        dur: Duration,
+        body: F,
+    ) -> Result<T>
+    where
+        F: AsyncFnOnce(&mut Self, &mut RumpsteakEndpoint<R>) -> Result<T>,
+    {
+        deadline(dur, body(self, ep)).await
+    }
+}
+
+async fn deadline<T>(dur: Duration, fut: impl Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(dur, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(ChoreographyError::Timeout(dur)),
+    }
+}
+
+impl<R, M> ChoreoHandler for RumpsteakHandler<R, M>
+where
+    R: Role + Eq + Hash + Clone + Debug + Send,
+{
+    type Role = R;
+    type Endpoint = RumpsteakEndpoint<R>;
+
+    async fn send<Msg>(&mut self, ep: &mut Self::Endpoint, to: R, msg: &Msg) -> Result<()>
+    where
+        Msg: Serialize + Send + Sync,
+    {
+        let op = Operation::Send;
+        let ty = type_name::<Msg>();
+        let step = Act::Send(short_type_name(ty));
+        let i = ep.begin(&to, op, step)?;
+        let peer = ep.peer_at(i);
+        let frame = wire::encode_message(msg, peer.send_hint).map_err(|e| {
+            ChoreographyError::Serialization {
+                peer: peer.name.clone(),
+                op,
+                type_name: ty,
+                source: Box::new(e),
+            }
+        })?;
+        let len = frame.len();
+        if let Err(e) = peer.session().send_frame(frame).await {
+            return Err(transport_error(ep, i, op, e));
+        }
+        let peer = ep.peer_at(i);
+        peer.send_hint = len;
+        debug!(peer = %peer.name, op = "send", bytes = len, message = ty, "sent message");
+        ep.finish(i, LastOp::Sent(ty), step);
+        Ok(())
+    }
+
+    async fn recv<Msg>(&mut self, ep: &mut Self::Endpoint, from: R) -> Result<Msg>
+    where
+        Msg: DeserializeOwned + Send,
+    {
+        let op = Operation::Recv;
+        let ty = type_name::<Msg>();
+        let step = Act::Recv(short_type_name(ty));
+        let i = ep.begin(&from, op, step)?;
+        let frame = self.recv_frame(ep, i, op).await?;
+        let peer = ep.peer_at(i);
+        let payload = match wire::decode(&frame) {
+            Ok(Frame::Message(payload)) => payload,
+            Ok(Frame::Label(_)) => return Err(peer.error(op, Violation::LabelWhereMessageExpected)),
+            Err(e) => return Err(peer.error(op, e.into())),
+        };
+        let msg = wire::decode_message(payload).map_err(|e| match e {
+            PayloadError::Trailing(n) => {
+                peer.error(op, rumpsteak_aura::FrameError::TrailingBytes(n).into())
+            }
+            other => ChoreographyError::Serialization {
+                peer: peer.name.clone(),
+                op,
+                type_name: ty,
+                source: Box::new(other),
+            },
+        })?;
+        debug!(peer = %peer.name, op = "recv", bytes = frame.len(), message = ty, "received message");
+        ep.finish(i, LastOp::Received(ty), step);
+        Ok(msg)
+    }
+
+    async fn choose(&mut self, ep: &mut Self::Endpoint, who: R, label: Label) -> Result<()> {
+        let op = Operation::Choose;
+        let step = Act::Choose(label.0);
+        let i = ep.begin(&who, op, step)?;
+        let peer = ep.peer_at(i);
+        let frame = wire::encode_label(label.0).map_err(|e| peer.error(op, e.into()))?;
+        let len = frame.len();
+        if let Err(e) = peer.session().send_frame(frame).await {
+            return Err(transport_error(ep, i, op, e));
+        }
+        debug!(peer = %ep.peer_at(i).name, op = "choose", bytes = len, label = label.0, "sent label");
+        ep.finish(i, LastOp::Chose(label.0), step);
+        Ok(())
+    }
+
+    async fn offer(&mut self, ep: &mut Self::Endpoint, from: R) -> Result<Label> {
+        let (i, received) = self.offer_raw(ep, from).await?;
+        let label =
+            intern_label(&received).map_err(|v| ep.peer_at(i).error(Operation::Offer, v))?;
+        Ok(Self::finish_offer(ep, i, label))
+    }
+
+    async fn with_timeout<F, T>(
+        &mut self,
+        _ep: &mut Self::Endpoint,
+        at: R,
+        dur: Duration,
+        body: F,
+    ) -> Result<T>
+    where
+        F: Future<Output = Result<T>> + Send,
+    {
+        let result = deadline(dur, body).await;
+        if result.is_err() {
+            debug!(at = ?at, timeout = ?dur, "operation under with_timeout failed");
+        }
+        result
+    }
+}

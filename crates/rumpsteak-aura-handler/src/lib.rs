@@ -1,0 +1,24 @@
+//! The rumpsteak-aura handler: choreographic effects over sessions.
+//!
+//! - [`RumpsteakEndpoint`] is one role's state: one session per peer, each
+//!   with its [`SessionMetadata`], and optionally a protocol monitor.
+//! - [`RumpsteakHandler`] is the stateless strategy that performs `send`,
+//!   `recv`, `choose` and `offer` on an endpoint (it implements
+//!   [`ChoreoHandler`](rumpsteak_aura::ChoreoHandler)), plus timeouts and
+//!   strict offers.
+//!
+//! Messages travel as postcard in frames that say whether they carry a
+//! message or a label (see `rumpsteak_aura_transport::wire`), so a label can
+//! never be misread as a message, nor the reverse.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod endpoint;
+mod handler;
+mod labels;
+mod metadata;
+
+pub use endpoint::RumpsteakEndpoint;
+pub use handler::RumpsteakHandler;
+pub use labels::{MAX_INTERNED_LABELS, intern_label};
+pub use metadata::SessionMetadata;
+pub use rumpsteak_aura_transport::{RumpsteakSession, SimpleChannel};

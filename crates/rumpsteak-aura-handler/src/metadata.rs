@@ -1,0 +1,154 @@
+use std::cell::{Cell, OnceCell};
+use std::fmt::Write;
+
+/// What an endpoint knows about its session with one peer.
+///
+/// Read it with [`RumpsteakEndpoint::get_metadata`] or
+/// [`RumpsteakEndpoint::all_metadata`]. It exists from registration on and
+/// stays readable after the channel is closed.
+///
+/// [`RumpsteakEndpoint::get_metadata`]: crate::RumpsteakEndpoint::get_metadata
+/// [`RumpsteakEndpoint::all_metadata`]: crate::RumpsteakEndpoint::all_metadata
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionMetadata {
+    /// Human-readable current state, for logs: `registered`,
+    /// `sent Offer to Bob`, `chose accept for Bob`, `closed`. With a protocol
+    /// attached it also shows the protocol position, after ` | `.
+    pub state_description: String,
+    /// Whether the session is over: the channel was closed by either side,
+    /// or, with a protocol attached, the role's session type reached its end.
+    pub is_complete: bool,
+    /// How many operations with this peer succeeded.
+    pub operation_count: usize,
+}
+
+/// The last thing that happened on a session, kept as data so that the hot
+/// path never formats text; [`MetadataCache`] renders it when asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LastOp {
+    Registered,
+    Sent(&'static str),
+    Received(&'static str),
+    Chose(&'static str),
+    Offered(&'static str),
+    Closed,
+    ClosedByPeer,
+}
+
+impl LastOp {
+    pub(crate) fn write(self, peer: &str, out: &mut String) {
+        // Writing into a String cannot fail.
+        let _ = match self {
+            LastOp::Registered => write!(out, "registered with {peer}"),
+            LastOp::Sent(ty) => write!(out, "sent {} to {peer}", short_type_name(ty)),
+            LastOp::Received(ty) => write!(out, "received {} from {peer}", short_type_name(ty)),
+            LastOp::Chose(label) => write!(out, "chose {label} for {peer}"),
+            LastOp::Offered(label) => write!(out, "{peer} chose {label}"),
+            LastOp::Closed => write!(out, "closed"),
+            LastOp::ClosedByPeer => write!(out, "closed by {peer}"),
+        };
+    }
+}
+
+/// A rendered [`SessionMetadata`], built on first read after a change.
+///
+/// `get_metadata` takes `&self` and returns a reference, so the rendered
+/// value lives in a `OnceCell`. When an operation invalidates it, its string
+/// buffer is kept in `spare` and reused by the next rendering: after warm-up
+/// neither operations nor reads allocate.
+#[derive(Default)]
+pub(crate) struct MetadataCache {
+    rendered: OnceCell<SessionMetadata>,
+    spare: Cell<String>,
+}
+
+impl MetadataCache {
+    pub(crate) fn invalidate(&mut self) {
+        if let Some(old) = self.rendered.take() {
+            *self.spare.get_mut() = old.state_description;
+        }
+    }
+
+    pub(crate) fn get_or_render(
+        &self,
+        render: impl FnOnce(&mut String) -> (bool, usize),
+    ) -> &SessionMetadata {
+        self.rendered.get_or_init(|| {
+            let mut state_description = self.spare.take();
+            state_description.clear();
+            let (is_complete, operation_count) = render(&mut state_description);
+            SessionMetadata {
+                state_description,
+                is_complete,
+                operation_count,
+            }
+        })
+    }
+}
+
+impl std::fmt::Debug for MetadataCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataCache")
+            .field("rendered", &self.rendered)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `my_crate::msgs::Offer` becomes `Offer`, `alloc::vec::Vec<my::Item>`
+/// becomes `Vec<my::Item>`; tuples, arrays and references stay as they are.
+pub(crate) fn short_type_name(full: &'static str) -> &'static str {
+    if full.starts_with(['(', '[', '&', '*']) {
+        return full;
+    }
+    let head_end = full.find('<').unwrap_or(full.len());
+    match full[..head_end].rfind("::") {
+        Some(i) => &full[i + 2..],
+        None => full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names() {
+        assert_eq!(short_type_name("a::b::Offer"), "Offer");
+        assert_eq!(short_type_name("Offer"), "Offer");
+        assert_eq!(short_type_name("alloc::vec::Vec<a::Item>"), "Vec<a::Item>");
+        assert_eq!(short_type_name("(u8, a::B)"), "(u8, a::B)");
+    }
+
+    #[test]
+    fn descriptions_read_well() {
+        let mut s = String::new();
+        LastOp::Sent("app::Offer").write("Bob", &mut s);
+        assert_eq!(s, "sent Offer to Bob");
+        s.clear();
+        LastOp::Chose("accept").write("Bob", &mut s);
+        assert_eq!(s, "chose accept for Bob");
+        s.clear();
+        LastOp::Offered("reject").write("Seller", &mut s);
+        assert_eq!(s, "Seller chose reject");
+    }
+
+    #[test]
+    fn cache_reuses_its_buffer() {
+        let mut cache = MetadataCache::default();
+        let first = cache.get_or_render(|s| {
+            s.push_str("one");
+            (false, 1)
+        });
+        assert_eq!(first.state_description, "one");
+        let ptr = first.state_description.as_ptr();
+        cache.invalidate();
+        let second = cache.get_or_render(|s| {
+            s.push_str("two");
+            (true, 2)
+        });
+        assert_eq!(second.state_description, "two");
+        assert!(second.is_complete);
+        assert_eq!(second.state_description.as_ptr(), ptr);
+    }
+}

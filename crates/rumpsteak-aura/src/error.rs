@@ -111,7 +111,10 @@ pub enum ChoreographyError {
     },
 
     /// The peer chose a label outside the set the receiver accepts.
-    #[error("{op} {peer}: peer chose `{received}`, expected one of {}", LabelList(expected))]
+    #[error(
+        "{op} {peer}: peer chose `{received}`, expected one of {}",
+        LabelList(expected)
+    )]
     UnexpectedLabel {
         /// The peer, in its `Debug` form.
         peer: String,
@@ -432,6 +435,9 @@ mod tests {
             source: "bad varint".into(),
         };
         assert_eq!(e.to_string(), "recv from Bob: could not decode a `Offer`");
-        assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("bad varint"));
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("bad varint")
+        );
     }
 }

@@ -21,8 +21,7 @@ mod monitor;
 mod role;
 
 pub use error::{
-    ChoreographyError, FrameError, Operation, Result, TransportError, TransportErrorKind,
-    Violation,
+    ChoreographyError, FrameError, Operation, Result, TransportError, TransportErrorKind, Violation,
 };
 pub use handler::ChoreoHandler;
 pub use label::Label;

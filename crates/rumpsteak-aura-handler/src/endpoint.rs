@@ -288,6 +288,20 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         p.meta.invalidate();
     }
 
+    /// Emits the debug event of a completed operation. Free when no
+    /// subscriber listens at debug level: the fields are formatted only if
+    /// one does.
+    pub(crate) fn trace(&self, i: usize, op: Operation, bytes: usize, what: &str) {
+        tracing::debug!(
+            local = ?self.local_role,
+            peer = %self.peers[i].name,
+            op = op.name(),
+            bytes,
+            what,
+            "rumpsteak operation"
+        );
+    }
+
     pub(crate) fn peer_at(&mut self, i: usize) -> &mut Peer<R> {
         &mut self.peers[i]
     }

@@ -10,7 +10,6 @@ use rumpsteak_aura::{
 use rumpsteak_aura_transport::wire::{self, Frame, PayloadError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tracing::debug;
 
 use crate::endpoint::{Act, RumpsteakEndpoint};
 use crate::labels::intern_label;
@@ -105,8 +104,18 @@ where
         }
     }
 
-    /// Receives the next label from `from`, checked by the monitor if any.
-    async fn offer_raw(&self, ep: &mut RumpsteakEndpoint<R>, from: R) -> Result<(usize, String)> {
+    /// Receives the next label from `from`, checks it with the monitor if
+    /// any, and turns it into a `&'static str` with `resolve`, which gets the
+    /// label and the peer's name.
+    async fn offer_with<F>(
+        &self,
+        ep: &mut RumpsteakEndpoint<R>,
+        from: R,
+        resolve: F,
+    ) -> Result<Label>
+    where
+        F: FnOnce(&str, &str) -> Result<&'static str>,
+    {
         let op = Operation::Offer;
         let i = ep.begin(&from, op, Act::Offer(None))?;
         let frame = self.recv_frame(ep, i, op).await?;
@@ -118,14 +127,11 @@ where
             }
             Err(e) => return Err(peer.error(op, e.into())),
         };
-        debug!(peer = %peer.name, op = "offer", bytes = frame.len(), label, "received label");
+        ep.trace(i, op, frame.len(), label);
         ep.check(i, op, Act::Offer(Some(label)))?;
-        Ok((i, label.to_owned()))
-    }
-
-    fn finish_offer(ep: &mut RumpsteakEndpoint<R>, i: usize, label: &'static str) -> Label {
+        let label = resolve(label, &ep.peer_at(i).name)?;
         ep.finish(i, LastOp::Offered(label), Act::Offer(Some(label)));
-        Label(label)
+        Ok(Label(label))
     }
 
     /// Offers a choice, accepting only the labels in `expected`.
@@ -140,16 +146,18 @@ where
         from: R,
         expected: &[Label],
     ) -> Result<Label> {
-        let (i, received) = self.offer_raw(ep, from).await?;
-        match expected.iter().find(|l| l.0 == received) {
-            Some(label) => Ok(Self::finish_offer(ep, i, label.0)),
-            None => Err(ChoreographyError::UnexpectedLabel {
-                peer: ep.peer_at(i).name.clone(),
-                op: Operation::Offer,
-                expected: expected.to_vec(),
-                received,
-            }),
-        }
+        self.offer_with(ep, from, |received, peer| {
+            match expected.iter().find(|l| l.0 == received) {
+                Some(label) => Ok(label.0),
+                None => Err(ChoreographyError::UnexpectedLabel {
+                    peer: peer.to_owned(),
+                    op: Operation::Offer,
+                    expected: expected.to_vec(),
+                    received: received.to_owned(),
+                }),
+            }
+        })
+        .await
     }
 
     /// Receives a message from `from`, failing with
@@ -251,10 +259,9 @@ where
         if let Err(e) = peer.session().send_frame(frame).await {
             return Err(transport_error(ep, i, op, e));
         }
-        let peer = ep.peer_at(i);
-        peer.send_hint = len;
-        debug!(peer = %peer.name, op = "send", bytes = len, message = ty, "sent message");
+        ep.peer_at(i).send_hint = len;
         ep.finish(i, LastOp::Sent(ty), step);
+        ep.trace(i, op, len, ty);
         Ok(())
     }
 
@@ -284,8 +291,8 @@ where
                 source: Box::new(other),
             },
         })?;
-        debug!(peer = %peer.name, op = "recv", bytes = frame.len(), message = ty, "received message");
         ep.finish(i, LastOp::Received(ty), step);
+        ep.trace(i, op, frame.len(), ty);
         Ok(msg)
     }
 
@@ -299,16 +306,20 @@ where
         if let Err(e) = peer.session().send_frame(frame).await {
             return Err(transport_error(ep, i, op, e));
         }
-        debug!(peer = %ep.peer_at(i).name, op = "choose", bytes = len, label = label.0, "sent label");
         ep.finish(i, LastOp::Chose(label.0), step);
+        ep.trace(i, op, len, label.0);
         Ok(())
     }
 
     async fn offer(&mut self, ep: &mut Self::Endpoint, from: R) -> Result<Label> {
-        let (i, received) = self.offer_raw(ep, from).await?;
-        let label =
-            intern_label(&received).map_err(|v| ep.peer_at(i).error(Operation::Offer, v))?;
-        Ok(Self::finish_offer(ep, i, label))
+        self.offer_with(ep, from, |received, peer| {
+            intern_label(received).map_err(|violation| ChoreographyError::ProtocolViolation {
+                peer: peer.to_owned(),
+                op: Operation::Offer,
+                violation,
+            })
+        })
+        .await
     }
 
     async fn with_timeout<F, T>(
@@ -323,7 +334,7 @@ where
     {
         let result = deadline(dur, body).await;
         if result.is_err() {
-            debug!(at = ?at, timeout = ?dur, "operation under with_timeout failed");
+            tracing::debug!(at = ?at, timeout = ?dur, "operation under with_timeout failed");
         }
         result
     }

@@ -50,8 +50,3 @@ pub fn intern_label(label: &str) -> Result<&'static str, Violation> {
     set.insert(leaked);
     Ok(leaked)
 }
-
-#[cfg(test)]
-pub(crate) fn interned_count() -> usize {
-    table().lock().unwrap_or_else(PoisonError::into_inner).len()
-}

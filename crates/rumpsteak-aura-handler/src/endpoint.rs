@@ -4,7 +4,7 @@ use std::hash::Hash;
 use rumpsteak_aura::{ChoreographyError, Operation, ProtocolMonitor, Role, Step, Violation};
 use rumpsteak_aura_transport::RumpsteakSession;
 
-use crate::metadata::{LastOp, MetadataCache, SessionMetadata};
+use crate::metadata::{LastOp, MetadataCache, SessionMetadata, short_type_name};
 
 /// One role's state: a session per peer, the metadata of each, and optionally
 /// a protocol monitor.
@@ -307,7 +307,8 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     }
 }
 
-/// A step without its peer; the endpoint fills in the peer's name.
+/// A step without its peer; the endpoint fills in the peer's name. Messages
+/// carry their full type name, shortened only when a monitor looks.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Act<'l> {
     Send(&'static str),
@@ -322,10 +323,13 @@ impl<'l> Act<'l> {
         'l: 'a,
     {
         match self {
-            Act::Send(message) => Step::Send { to: peer, message },
-            Act::Recv(message) => Step::Recv {
+            Act::Send(ty) => Step::Send {
+                to: peer,
+                message: short_type_name(ty),
+            },
+            Act::Recv(ty) => Step::Recv {
                 from: peer,
-                message,
+                message: short_type_name(ty),
             },
             Act::Choose(label) => Step::Choose { to: peer, label },
             Act::Offer(label) => Step::Offer { from: peer, label },

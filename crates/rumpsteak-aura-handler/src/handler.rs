@@ -1,5 +1,6 @@
 use std::any::type_name;
 use std::fmt::{self, Debug};
+use std::future::poll_fn;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::endpoint::{Act, RumpsteakEndpoint};
 use crate::labels::intern_label;
-use crate::metadata::{LastOp, short_type_name};
+use crate::metadata::LastOp;
 
 /// Performs choreographic effects on a [`RumpsteakEndpoint`].
 ///
@@ -92,16 +93,17 @@ where
     R: Role + Eq + Hash + Clone + Debug + Send,
 {
     /// Receives a frame from the peer at index `i`.
+    ///
+    /// Polls the session directly rather than through nested `async fn`s:
+    /// this is the hot path, and every level of future costs on each wake-up.
     async fn recv_frame(
         &self,
         ep: &mut RumpsteakEndpoint<R>,
         i: usize,
         op: Operation,
     ) -> Result<Vec<u8>> {
-        match ep.peer_at(i).session().recv_frame().await {
-            Ok(frame) => Ok(frame),
-            Err(e) => Err(transport_error(ep, i, op, e)),
-        }
+        let received = poll_fn(|cx| ep.peer_at(i).session().poll_recv_frame(cx)).await;
+        received.map_err(|e| transport_error(ep, i, op, e))
     }
 
     /// Receives the next label from `from`, checks it with the monitor if
@@ -244,7 +246,7 @@ where
     {
         let op = Operation::Send;
         let ty = type_name::<Msg>();
-        let step = Act::Send(short_type_name(ty));
+        let step = Act::Send(ty);
         let i = ep.begin(&to, op, step)?;
         let peer = ep.peer_at(i);
         let frame = wire::encode_message(msg, peer.send_hint).map_err(|e| {
@@ -271,7 +273,7 @@ where
     {
         let op = Operation::Recv;
         let ty = type_name::<Msg>();
-        let step = Act::Recv(short_type_name(ty));
+        let step = Act::Recv(ty);
         let i = ep.begin(&from, op, step)?;
         let frame = self.recv_frame(ep, i, op).await?;
         let peer = ep.peer_at(i);

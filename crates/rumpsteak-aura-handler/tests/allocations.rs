@@ -72,7 +72,10 @@ fn steady_state_send_and_recv_of_a_plain_message() {
     );
     assert!(sends.count_total >= ROUNDS, "each send owns its frame");
     // A `Ping` needs no heap to deserialize: receiving allocates nothing.
-    assert!(recvs.count_total <= ROUNDS / 16, "recv allocations: {recvs:?}");
+    assert!(
+        recvs.count_total <= ROUNDS / 16,
+        "recv allocations: {recvs:?}"
+    );
 }
 
 #[test]
@@ -144,7 +147,10 @@ fn choose_allocates_the_frame_offer_of_a_known_label_nothing() {
         chooses.count_total <= ROUNDS + ROUNDS / 16,
         "choose allocations: {chooses:?}"
     );
-    assert!(offers.count_total <= ROUNDS / 16, "offer allocations: {offers:?}");
+    assert!(
+        offers.count_total <= ROUNDS / 16,
+        "offer allocations: {offers:?}"
+    );
     // Offers of a known label keep no memory: nothing grows per label.
     assert!(offers.bytes_current <= 0, "{offers:?}");
 }

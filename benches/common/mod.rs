@@ -1,0 +1,160 @@
+//! Shared setup for the benches: roles, messages, runtimes, and the raw
+//! baseline every group is judged against (a tokio mpsc of `Vec<u8>` with
+//! postcard encode and decode written by hand).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use rumpsteak_aura_choreography::{RumpsteakEndpoint, RumpsteakHandler, SimpleChannel};
+use serde::{Deserialize, Serialize};
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// The roles of every bench.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// Starts each exchange.
+    A,
+    /// Answers.
+    B,
+    /// The third role of the relay.
+    C,
+}
+
+impl rumpsteak_aura::Role for Node {
+    type Message = Ping;
+    fn seal(&mut self) {}
+    fn is_sealed(&self) -> bool {
+        false
+    }
+}
+
+/// A small message: what most protocol steps carry.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Sequence number.
+    pub seq: u64,
+    /// Some other field.
+    pub stamp: u32,
+}
+
+/// The handler used by every bench.
+pub type Handler = RumpsteakHandler<Node, Ping>;
+
+/// The two runtimes each bench runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Flavor {
+    /// One thread, both roles as futures of one task: measures our overhead.
+    CurrentThread,
+    /// Two worker threads, the answering role spawned: what users see.
+    MultiThread,
+}
+
+impl Flavor {
+    /// Both flavors, in report order.
+    pub const ALL: [Flavor; 2] = [Flavor::CurrentThread, Flavor::MultiThread];
+
+    /// The name used in group ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::CurrentThread => "current_thread",
+            Flavor::MultiThread => "multi_thread",
+        }
+    }
+
+    /// Builds the runtime.
+    pub fn runtime(self) -> Runtime {
+        let built = match self {
+            Flavor::CurrentThread => Builder::new_current_thread().enable_all().build(),
+            Flavor::MultiThread => Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build(),
+        };
+        built.unwrap_or_else(|e| panic!("bench setup: cannot build a tokio runtime: {e}"))
+    }
+}
+
+/// Runs two roles to completion and returns the elapsed time. On the current
+/// thread both run in one task; on the multi-thread runtime `second` is
+/// spawned.
+pub fn run_pair<P, Q>(rt: &Runtime, flavor: Flavor, first: P, second: Q) -> Duration
+where
+    P: Future<Output = ()> + Send + 'static,
+    Q: Future<Output = ()> + Send + 'static,
+{
+    rt.block_on(async move {
+        let start = Instant::now();
+        match flavor {
+            Flavor::CurrentThread => {
+                tokio::join!(first, second);
+            }
+            Flavor::MultiThread => {
+                let handle = tokio::spawn(second);
+                first.await;
+                if let Err(e) = handle.await {
+                    panic!("bench role failed: {e}");
+                }
+            }
+        }
+        start.elapsed()
+    })
+}
+
+/// Two endpoints, A and B, connected in memory.
+pub fn endpoints() -> (RumpsteakEndpoint<Node>, RumpsteakEndpoint<Node>) {
+    let (ca, cb) = SimpleChannel::pair();
+    let mut a = RumpsteakEndpoint::new(Node::A);
+    let mut b = RumpsteakEndpoint::new(Node::B);
+    a.register_channel(Node::B, ca);
+    b.register_channel(Node::A, cb);
+    (a, b)
+}
+
+/// One end of the raw baseline: a pair of unbounded tokio channels of bytes.
+#[derive(Debug)]
+pub struct RawEnd {
+    tx: UnboundedSender<Vec<u8>>,
+    rx: UnboundedReceiver<Vec<u8>>,
+}
+
+impl RawEnd {
+    /// Two connected raw ends.
+    pub fn pair() -> (RawEnd, RawEnd) {
+        let (tx_a, rx_b) = unbounded_channel();
+        let (tx_b, rx_a) = unbounded_channel();
+        (RawEnd { tx: tx_a, rx: rx_a }, RawEnd { tx: tx_b, rx: rx_b })
+    }
+
+    /// Encodes with postcard and sends.
+    pub fn send<T: Serialize>(&self, msg: &T) {
+        let bytes = postcard::to_allocvec(msg).unwrap_or_else(|e| panic!("encode: {e}"));
+        if self.tx.send(bytes).is_err() {
+            panic!("raw peer gone");
+        }
+    }
+
+    /// Receives and decodes with postcard.
+    pub async fn recv<T: serde::de::DeserializeOwned>(&mut self) -> T {
+        let bytes = match self.rx.recv().await {
+            Some(b) => b,
+            None => panic!("raw peer gone"),
+        };
+        postcard::from_bytes(&bytes).unwrap_or_else(|e| panic!("decode: {e}"))
+    }
+}
+
+/// Panics with the error: a failing operation is a broken bench.
+pub fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("bench operation failed: {e}"))
+}
+
+/// Criterion settings shared by every bench: short enough that `cargo bench`
+/// finishes in minutes on two cores.
+pub fn criterion() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(40)
+}

@@ -39,6 +39,7 @@ pub(crate) struct Peer<R> {
 }
 
 impl<R> Peer<R> {
+    #[inline]
     pub(crate) fn session(&mut self) -> &mut RumpsteakSession {
         match &mut self.session {
             Some(s) => s,
@@ -228,6 +229,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// Finds the open session with `role` and, with a monitor attached,
     /// checks the step about to be taken. Nothing touches the wire before
     /// this succeeds.
+    #[inline]
     pub(crate) fn begin(
         &mut self,
         role: &R,
@@ -252,6 +254,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     }
 
     /// Checks a step with the monitor, if any, without advancing it.
+    #[inline]
     pub(crate) fn check(
         &self,
         i: usize,
@@ -268,6 +271,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     }
 
     /// Records a successful step: the monitor advances, the count grows.
+    #[inline]
     pub(crate) fn finish(&mut self, i: usize, last: LastOp, act: Act<'_>) {
         if let Some(m) = &mut self.monitor {
             m.advance(&act.step(&self.peers[i].name));
@@ -291,6 +295,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// Emits the debug event of a completed operation. Free when no
     /// subscriber listens at debug level: the fields are formatted only if
     /// one does.
+    #[inline]
     pub(crate) fn trace(&self, i: usize, op: Operation, bytes: usize, what: &str) {
         tracing::debug!(
             local = ?self.local_role,
@@ -302,6 +307,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         );
     }
 
+    #[inline]
     pub(crate) fn peer_at(&mut self, i: usize) -> &mut Peer<R> {
         &mut self.peers[i]
     }

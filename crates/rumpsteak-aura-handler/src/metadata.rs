@@ -64,6 +64,7 @@ pub(crate) struct MetadataCache {
 }
 
 impl MetadataCache {
+    #[inline]
     pub(crate) fn invalidate(&mut self) {
         if let Some(old) = self.rendered.take() {
             *self.spare.get_mut() = old.state_description;

@@ -35,6 +35,8 @@ pub(crate) struct Peer<R> {
     closed_by_peer: bool,
     /// The size of the last frame sent, used as the next send buffer's size.
     pub(crate) send_hint: usize,
+    /// How many more new labels this session may teach the process.
+    pub(crate) label_quota: u32,
     meta: MetadataCache,
 }
 
@@ -120,6 +122,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             last: LastOp::Registered,
             closed_by_peer: false,
             send_hint: 0,
+            label_quota: crate::labels::MAX_LABELS_PER_SESSION,
             meta: MetadataCache::default(),
         };
         match self.peers.iter_mut().find(|p| p.role == fresh.role) {

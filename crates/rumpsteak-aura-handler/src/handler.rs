@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::endpoint::{Act, RumpsteakEndpoint};
-use crate::labels::intern_label;
+use crate::labels::resolve;
 use crate::metadata::LastOp;
 
 /// Performs choreographic effects on a [`RumpsteakEndpoint`].
@@ -108,15 +108,15 @@ where
 
     /// Receives the next label from `from`, checks it with the monitor if
     /// any, and turns it into a `&'static str` with `resolve`, which gets the
-    /// label and the peer's name.
+    /// label, the peer's name and the session's label quota.
     async fn offer_with<F>(
         &self,
         ep: &mut RumpsteakEndpoint<R>,
         from: R,
-        resolve: F,
+        resolve_label: F,
     ) -> Result<Label>
     where
-        F: FnOnce(&str, &str) -> Result<&'static str>,
+        F: FnOnce(&str, &str, &mut u32) -> Result<&'static str>,
     {
         let op = Operation::Offer;
         let i = ep.begin(&from, op, Act::Offer(None))?;
@@ -131,7 +131,8 @@ where
         };
         ep.trace(i, op, frame.len(), label);
         ep.check(i, op, Act::Offer(Some(label)))?;
-        let label = resolve(label, &ep.peer_at(i).name)?;
+        let peer = ep.peer_at(i);
+        let label = resolve_label(label, &peer.name, &mut peer.label_quota)?;
         ep.finish(i, LastOp::Offered(label), Act::Offer(Some(label)));
         Ok(Label(label))
     }
@@ -148,7 +149,7 @@ where
         from: R,
         expected: &[Label],
     ) -> Result<Label> {
-        self.offer_with(ep, from, |received, peer| {
+        self.offer_with(ep, from, |received, peer, _| {
             match expected.iter().find(|l| l.0 == received) {
                 Some(label) => Ok(label.0),
                 None => Err(ChoreographyError::UnexpectedLabel {
@@ -314,8 +315,8 @@ where
     }
 
     async fn offer(&mut self, ep: &mut Self::Endpoint, from: R) -> Result<Label> {
-        self.offer_with(ep, from, |received, peer| {
-            intern_label(received).map_err(|violation| ChoreographyError::ProtocolViolation {
+        self.offer_with(ep, from, |received, peer, quota| {
+            resolve(received, quota).map_err(|violation| ChoreographyError::ProtocolViolation {
                 peer: peer.to_owned(),
                 op: Operation::Offer,
                 violation,

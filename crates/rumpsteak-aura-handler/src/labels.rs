@@ -1,52 +1,110 @@
 //! Turning labels received from peers into `Label(&'static str)`.
 //!
 //! `offer` must return a `&'static str`, but the text comes off the wire.
-//! Each distinct label is copied once into a process-wide table and reused
-//! afterwards, so receiving the same label a million times costs nothing
-//! more than receiving it once. The table is capped: a peer that sends an
-//! endless stream of new labels gets an error, not our memory.
+//! Labels live in one process-wide table:
+//!
+//! - labels the application *registers* ([`register_labels`]) are already
+//!   `'static`: they are stored as they are, cost nothing, and never count
+//!   against any limit;
+//! - a label a peer sends that is not in the table is *learned*: copied once,
+//!   then reused forever. Learning is capped twice: each session may teach at
+//!   most [`MAX_LABELS_PER_SESSION`] labels, and the process keeps at most
+//!   [`MAX_INTERNED_LABELS`] learned labels in all.
+//!
+//! So receiving the same label a million times costs nothing more than
+//! receiving it once, a hostile peer cannot grow our memory without bound,
+//! and it cannot lock other sessions out of the labels the application
+//! registered. `offer_among` needs no table at all.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use rumpsteak_aura::Violation;
+use rumpsteak_aura::{Label, Violation};
 
-/// How many distinct labels received from peers the process keeps. Labels
-/// are at most 255 bytes, so the table holds at most about 256 KiB of text.
+/// How many labels learned from peers the process keeps in all. Labels are
+/// at most 255 bytes, so learned labels take at most about 256 KiB.
 pub const MAX_INTERNED_LABELS: usize = 1024;
 
-fn table() -> &'static Mutex<HashSet<&'static str>> {
-    static TABLE: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    TABLE.get_or_init(|| Mutex::new(HashSet::new()))
+/// How many new labels one session may teach the process.
+pub const MAX_LABELS_PER_SESSION: u32 = 64;
+
+#[derive(Default)]
+struct Table {
+    labels: HashSet<&'static str>,
+    learned: usize,
 }
 
-/// Returns the process-wide `&'static str` for `label`, adding it to the
-/// table if there is room.
+fn table() -> std::sync::MutexGuard<'static, Table> {
+    static TABLE: OnceLock<Mutex<Table>> = OnceLock::new();
+    // A panic while holding this lock cannot leave the table inconsistent
+    // (an insert either happened or not), so a poisoned lock is still usable.
+    TABLE
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Registers labels the application handles, so that `offer` returns them
+/// without learning them, whatever other peers have sent.
+///
+/// # Examples
+///
+/// ```
+/// use rumpsteak_aura::Label;
+/// use rumpsteak_aura_handler::{intern_label, register_labels};
+///
+/// const ACCEPT: Label = Label("accept");
+/// register_labels(&[ACCEPT]);
+/// assert!(std::ptr::eq(intern_label("accept")?, ACCEPT.0));
+/// # Ok::<(), rumpsteak_aura::Violation>(())
+/// ```
+pub fn register_labels(labels: &[Label]) {
+    let mut t = table();
+    for l in labels {
+        t.labels.insert(l.0);
+    }
+}
+
+/// Returns the process-wide `&'static str` for `label`, learning it if the
+/// process-wide limit allows.
 ///
 /// # Examples
 ///
 /// ```
 /// use rumpsteak_aura_handler::intern_label;
 ///
-/// let a = intern_label(&String::from("accept"))?;
-/// let b = intern_label("accept")?;
+/// let a = intern_label(&String::from("left"))?;
+/// let b = intern_label("left")?;
 /// assert!(std::ptr::eq(a, b));
 /// # Ok::<(), rumpsteak_aura::Violation>(())
 /// ```
 pub fn intern_label(label: &str) -> Result<&'static str, Violation> {
-    // A panic while holding this lock cannot leave the set inconsistent (an
-    // insert either happened or not), so a poisoned lock is still usable.
-    let mut set = table().lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(known) = set.get(label) {
+    let mut unlimited = u32::MAX;
+    resolve(label, &mut unlimited)
+}
+
+/// Like [`intern_label`], charging a newly learned label to a session's
+/// `quota`.
+pub(crate) fn resolve(label: &str, quota: &mut u32) -> Result<&'static str, Violation> {
+    let mut t = table();
+    if let Some(known) = t.labels.get(label) {
         return Ok(known);
     }
-    if set.len() >= MAX_INTERNED_LABELS {
+    if *quota == 0 {
+        return Err(Violation::TooManyLabels {
+            label: label.to_owned(),
+            limit: MAX_LABELS_PER_SESSION as usize,
+        });
+    }
+    if t.learned >= MAX_INTERNED_LABELS {
         return Err(Violation::TooManyLabels {
             label: label.to_owned(),
             limit: MAX_INTERNED_LABELS,
         });
     }
-    let leaked: &'static str = Box::leak(label.to_owned().into_boxed_str());
-    set.insert(leaked);
-    Ok(leaked)
+    let learned: &'static str = Box::leak(label.to_owned().into_boxed_str());
+    t.labels.insert(learned);
+    t.learned += 1;
+    *quota -= 1;
+    Ok(learned)
 }

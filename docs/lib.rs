@@ -1,0 +1,28 @@
+//! The rumpsteak-aura book, compiled.
+//!
+//! `docs/` is an mdBook (`mdbook build docs`). This crate exists so that
+//! every Rust snippet of the book is compiled and run as a doctest:
+//! `cargo test -p rumpsteak-aura-docs`. Each chapter is included below as
+//! the documentation of an empty module. The wire format chapter is
+//! included from `docs/wire-format.md`, its canonical path; the book pulls
+//! the same file in through `docs/src/wire-format.md`.
+//!
+#![doc = include_str!("src/introduction.md")]
+
+#[doc = include_str!("src/quick-start.md")]
+pub mod quick_start {}
+
+#[doc = include_str!("src/concepts.md")]
+pub mod concepts {}
+
+#[doc = include_str!("src/api.md")]
+pub mod api {}
+
+#[doc = include_str!("src/patterns.md")]
+pub mod patterns {}
+
+#[doc = include_str!("src/errors.md")]
+pub mod errors {}
+
+#[doc = include_str!("wire-format.md")]
+pub mod wire_format {}

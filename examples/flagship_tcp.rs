@@ -1,0 +1,332 @@
+//! The flagship protocol (see `flagship.rs`) with each role in its own OS
+//! process, over loopback TCP or WebSocket.
+//!
+//! ```text
+//! cargo run -p rumpsteak-aura-examples --example flagship_tcp                  # all three roles, TCP
+//! cargo run -p rumpsteak-aura-examples --example flagship_tcp -- --websocket   # all three roles, WebSocket
+//! ```
+//!
+//! Without `--role`, the program is a launcher: it picks three free
+//! loopback ports, starts itself three times as child processes, one per
+//! role, and checks that all three finish successfully.
+//!
+//! With `--role buyer|coordinator|seller` it plays that one role, so the
+//! roles can also run in three terminals:
+//!
+//! ```text
+//! flagship_tcp --role seller      [--websocket] [--table buyer=ADDR,coordinator=ADDR,seller=ADDR]
+//! flagship_tcp --role coordinator ...
+//! flagship_tcp --role buyer       ...
+//! ```
+//!
+//! The default table is `127.0.0.1:7401`, `:7402`, `:7403`; start the roles
+//! in any order. Over TCP the sessions are wired by `tcp::Mesh` (the role
+//! earlier in the table listens, the later one dials, with retries while
+//! peers start). Over WebSocket the coordinator listens at its address and
+//! the buyer and the seller dial it. Either way the protocol code is the
+//! same as in-process: only the setup differs.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{BoxError, Endpoint, Handler, Offer, Receipt, Refusal, Role, print_metadata};
+use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError, Label};
+use rumpsteak_aura_choreography::transport::RumpsteakSession;
+use rumpsteak_aura_choreography::transport::tcp::{Mesh, TcpOptions};
+use rumpsteak_aura_choreography::transport::websocket::{self, WebSocketListener};
+use rumpsteak_aura_choreography::transport::{TransportError, TransportErrorKind};
+
+const OFFER: Label = Label("offer");
+const DONE: Label = Label("done");
+const ACCEPT: Label = Label("accept");
+const REJECT: Label = Label("reject");
+
+/// The lowest price the seller accepts.
+const MIN_PRICE: u32 = 30;
+
+/// The roles, in table order.
+const ROLES: [Role; 3] = [Role::Buyer, Role::Coordinator, Role::Seller];
+
+/// How long wiring may take, and how long the launcher waits for its
+/// children.
+const WIRING_DEADLINE: Duration = Duration::from_secs(15);
+const RUN_DEADLINE: Duration = Duration::from_secs(30);
+
+// --------------------------------------------------------------------------
+// The protocol: one function per role, exactly as it would run in-process.
+
+fn say(me: Role, what: impl std::fmt::Display) {
+    println!("[{me:?}] {what}");
+}
+
+async fn buyer(ep: &mut Endpoint, offers: Vec<Offer>) -> Result<(), ChoreographyError> {
+    let mut h = Handler::new();
+    for offer in offers {
+        say(Role::Buyer, format_args!("offers {} for {}", offer.item, offer.price));
+        h.choose(ep, Role::Coordinator, OFFER).await?;
+        h.send(ep, Role::Coordinator, &offer).await?;
+        let decision = h
+            .offer_among(ep, Role::Coordinator, &[ACCEPT, REJECT])
+            .await?;
+        if decision == ACCEPT {
+            let receipt: Receipt = h.recv(ep, Role::Coordinator).await?;
+            say(
+                Role::Buyer,
+                format_args!("bought {} for {} (receipt #{})", receipt.item, receipt.price, receipt.number),
+            );
+        } else {
+            let refusal: Refusal = h.recv(ep, Role::Coordinator).await?;
+            say(Role::Buyer, format_args!("refused: {}", refusal.reason));
+        }
+    }
+    say(Role::Buyer, "done");
+    h.choose(ep, Role::Coordinator, DONE).await
+}
+
+async fn coordinator(ep: &mut Endpoint) -> Result<(), ChoreographyError> {
+    let mut h = Handler::new();
+    loop {
+        if h.offer_among(ep, Role::Buyer, &[OFFER, DONE]).await? == DONE {
+            say(Role::Coordinator, "relays done");
+            return h.choose(ep, Role::Seller, DONE).await;
+        }
+        let offer: Offer = h.recv(ep, Role::Buyer).await?;
+        say(Role::Coordinator, format_args!("relays the offer for {}", offer.item));
+        h.choose(ep, Role::Seller, OFFER).await?;
+        h.send(ep, Role::Seller, &offer).await?;
+
+        let decision = h.offer_among(ep, Role::Seller, &[ACCEPT, REJECT]).await?;
+        say(Role::Coordinator, format_args!("relays {decision}"));
+        h.choose(ep, Role::Buyer, decision).await?;
+        if decision == ACCEPT {
+            let receipt: Receipt = h.recv(ep, Role::Seller).await?;
+            h.send(ep, Role::Buyer, &receipt).await?;
+        } else {
+            let refusal: Refusal = h.recv(ep, Role::Seller).await?;
+            h.send(ep, Role::Buyer, &refusal).await?;
+        }
+    }
+}
+
+async fn seller(ep: &mut Endpoint) -> Result<(), ChoreographyError> {
+    let mut h = Handler::new();
+    let mut receipts = 0;
+    loop {
+        if h.offer_among(ep, Role::Coordinator, &[OFFER, DONE]).await? == DONE {
+            say(Role::Seller, "closes the shop");
+            return Ok(());
+        }
+        let offer: Offer = h.recv(ep, Role::Coordinator).await?;
+        if offer.price >= MIN_PRICE {
+            receipts += 1;
+            say(Role::Seller, format_args!("accepts {} at {}", offer.item, offer.price));
+            h.choose(ep, Role::Coordinator, ACCEPT).await?;
+            let receipt = Receipt {
+                number: receipts,
+                item: offer.item,
+                price: offer.price,
+            };
+            h.send(ep, Role::Coordinator, &receipt).await?;
+        } else {
+            say(Role::Seller, format_args!("rejects {} at {}", offer.item, offer.price));
+            h.choose(ep, Role::Coordinator, REJECT).await?;
+            let refusal = Refusal {
+                reason: format!("{} is below the minimum of {MIN_PRICE}", offer.price),
+            };
+            h.send(ep, Role::Coordinator, &refusal).await?;
+        }
+    }
+}
+
+// --------------------------------------------------------------------------
+// Wiring: the only part that knows about the network.
+
+/// Over TCP: the mesh helper wires every pair of roles from the table.
+async fn wire_tcp(me: Role, table: &[(Role, SocketAddr)]) -> Result<Endpoint, BoxError> {
+    let mesh = Mesh::new(table.iter().copied()).with_deadline(WIRING_DEADLINE);
+    let mut ep = Endpoint::new(me);
+    for (peer, session) in mesh.connect(&me).await? {
+        ep.register_session(peer, session);
+    }
+    Ok(ep)
+}
+
+/// Over WebSocket: a star around the coordinator, which listens at its
+/// table address; the others dial it, retrying while it starts.
+async fn wire_websocket(me: Role, table: &[(Role, SocketAddr)]) -> Result<Endpoint, BoxError> {
+    let options = TcpOptions::new();
+    let coordinator_addr = address(table, Role::Coordinator)?;
+    let mut ep = Endpoint::new(me);
+    if me == Role::Coordinator {
+        let listener = WebSocketListener::bind(coordinator_addr, "Coordinator", &options).await?;
+        for _ in 0..2 {
+            let (name, session) = tokio::time::timeout(
+                WIRING_DEADLINE,
+                listener.accept_any(&["Buyer", "Seller"]),
+            )
+            .await
+            .map_err(|_| "no buyer and seller within the wiring deadline")??;
+            let peer = if name == "Buyer" { Role::Buyer } else { Role::Seller };
+            ep.register_session(peer, session);
+        }
+    } else {
+        let session = dial_websocket(coordinator_addr, me, &options).await?;
+        ep.register_session(Role::Coordinator, session);
+    }
+    Ok(ep)
+}
+
+async fn dial_websocket(
+    addr: SocketAddr,
+    me: Role,
+    options: &TcpOptions,
+) -> Result<RumpsteakSession, TransportError> {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(20);
+    loop {
+        match websocket::connect(addr, &format!("{me:?}"), "Coordinator", options).await {
+            Ok(session) => return Ok(session),
+            // Not listening yet: try again, until the deadline.
+            Err(e) if matches!(e.kind(), TransportErrorKind::Io(_)) && started.elapsed() < WIRING_DEADLINE => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn play(me: Role, table: &[(Role, SocketAddr)], over_websocket: bool) -> Result<(), BoxError> {
+    let mut ep = if over_websocket {
+        wire_websocket(me, table).await?
+    } else {
+        wire_tcp(me, table).await?
+    };
+    say(me, format_args!("connected to {} peer(s)", ep.active_channel_count()));
+    match me {
+        Role::Buyer => {
+            let offers = vec![
+                Offer { item: "lamp".into(), price: 40 },
+                Offer { item: "chair".into(), price: 15 },
+                Offer { item: "chair".into(), price: 35 },
+            ];
+            buyer(&mut ep, offers).await?;
+        }
+        Role::Coordinator => coordinator(&mut ep).await?,
+        Role::Seller => seller(&mut ep).await?,
+        other => return Err(format!("{other:?} has no part in this protocol").into()),
+    }
+    print_metadata(&ep);
+    ep.close_all_channels();
+    Ok(())
+}
+
+// --------------------------------------------------------------------------
+// The launcher and the command line.
+
+/// Starts one child process per role and checks that each succeeds.
+async fn launch(over_websocket: bool) -> Result<(), BoxError> {
+    // Free ports, found by binding port 0 and letting go.
+    let mut table = Vec::new();
+    for role in ROLES {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        table.push((role, probe.local_addr()?));
+    }
+    let table_arg = format_table(&table);
+    println!(
+        "launching {} roles over {}: {table_arg}",
+        ROLES.len(),
+        if over_websocket { "WebSocket" } else { "TCP" }
+    );
+
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for role in ROLES {
+        let mut command = tokio::process::Command::new(&exe);
+        command
+            .args(["--role", &format!("{role:?}").to_lowercase(), "--table", &table_arg])
+            .kill_on_drop(true);
+        if over_websocket {
+            command.arg("--websocket");
+        }
+        children.push((role, command.spawn()?));
+    }
+
+    let mut failed = Vec::new();
+    for (role, mut child) in children {
+        match tokio::time::timeout(RUN_DEADLINE, child.wait()).await {
+            Ok(Ok(status)) if status.success() => {}
+            Ok(Ok(status)) => failed.push(format!("{role:?} exited with {status}")),
+            Ok(Err(e)) => failed.push(format!("{role:?}: {e}")),
+            Err(_) => failed.push(format!("{role:?} did not finish within {RUN_DEADLINE:?}")),
+        }
+    }
+    if failed.is_empty() {
+        println!("all {} roles finished successfully", ROLES.len());
+        Ok(())
+    } else {
+        Err(failed.join("; ").into())
+    }
+}
+
+fn parse_role(name: &str) -> Result<Role, BoxError> {
+    ROLES
+        .into_iter()
+        .find(|r| format!("{r:?}").eq_ignore_ascii_case(name))
+        .ok_or_else(|| format!("unknown role `{name}` (buyer, coordinator or seller)").into())
+}
+
+fn parse_table(text: &str) -> Result<Vec<(Role, SocketAddr)>, BoxError> {
+    let mut table = Vec::new();
+    for entry in text.split(',') {
+        let (role, addr) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("table entry `{entry}` is not ROLE=ADDR"))?;
+        table.push((parse_role(role)?, addr.parse()?));
+    }
+    // Table order decides who listens: keep the protocol's order whatever
+    // order the entries were given in.
+    table.sort_by_key(|(role, _)| ROLES.iter().position(|r| r == role));
+    for role in ROLES {
+        address(&table, role)?;
+    }
+    Ok(table)
+}
+
+fn format_table(table: &[(Role, SocketAddr)]) -> String {
+    let entries: Vec<String> = table
+        .iter()
+        .map(|(role, addr)| format!("{}={addr}", format!("{role:?}").to_lowercase()))
+        .collect();
+    entries.join(",")
+}
+
+fn address(table: &[(Role, SocketAddr)], role: Role) -> Result<SocketAddr, BoxError> {
+    table
+        .iter()
+        .find(|(r, _)| *r == role)
+        .map(|(_, addr)| *addr)
+        .ok_or_else(|| format!("the table has no address for {role:?}").into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let mut role = None;
+    let mut over_websocket = false;
+    let mut table = parse_table("buyer=127.0.0.1:7401,coordinator=127.0.0.1:7402,seller=127.0.0.1:7403")?;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--role" => role = Some(parse_role(&args.next().ok_or("--role needs a value")?)?),
+            "--table" => table = parse_table(&args.next().ok_or("--table needs a value")?)?,
+            "--websocket" => over_websocket = true,
+            other => return Err(format!("unknown argument `{other}`").into()),
+        }
+    }
+    match role {
+        None => launch(over_websocket).await,
+        Some(me) => play(me, &table, over_websocket).await,
+    }
+}

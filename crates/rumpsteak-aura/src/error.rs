@@ -128,6 +128,44 @@ pub enum ChoreographyError {
 }
 
 impl ChoreographyError {
+    /// The error for an offer that received a label outside `expected`: what
+    /// a `match` on `offer`'s label returns in its fallback arm.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura::{ChoreographyError, Label};
+    ///
+    /// fn branch(label: Label) -> Result<bool, ChoreographyError> {
+    ///     match label.0 {
+    ///         "accept" => Ok(true),
+    ///         "reject" => Ok(false),
+    ///         other => Err(ChoreographyError::unexpected_label(
+    ///             "Seller",
+    ///             &[Label("accept"), Label("reject")],
+    ///             other,
+    ///         )),
+    ///     }
+    /// }
+    /// let e = branch(Label("maybe")).unwrap_err();
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "offer from Seller: peer chose `maybe`, expected one of [`accept`, `reject`]"
+    /// );
+    /// ```
+    pub fn unexpected_label(
+        peer: impl Into<String>,
+        expected: &[Label],
+        received: impl Into<String>,
+    ) -> Self {
+        ChoreographyError::UnexpectedLabel {
+            peer: peer.into(),
+            op: Operation::Offer,
+            expected: expected.to_vec(),
+            received: received.into(),
+        }
+    }
+
     /// The transport error inside, if this is a [`ChoreographyError::Transport`].
     pub fn as_transport(&self) -> Option<&TransportError> {
         match self {

@@ -9,6 +9,7 @@
 //! | crate root, [`effects`] | `rumpsteak-aura` (core traits, labels, errors) |
 //! | [`effects::handlers::rumpsteak`] | `rumpsteak-aura-handler` and `rumpsteak-aura-transport` |
 //! | [`transport`] | `rumpsteak-aura-transport` (sessions, wire format, network transports) |
+//! | [`protocol`] | `rumpsteak-aura-protocol` (global types, projection, run-time monitors) |
 
 pub use rumpsteak_aura::{
     ChoreoHandler, ChoreographyError, FrameError, Label, Message, Operation, ProtocolMonitor,
@@ -39,4 +40,10 @@ pub mod effects {
 /// Sessions, the wire format and the transports.
 pub mod transport {
     pub use rumpsteak_aura_transport::*;
+}
+
+/// Session types at run time: global protocols, projection onto local types,
+/// and the monitors that endpoints check every step against.
+pub mod protocol {
+    pub use rumpsteak_aura_protocol::*;
 }

@@ -1,1 +1,153 @@
-//! Placeholder: being written.
+//! Multiparty session types at run time.
+//!
+//! A [`Protocol`] is a [`GlobalType`] (who sends what to whom, who chooses,
+//! where it loops) with its ordered roles. It is written in a small text
+//! syntax, projected onto each role's [`LocalType`], and each local type is
+//! compiled into a [`Monitor`], an implementation of
+//! [`rumpsteak_aura::ProtocolMonitor`] that a handler consults before every
+//! step.
+//!
+//! ```
+//! use rumpsteak_aura::{ProtocolMonitor, Step};
+//! use rumpsteak_aura_protocol::Protocol;
+//!
+//! let p = Protocol::parse(
+//!     "roles Buyer, Seller;
+//!      Buyer -> Seller: Offer(Price);
+//!      choice at Seller {
+//!          accept: { Seller -> Buyer: Receipt; }
+//!          reject: {}
+//!      }",
+//! )?;
+//! p.validate()?;
+//! assert_eq!(
+//!     p.project("Buyer")?.to_string(),
+//!     "send Offer(Price) to Seller; branch from Seller { accept: { recv Receipt from Seller; end } reject: { end } }"
+//! );
+//!
+//! let mut seller = p.monitor_for("Seller")?;
+//! for step in [
+//!     Step::Recv { from: "Buyer", message: "Price" },
+//!     Step::Choose { to: "Buyer", label: "accept" },
+//!     Step::Send { to: "Buyer", message: "Receipt" },
+//! ] {
+//!     seller.check(&step)?;
+//!     seller.advance(&step);
+//! }
+//! assert!(seller.is_complete());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Syntax
+//!
+//! ```text
+//! protocol  := header? stmt*
+//! header    := "roles" Ident ("," Ident)* ";"
+//! stmt      := Ident "->" Ident ":" Ident ("(" Ident ")")? ";"     message
+//!            | "choice" "at" Ident "{" (Ident ":" "{" stmt* "}")* "}"
+//!            | "rec" Ident "{" stmt* "}"
+//!            | "continue" Ident ";"
+//!            | "end" ";"
+//! Ident     := [A-Za-z_][A-Za-z0-9_]*, except the keywords
+//!              roles, choice, at, rec, continue, end
+//! ```
+//!
+//! - `A -> B: Offer(Price);` is a message from `A` to `B` with label `Offer`
+//!   and payload type `Price`; `A -> B: Ping;` has label `Ping` and no
+//!   payload type.
+//! - With a `roles` header every role used must be declared, and the roles
+//!   are in declaration order; without one they are in order of first
+//!   appearance.
+//! - `//` starts a comment that runs to the end of the line.
+//! - The end of the text is the end of the protocol; `end;` ends it
+//!   explicitly, also inside a branch.
+//! - Statements after a `choice` block continue every branch that does not
+//!   end with `continue` or `end;`. Statements after a `rec` block run when
+//!   its body does not `continue`: they become part of the loop body, so a
+//!   loop declared after a loop must not reuse its name. The global type has
+//!   no sequencing node, so such statements are copied into each place they
+//!   continue.
+//! - `continue X;` must be inside `rec X { ... }`, and nothing may follow
+//!   `continue` or `end;` in the same block (nor a block every path of which
+//!   ends that way).
+//!
+//! Errors are [`ParseError`]s with 1-based line and column, such as
+//! ``line 3, column 14: expected `->`, found `:` ``.
+//!
+//! The parser bounds what it builds, so that no input can exhaust the stack
+//! or the memory: blocks nest at most 128 deep (counting a block that
+//! follows another as inside it), the global type is at most 1000 steps
+//! deep, and building it may create at most 100 000 nodes (the copies above
+//! count). Every function of this crate loops over runs of messages and
+//! recurses once per block; a [`GlobalType`] built by hand should stay
+//! within the same bounds.
+//!
+//! # Choices
+//!
+//! In `choice at A { l1: { G1 } ... ln: { Gn } }` the role `A` picks a
+//! label. It tells its choice directly, with the handler's `choose`, to the
+//! set of **told** roles: every role `R` other than `A` such that, in at
+//! least one branch, `R`'s first interaction is with `A`. An interaction is
+//! a message in either direction, or a nested choice that `R` makes or is
+//! told of; what follows a `continue` is not looked at.
+//!
+//! - `A` performs its `choose` steps at the choice point, one per told role,
+//!   in the protocol's role order. Its local type is a chain of selects:
+//!   `select to R1 { li: { select to R2 { li: { ... proj(Gi) } } } }`, where
+//!   every select after the first offers only the label already picked.
+//! - Each told role `R` gets `branch from A { l1: { proj(G1) } ... }`.
+//! - Every other role gets the **merge** of its projections of all
+//!   branches: equal steps merge their continuations; two `branch from`
+//!   the same role merge into one with the union of their labels (merging
+//!   the continuations of shared labels); two `select to` the same role
+//!   need the same labels; anything else does not merge and the protocol is
+//!   rejected with [`ProjectionError::NotTold`], naming the role, the
+//!   chooser and two branches. A role that is not told can therefore learn
+//!   the branch only if a told role later tells it, with a `choice` of its
+//!   own whose labels differ between the outer branches.
+//!
+//! A choice with no branches, two branches with one label, or nobody to
+//! tell is rejected.
+//!
+//! # Loops
+//!
+//! `rec X { G }` projects onto `rec X { proj(G) }` for every role that
+//! takes part in it: that occurs in `G`, or can reach through a `continue`
+//! in `G` an enclosing loop it takes part in. For any other role the loop is
+//! dropped (what follows a loop is inside `G`, so the role has nothing left
+//! to do). A `rec` whose projection never continues is dropped as well.
+//! Every path from `rec X` to `continue X` must pass through a message or a
+//! choice, `continue` must be bound, and a loop may not be declared inside a
+//! loop of the same name.
+//!
+//! # Local types
+//!
+//! [`LocalType`]'s `Display` prints one line, for example
+//! `send Offer(Price) to Seller; branch from Seller { accept: { recv Receipt from Seller; end } reject: { end } }`;
+//! its documentation lists each form.
+//!
+//! # Monitors
+//!
+//! A [`Monitor`] matches each `Step` against the next node of its local
+//! type, by role name and by message name: a message goes by its payload
+//! type name, or by its label when it has no payload type. Roles are
+//! compared as strings; the handler passes each role's `Debug` form, so a
+//! role enum's variant `Buyer` is the role `"Buyer"` of the protocol. Type
+//! names are the short names the handler passes (`Price`, not
+//! `my_crate::Price`). See [`Monitor`] for the exact rules and messages.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+mod global;
+mod local;
+mod monitor;
+mod parse;
+mod project;
+mod protocol;
+mod roleset;
+
+pub use error::{ParseError, ParseErrorKind, ProjectionError};
+pub use global::GlobalType;
+pub use local::LocalType;
+pub use monitor::{Labels, Monitor, NextStep};
+pub use protocol::Protocol;

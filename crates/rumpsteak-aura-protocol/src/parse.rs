@@ -1,0 +1,765 @@
+//! The text syntax: a hand-written lexer, a recursive-descent parser into
+//! statement lists, and the lowering of those lists into [`GlobalType`].
+
+use crate::{GlobalType, ParseError, ParseErrorKind};
+
+/// How deeply blocks (`choice`, `rec`) may nest, in the text and in the
+/// lowered global type, where a block followed by another nests it. Code
+/// that walks a type recurses once per block level and loops over messages.
+pub(crate) const MAX_NESTING: usize = 128;
+/// How deep the lowered global type may be, counting every step.
+pub(crate) const MAX_DEPTH: usize = 1000;
+/// How many nodes the lowered global type may have.
+pub(crate) const MAX_NODES: usize = 100_000;
+
+/// A position in the source, 1-based, in characters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pos {
+    line: usize,
+    column: usize,
+}
+
+impl Pos {
+    fn error(self, kind: ParseErrorKind) -> ParseError {
+        ParseError::new(self.line, self.column, kind)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kw {
+    Roles,
+    Choice,
+    At,
+    Rec,
+    Continue,
+    End,
+}
+
+impl Kw {
+    fn from_ident(s: &str) -> Option<Kw> {
+        Some(match s {
+            "roles" => Kw::Roles,
+            "choice" => Kw::Choice,
+            "at" => Kw::At,
+            "rec" => Kw::Rec,
+            "continue" => Kw::Continue,
+            "end" => Kw::End,
+            _ => return None,
+        })
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Kw::Roles => "roles",
+            Kw::Choice => "choice",
+            Kw::At => "at",
+            Kw::Rec => "rec",
+            Kw::Continue => "continue",
+            Kw::End => "end",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tok<'s> {
+    Ident(&'s str),
+    Kw(Kw),
+    Arrow,
+    Colon,
+    Semi,
+    Comma,
+    LBrace,
+    RBrace,
+    LParen,
+    RParen,
+    /// A character that starts no token.
+    Invalid(char),
+    Eof,
+}
+
+impl Tok<'_> {
+    /// How the token is named in "found ..." messages.
+    fn describe(self) -> String {
+        let punct = match self {
+            Tok::Ident(s) => return format!("`{s}`"),
+            Tok::Kw(k) => return format!("`{}`", k.text()),
+            Tok::Invalid(c) => return format!("`{}`", c.escape_debug()),
+            Tok::Eof => return "end of input".to_owned(),
+            Tok::Arrow => "->",
+            Tok::Colon => ":",
+            Tok::Semi => ";",
+            Tok::Comma => ",",
+            Tok::LBrace => "{",
+            Tok::RBrace => "}",
+            Tok::LParen => "(",
+            Tok::RParen => ")",
+        };
+        format!("`{punct}`")
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Token<'s> {
+    tok: Tok<'s>,
+    pos: Pos,
+}
+
+/// Splits `src` into tokens, ending with [`Tok::Eof`]. Never fails: a
+/// character that starts no token becomes [`Tok::Invalid`], which the parser
+/// reports with what it expected there.
+fn lex(src: &str) -> Vec<Token<'_>> {
+    let mut out = Vec::new();
+    let mut chars = src.char_indices().peekable();
+    let (mut line, mut column) = (1, 1);
+    while let Some((start, c)) = chars.next() {
+        let pos = Pos { line, column };
+        column += 1;
+        let tok = match c {
+            '\n' => {
+                line += 1;
+                column = 1;
+                continue;
+            }
+            c if c.is_whitespace() => continue,
+            '/' if chars.peek().is_some_and(|(_, n)| *n == '/') => {
+                while chars.next_if(|(_, n)| *n != '\n').is_some() {}
+                continue;
+            }
+            '-' if chars.peek().is_some_and(|(_, n)| *n == '>') => {
+                chars.next();
+                column += 1;
+                Tok::Arrow
+            }
+            ':' => Tok::Colon,
+            ';' => Tok::Semi,
+            ',' => Tok::Comma,
+            '{' => Tok::LBrace,
+            '}' => Tok::RBrace,
+            '(' => Tok::LParen,
+            ')' => Tok::RParen,
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let mut end = start + c.len_utf8();
+                while let Some((i, n)) =
+                    chars.next_if(|(_, n)| n.is_ascii_alphanumeric() || *n == '_')
+                {
+                    end = i + n.len_utf8();
+                    column += 1;
+                }
+                let word = &src[start..end];
+                Kw::from_ident(word).map_or(Tok::Ident(word), Tok::Kw)
+            }
+            c => Tok::Invalid(c),
+        };
+        out.push(Token { tok, pos });
+    }
+    out.push(Token {
+        tok: Tok::Eof,
+        pos: Pos { line, column },
+    });
+    out
+}
+
+/// One statement of the text, before lowering.
+#[derive(Debug)]
+enum Stmt<'s> {
+    Message {
+        from: &'s str,
+        to: &'s str,
+        label: &'s str,
+        payload: Option<&'s str>,
+        pos: Pos,
+    },
+    Choice {
+        at: &'s str,
+        branches: Vec<(&'s str, Vec<Stmt<'s>>)>,
+        pos: Pos,
+    },
+    Rec {
+        name: &'s str,
+        body: Vec<Stmt<'s>>,
+        pos: Pos,
+    },
+    Continue {
+        name: &'s str,
+    },
+    End,
+}
+
+/// Where a statement list stops.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    Brace,
+    Eof,
+}
+
+struct Parser<'s> {
+    toks: Vec<Token<'s>>,
+    at: usize,
+    /// The roles of the header, if there is one.
+    declared: Option<Vec<&'s str>>,
+    /// Roles in order of first appearance.
+    seen: Vec<&'s str>,
+    /// Loops open at this point of the text.
+    loops: Vec<&'s str>,
+    nesting: usize,
+}
+
+impl<'s> Parser<'s> {
+    fn peek(&self) -> Token<'s> {
+        // `lex` always ends with `Eof` and `bump` never moves past it.
+        self.toks[self.at.min(self.toks.len() - 1)]
+    }
+
+    fn bump(&mut self) -> Token<'s> {
+        let t = self.peek();
+        if t.tok != Tok::Eof {
+            self.at += 1;
+        }
+        t
+    }
+
+    fn unexpected(t: Token<'s>, expected: &str) -> ParseError {
+        t.pos.error(ParseErrorKind::Unexpected {
+            expected: expected.to_owned(),
+            found: t.tok.describe(),
+        })
+    }
+
+    fn expect(&mut self, tok: Tok<'s>, expected: &str) -> Result<Pos, ParseError> {
+        let t = self.peek();
+        if t.tok == tok {
+            self.bump();
+            Ok(t.pos)
+        } else {
+            Err(Self::unexpected(t, expected))
+        }
+    }
+
+    fn ident(&mut self, expected: &str) -> Result<(&'s str, Pos), ParseError> {
+        let t = self.peek();
+        match t.tok {
+            Tok::Ident(s) => {
+                self.bump();
+                Ok((s, t.pos))
+            }
+            _ => Err(Self::unexpected(t, expected)),
+        }
+    }
+
+    /// A role name, checked against the header and recorded.
+    fn role(&mut self) -> Result<&'s str, ParseError> {
+        let (name, pos) = self.ident("a role name")?;
+        if let Some(declared) = &self.declared {
+            if !declared.contains(&name) {
+                return Err(pos.error(ParseErrorKind::UndeclaredRole {
+                    role: name.to_owned(),
+                }));
+            }
+        } else if !self.seen.contains(&name) {
+            self.seen.push(name);
+        }
+        Ok(name)
+    }
+
+    fn header(&mut self) -> Result<(), ParseError> {
+        if self.peek().tok != Tok::Kw(Kw::Roles) {
+            return Ok(());
+        }
+        self.bump();
+        let mut declared = Vec::new();
+        loop {
+            let (name, pos) = self.ident("a role name")?;
+            if declared.contains(&name) {
+                return Err(pos.error(ParseErrorKind::DuplicateRole {
+                    role: name.to_owned(),
+                }));
+            }
+            declared.push(name);
+            let t = self.bump();
+            match t.tok {
+                Tok::Comma => {}
+                Tok::Semi => break,
+                _ => return Err(Self::unexpected(t, "`,` or `;`")),
+            }
+        }
+        self.declared = Some(declared);
+        Ok(())
+    }
+
+    fn enter(&mut self, pos: Pos) -> Result<(), ParseError> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(pos.error(ParseErrorKind::TooNested { limit: MAX_NESTING }));
+        }
+        Ok(())
+    }
+
+    /// A statement list up to `}` (not consumed) or the end of input; also
+    /// says whether control can fall off its end.
+    fn block(&mut self, closing: Closing) -> Result<(Vec<Stmt<'s>>, bool), ParseError> {
+        let mut stmts = Vec::new();
+        let mut falls = true;
+        loop {
+            let t = self.peek();
+            match (t.tok, closing) {
+                (Tok::RBrace, Closing::Brace) | (Tok::Eof, Closing::Eof) => {
+                    return Ok((stmts, falls));
+                }
+                (Tok::Ident(_) | Tok::Kw(Kw::Choice | Kw::Rec | Kw::Continue | Kw::End), _)
+                    if !falls =>
+                {
+                    return Err(t.pos.error(ParseErrorKind::Unreachable));
+                }
+                _ => {}
+            }
+            let (stmt, f) = self.stmt(closing)?;
+            stmts.push(stmt);
+            falls = f;
+        }
+    }
+
+    fn stmt(&mut self, closing: Closing) -> Result<(Stmt<'s>, bool), ParseError> {
+        let t = self.peek();
+        match t.tok {
+            Tok::Ident(_) => {
+                let from = self.role()?;
+                self.expect(Tok::Arrow, "`->`")?;
+                let to = self.role()?;
+                self.expect(Tok::Colon, "`:`")?;
+                let (label, _) = self.ident("a message label")?;
+                let next = self.bump();
+                let payload = match next.tok {
+                    Tok::Semi => None,
+                    Tok::LParen => {
+                        let (ty, _) = self.ident("a payload type name")?;
+                        self.expect(Tok::RParen, "`)`")?;
+                        self.expect(Tok::Semi, "`;`")?;
+                        Some(ty)
+                    }
+                    _ => return Err(Self::unexpected(next, "`(` or `;`")),
+                };
+                let stmt = Stmt::Message {
+                    from,
+                    to,
+                    label,
+                    payload,
+                    pos: t.pos,
+                };
+                Ok((stmt, true))
+            }
+            Tok::Kw(Kw::Choice) => {
+                self.bump();
+                self.expect(Tok::Kw(Kw::At), "`at`")?;
+                let at = self.role()?;
+                self.expect(Tok::LBrace, "`{`")?;
+                self.enter(t.pos)?;
+                let mut branches = Vec::new();
+                let mut falls = false;
+                loop {
+                    let b = self.bump();
+                    let label = match b.tok {
+                        Tok::RBrace => break,
+                        Tok::Ident(l) => l,
+                        _ => return Err(Self::unexpected(b, "a branch label or `}`")),
+                    };
+                    self.expect(Tok::Colon, "`:`")?;
+                    self.expect(Tok::LBrace, "`{`")?;
+                    let (body, f) = self.block(Closing::Brace)?;
+                    self.expect(Tok::RBrace, "`}`")?;
+                    falls |= f;
+                    branches.push((label, body));
+                }
+                self.nesting -= 1;
+                // A choice without branches is reported by validation; for
+                // reachability it falls through.
+                let falls = falls || branches.is_empty();
+                let stmt = Stmt::Choice {
+                    at,
+                    branches,
+                    pos: t.pos,
+                };
+                Ok((stmt, falls))
+            }
+            Tok::Kw(Kw::Rec) => {
+                self.bump();
+                let (name, pos) = self.ident("a loop name")?;
+                self.expect(Tok::LBrace, "`{`")?;
+                self.enter(t.pos)?;
+                self.loops.push(name);
+                let (body, falls) = self.block(Closing::Brace)?;
+                self.loops.pop();
+                self.expect(Tok::RBrace, "`}`")?;
+                self.nesting -= 1;
+                Ok((Stmt::Rec { name, body, pos }, falls))
+            }
+            Tok::Kw(Kw::Continue) => {
+                self.bump();
+                let (name, pos) = self.ident("a loop name")?;
+                if !self.loops.contains(&name) {
+                    return Err(pos.error(ParseErrorKind::UnboundLoop {
+                        name: name.to_owned(),
+                    }));
+                }
+                self.expect(Tok::Semi, "`;`")?;
+                Ok((Stmt::Continue { name }, false))
+            }
+            Tok::Kw(Kw::End) => {
+                self.bump();
+                self.expect(Tok::Semi, "`;`")?;
+                Ok((Stmt::End, false))
+            }
+            _ => Err(Self::unexpected(
+                t,
+                match closing {
+                    Closing::Brace => "a statement or `}`",
+                    Closing::Eof => "a statement or end of input",
+                },
+            )),
+        }
+    }
+}
+
+/// A lowered statement list: the global type, its size, its depth in steps
+/// and in blocks, and the loops it declares (name and position of one
+/// declaration each).
+#[derive(Clone)]
+struct Lowered<'s> {
+    ty: GlobalType,
+    size: usize,
+    depth: usize,
+    nesting: usize,
+    loops: Vec<(&'s str, Pos)>,
+}
+
+impl Lowered<'_> {
+    fn end() -> Self {
+        Lowered {
+            ty: GlobalType::End,
+            size: 1,
+            depth: 1,
+            nesting: 0,
+            loops: Vec::new(),
+        }
+    }
+}
+
+/// Turns statement lists into global types: what follows a block is copied
+/// into every place where control falls off the block's end.
+struct Lowerer {
+    made: usize,
+}
+
+impl Lowerer {
+    /// Counts `size` new nodes and checks the limits for a subtree of the
+    /// given depth and nesting.
+    fn account(
+        &mut self,
+        size: usize,
+        depth: usize,
+        nesting: usize,
+        pos: Pos,
+    ) -> Result<(), ParseError> {
+        self.made = self.made.saturating_add(size);
+        if self.made > MAX_NODES {
+            return Err(pos.error(ParseErrorKind::TooLarge { limit: MAX_NODES }));
+        }
+        if depth > MAX_DEPTH {
+            return Err(pos.error(ParseErrorKind::TooDeep { limit: MAX_DEPTH }));
+        }
+        if nesting > MAX_NESTING {
+            return Err(pos.error(ParseErrorKind::TooNested { limit: MAX_NESTING }));
+        }
+        Ok(())
+    }
+
+    fn copy<'s>(&mut self, k: &Lowered<'s>, pos: Pos) -> Result<Lowered<'s>, ParseError> {
+        self.account(k.size, k.depth, k.nesting, pos)?;
+        Ok(k.clone())
+    }
+
+    /// Lowers `stmts`, continuing with `k` where control falls off the end.
+    fn seq<'s>(
+        &mut self,
+        stmts: &[Stmt<'s>],
+        k: &Lowered<'s>,
+        end_pos: Pos,
+    ) -> Result<Lowered<'s>, ParseError> {
+        let mut acc: Option<Lowered<'s>> = None;
+        for stmt in stmts.iter().rev() {
+            let lowered = match stmt {
+                Stmt::Message {
+                    from,
+                    to,
+                    label,
+                    payload,
+                    pos,
+                } => {
+                    let then = match acc.take() {
+                        Some(a) => a,
+                        None => self.copy(k, *pos)?,
+                    };
+                    let (size, depth) = (then.size + 1, then.depth + 1);
+                    self.account(1, depth, then.nesting, *pos)?;
+                    Lowered {
+                        ty: GlobalType::Message {
+                            from: (*from).to_owned(),
+                            to: (*to).to_owned(),
+                            label: (*label).to_owned(),
+                            payload: payload.map(str::to_owned),
+                            then: Box::new(then.ty),
+                        },
+                        size,
+                        depth,
+                        nesting: then.nesting,
+                        loops: then.loops,
+                    }
+                }
+                Stmt::Choice { at, branches, pos } => {
+                    let next = acc.take();
+                    let next = next.as_ref().unwrap_or(k);
+                    let mut out = Vec::with_capacity(branches.len());
+                    let (mut size, mut depth, mut nesting) = (1, 1, 1);
+                    let mut loops = Vec::new();
+                    for (label, body) in branches {
+                        let b = self.seq(body, next, *pos)?;
+                        size += b.size;
+                        depth = depth.max(b.depth + 1);
+                        nesting = nesting.max(b.nesting + 1);
+                        for l in b.loops {
+                            if !loops.iter().any(|(n, _)| *n == l.0) {
+                                loops.push(l);
+                            }
+                        }
+                        out.push(((*label).to_owned(), b.ty));
+                    }
+                    self.account(1, depth, nesting, *pos)?;
+                    Lowered {
+                        ty: GlobalType::Choice {
+                            at: (*at).to_owned(),
+                            branches: out,
+                        },
+                        size,
+                        depth,
+                        nesting,
+                        loops,
+                    }
+                }
+                Stmt::Rec { name, body, pos } => {
+                    let next = acc.take();
+                    let next = next.as_ref().unwrap_or(k);
+                    let mut b = self.seq(body, next, *pos)?;
+                    if let Some((_, inner)) = b.loops.iter().find(|(n, _)| n == name) {
+                        return Err(inner.error(ParseErrorKind::ShadowedLoop {
+                            name: (*name).to_owned(),
+                        }));
+                    }
+                    let (depth, nesting) = (b.depth + 1, b.nesting + 1);
+                    self.account(1, depth, nesting, *pos)?;
+                    b.loops.push((name, *pos));
+                    Lowered {
+                        ty: GlobalType::Rec {
+                            name: (*name).to_owned(),
+                            body: Box::new(b.ty),
+                        },
+                        size: b.size + 1,
+                        depth,
+                        nesting,
+                        loops: b.loops,
+                    }
+                }
+                // The parser rejects statements after these, so `acc` is
+                // still empty and `k` is not used.
+                Stmt::Continue { name } => Lowered {
+                    ty: GlobalType::Continue {
+                        name: (*name).to_owned(),
+                    },
+                    ..Lowered::end()
+                },
+                Stmt::End => Lowered::end(),
+            };
+            acc = Some(lowered);
+        }
+        match acc {
+            Some(a) => Ok(a),
+            None => self.copy(k, end_pos),
+        }
+    }
+}
+
+/// Parses the text syntax into the protocol's roles and its global type.
+pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType), ParseError> {
+    let mut p = Parser {
+        toks: lex(src),
+        at: 0,
+        declared: None,
+        seen: Vec::new(),
+        loops: Vec::new(),
+        nesting: 0,
+    };
+    p.header()?;
+    let (stmts, _) = p.block(Closing::Eof)?;
+    let end_pos = p.peek().pos;
+    let lowered = Lowerer { made: 0 }.seq(&stmts, &Lowered::end(), end_pos)?;
+    let roles = p.declared.unwrap_or(p.seen);
+    Ok((roles.into_iter().map(str::to_owned).collect(), lowered.ty))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(src: &str) -> (usize, usize, String) {
+        let e = parse(src).unwrap_err();
+        (e.line(), e.column(), e.kind().to_string())
+    }
+
+    #[test]
+    fn lexer_tracks_lines_and_columns() {
+        let toks = lex("A -> B: m; // note\n  rec X {");
+        let got: Vec<_> = toks
+            .iter()
+            .map(|t| (t.tok, t.pos.line, t.pos.column))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Tok::Ident("A"), 1, 1),
+                (Tok::Arrow, 1, 3),
+                (Tok::Ident("B"), 1, 6),
+                (Tok::Colon, 1, 7),
+                (Tok::Ident("m"), 1, 9),
+                (Tok::Semi, 1, 10),
+                (Tok::Kw(Kw::Rec), 2, 3),
+                (Tok::Ident("X"), 2, 7),
+                (Tok::LBrace, 2, 9),
+                (Tok::Eof, 2, 10),
+            ]
+        );
+    }
+
+    #[test]
+    fn statements_after_a_block_continue_every_branch() {
+        let (roles, g) =
+            parse("choice at A { x: { A -> B: X; } y: { A -> B: Y; end; } } B -> A: Done;")
+                .unwrap();
+        assert_eq!(roles, ["A", "B"]);
+        let done = GlobalType::message("B", "A", "Done", None, GlobalType::End);
+        let want = GlobalType::choice(
+            "A",
+            [
+                ("x", GlobalType::message("A", "B", "X", None, done)),
+                (
+                    "y",
+                    GlobalType::message("A", "B", "Y", None, GlobalType::End),
+                ),
+            ],
+        );
+        assert_eq!(g, want);
+    }
+
+    #[test]
+    fn statements_after_a_loop_run_when_it_does_not_continue() {
+        let (_, g) = parse(
+            "rec L { choice at A { more: { A -> B: M; continue L; } stop: {} } } A -> B: Bye;",
+        )
+        .unwrap();
+        let want = GlobalType::rec(
+            "L",
+            GlobalType::choice(
+                "A",
+                [
+                    (
+                        "more",
+                        GlobalType::message("A", "B", "M", None, GlobalType::continue_loop("L")),
+                    ),
+                    (
+                        "stop",
+                        GlobalType::message("A", "B", "Bye", None, GlobalType::End),
+                    ),
+                ],
+            ),
+        );
+        assert_eq!(g, want);
+    }
+
+    #[test]
+    fn header_sets_role_order() {
+        let (roles, _) = parse("roles C, B, A;\nA -> B: m;").unwrap();
+        assert_eq!(roles, ["C", "B", "A"]);
+        assert_eq!(parse("").unwrap(), (vec![], GlobalType::End));
+        assert_eq!(parse("end;").unwrap().1, GlobalType::End);
+    }
+
+    #[test]
+    fn scope_and_reachability_errors() {
+        assert_eq!(
+            err("rec X { A -> B: m; }\ncontinue X;"),
+            (2, 10, "`continue X` is not inside a `rec X` block".into())
+        );
+        assert_eq!(
+            err("rec X { A -> B: m; continue X; }\nA -> B: n;"),
+            (2, 1, ParseErrorKind::Unreachable.to_string())
+        );
+        let (line, column, _) = err("rec X { A -> B: m; }\nrec X { B -> A: n; continue X; }");
+        assert_eq!((line, column), (2, 5));
+        let (line, column, _) = err("rec X { rec X { A -> B: m; continue X; } }");
+        assert_eq!((line, column), (1, 13));
+    }
+
+    #[test]
+    fn bad_tokens_name_what_was_expected() {
+        assert_eq!(
+            err("A -> B: m(u32;"),
+            (1, 14, "expected `)`, found `;`".into())
+        );
+        assert_eq!(
+            err("A -> B: m;\n  B # A"),
+            (2, 5, "expected `->`, found `#`".into())
+        );
+        assert_eq!(
+            err("choice at A { x: { A -> B: m; }"),
+            (
+                1,
+                32,
+                "expected a branch label or `}`, found end of input".into()
+            )
+        );
+        assert_eq!(
+            err("A -> end: m;"),
+            (1, 6, "expected a role name, found `end`".into())
+        );
+        assert_eq!(
+            err("A -> B: m; }"),
+            (
+                1,
+                12,
+                "expected a statement or end of input, found `}`".into()
+            )
+        );
+    }
+
+    #[test]
+    fn limits_hold() {
+        let deep = "rec X { ".repeat(MAX_NESTING + 1);
+        assert!(matches!(
+            parse(&deep).unwrap_err().kind(),
+            ParseErrorKind::TooNested { .. }
+        ));
+        // Blocks in a row nest in the lowered type.
+        let chained = "choice at A { x: { A -> B: m; } }\n".repeat(MAX_NESTING + 1);
+        assert!(matches!(
+            parse(&chained).unwrap_err().kind(),
+            ParseErrorKind::TooNested { .. }
+        ));
+        let long = "A -> B: m;\n".repeat(MAX_DEPTH + 1);
+        assert!(matches!(
+            parse(&long).unwrap_err().kind(),
+            ParseErrorKind::TooDeep { .. }
+        ));
+        let wide = "choice at A { x: { A -> B: x; } y: { A -> B: y; } }\n".repeat(30);
+        assert!(matches!(
+            parse(&wide).unwrap_err().kind(),
+            ParseErrorKind::TooLarge { .. }
+        ));
+    }
+}

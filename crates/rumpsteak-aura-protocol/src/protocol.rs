@@ -1,0 +1,213 @@
+//! [`Protocol`]: a global type with its roles.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{GlobalType, LocalType, Monitor, ParseError, ProjectionError, project};
+
+/// A global type together with the ordered list of its roles.
+///
+/// The role order decides in which order a chooser tells the roles it must
+/// tell (see the crate documentation). It is the order of the `roles`
+/// header, or else the order of first appearance.
+///
+/// `Display` prints a `roles` header (none if there are no roles) and then
+/// the global type, so that
+/// `Protocol::parse(&p.to_string())` gives back `p`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Protocol {
+    roles: Vec<String>,
+    global: GlobalType,
+}
+
+impl Protocol {
+    /// Parses the text syntax described in the crate documentation.
+    ///
+    /// Parsing checks the syntax, the `roles` header, loop names and
+    /// reachability; [`Protocol::validate`] checks the rest.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_protocol::Protocol;
+    ///
+    /// let p = Protocol::parse("roles Seller, Buyer;\nBuyer -> Seller: Offer(Price);")?;
+    /// assert_eq!(p.roles(), ["Seller", "Buyer"]);
+    /// # Ok::<(), rumpsteak_aura_protocol::ParseError>(())
+    /// ```
+    pub fn parse(src: &str) -> Result<Self, ParseError> {
+        let (roles, global) = crate::parse::parse(src)?;
+        Ok(Protocol { roles, global })
+    }
+
+    /// A protocol whose roles are those of `global`, in order of first
+    /// appearance.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_protocol::{GlobalType, Protocol};
+    ///
+    /// let p = Protocol::new(GlobalType::message("A", "B", "Ping", None, GlobalType::End));
+    /// assert_eq!(p.roles(), ["A", "B"]);
+    /// ```
+    pub fn new(global: GlobalType) -> Self {
+        Protocol {
+            roles: global.roles(),
+            global,
+        }
+    }
+
+    /// A protocol with the given roles, in the given order. Fails if a role
+    /// is listed twice or `global` uses a role that is not listed; roles
+    /// listed but unused are allowed (their projection is `end`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_protocol::{GlobalType, Protocol, ProjectionError};
+    ///
+    /// let g = GlobalType::message("A", "B", "Ping", None, GlobalType::End);
+    /// let p = Protocol::with_roles(["B", "A", "C"], g.clone())?;
+    /// assert_eq!(p.roles(), ["B", "A", "C"]);
+    /// assert_eq!(
+    ///     Protocol::with_roles(["A"], g),
+    ///     Err(ProjectionError::UnknownRole { role: "B".into() })
+    /// );
+    /// # Ok::<(), ProjectionError>(())
+    /// ```
+    pub fn with_roles<S: Into<String>>(
+        roles: impl IntoIterator<Item = S>,
+        global: GlobalType,
+    ) -> Result<Self, ProjectionError> {
+        let mut list: Vec<String> = Vec::new();
+        for r in roles {
+            let r = r.into();
+            if list.contains(&r) {
+                return Err(ProjectionError::DuplicateRole { role: r });
+            }
+            list.push(r);
+        }
+        if let Some(role) = global.roles().into_iter().find(|r| !list.contains(r)) {
+            return Err(ProjectionError::UnknownRole { role });
+        }
+        Ok(Protocol {
+            roles: list,
+            global,
+        })
+    }
+
+    /// The roles, in protocol order.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+
+    /// The global type.
+    pub fn global(&self) -> &GlobalType {
+        &self.global
+    }
+
+    /// The local type of `role`: what it sends, receives, chooses and is
+    /// told, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_protocol::Protocol;
+    ///
+    /// let p = Protocol::parse("A -> B: Ping; B -> A: Pong(u32);")?;
+    /// assert_eq!(p.project("B")?.to_string(), "recv Ping from A; send Pong(u32) to A; end");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn project(&self, role: &str) -> Result<LocalType, ProjectionError> {
+        let me = self.index(role)?;
+        let node = project::analyse(&self.roles, &self.global)?;
+        project::project(&self.roles, &node, me)
+    }
+
+    /// Checks the protocol and projects it onto every role; the first
+    /// failure is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_protocol::{Protocol, ProjectionError};
+    ///
+    /// let p = Protocol::parse("rec X { continue X; }")?;
+    /// assert_eq!(p.validate(), Err(ProjectionError::UnguardedLoop { name: "X".into() }));
+    /// # Ok::<(), rumpsteak_aura_protocol::ParseError>(())
+    /// ```
+    pub fn validate(&self) -> Result<(), ProjectionError> {
+        let node = project::analyse(&self.roles, &self.global)?;
+        for me in 0..self.roles.len() {
+            project::project(&self.roles, &node, me)?;
+        }
+        Ok(())
+    }
+
+    /// A run-time monitor for `role`: its projection compiled by
+    /// [`Monitor::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura::{ProtocolMonitor, Step};
+    /// use rumpsteak_aura_protocol::Protocol;
+    ///
+    /// let p = Protocol::parse("A -> B: Ping;")?;
+    /// let mut m = p.monitor_for("A")?;
+    /// let step = Step::Send { to: "B", message: "Ping" };
+    /// m.check(&step)?;
+    /// m.advance(&step);
+    /// assert!(m.is_complete());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn monitor_for(&self, role: &str) -> Result<Monitor, ProjectionError> {
+        Monitor::new(role, &self.project(role)?)
+    }
+
+    fn index(&self, role: &str) -> Result<usize, ProjectionError> {
+        self.roles
+            .iter()
+            .position(|r| r == role)
+            .ok_or_else(|| ProjectionError::UnknownRole {
+                role: role.to_owned(),
+            })
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = ParseError;
+
+    /// Same as [`Protocol::parse`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Protocol::parse(s)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.roles.is_empty() {
+            // `roles ;` does not parse; no header means no roles here.
+            return write!(f, "{}", self.global);
+        }
+        write!(f, "roles {};\n{}", self.roles.join(", "), self.global)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_round_trips_with_header() {
+        let p = Protocol::parse("roles C, A, B;\nA -> B: Ping;").unwrap();
+        assert_eq!(p.to_string(), "roles C, A, B;\nA -> B: Ping;");
+        assert_eq!(Protocol::parse(&p.to_string()).unwrap(), p);
+        assert_eq!(p.project("C").unwrap(), LocalType::End);
+        assert_eq!(
+            p.project("D"),
+            Err(ProjectionError::UnknownRole { role: "D".into() })
+        );
+    }
+}

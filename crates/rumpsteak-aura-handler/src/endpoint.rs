@@ -274,7 +274,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     }
 
     /// Records a successful step: the monitor advances, the count grows.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn finish(&mut self, i: usize, last: LastOp, act: Act<'_>) {
         if let Some(m) = &mut self.monitor {
             m.advance(&act.step(&self.peers[i].name));
@@ -295,11 +295,19 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         p.meta.invalidate();
     }
 
-    /// Emits the debug event of a completed operation. Free when no
-    /// subscriber listens at debug level: the fields are formatted only if
-    /// one does.
+    /// Emits the debug event of a completed operation. Without a subscriber
+    /// at debug level this is one inlined check; the event itself is built
+    /// out of line.
     #[inline]
     pub(crate) fn trace(&self, i: usize, op: Operation, bytes: usize, what: &str) {
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            self.emit(i, op, bytes, what);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn emit(&self, i: usize, op: Operation, bytes: usize, what: &str) {
         tracing::debug!(
             local = ?self.local_role,
             peer = %self.peers[i].name,

@@ -3,6 +3,7 @@ use std::fmt::{self, Debug};
 use std::future::poll_fn;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::task::Poll;
 use std::time::Duration;
 
 use rumpsteak_aura::{
@@ -94,16 +95,20 @@ where
 {
     /// Receives a frame from the peer at index `i`.
     ///
-    /// Polls the session directly rather than through nested `async fn`s:
-    /// this is the hot path, and every level of future costs on each wake-up.
-    async fn recv_frame(
-        &self,
+    /// This is the hot path: it is one `poll_fn` over the session rather than
+    /// nested `async fn`s, since every level of future costs on each poll.
+    fn recv_frame(
         ep: &mut RumpsteakEndpoint<R>,
         i: usize,
         op: Operation,
-    ) -> Result<Vec<u8>> {
-        let received = poll_fn(|cx| ep.peer_at(i).session().poll_recv_frame(cx)).await;
-        received.map_err(|e| transport_error(ep, i, op, e))
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send + '_ {
+        poll_fn(
+            move |cx| match ep.peer_at(i).session().poll_recv_frame(cx) {
+                Poll::Ready(Ok(frame)) => Poll::Ready(Ok(frame)),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(transport_error(ep, i, op, e))),
+                Poll::Pending => Poll::Pending,
+            },
+        )
     }
 
     /// Receives the next label from `from`, checks it with the monitor if
@@ -120,7 +125,7 @@ where
     {
         let op = Operation::Offer;
         let i = ep.begin(&from, op, Act::Offer(None))?;
-        let frame = self.recv_frame(ep, i, op).await?;
+        let frame = Self::recv_frame(ep, i, op).await?;
         let peer = ep.peer_at(i);
         let label = match wire::decode(&frame) {
             Ok(Frame::Label(label)) => label,
@@ -276,7 +281,7 @@ where
         let ty = type_name::<Msg>();
         let step = Act::Recv(ty);
         let i = ep.begin(&from, op, step)?;
-        let frame = self.recv_frame(ep, i, op).await?;
+        let frame = Self::recv_frame(ep, i, op).await?;
         let peer = ep.peer_at(i);
         let payload = match wire::decode(&frame) {
             Ok(Frame::Message(payload)) => payload,

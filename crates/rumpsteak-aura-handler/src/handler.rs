@@ -264,7 +264,9 @@ where
             }
         })?;
         let len = frame.len();
-        if let Err(e) = peer.session().send_frame(frame).await {
+        let mut slot = Some(frame);
+        let sent = poll_fn(|cx| ep.peer_at(i).session().poll_send_frame(cx, &mut slot)).await;
+        if let Err(e) = sent {
             return Err(transport_error(ep, i, op, e));
         }
         ep.peer_at(i).send_hint = len;
@@ -311,7 +313,9 @@ where
         let peer = ep.peer_at(i);
         let frame = wire::encode_label(label.0).map_err(|e| peer.error(op, e.into()))?;
         let len = frame.len();
-        if let Err(e) = peer.session().send_frame(frame).await {
+        let mut slot = Some(frame);
+        let sent = poll_fn(|cx| ep.peer_at(i).session().poll_send_frame(cx, &mut slot)).await;
+        if let Err(e) = sent {
             return Err(transport_error(ep, i, op, e));
         }
         ep.finish(i, LastOp::Chose(label.0), step);

@@ -1,6 +1,6 @@
 use std::fmt;
 use std::future::poll_fn;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use rumpsteak_aura::TransportError;
 
@@ -157,18 +157,44 @@ impl RumpsteakSession {
     /// Cancel safe in the sense that matters for framing: if the future is
     /// dropped, the peer receives either the whole frame or nothing of it.
     pub async fn send_frame(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
-        if frame.len() > self.max_frame_len {
-            return Err(TransportError::frame_too_large(
-                frame.len(),
+        let mut slot = Some(frame);
+        poll_fn(|cx| self.poll_send_frame(cx, &mut slot)).await
+    }
+
+    /// Polls the sending of the frame in `frame`: the frame is taken out of
+    /// the slot once the transport has accepted it whole, then the transport
+    /// is flushed. Poll again with the emptied slot until `Ready`.
+    ///
+    /// A frame over the size limit is refused (and dropped) before anything
+    /// is sent. On the in-memory channel this completes at the first poll.
+    #[inline]
+    pub fn poll_send_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+        frame: &mut Option<Vec<u8>>,
+    ) -> Poll<Result<(), TransportError>> {
+        if let Some(size) = frame.as_ref().map(Vec::len)
+            && size > self.max_frame_len
+        {
+            *frame = None;
+            return Poll::Ready(Err(TransportError::frame_too_large(
+                size,
                 self.max_frame_len,
-            ));
+            )));
         }
         match &mut self.io {
-            Io::Simple(ch) => ch.try_send_frame(frame),
+            Io::Simple(ch) => Poll::Ready(match frame.take() {
+                Some(f) => ch.try_send_frame(f),
+                None => Ok(()),
+            }),
             Io::Dynamic(t) => {
-                poll_fn(|cx| t.poll_ready(cx)).await?;
-                t.start_send(frame)?;
-                poll_fn(|cx| t.poll_flush(cx)).await
+                if frame.is_some() {
+                    ready!(t.poll_ready(cx))?;
+                    if let Some(f) = frame.take() {
+                        t.start_send(f)?;
+                    }
+                }
+                t.poll_flush(cx)
             }
         }
     }
@@ -184,7 +210,11 @@ impl RumpsteakSession {
     /// role never waits for an answer to a request still sitting in its own
     /// buffer. A received frame over the size limit is discarded and reported
     /// as an error; the session stays usable.
-    pub fn poll_recv_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
+    #[inline]
+    pub fn poll_recv_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Vec<u8>, TransportError>> {
         let frame = match &mut self.io {
             Io::Simple(ch) => ch.poll_recv_frame(cx),
             Io::Dynamic(t) => {

@@ -66,11 +66,21 @@ struct VecFlavor(Vec<u8>);
 impl Flavor for VecFlavor {
     type Output = Vec<u8>;
 
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
+        // Most calls carry a varint of a few bytes; pushing those directly is
+        // cheaper than a call to `memcpy`.
+        if data.len() <= 16 {
+            for &b in data {
+                self.0.push(b);
+            }
+        } else {
+            self.0.extend_from_slice(data);
+        }
         Ok(())
     }
 
+    #[inline]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
         self.0.push(data);
         Ok(())
@@ -106,6 +116,7 @@ fn header(kind: FrameKind, capacity: usize) -> Vec<u8> {
 /// assert_eq!((n, s.as_str()), (7, "hi"));
 /// # Ok::<(), rumpsteak_aura::FrameError>(())
 /// ```
+#[inline]
 pub fn encode_message<M: Serialize + ?Sized>(
     msg: &M,
     capacity: usize,
@@ -138,6 +149,7 @@ pub fn encode_label(label: &str) -> Result<Vec<u8>, FrameError> {
 /// Reads a frame's header and, for a label, the label.
 ///
 /// Never panics, whatever the bytes.
+#[inline]
 pub fn decode(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
     let (&version, rest) = frame.split_first().ok_or(FrameError::Empty)?;
     if version != WIRE_VERSION {
@@ -170,6 +182,7 @@ fn decode_label(payload: &[u8]) -> Result<&str, FrameError> {
 }
 
 /// Decodes a message payload, requiring it to fill the frame exactly.
+#[inline]
 pub fn decode_message<M: DeserializeOwned>(payload: &[u8]) -> Result<M, PayloadError> {
     let (msg, rest) = postcard::take_from_bytes(payload).map_err(PayloadError::Codec)?;
     if rest.is_empty() {
@@ -224,7 +237,10 @@ mod tests {
         );
         assert_eq!(decode(&[WIRE_VERSION, 7]), Err(FrameError::UnknownKind(7)));
         assert_eq!(decode(&[WIRE_VERSION, 1]), Err(FrameError::Truncated));
-        assert_eq!(decode(&[WIRE_VERSION, 1, 3, b'a']), Err(FrameError::Truncated));
+        assert_eq!(
+            decode(&[WIRE_VERSION, 1, 3, b'a']),
+            Err(FrameError::Truncated)
+        );
         assert_eq!(
             decode(&[WIRE_VERSION, 1, 1, b'a', b'b']),
             Err(FrameError::TrailingBytes(1))

@@ -316,8 +316,14 @@ pub enum TransportErrorKind {
 /// assert_eq!(e.peer(), Some("Bob"));
 /// assert_eq!(e.to_string(), "recv from Bob: channel closed by peer");
 /// ```
+///
+/// The error is one pointer wide, so that the `Result`s of the hot path stay
+/// small; the allocation happens only when an error does.
 #[derive(Debug)]
-pub struct TransportError {
+pub struct TransportError(Box<TransportErrorInner>);
+
+#[derive(Debug)]
+struct TransportErrorInner {
     kind: TransportErrorKind,
     context: Option<(Operation, String)>,
 }
@@ -325,10 +331,10 @@ pub struct TransportError {
 impl TransportError {
     /// An error of the given kind, with no peer yet.
     pub fn new(kind: TransportErrorKind) -> Self {
-        TransportError {
+        TransportError(Box::new(TransportErrorInner {
             kind,
             context: None,
-        }
+        }))
     }
 
     /// The peer closed the session.
@@ -358,42 +364,42 @@ impl TransportError {
 
     /// Adds the operation and the peer's name.
     pub fn in_context(mut self, op: Operation, peer: impl Into<String>) -> Self {
-        self.context = Some((op, peer.into()));
+        self.0.context = Some((op, peer.into()));
         self
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &TransportErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// Consumes the error, returning its kind.
     pub fn into_kind(self) -> TransportErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The peer, once the handler has named it.
     pub fn peer(&self) -> Option<&str> {
-        self.context.as_ref().map(|(_, p)| p.as_str())
+        self.0.context.as_ref().map(|(_, p)| p.as_str())
     }
 
     /// The operation, once the handler has named it.
     pub fn operation(&self) -> Option<Operation> {
-        self.context.as_ref().map(|(op, _)| *op)
+        self.0.context.as_ref().map(|(op, _)| *op)
     }
 
     /// Whether the peer closed the session.
     pub fn is_closed(&self) -> bool {
-        matches!(self.kind, TransportErrorKind::Closed)
+        matches!(self.0.kind, TransportErrorKind::Closed)
     }
 }
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some((op, peer)) = &self.context {
+        if let Some((op, peer)) = &self.0.context {
             write!(f, "{op} {peer}: ")?;
         }
-        fmt::Display::fmt(&self.kind, f)
+        fmt::Display::fmt(&self.0.kind, f)
     }
 }
 
@@ -401,7 +407,7 @@ impl StdError for TransportError {
     // The kind's text is already part of `Display`, so the chain continues
     // with the kind's own cause (the `io::Error`, the custom error).
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.kind.source()
+        self.0.kind.source()
     }
 }
 

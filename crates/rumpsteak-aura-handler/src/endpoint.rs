@@ -133,6 +133,11 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     }
 
     /// Whether an open channel exists for `peer`.
+    ///
+    /// A channel counts as open until this side closes it (or replaces it).
+    /// When the *peer* closes, the channel stays registered here, so that
+    /// frames already received can still be read; its metadata then says
+    /// `closed by <peer>` and is complete.
     pub fn has_channel(&self, peer: &R) -> bool {
         self.peer(peer).is_some_and(|p| p.session.is_some())
     }

@@ -24,5 +24,11 @@ pub mod patterns {}
 #[doc = include_str!("src/errors.md")]
 pub mod errors {}
 
+#[doc = include_str!("src/transports.md")]
+pub mod transports {}
+
+#[doc = include_str!("src/protocols.md")]
+pub mod protocols {}
+
 #[doc = include_str!("wire-format.md")]
 pub mod wire_format {}

@@ -31,7 +31,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{BoxError, Endpoint, Handler, Offer, Receipt, Refusal, Role, print_metadata};
+use common::{BoxError, Endpoint, Handler, Offer, Receipt, Refusal, Role};
 use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError, Label};
 use rumpsteak_aura_choreography::transport::RumpsteakSession;
 use rumpsteak_aura_choreography::transport::tcp::{Mesh, TcpOptions};
@@ -64,7 +64,10 @@ fn say(me: Role, what: impl std::fmt::Display) {
 async fn buyer(ep: &mut Endpoint, offers: Vec<Offer>) -> Result<(), ChoreographyError> {
     let mut h = Handler::new();
     for offer in offers {
-        say(Role::Buyer, format_args!("offers {} for {}", offer.item, offer.price));
+        say(
+            Role::Buyer,
+            format_args!("offers {} for {}", offer.item, offer.price),
+        );
         h.choose(ep, Role::Coordinator, OFFER).await?;
         h.send(ep, Role::Coordinator, &offer).await?;
         let decision = h
@@ -74,7 +77,10 @@ async fn buyer(ep: &mut Endpoint, offers: Vec<Offer>) -> Result<(), Choreography
             let receipt: Receipt = h.recv(ep, Role::Coordinator).await?;
             say(
                 Role::Buyer,
-                format_args!("bought {} for {} (receipt #{})", receipt.item, receipt.price, receipt.number),
+                format_args!(
+                    "bought {} for {} (receipt #{})",
+                    receipt.item, receipt.price, receipt.number
+                ),
             );
         } else {
             let refusal: Refusal = h.recv(ep, Role::Coordinator).await?;
@@ -93,7 +99,10 @@ async fn coordinator(ep: &mut Endpoint) -> Result<(), ChoreographyError> {
             return h.choose(ep, Role::Seller, DONE).await;
         }
         let offer: Offer = h.recv(ep, Role::Buyer).await?;
-        say(Role::Coordinator, format_args!("relays the offer for {}", offer.item));
+        say(
+            Role::Coordinator,
+            format_args!("relays the offer for {}", offer.item),
+        );
         h.choose(ep, Role::Seller, OFFER).await?;
         h.send(ep, Role::Seller, &offer).await?;
 
@@ -121,7 +130,10 @@ async fn seller(ep: &mut Endpoint) -> Result<(), ChoreographyError> {
         let offer: Offer = h.recv(ep, Role::Coordinator).await?;
         if offer.price >= MIN_PRICE {
             receipts += 1;
-            say(Role::Seller, format_args!("accepts {} at {}", offer.item, offer.price));
+            say(
+                Role::Seller,
+                format_args!("accepts {} at {}", offer.item, offer.price),
+            );
             h.choose(ep, Role::Coordinator, ACCEPT).await?;
             let receipt = Receipt {
                 number: receipts,
@@ -130,7 +142,10 @@ async fn seller(ep: &mut Endpoint) -> Result<(), ChoreographyError> {
             };
             h.send(ep, Role::Coordinator, &receipt).await?;
         } else {
-            say(Role::Seller, format_args!("rejects {} at {}", offer.item, offer.price));
+            say(
+                Role::Seller,
+                format_args!("rejects {} at {}", offer.item, offer.price),
+            );
             h.choose(ep, Role::Coordinator, REJECT).await?;
             let refusal = Refusal {
                 reason: format!("{} is below the minimum of {MIN_PRICE}", offer.price),
@@ -162,13 +177,15 @@ async fn wire_websocket(me: Role, table: &[(Role, SocketAddr)]) -> Result<Endpoi
     if me == Role::Coordinator {
         let listener = WebSocketListener::bind(coordinator_addr, "Coordinator", &options).await?;
         for _ in 0..2 {
-            let (name, session) = tokio::time::timeout(
-                WIRING_DEADLINE,
-                listener.accept_any(&["Buyer", "Seller"]),
-            )
-            .await
-            .map_err(|_| "no buyer and seller within the wiring deadline")??;
-            let peer = if name == "Buyer" { Role::Buyer } else { Role::Seller };
+            let (name, session) =
+                tokio::time::timeout(WIRING_DEADLINE, listener.accept_any(&["Buyer", "Seller"]))
+                    .await
+                    .map_err(|_| "no buyer and seller within the wiring deadline")??;
+            let peer = if name == "Buyer" {
+                Role::Buyer
+            } else {
+                Role::Seller
+            };
             ep.register_session(peer, session);
         }
     } else {
@@ -189,7 +206,10 @@ async fn dial_websocket(
         match websocket::connect(addr, &format!("{me:?}"), "Coordinator", options).await {
             Ok(session) => return Ok(session),
             // Not listening yet: try again, until the deadline.
-            Err(e) if matches!(e.kind(), TransportErrorKind::Io(_)) && started.elapsed() < WIRING_DEADLINE => {
+            Err(e)
+                if matches!(e.kind(), TransportErrorKind::Io(_))
+                    && started.elapsed() < WIRING_DEADLINE =>
+            {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_millis(500));
             }
@@ -198,19 +218,35 @@ async fn dial_websocket(
     }
 }
 
-async fn play(me: Role, table: &[(Role, SocketAddr)], over_websocket: bool) -> Result<(), BoxError> {
+async fn play(
+    me: Role,
+    table: &[(Role, SocketAddr)],
+    over_websocket: bool,
+) -> Result<(), BoxError> {
     let mut ep = if over_websocket {
         wire_websocket(me, table).await?
     } else {
         wire_tcp(me, table).await?
     };
-    say(me, format_args!("connected to {} peer(s)", ep.active_channel_count()));
+    say(
+        me,
+        format_args!("connected to {} peer(s)", ep.active_channel_count()),
+    );
     match me {
         Role::Buyer => {
             let offers = vec![
-                Offer { item: "lamp".into(), price: 40 },
-                Offer { item: "chair".into(), price: 15 },
-                Offer { item: "chair".into(), price: 35 },
+                Offer {
+                    item: "lamp".into(),
+                    price: 40,
+                },
+                Offer {
+                    item: "chair".into(),
+                    price: 15,
+                },
+                Offer {
+                    item: "chair".into(),
+                    price: 35,
+                },
             ];
             buyer(&mut ep, offers).await?;
         }
@@ -218,7 +254,15 @@ async fn play(me: Role, table: &[(Role, SocketAddr)], over_websocket: bool) -> R
         Role::Seller => seller(&mut ep).await?,
         other => return Err(format!("{other:?} has no part in this protocol").into()),
     }
-    print_metadata(&ep);
+    for (peer, meta) in ep.all_metadata() {
+        say(
+            me,
+            format_args!(
+                "with {peer:?}: {} operations, last: {}",
+                meta.operation_count, meta.state_description
+            ),
+        );
+    }
     ep.close_all_channels();
     Ok(())
 }
@@ -246,7 +290,12 @@ async fn launch(over_websocket: bool) -> Result<(), BoxError> {
     for role in ROLES {
         let mut command = tokio::process::Command::new(&exe);
         command
-            .args(["--role", &format!("{role:?}").to_lowercase(), "--table", &table_arg])
+            .args([
+                "--role",
+                &format!("{role:?}").to_lowercase(),
+                "--table",
+                &table_arg,
+            ])
             .kill_on_drop(true);
         if over_websocket {
             command.arg("--websocket");
@@ -315,7 +364,8 @@ fn address(table: &[(Role, SocketAddr)], role: Role) -> Result<SocketAddr, BoxEr
 async fn main() -> Result<(), BoxError> {
     let mut role = None;
     let mut over_websocket = false;
-    let mut table = parse_table("buyer=127.0.0.1:7401,coordinator=127.0.0.1:7402,seller=127.0.0.1:7403")?;
+    let mut table =
+        parse_table("buyer=127.0.0.1:7401,coordinator=127.0.0.1:7402,seller=127.0.0.1:7403")?;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {

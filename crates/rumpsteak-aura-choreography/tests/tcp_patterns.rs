@@ -7,7 +7,9 @@ mod network;
 
 use std::net::SocketAddr;
 
-use network::{Endpoint, Error, Role, close_is_seen, pattern_1, pattern_2, pattern_3, pattern_4, pattern_5};
+use network::{
+    Endpoint, Error, Role, close_is_seen, pattern_1, pattern_2, pattern_3, pattern_4, pattern_5,
+};
 use rumpsteak_aura_choreography::transport::tcp::{self, Mesh, SessionListener, TcpOptions};
 
 fn any_port() -> SocketAddr {
@@ -66,7 +68,11 @@ async fn pattern_4_multi_party_over_a_tcp_mesh() -> Result<(), Error> {
         mesh.connect(&Role::Seller),
     );
     let mut endpoints = Vec::new();
-    for (role, sessions) in [(Role::Buyer, b?), (Role::Coordinator, c?), (Role::Seller, s?)] {
+    for (role, sessions) in [
+        (Role::Buyer, b?),
+        (Role::Coordinator, c?),
+        (Role::Seller, s?),
+    ] {
         let mut ep = Endpoint::new(role);
         for (peer, session) in sessions {
             ep.register_session(peer, session);

@@ -33,7 +33,10 @@ fn child_peer() {
     let Ok(addr) = addr.parse::<SocketAddr>() else {
         panic!("bad {CHILD_ADDR}: {addr}");
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => panic!("child: no runtime: {e}"),
     };
@@ -104,7 +107,10 @@ fn take_out(child: &mut KillOnDrop, fate: Fate) -> Result<(), Error> {
     Ok(())
 }
 
-async fn run_until(options: TcpOptions, fate: Fate) -> Result<(ChoreographyError, Duration), Error> {
+async fn run_until(
+    options: TcpOptions,
+    fate: Fate,
+) -> Result<(ChoreographyError, Duration), Error> {
     let listener = SessionListener::bind("127.0.0.1:0".parse()?, "Coordinator", &options).await?;
     let mut child = spawn_child(listener.local_addr())?;
     let session = tokio::time::timeout(Duration::from_secs(30), listener.accept("Seller"))
@@ -122,7 +128,10 @@ async fn run_until(options: TcpOptions, fate: Fate) -> Result<(ChoreographyError
         (result, Instant::now())
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!pending.is_finished(), "the receive should be waiting for the peer");
+    assert!(
+        !pending.is_finished(),
+        "the receive should be waiting for the peer"
+    );
 
     take_out(&mut child, fate)?;
     let killed_at = Instant::now();

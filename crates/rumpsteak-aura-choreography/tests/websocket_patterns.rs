@@ -7,7 +7,9 @@ mod network;
 
 use std::net::SocketAddr;
 
-use network::{Endpoint, Error, Role, close_is_seen, pattern_1, pattern_2, pattern_3, pattern_4, pattern_5};
+use network::{
+    Endpoint, Error, Role, close_is_seen, pattern_1, pattern_2, pattern_3, pattern_4, pattern_5,
+};
 use rumpsteak_aura_choreography::transport::tcp::TcpOptions;
 use rumpsteak_aura_choreography::transport::websocket::{self, WebSocketListener};
 
@@ -68,7 +70,11 @@ async fn pattern_4_multi_party_over_websocket() -> Result<(), Error> {
     );
     let mut coordinator_ep = Endpoint::new(Role::Coordinator);
     for (name, session) in accepted? {
-        let peer = if name == "Buyer" { Role::Buyer } else { Role::Seller };
+        let peer = if name == "Buyer" {
+            Role::Buyer
+        } else {
+            Role::Seller
+        };
         coordinator_ep.register_session(peer, session);
     }
     assert_eq!(coordinator_ep.active_channel_count(), 2);

@@ -5,6 +5,12 @@
 //!
 //! - [`SimpleChannel::pair`], an unbounded in-memory channel pair (the
 //!   default, and the fast path: no boxing, no dynamic dispatch);
+//! - [`BoundedChannel::pair`], an in-memory pair with backpressure;
+//! - the `tcp` module (feature `tcp`): TCP connections with a role
+//!   handshake, and `tcp::Mesh` to wire a multi-party protocol from a table
+//!   of addresses;
+//! - the `websocket` module (feature `websocket`): WebSocket binary
+//!   messages;
 //! - [`RumpsteakSession::from_sink_stream`], any `Sink<Vec<u8>>` and
 //!   `Stream` of frames, for custom transports;
 //! - [`RumpsteakSession::from_transport`], anything implementing the
@@ -12,13 +18,29 @@
 //!
 //! The [`wire`] module defines what the frames contain. The handler crate
 //! turns messages and labels into frames and back.
+//!
+//! # Memory a slow peer can cost
+//!
+//! | transport | the sender waits? | buffered for a peer that does not read |
+//! |-----------|-------------------|----------------------------------------|
+//! | [`SimpleChannel`] | never | unbounded: every frame sent |
+//! | [`BoundedChannel`] | when `capacity` frames are queued | `capacity` frames per direction |
+//! | TCP, WebSocket | when the kernel buffers are full | kernel socket buffers + one frame being written |
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod bounded;
+#[cfg(feature = "tcp")]
+mod handshake;
 mod session;
 mod simple;
 mod sink_stream;
+#[cfg(feature = "tcp")]
+pub mod tcp;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 pub mod wire;
 
+pub use bounded::BoundedChannel;
 pub use rumpsteak_aura::{TransportError, TransportErrorKind};
 pub use session::{DEFAULT_MAX_FRAME_LEN, RumpsteakSession, SessionTransport};
 pub use simple::SimpleChannel;

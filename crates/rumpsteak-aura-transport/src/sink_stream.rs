@@ -124,7 +124,8 @@ mod tests {
         let (tx, rx) = mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
         let mut session = RumpsteakSession::from_sink_stream(futures::sink::drain(), rx);
         tx.unbounded_send(Ok(vec![1])).unwrap();
-        tx.unbounded_send(Err(std::io::Error::other("boom"))).unwrap();
+        tx.unbounded_send(Err(std::io::Error::other("boom")))
+            .unwrap();
         drop(tx);
         assert_eq!(session.recv_frame().await.unwrap(), vec![1]);
         let err = session.recv_frame().await.unwrap_err();

@@ -84,14 +84,19 @@ pub(crate) async fn within<T>(f: impl Future<Output = T>) -> T {
 
 /// Pattern 1: request-response. `client` talks to `Server`, `server` to
 /// `Client`.
-pub(crate) async fn pattern_1(mut endpoint: Endpoint, mut server_ep: Endpoint) -> Result<(), Error> {
+pub(crate) async fn pattern_1(
+    mut endpoint: Endpoint,
+    mut server_ep: Endpoint,
+) -> Result<(), Error> {
     let server = tokio::spawn(async move {
         let mut handler = Handler::new();
         let request: Request = handler.recv(&mut server_ep, Role::Client).await?;
         let response = Response {
             answer: format!("result for {}", request.query),
         };
-        handler.send(&mut server_ep, Role::Client, &response).await?;
+        handler
+            .send(&mut server_ep, Role::Client, &response)
+            .await?;
         Ok::<_, ChoreographyError>(request)
     });
 
@@ -141,8 +146,14 @@ pub(crate) async fn pattern_2(mut me: Endpoint, mut other: Endpoint) -> Result<(
             err,
             ChoreographyError::UnexpectedLabel { ref received, .. } if received == "maybe"
         ));
-        let last = handler.offer_among(&mut other, Role::Me, &[ACCEPT, REJECT]).await?;
-        branches.push(if last == ACCEPT { "accept branch" } else { "reject branch" });
+        let last = handler
+            .offer_among(&mut other, Role::Me, &[ACCEPT, REJECT])
+            .await?;
+        branches.push(if last == ACCEPT {
+            "accept branch"
+        } else {
+            "reject branch"
+        });
         Ok(branches)
     });
 
@@ -178,7 +189,9 @@ pub(crate) async fn pattern_3(mut endpoint: Endpoint, mut peer_ep: Endpoint) -> 
             let item: Item = handler.recv(&mut peer_ep, Role::Me).await?;
             assert_eq!(item.id, expected);
             bytes += item.payload.len();
-            handler.send(&mut peer_ep, Role::Me, &Ack { id: item.id }).await?;
+            handler
+                .send(&mut peer_ep, Role::Me, &Ack { id: item.id })
+                .await?;
         }
         Ok::<_, ChoreographyError>(bytes)
     });
@@ -216,7 +229,9 @@ pub(crate) async fn pattern_4(
             item: "lamp".into(),
             price: 40,
         };
-        handler.send(&mut buyer_ep, Role::Coordinator, &offer).await?;
+        handler
+            .send(&mut buyer_ep, Role::Coordinator, &offer)
+            .await?;
         let response: Response = handler.recv(&mut buyer_ep, Role::Coordinator).await?;
         Ok::<_, ChoreographyError>(response)
     });
@@ -272,13 +287,20 @@ pub(crate) async fn pattern_5(mut endpoint: Endpoint, mut peer_ep: Endpoint) -> 
 }
 
 /// Closing one side ends the other side's pending receive with `Closed`.
-pub(crate) async fn close_is_seen(mut a: Endpoint, b_role: Role, mut b: Endpoint, a_role: Role) -> Result<(), Error> {
+pub(crate) async fn close_is_seen(
+    mut a: Endpoint,
+    b_role: Role,
+    mut b: Endpoint,
+    a_role: Role,
+) -> Result<(), Error> {
     let mut handler = Handler::new();
     handler.send(&mut a, b_role, &Ack { id: 1 }).await?;
     assert_eq!(a.close_all_channels(), 1);
     let ack: Ack = handler.recv(&mut b, a_role).await?;
     assert_eq!(ack.id, 1);
-    let err = within(handler.recv::<Ack>(&mut b, a_role)).await.unwrap_err();
+    let err = within(handler.recv::<Ack>(&mut b, a_role))
+        .await
+        .unwrap_err();
     assert!(err.is_closed(), "{err}");
     Ok(())
 }

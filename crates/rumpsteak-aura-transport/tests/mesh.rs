@@ -1,0 +1,181 @@
+//! Wiring a multi-party protocol from a table of addresses: every pair once,
+//! retries while peers start, one deadline naming who is missing.
+#![cfg(feature = "tcp")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{any_port, within};
+use rumpsteak_aura_transport::RumpsteakSession;
+use rumpsteak_aura_transport::tcp::{Mesh, MeshError};
+use tokio::net::TcpListener;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Role {
+    A,
+    B,
+    C,
+    D,
+}
+
+const ROLES: [Role; 4] = [Role::A, Role::B, Role::C, Role::D];
+
+/// Each role greets every peer with its own name and checks the greetings
+/// it gets back.
+async fn greet_all(me: Role, sessions: &mut [(Role, RumpsteakSession)]) {
+    for (_, session) in sessions.iter_mut() {
+        session
+            .send_frame(format!("{me:?}").into_bytes())
+            .await
+            .unwrap();
+    }
+    for (peer, session) in sessions.iter_mut() {
+        let greeting = within(5, session.recv_frame()).await.unwrap();
+        assert_eq!(
+            greeting,
+            format!("{peer:?}").into_bytes(),
+            "{me:?} heard from {peer:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn four_roles_wire_every_pair_exactly_once() {
+    let mut listeners = Vec::new();
+    let mut table = Vec::new();
+    for role in ROLES {
+        let l = TcpListener::bind(any_port()).await.unwrap();
+        table.push((role, l.local_addr().unwrap()));
+        listeners.push(l);
+    }
+    let mesh = Mesh::new(table);
+    let mut tasks = Vec::new();
+    for (role, listener) in ROLES.into_iter().zip(listeners) {
+        let mesh_ref = &mesh;
+        tasks.push(async move {
+            let mut sessions = mesh_ref
+                .connect_with_listener(&role, listener)
+                .await
+                .unwrap();
+            let peers: Vec<Role> = sessions.iter().map(|(p, _)| *p).collect();
+            let expected: Vec<Role> = ROLES.into_iter().filter(|r| *r != role).collect();
+            assert_eq!(peers, expected, "sessions of {role:?} in table order");
+            greet_all(role, &mut sessions).await;
+        });
+    }
+    within(10, futures::future::join_all(tasks)).await;
+}
+
+#[tokio::test]
+async fn dialers_retry_while_a_listener_starts_late() {
+    // Learn two free ports, then release them: nothing listens there yet.
+    let free = |l: TcpListener| l.local_addr().unwrap();
+    let a_addr = free(TcpListener::bind(any_port()).await.unwrap());
+    let b_addr = free(TcpListener::bind(any_port()).await.unwrap());
+    let c_addr: SocketAddr = any_port();
+    let mesh = Mesh::new([(Role::A, a_addr), (Role::B, b_addr), (Role::C, c_addr)])
+        .with_deadline(Duration::from_secs(10));
+
+    let late_a = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        mesh.connect(&Role::A).await
+    };
+    let (a, b, c) = within(10, async {
+        tokio::join!(late_a, mesh.connect(&Role::B), mesh.connect(&Role::C))
+    })
+    .await;
+    let (mut a, mut b, mut c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    tokio::join!(
+        greet_all(Role::A, &mut a),
+        greet_all(Role::B, &mut b),
+        greet_all(Role::C, &mut c)
+    );
+}
+
+#[tokio::test]
+async fn a_missing_role_is_named_when_the_deadline_passes() {
+    let a = TcpListener::bind(any_port()).await.unwrap();
+    let b = TcpListener::bind(any_port()).await.unwrap();
+    let table = [
+        (Role::A, a.local_addr().unwrap()),
+        (Role::B, b.local_addr().unwrap()),
+        (Role::C, any_port()),
+    ];
+    let deadline = Duration::from_millis(400);
+    let mesh = Mesh::new(table).with_deadline(deadline);
+    let started = Instant::now();
+    // C never starts.
+    let (ra, rb) = within(5, async {
+        tokio::join!(
+            mesh.connect_with_listener(&Role::A, a),
+            mesh.connect_with_listener(&Role::B, b)
+        )
+    })
+    .await;
+    assert!(started.elapsed() < deadline + Duration::from_secs(1));
+    for (err, me) in [(ra.unwrap_err(), "A"), (rb.unwrap_err(), "B")] {
+        assert_eq!(err.missing_roles(), ["C"], "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("role `{me}` wired no session with `C`")),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mismatched_names_fail_fast_on_the_dialer() {
+    let a = TcpListener::bind(any_port()).await.unwrap();
+    let table = [(Role::A, a.local_addr().unwrap()), (Role::B, any_port())];
+    // A calls itself by another name than B expects.
+    let mesh_a = Mesh::new(table)
+        .with_role_names(|r| format!("{r:?}").to_lowercase())
+        .with_deadline(Duration::from_millis(500));
+    let mesh_b = Mesh::new(table).with_deadline(Duration::from_secs(5));
+    let started = Instant::now();
+    let (ra, rb) = within(5, async {
+        tokio::join!(
+            mesh_a.connect_with_listener(&Role::A, a),
+            mesh_b.connect(&Role::B)
+        )
+    })
+    .await;
+    let MeshError::Refused { peer, source } = rb.unwrap_err() else {
+        panic!("expected a refusal");
+    };
+    assert_eq!(peer, "A");
+    assert!(
+        source
+            .to_string()
+            .contains("the peer expected role `A`, this side is `a`"),
+        "{source}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let err = ra.unwrap_err();
+    assert_eq!(err.missing_roles(), ["b"]);
+}
+
+#[tokio::test]
+#[ignore = "stress: run with --ignored"]
+async fn stress_mesh_many_rounds() {
+    for _ in 0..50 {
+        let mut listeners = Vec::new();
+        let mut table = Vec::new();
+        for role in ROLES {
+            let l = TcpListener::bind(any_port()).await.unwrap();
+            table.push((role, l.local_addr().unwrap()));
+            listeners.push(l);
+        }
+        let mesh = Mesh::new(table);
+        let tasks = ROLES.into_iter().zip(listeners).map(|(role, listener)| {
+            let mesh = &mesh;
+            async move {
+                let mut sessions = mesh.connect_with_listener(&role, listener).await.unwrap();
+                greet_all(role, &mut sessions).await;
+            }
+        });
+        within(10, futures::future::join_all(tasks)).await;
+    }
+}

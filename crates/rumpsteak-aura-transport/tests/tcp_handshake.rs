@@ -1,0 +1,203 @@
+//! The role and wire-version handshake: a wrong peer gets a clear
+//! `Handshake` error on both sides, and the connection is closed.
+#![cfg(feature = "tcp")]
+
+mod common;
+
+use common::{ACCEPT, HELLO, REJECT, any_port, greeting, read_frame, within, write_frame};
+use rumpsteak_aura_transport::tcp::{self, SessionListener, TcpOptions};
+use rumpsteak_aura_transport::wire::WIRE_VERSION;
+use rumpsteak_aura_transport::{TransportError, TransportErrorKind};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+fn reason(e: &TransportError) -> &str {
+    match e.kind() {
+        TransportErrorKind::Handshake(r) => r,
+        _ => panic!("expected a handshake error, got {e}"),
+    }
+}
+
+/// The reason inside a raw reject frame.
+fn rejection(frame: &[u8]) -> String {
+    assert_eq!(&frame[..4], b"RSKA");
+    assert_eq!(frame[5], REJECT, "not a reject frame: {frame:?}");
+    let from_len = frame[6] as usize;
+    let reason = &frame[8 + from_len..];
+    String::from_utf8(reason.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn an_unexpected_role_is_refused_on_both_sides() {
+    let options = TcpOptions::new();
+    let listener = SessionListener::bind(any_port(), "Bob", &options)
+        .await
+        .unwrap();
+    let addr = listener.local_addr();
+    let (dialed, accepted) = within(5, async {
+        tokio::join!(
+            tcp::connect(addr, "Mallory", "Bob", &options),
+            listener.accept("Alice")
+        )
+    })
+    .await;
+    let (d, a) = (dialed.unwrap_err(), accepted.unwrap_err());
+    assert!(
+        reason(&d).contains("unexpected peer role `Mallory` (expected `Alice`)"),
+        "{d}"
+    );
+    assert!(reason(&d).contains(&addr.to_string()), "{d}");
+    assert!(
+        reason(&a).contains("unexpected peer role `Mallory` (expected `Alice`)"),
+        "{a}"
+    );
+
+    // The listener keeps working for the right peer.
+    let (dialed, accepted) = tokio::join!(
+        tcp::connect(addr, "Alice", "Bob", &options),
+        listener.accept("Alice")
+    );
+    let (mut alice, mut bob) = (dialed.unwrap(), accepted.unwrap());
+    alice.send_frame(vec![1]).await.unwrap();
+    assert_eq!(bob.recv_frame().await.unwrap(), vec![1]);
+}
+
+#[tokio::test]
+async fn dialing_the_wrong_role_is_refused_on_both_sides() {
+    let options = TcpOptions::new();
+    let listener = SessionListener::bind(any_port(), "Bob", &options)
+        .await
+        .unwrap();
+    let addr = listener.local_addr();
+    let (dialed, accepted) = tokio::join!(
+        tcp::connect(addr, "Alice", "Carol", &options),
+        listener.accept("Alice")
+    );
+    let (d, a) = (dialed.unwrap_err(), accepted.unwrap_err());
+    assert!(
+        reason(&d).contains("the peer expected role `Carol`, this side is `Bob`"),
+        "{d}"
+    );
+    assert!(
+        reason(&a).contains("the peer expected role `Carol`, this side is `Bob`"),
+        "{a}"
+    );
+}
+
+#[tokio::test]
+async fn an_acceptor_refuses_another_wire_version_and_closes() {
+    let options = TcpOptions::new();
+    let listener = SessionListener::bind(any_port(), "Bob", &options)
+        .await
+        .unwrap();
+    let addr = listener.local_addr();
+    let future = WIRE_VERSION.wrapping_add(1);
+    let peer = async {
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        write_frame(&mut raw, &greeting(future, HELLO, &["Alice", "Bob"])).await;
+        let reply = read_frame(&mut raw).await.expect("a reject frame");
+        // Then the connection is closed.
+        let after = read_frame(&mut raw).await;
+        (reply, after)
+    };
+    let (accepted, (reply, after)) =
+        within(5, async { tokio::join!(listener.accept("Alice"), peer) }).await;
+    let err = accepted.unwrap_err();
+    let expected = format!("wire format version {future} is not supported");
+    assert!(reason(&err).contains(&expected), "{err}");
+    assert!(rejection(&reply).contains(&expected), "{reply:?}");
+    assert_eq!(
+        reply[4], WIRE_VERSION,
+        "the reject carries the acceptor's version"
+    );
+    assert_eq!(after, None);
+}
+
+#[tokio::test]
+async fn a_dialer_refuses_another_wire_version_and_closes() {
+    let raw_listener = TcpListener::bind(any_port()).await.unwrap();
+    let addr = raw_listener.local_addr().unwrap();
+    let future = WIRE_VERSION.wrapping_add(1);
+    // A peer of another version that accepts without checking.
+    let peer = async {
+        let (mut raw, _) = raw_listener.accept().await.unwrap();
+        let hello = read_frame(&mut raw).await.expect("a greeting");
+        write_frame(&mut raw, &greeting(future, ACCEPT, &["Bob"])).await;
+        let verdict = read_frame(&mut raw).await.expect("a verdict");
+        let after = read_frame(&mut raw).await;
+        (hello, verdict, after)
+    };
+    let options = TcpOptions::new();
+    let (dialed, (hello, verdict, after)) = within(5, async {
+        tokio::join!(tcp::connect(addr, "Alice", "Bob", &options), peer)
+    })
+    .await;
+    assert_eq!(hello, greeting(WIRE_VERSION, HELLO, &["Alice", "Bob"]));
+    let err = dialed.unwrap_err();
+    let expected = format!("wire format version {future} is not supported");
+    assert!(reason(&err).contains(&expected), "{err}");
+    assert!(rejection(&verdict).contains(&expected), "{verdict:?}");
+    assert_eq!(after, None);
+}
+
+#[tokio::test]
+async fn a_stranger_is_refused_and_closed() {
+    let options = TcpOptions::new();
+    let listener = SessionListener::bind(any_port(), "Bob", &options)
+        .await
+        .unwrap();
+    let addr = listener.local_addr();
+    let stranger = async {
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let reply = read_frame(&mut raw).await.expect("a reject frame");
+        (reply, read_frame(&mut raw).await)
+    };
+    let (accepted, (reply, after)) = within(5, async {
+        tokio::join!(listener.accept("Alice"), stranger)
+    })
+    .await;
+    let err = accepted.unwrap_err();
+    assert!(
+        reason(&err).contains("not a rumpsteak-aura session"),
+        "{err}"
+    );
+    assert!(rejection(&reply).contains("not a rumpsteak-aura session"));
+    assert_eq!(after, None);
+}
+
+#[tokio::test]
+async fn first_frames_right_after_the_handshake_are_kept() {
+    // The dialer sends right after confirming; the acceptor must not lose
+    // bytes that arrived together with the confirmation.
+    let options = TcpOptions::new();
+    let listener = SessionListener::bind(any_port(), "Bob", &options)
+        .await
+        .unwrap();
+    let addr = listener.local_addr();
+    let dialer = async {
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        write_frame(&mut raw, &greeting(WIRE_VERSION, HELLO, &["Alice", "Bob"])).await;
+        let reply = read_frame(&mut raw).await.unwrap();
+        assert_eq!(reply, greeting(WIRE_VERSION, ACCEPT, &["Bob"]));
+        // Confirmation and two frames in one write.
+        let mut bytes = Vec::new();
+        for payload in [
+            greeting(WIRE_VERSION, ACCEPT, &["Alice"]),
+            b"one".to_vec(),
+            b"two".to_vec(),
+        ] {
+            bytes.extend((payload.len() as u32).to_be_bytes());
+            bytes.extend(payload);
+        }
+        raw.write_all(&bytes).await.unwrap();
+        raw
+    };
+    let (accepted, _raw) =
+        within(5, async { tokio::join!(listener.accept("Alice"), dialer) }).await;
+    let mut bob = accepted.unwrap();
+    assert_eq!(bob.recv_frame().await.unwrap(), b"one");
+    assert_eq!(bob.recv_frame().await.unwrap(), b"two");
+}

@@ -1,3 +1,4 @@
+use std::cell::Cell;
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 
@@ -23,6 +24,34 @@ pub struct RumpsteakEndpoint<R> {
     local_role: R,
     peers: Vec<Peer<R>>,
     monitor: Option<Box<dyn ProtocolMonitor>>,
+    /// Short message type names recently handed to the monitor, keyed by the
+    /// full `type_name` (compared by address), so that a monitored hot loop
+    /// does not rescan the same type name on every step.
+    type_names: TypeNameCache,
+}
+
+/// A small cache from `type_name::<M>()` to its short form.
+#[derive(Default)]
+struct TypeNameCache {
+    entries: [Cell<Option<(&'static str, &'static str)>>; 4],
+    next: Cell<usize>,
+}
+
+impl TypeNameCache {
+    fn short(&self, full: &'static str) -> &'static str {
+        for e in &self.entries {
+            if let Some((f, short)) = e.get()
+                && std::ptr::eq(f, full)
+            {
+                return short;
+            }
+        }
+        let short = short_type_name(full);
+        let slot = self.next.get();
+        self.entries[slot].set(Some((full, short)));
+        self.next.set((slot + 1) % self.entries.len());
+        short
+    }
 }
 
 pub(crate) struct Peer<R> {
@@ -85,6 +114,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             local_role,
             peers: Vec::new(),
             monitor: None,
+            type_names: TypeNameCache::default(),
         }
     }
 
@@ -256,7 +286,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         };
         if let Some(m) = &self.monitor {
             let p = &self.peers[i];
-            m.check(&act.step(&p.name)).map_err(|v| p.error(op, v))?;
+            m.check(&self.step(act, i)).map_err(|v| p.error(op, v))?;
         }
         Ok(i)
     }
@@ -272,7 +302,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         match &self.monitor {
             Some(m) => {
                 let p = &self.peers[i];
-                m.check(&act.step(&p.name)).map_err(|v| p.error(op, v))
+                m.check(&self.step(act, i)).map_err(|v| p.error(op, v))
             }
             None => Ok(()),
         }
@@ -282,7 +312,8 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     #[inline(always)]
     pub(crate) fn finish(&mut self, i: usize, last: LastOp, act: Act<'_>) {
         if let Some(m) = &mut self.monitor {
-            m.advance(&act.step(&self.peers[i].name));
+            // Disjoint fields: the monitor moves, the names are read.
+            m.advance(&act.step(&self.peers[i].name, &self.type_names));
             // The protocol position shows in every peer's description.
             self.invalidate_all();
         }
@@ -323,6 +354,11 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         );
     }
 
+    /// The monitor's view of `act` on the peer at index `i`.
+    fn step<'a>(&'a self, act: Act<'a>, i: usize) -> Step<'a> {
+        act.step(&self.peers[i].name, &self.type_names)
+    }
+
     #[inline]
     pub(crate) fn peer_at(&mut self, i: usize) -> &mut Peer<R> {
         &mut self.peers[i]
@@ -340,18 +376,18 @@ pub(crate) enum Act<'l> {
 }
 
 impl<'l> Act<'l> {
-    fn step<'a>(self, peer: &'a str) -> Step<'a>
+    fn step<'a>(self, peer: &'a str, names: &TypeNameCache) -> Step<'a>
     where
         'l: 'a,
     {
         match self {
             Act::Send(ty) => Step::Send {
                 to: peer,
-                message: short_type_name(ty),
+                message: names.short(ty),
             },
             Act::Recv(ty) => Step::Recv {
                 from: peer,
-                message: short_type_name(ty),
+                message: names.short(ty),
             },
             Act::Choose(label) => Step::Choose { to: peer, label },
             Act::Offer(label) => Step::Offer { from: peer, label },

@@ -135,17 +135,21 @@ async fn run_role(mut ep: Endpoint, mut shadow: Monitor, seed: u64) -> Result<us
             Next::End => break,
             Next::Send(to, msg) => {
                 send(&mut h, &mut ep, to, &msg).await?;
-                shadow.advance(&Step::Send {
-                    to: &name(to),
-                    message: &msg,
-                });
+                shadow
+                    .step(&Step::Send {
+                        to: &name(to),
+                        message: &msg,
+                    })
+                    .map_err(|v| v.to_string())?;
             }
             Next::Recv(from, msg) => {
                 recv(&mut h, &mut ep, from, &msg).await?;
-                shadow.advance(&Step::Recv {
-                    from: &name(from),
-                    message: &msg,
-                });
+                shadow
+                    .step(&Step::Recv {
+                        from: &name(from),
+                        message: &msg,
+                    })
+                    .map_err(|v| v.to_string())?;
             }
             Next::Choose(to, labels) => {
                 let exits: Vec<&String> = labels
@@ -161,17 +165,21 @@ async fn run_role(mut ep: Endpoint, mut shadow: Monitor, seed: u64) -> Result<us
                 h.choose(&mut ep, to, Label(label))
                     .await
                     .map_err(|e| e.to_string())?;
-                shadow.advance(&Step::Choose {
-                    to: &name(to),
-                    label,
-                });
+                shadow
+                    .step(&Step::Choose {
+                        to: &name(to),
+                        label,
+                    })
+                    .map_err(|v| v.to_string())?;
             }
             Next::Offer(from) => {
                 let Label(label) = h.offer(&mut ep, from).await.map_err(|e| e.to_string())?;
-                shadow.advance(&Step::Offer {
-                    from: &name(from),
-                    label: Some(label),
-                });
+                shadow
+                    .step(&Step::Offer {
+                        from: &name(from),
+                        label: Some(label),
+                    })
+                    .map_err(|v| v.to_string())?;
             }
         }
         steps += 1;

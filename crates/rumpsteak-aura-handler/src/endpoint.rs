@@ -2,7 +2,9 @@ use std::cell::Cell;
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 
-use rumpsteak_aura::{ChoreographyError, Operation, ProtocolMonitor, Role, Step, Violation};
+use rumpsteak_aura::{
+    ChoreographyError, Operation, ProtocolMonitor, Role, Step, Transition, Violation,
+};
 use rumpsteak_aura_transport::RumpsteakSession;
 
 use crate::metadata::{LastOp, MetadataCache, SessionMetadata, short_type_name};
@@ -267,53 +269,56 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// Finds the open session with `role` and, with a monitor attached,
     /// checks the step about to be taken. Nothing touches the wire before
     /// this succeeds.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn begin(
         &mut self,
         role: &R,
         op: Operation,
         act: Act<'_>,
-    ) -> Result<usize, ChoreographyError> {
+    ) -> Result<(usize, Option<Transition>), ChoreographyError> {
         let Some(i) = self
             .peers
             .iter()
             .position(|p| &p.role == role && p.session.is_some())
         else {
-            return Err(ChoreographyError::NoChannel {
-                peer: format!("{role:?}"),
-                op,
-            });
+            return Err(no_channel(role, op));
         };
-        if let Some(m) = &self.monitor {
-            let p = &self.peers[i];
-            m.check(&self.step(act, i)).map_err(|v| p.error(op, v))?;
-        }
-        Ok(i)
+        Ok((i, self.check(i, op, act)?))
     }
 
-    /// Checks a step with the monitor, if any, without advancing it.
-    #[inline]
+    /// Checks a step with the monitor, if any, without advancing it; returns
+    /// the transition to apply once the step has happened. Without a monitor
+    /// this is one inlined test.
+    #[inline(always)]
     pub(crate) fn check(
         &self,
         i: usize,
         op: Operation,
         act: Act<'_>,
-    ) -> Result<(), ChoreographyError> {
+    ) -> Result<Option<Transition>, ChoreographyError> {
         match &self.monitor {
-            Some(m) => {
-                let p = &self.peers[i];
-                m.check(&self.step(act, i)).map_err(|v| p.error(op, v))
-            }
-            None => Ok(()),
+            Some(m) => self.check_with(&**m, i, op, act).map(Some),
+            None => Ok(None),
         }
+    }
+
+    #[inline(never)]
+    fn check_with(
+        &self,
+        m: &dyn ProtocolMonitor,
+        i: usize,
+        op: Operation,
+        act: Act<'_>,
+    ) -> Result<Transition, ChoreographyError> {
+        m.check(&self.step(act, i))
+            .map_err(|v| self.peers[i].error(op, v))
     }
 
     /// Records a successful step: the monitor advances, the count grows.
     #[inline(always)]
-    pub(crate) fn finish(&mut self, i: usize, last: LastOp, act: Act<'_>) {
-        if let Some(m) = &mut self.monitor {
-            // Disjoint fields: the monitor moves, the names are read.
-            m.advance(&act.step(&self.peers[i].name, &self.type_names));
+    pub(crate) fn finish(&mut self, i: usize, last: LastOp, to: Option<Transition>) {
+        if let (Some(m), Some(to)) = (&mut self.monitor, to) {
+            m.advance(to);
             // The protocol position shows in every peer's description.
             self.invalidate_all();
         }
@@ -362,6 +367,15 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     #[inline]
     pub(crate) fn peer_at(&mut self, i: usize) -> &mut Peer<R> {
         &mut self.peers[i]
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn no_channel<R: Debug>(role: &R, op: Operation) -> ChoreographyError {
+    ChoreographyError::NoChannel {
+        peer: format!("{role:?}"),
+        op,
     }
 }
 

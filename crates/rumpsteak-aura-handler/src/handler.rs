@@ -111,6 +111,24 @@ where
         )
     }
 
+    /// Sends a frame to the peer at index `i`: one `poll_fn` over the session,
+    /// like [`recv_frame`](Self::recv_frame).
+    fn send_frame(
+        ep: &mut RumpsteakEndpoint<R>,
+        i: usize,
+        op: Operation,
+        frame: Vec<u8>,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        let mut slot = Some(frame);
+        poll_fn(
+            move |cx| match ep.peer_at(i).session().poll_send_frame(cx, &mut slot) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(transport_error(ep, i, op, e))),
+                Poll::Pending => Poll::Pending,
+            },
+        )
+    }
+
     /// Receives the next label from `from`, checks it with the monitor if
     /// any, and turns it into a `&'static str` with `resolve`, which gets the
     /// label, the peer's name and the session's label quota.
@@ -124,7 +142,7 @@ where
         F: FnOnce(&str, &str, &mut u32) -> Result<&'static str>,
     {
         let op = Operation::Offer;
-        let i = ep.begin(&from, op, Act::Offer(None))?;
+        let (i, _) = ep.begin(&from, op, Act::Offer(None))?;
         let frame = Self::recv_frame(ep, i, op).await?;
         let peer = ep.peer_at(i);
         let label = match wire::decode(&frame) {
@@ -135,10 +153,10 @@ where
             Err(e) => return Err(peer.error(op, e.into())),
         };
         ep.trace(i, op, frame.len(), label);
-        ep.check(i, op, Act::Offer(Some(label)))?;
+        let next = ep.check(i, op, Act::Offer(Some(label)))?;
         let peer = ep.peer_at(i);
         let label = resolve_label(label, &peer.name, &mut peer.label_quota)?;
-        ep.finish(i, LastOp::Offered(label), Act::Offer(Some(label)));
+        ep.finish(i, LastOp::Offered(label), next);
         Ok(Label(label))
     }
 
@@ -252,8 +270,7 @@ where
     {
         let op = Operation::Send;
         let ty = type_name::<Msg>();
-        let step = Act::Send(ty);
-        let i = ep.begin(&to, op, step)?;
+        let (i, next) = ep.begin(&to, op, Act::Send(ty))?;
         let peer = ep.peer_at(i);
         let frame = wire::encode_message(msg, peer.send_hint).map_err(|e| {
             ChoreographyError::Serialization {
@@ -264,13 +281,9 @@ where
             }
         })?;
         let len = frame.len();
-        let mut slot = Some(frame);
-        let sent = poll_fn(|cx| ep.peer_at(i).session().poll_send_frame(cx, &mut slot)).await;
-        if let Err(e) = sent {
-            return Err(transport_error(ep, i, op, e));
-        }
+        Self::send_frame(ep, i, op, frame).await?;
         ep.peer_at(i).send_hint = len;
-        ep.finish(i, LastOp::Sent(ty), step);
+        ep.finish(i, LastOp::Sent(ty), next);
         ep.trace(i, op, len, ty);
         Ok(())
     }
@@ -281,8 +294,7 @@ where
     {
         let op = Operation::Recv;
         let ty = type_name::<Msg>();
-        let step = Act::Recv(ty);
-        let i = ep.begin(&from, op, step)?;
+        let (i, next) = ep.begin(&from, op, Act::Recv(ty))?;
         let frame = Self::recv_frame(ep, i, op).await?;
         let peer = ep.peer_at(i);
         let payload = match wire::decode(&frame) {
@@ -301,24 +313,19 @@ where
                 source: Box::new(other),
             },
         })?;
-        ep.finish(i, LastOp::Received(ty), step);
+        ep.finish(i, LastOp::Received(ty), next);
         ep.trace(i, op, frame.len(), ty);
         Ok(msg)
     }
 
     async fn choose(&mut self, ep: &mut Self::Endpoint, who: R, label: Label) -> Result<()> {
         let op = Operation::Choose;
-        let step = Act::Choose(label.0);
-        let i = ep.begin(&who, op, step)?;
+        let (i, next) = ep.begin(&who, op, Act::Choose(label.0))?;
         let peer = ep.peer_at(i);
         let frame = wire::encode_label(label.0).map_err(|e| peer.error(op, e.into()))?;
         let len = frame.len();
-        let mut slot = Some(frame);
-        let sent = poll_fn(|cx| ep.peer_at(i).session().poll_send_frame(cx, &mut slot)).await;
-        if let Err(e) = sent {
-            return Err(transport_error(ep, i, op, e));
-        }
-        ep.finish(i, LastOp::Chose(label.0), step);
+        Self::send_frame(ep, i, op, frame).await?;
+        ep.finish(i, LastOp::Chose(label.0), next);
         ep.trace(i, op, len, label.0);
         Ok(())
     }

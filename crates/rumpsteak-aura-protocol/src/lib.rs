@@ -31,8 +31,7 @@
 //!     Step::Choose { to: "Buyer", label: "accept" },
 //!     Step::Send { to: "Buyer", message: "Receipt" },
 //! ] {
-//!     seller.check(&step)?;
-//!     seller.advance(&step);
+//!     seller.step(&step)?;
 //! }
 //! assert!(seller.is_complete());
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -2,7 +2,7 @@
 
 use std::fmt::{self, Write as _};
 
-use rumpsteak_aura::{ProtocolMonitor, Step, Violation};
+use rumpsteak_aura::{ProtocolMonitor, Step, Transition, Violation};
 
 use crate::local::Msg;
 use crate::roleset::RoleSet;
@@ -16,7 +16,7 @@ const DESCRIBE_STEPS: usize = 3;
 /// [`Monitor::new`] compiles the local type into an arena of nodes in which
 /// `continue` is a jump back to the loop's first node, so
 /// [`check`](ProtocolMonitor::check) and [`advance`](ProtocolMonitor::advance)
-/// allocate nothing and cost a few string comparisons, and
+/// allocate nothing and cost a few string comparisons, once per step, and
 /// [`involves`](ProtocolMonitor::involves) reads a bit precomputed per node.
 ///
 /// Steps match nodes as follows (peers are role names: the handler passes
@@ -39,7 +39,7 @@ const DESCRIBE_STEPS: usize = 3;
 /// # Examples
 ///
 /// ```
-/// use rumpsteak_aura::{ProtocolMonitor, Step, Violation};
+/// use rumpsteak_aura::{ProtocolMonitor, Step, Transition, Violation};
 /// use rumpsteak_aura_protocol::{Monitor, Protocol};
 ///
 /// let p = Protocol::parse("Buyer -> Seller: Offer(Price); Seller -> Buyer: Ack;")?;
@@ -53,8 +53,7 @@ const DESCRIBE_STEPS: usize = 3;
 ///     })
 /// );
 /// let right = Step::Send { to: "Seller", message: "Price" };
-/// m.check(&right)?;
-/// m.advance(&right);
+/// m.step(&right)?;
 /// let mut at = String::new();
 /// m.describe(&mut at);
 /// assert_eq!(at, "next: recv Ack from Seller; end");
@@ -323,9 +322,9 @@ impl fmt::Debug for Monitor {
 }
 
 impl ProtocolMonitor for Monitor {
-    fn check(&self, step: &Step<'_>) -> Result<(), Violation> {
-        if self.target(step).is_some() {
-            return Ok(());
+    fn check(&self, step: &Step<'_>) -> Result<Transition, Violation> {
+        if let Some(next) = self.target(step) {
+            return Ok(Transition::new(next));
         }
         let mut expected = String::new();
         self.write_node(self.cursor, &mut expected);
@@ -335,12 +334,12 @@ impl ProtocolMonitor for Monitor {
         })
     }
 
-    /// Moves past `step`. A step that [`check`](ProtocolMonitor::check)
-    /// would refuse leaves the monitor where it is, and so does
-    /// `Step::Offer { label: None, .. }`.
-    fn advance(&mut self, step: &Step<'_>) {
-        if let Some(next) = self.target(step) {
-            self.cursor = next;
+    /// Moves to the node `to` leads to. The transition of
+    /// `Step::Offer { label: None, .. }` stays where it is; a transition
+    /// that names no node of this monitor is ignored.
+    fn advance(&mut self, to: Transition) {
+        if to.state() < self.nodes.len() {
+            self.cursor = to.state();
         }
     }
 

@@ -157,8 +157,7 @@ impl Protocol {
     /// let p = Protocol::parse("A -> B: Ping;")?;
     /// let mut m = p.monitor_for("A")?;
     /// let step = Step::Send { to: "B", message: "Ping" };
-    /// m.check(&step)?;
-    /// m.advance(&step);
+    /// m.step(&step)?;
     /// assert!(m.is_complete());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

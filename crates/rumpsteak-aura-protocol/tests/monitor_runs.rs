@@ -14,8 +14,7 @@ fn monitor(src: &str, role: &str) -> Monitor {
 fn run(m: &mut Monitor, steps: &[Step<'_>]) {
     for s in steps {
         assert!(!m.is_complete(), "complete before {s}");
-        m.check(s).unwrap_or_else(|v| panic!("{s}: {v}"));
-        m.advance(s);
+        m.step(s).unwrap_or_else(|v| panic!("{s}: {v}"));
     }
 }
 

@@ -25,5 +25,5 @@ pub use error::{
 };
 pub use handler::ChoreoHandler;
 pub use label::Label;
-pub use monitor::{ProtocolMonitor, Step};
+pub use monitor::{ProtocolMonitor, Step, Transition};
 pub use role::{Message, Role};

@@ -54,18 +54,56 @@ impl fmt::Display for Step<'_> {
     }
 }
 
+/// A move a monitor allowed: [`ProtocolMonitor::check`] returns it, and
+/// [`ProtocolMonitor::advance`] applies it once the step has happened.
+///
+/// It holds the monitor's own number for the state the step leads to, so a
+/// step is matched once, not once to check and again to advance. A monitor
+/// only applies transitions that it handed out itself.
+///
+/// # Examples
+///
+/// ```
+/// let t = rumpsteak_aura::Transition::new(3);
+/// assert_eq!(t.state(), 3);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Transition(usize);
+
+impl Transition {
+    /// A transition to the monitor's state number `state`.
+    pub const fn new(state: usize) -> Self {
+        Transition(state)
+    }
+
+    /// The state the transition leads to.
+    pub const fn state(self) -> usize {
+        self.0
+    }
+}
+
 /// Checks a role's steps against its session type at run time.
 ///
 /// The endpoint calls [`check`](ProtocolMonitor::check) before a step touches
-/// the wire and [`advance`](ProtocolMonitor::advance) once it has succeeded,
-/// so a failed or cancelled operation leaves the monitor where it was.
+/// the wire and [`advance`](ProtocolMonitor::advance) with the transition it
+/// returned once the step has succeeded, so a failed or cancelled operation
+/// leaves the monitor where it was.
 pub trait ProtocolMonitor: Send + fmt::Debug + 'static {
-    /// Whether `step` is allowed now. Must not change the monitor's state.
-    fn check(&self, step: &Step<'_>) -> Result<(), Violation>;
+    /// Whether `step` is allowed now, and if so where it leads. Must not
+    /// change the monitor's state.
+    fn check(&self, step: &Step<'_>) -> Result<Transition, Violation>;
 
-    /// Moves past `step`, which a preceding [`check`](ProtocolMonitor::check)
-    /// allowed and which has now happened.
-    fn advance(&mut self, step: &Step<'_>);
+    /// Applies a transition that [`check`](ProtocolMonitor::check) returned,
+    /// now that its step has happened.
+    fn advance(&mut self, to: Transition);
+
+    /// Checks `step` and, if it is allowed, advances past it at once: for
+    /// driving a monitor by hand, where there is no wire in between.
+    fn step(&mut self, step: &Step<'_>) -> Result<(), Violation> {
+        let to = self.check(step)?;
+        self.advance(to);
+        Ok(())
+    }
 
     /// Whether the role's session type has reached its end.
     fn is_complete(&self) -> bool;

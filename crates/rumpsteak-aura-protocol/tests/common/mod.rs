@@ -396,9 +396,8 @@ pub(crate) fn simulate(
 
 /// Checks `step` with `m`, then advances `m` and records the step.
 fn checked(m: &mut Monitor, step: Step<'_>, trace: &mut Vec<String>) -> Result<(), String> {
-    let verdict: Result<(), Violation> = m.check(&step);
+    let verdict: Result<(), Violation> = m.step(&step);
     verdict.map_err(|v| format!("{}: {v}", m.role()))?;
-    m.advance(&step);
     trace.push(format!("{}: {step}", m.role()));
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumpsteak_aura::{ChoreoHandler, Label};
-use rumpsteak_aura_benches::{Flavor, Handler, Node, Ping, RawEnd, endpoints, ok, run_pair};
+use rumpsteak_aura_benches::{Flavor, Handler, Node, Ping, endpoints, ok, raw_pingpong, run_pair};
 
 const ACCEPT: Label = Label("accept");
 const REJECT: Label = Label("reject");
@@ -17,22 +17,7 @@ fn choice(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("choice_reply/{}", flavor.name()));
 
         group.bench_function("raw_mpsc_postcard_pingpong", |b| {
-            b.iter_custom(|iters| {
-                let (mut a, mut bb) = RawEnd::pair();
-                let first = async move {
-                    for seq in 0..iters {
-                        a.send(&Ping { seq, stamp: 7 });
-                        black_box(a.recv::<Ping>().await);
-                    }
-                };
-                let second = async move {
-                    for _ in 0..iters {
-                        let p: Ping = bb.recv().await;
-                        bb.send(&p);
-                    }
-                };
-                run_pair(&rt, flavor, first, second)
-            })
+            b.iter_custom(|iters| raw_pingpong(&rt, flavor, iters))
         });
 
         group.bench_function("handler_choose_offer_reply", |b| {

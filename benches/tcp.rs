@@ -13,8 +13,7 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rumpsteak_aura::ChoreoHandler;
-use rumpsteak_aura_benches::{Flavor, Handler, Node, Ping, ok, run_pair};
+use rumpsteak_aura_benches::{Flavor, Node, Ping, handler_pingpong, ok, run_pair};
 use rumpsteak_aura_choreography::RumpsteakEndpoint;
 use rumpsteak_aura_choreography::transport::RumpsteakSession;
 use rumpsteak_aura_choreography::transport::tcp::{self, SessionListener, TcpOptions};
@@ -131,22 +130,8 @@ fn tcp_pingpong(c: &mut Criterion) {
 
     group.bench_function("handler", |b| {
         b.iter_custom(|iters| {
-            let (mut a, mut bb) = rt.block_on(endpoints());
-            let first = async move {
-                let mut h = Handler::new();
-                for seq in 0..iters {
-                    ok(h.send(&mut a, Node::B, &Ping { seq, stamp: 7 }).await);
-                    black_box(ok(h.recv::<Ping>(&mut a, Node::B).await));
-                }
-            };
-            let second = async move {
-                let mut h = Handler::new();
-                for _ in 0..iters {
-                    let p: Ping = ok(h.recv(&mut bb, Node::A).await);
-                    ok(h.send(&mut bb, Node::A, &p).await);
-                }
-            };
-            run_pair(&rt, flavor, first, second)
+            let (a, bb) = rt.block_on(endpoints());
+            handler_pingpong(&rt, flavor, a, bb, iters)
         })
     });
     group.finish();

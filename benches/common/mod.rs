@@ -145,6 +145,52 @@ impl RawEnd {
     }
 }
 
+/// Raw ping-pong over [`RawEnd`]s: `iters` round trips of a [`Ping`].
+pub fn raw_pingpong(rt: &Runtime, flavor: Flavor, iters: u64) -> Duration {
+    let (mut a, mut b) = RawEnd::pair();
+    let first = async move {
+        for seq in 0..iters {
+            a.send(&Ping { seq, stamp: 7 });
+            std::hint::black_box(a.recv::<Ping>().await);
+        }
+    };
+    let second = async move {
+        for _ in 0..iters {
+            let p: Ping = b.recv().await;
+            b.send(&p);
+        }
+    };
+    run_pair(rt, flavor, first, second)
+}
+
+/// Ping-pong through the handler: `iters` round trips of a [`Ping`] from the
+/// endpoint of A to the endpoint of B and back, whatever their sessions.
+pub fn handler_pingpong(
+    rt: &Runtime,
+    flavor: Flavor,
+    mut a: RumpsteakEndpoint<Node>,
+    mut b: RumpsteakEndpoint<Node>,
+    iters: u64,
+) -> Duration {
+    use rumpsteak_aura::ChoreoHandler;
+
+    let first = async move {
+        let mut h = Handler::new();
+        for seq in 0..iters {
+            ok(h.send(&mut a, Node::B, &Ping { seq, stamp: 7 }).await);
+            std::hint::black_box(ok(h.recv::<Ping>(&mut a, Node::B).await));
+        }
+    };
+    let second = async move {
+        let mut h = Handler::new();
+        for _ in 0..iters {
+            let p: Ping = ok(h.recv(&mut b, Node::A).await);
+            ok(h.send(&mut b, Node::A, &p).await);
+        }
+    };
+    run_pair(rt, flavor, first, second)
+}
+
 /// Panics with the error: a failing operation is a broken bench.
 pub fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| panic!("bench operation failed: {e}"))

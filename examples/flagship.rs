@@ -12,7 +12,9 @@
 //!     on `reject`: Seller -> Coordinator -> Buyer : Refusal
 //! ```
 //!
-//! Each role runs in its own tokio task. Every step is printed by the role
+//! The role functions live in `common/flagship.rs`, shared with
+//! `flagship_tcp`; this example supplies the log. Each role runs in its own
+//! tokio task. Every step is printed by the role
 //! that takes it, just before the send that lets the next role continue, so
 //! the output is in protocol order on every run. At the end each role's
 //! session metadata is printed, and the channels are closed.
@@ -21,18 +23,9 @@
 
 mod common;
 
-use common::{
-    BoxError, Endpoint, Handler, Offer, Receipt, Refusal, Role, connect, finish, print_metadata,
-};
-use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError, Label};
-
-const OFFER: Label = Label("offer");
-const DONE: Label = Label("done");
-const ACCEPT: Label = Label("accept");
-const REJECT: Label = Label("reject");
-
-/// The lowest price the seller accepts.
-const MIN_PRICE: u32 = 30;
+use common::flagship::{self, MIN_PRICE, Narrator};
+use common::{BoxError, Offer, Receipt, Refusal, Role, finish, print_metadata, purchase_endpoints};
+use rumpsteak_aura_choreography::effects::Label;
 
 /// The role names padded to one width, so the log lines up.
 fn name(role: Role) -> String {
@@ -43,130 +36,94 @@ fn step(from: Role, to: Role, what: impl std::fmt::Display) {
     println!("  {} -> {} {what}", name(from), name(to));
 }
 
-async fn buyer(mut ep: Endpoint, offers: Vec<Offer>) -> Result<Endpoint, ChoreographyError> {
-    let mut h = Handler::new();
-    for (round, offer) in offers.into_iter().enumerate() {
-        println!("Round {}", round + 1);
+/// Logs every step as `from -> to what`, one round at a time.
+struct Steps;
+
+impl Narrator for Steps {
+    fn buyer_offers(&self, round: usize, offer: &Offer) {
+        println!("Round {round}");
         step(
             Role::Buyer,
             Role::Coordinator,
             format_args!("offer: {} for {}", offer.item, offer.price),
         );
-        h.choose(&mut ep, Role::Coordinator, OFFER).await?;
-        h.send(&mut ep, Role::Coordinator, &offer).await?;
-
-        let decision = h
-            .offer_among(&mut ep, Role::Coordinator, &[ACCEPT, REJECT])
-            .await?;
-        if decision == ACCEPT {
-            let receipt: Receipt = h.recv(&mut ep, Role::Coordinator).await?;
-            println!(
-                "  {}                bought {} for {} (receipt #{})",
-                name(Role::Buyer),
-                receipt.item,
-                receipt.price,
-                receipt.number
-            );
-        } else {
-            let refusal: Refusal = h.recv(&mut ep, Role::Coordinator).await?;
-            println!(
-                "  {}                gave up on {}: {}",
-                name(Role::Buyer),
-                offer.item,
-                refusal.reason
-            );
-        }
     }
-    println!("End");
-    step(Role::Buyer, Role::Coordinator, "done");
-    h.choose(&mut ep, Role::Coordinator, DONE).await?;
-    Ok(ep)
-}
 
-async fn coordinator(mut ep: Endpoint) -> Result<Endpoint, ChoreographyError> {
-    let mut h = Handler::new();
-    loop {
-        let next = h.offer_among(&mut ep, Role::Buyer, &[OFFER, DONE]).await?;
-        if next == DONE {
-            step(Role::Coordinator, Role::Seller, "done");
-            h.choose(&mut ep, Role::Seller, DONE).await?;
-            return Ok(ep);
-        }
+    fn buyer_bought(&self, receipt: &Receipt) {
+        println!(
+            "  {}                bought {} for {} (receipt #{})",
+            name(Role::Buyer),
+            receipt.item,
+            receipt.price,
+            receipt.number
+        );
+    }
 
-        let offer: Offer = h.recv(&mut ep, Role::Buyer).await?;
+    fn buyer_refused(&self, offer: &Offer, refusal: &Refusal) {
+        println!(
+            "  {}                gave up on {}: {}",
+            name(Role::Buyer),
+            offer.item,
+            refusal.reason
+        );
+    }
+
+    fn buyer_done(&self) {
+        println!("End");
+        step(Role::Buyer, Role::Coordinator, "done");
+    }
+
+    fn coordinator_relays_offer(&self, offer: &Offer) {
         step(
             Role::Coordinator,
             Role::Seller,
             format_args!("offer: {} for {} (relayed)", offer.item, offer.price),
         );
-        h.choose(&mut ep, Role::Seller, OFFER).await?;
-        h.send(&mut ep, Role::Seller, &offer).await?;
-
-        let decision = h
-            .offer_among(&mut ep, Role::Seller, &[ACCEPT, REJECT])
-            .await?;
-        step(Role::Coordinator, Role::Buyer, decision);
-        h.choose(&mut ep, Role::Buyer, decision).await?;
-        if decision == ACCEPT {
-            let receipt: Receipt = h.recv(&mut ep, Role::Seller).await?;
-            step(
-                Role::Coordinator,
-                Role::Buyer,
-                format_args!("receipt #{} (relayed)", receipt.number),
-            );
-            h.send(&mut ep, Role::Buyer, &receipt).await?;
-        } else {
-            let refusal: Refusal = h.recv(&mut ep, Role::Seller).await?;
-            step(Role::Coordinator, Role::Buyer, "refusal (relayed)");
-            h.send(&mut ep, Role::Buyer, &refusal).await?;
-        }
     }
-}
 
-async fn seller(mut ep: Endpoint) -> Result<Endpoint, ChoreographyError> {
-    let mut h = Handler::new();
-    let mut receipts = 0;
-    loop {
-        let next = h
-            .offer_among(&mut ep, Role::Coordinator, &[OFFER, DONE])
-            .await?;
-        if next == DONE {
-            println!("  {}                closes the shop", name(Role::Seller));
-            return Ok(ep);
-        }
+    fn coordinator_relays_decision(&self, decision: Label) {
+        step(Role::Coordinator, Role::Buyer, decision);
+    }
 
-        let offer: Offer = h.recv(&mut ep, Role::Coordinator).await?;
-        if offer.price >= MIN_PRICE {
-            receipts += 1;
-            let receipt = Receipt {
-                number: receipts,
-                item: offer.item,
-                price: offer.price,
-            };
-            // One print for both steps: once `accept` is sent, the
-            // coordinator prints concurrently.
-            step(
-                Role::Seller,
-                Role::Coordinator,
-                format_args!(
-                    "accept ({} >= {MIN_PRICE}), then receipt #{}",
-                    offer.price, receipt.number
-                ),
-            );
-            h.choose(&mut ep, Role::Coordinator, ACCEPT).await?;
-            h.send(&mut ep, Role::Coordinator, &receipt).await?;
-        } else {
-            let refusal = Refusal {
-                reason: format!("{} is below the minimum of {MIN_PRICE}", offer.price),
-            };
-            step(
-                Role::Seller,
-                Role::Coordinator,
-                format_args!("reject ({} < {MIN_PRICE}), then refusal", offer.price),
-            );
-            h.choose(&mut ep, Role::Coordinator, REJECT).await?;
-            h.send(&mut ep, Role::Coordinator, &refusal).await?;
-        }
+    fn coordinator_relays_receipt(&self, receipt: &Receipt) {
+        step(
+            Role::Coordinator,
+            Role::Buyer,
+            format_args!("receipt #{} (relayed)", receipt.number),
+        );
+    }
+
+    fn coordinator_relays_refusal(&self, _refusal: &Refusal) {
+        step(Role::Coordinator, Role::Buyer, "refusal (relayed)");
+    }
+
+    fn coordinator_relays_done(&self) {
+        step(Role::Coordinator, Role::Seller, "done");
+    }
+
+    fn seller_accepts(&self, receipt: &Receipt) {
+        // One print for both steps: once `accept` is sent, the coordinator
+        // prints concurrently.
+        step(
+            Role::Seller,
+            Role::Coordinator,
+            format_args!(
+                "accept ({} >= {MIN_PRICE}), then receipt #{}",
+                receipt.price, receipt.number
+            ),
+        );
+    }
+
+    fn seller_rejects(&self, offer: &Offer, _refusal: &Refusal) {
+        step(
+            Role::Seller,
+            Role::Coordinator,
+            format_args!("reject ({} < {MIN_PRICE}), then refusal", offer.price),
+        );
+    }
+
+    fn seller_closes(&self) {
+        println!("  {}                closes the shop", name(Role::Seller));
     }
 }
 
@@ -174,30 +131,21 @@ async fn seller(mut ep: Endpoint) -> Result<Endpoint, ChoreographyError> {
 async fn main() -> Result<(), BoxError> {
     // Set up every channel before the protocol starts: the coordinator sits
     // between the buyer and the seller, who never talk directly.
-    let mut buyer_ep = Endpoint::new(Role::Buyer);
-    let mut coordinator_ep = Endpoint::new(Role::Coordinator);
-    let mut seller_ep = Endpoint::new(Role::Seller);
-    connect(&mut buyer_ep, &mut coordinator_ep);
-    connect(&mut coordinator_ep, &mut seller_ep);
+    let [mut buyer_ep, mut coordinator_ep, mut seller_ep] = purchase_endpoints();
 
-    let offers = vec![
-        Offer {
-            item: "lamp".into(),
-            price: 40,
-        },
-        Offer {
-            item: "chair".into(),
-            price: 15,
-        },
-        Offer {
-            item: "chair".into(),
-            price: 35,
-        },
-    ];
-
-    let buyer = tokio::spawn(buyer(buyer_ep, offers));
-    let coordinator = tokio::spawn(coordinator(coordinator_ep));
-    let seller = tokio::spawn(seller(seller_ep));
+    // Each task owns its endpoint and hands it back when its role is done.
+    let buyer = tokio::spawn(async move {
+        flagship::buyer(&mut buyer_ep, flagship::offers(), &Steps).await?;
+        Ok(buyer_ep)
+    });
+    let coordinator = tokio::spawn(async move {
+        flagship::coordinator(&mut coordinator_ep, &Steps).await?;
+        Ok(coordinator_ep)
+    });
+    let seller = tokio::spawn(async move {
+        flagship::seller(&mut seller_ep, &Steps).await?;
+        Ok(seller_ep)
+    });
 
     let mut endpoints = [
         finish(buyer).await?,

@@ -24,27 +24,21 @@
 //! earlier in the table listens, the later one dials, with retries while
 //! peers start). Over WebSocket the coordinator listens at its address and
 //! the buyer and the seller dial it. Either way the protocol code is the
-//! same as in-process: only the setup differs.
+//! same as in-process (the role functions of `common/flagship.rs`): only
+//! the setup and the log differ.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{BoxError, Endpoint, Handler, Offer, Receipt, Refusal, Role};
-use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError, Label};
+use common::flagship::{self, Narrator};
+use common::{BoxError, Endpoint, Offer, Receipt, Refusal, Role};
+use rumpsteak_aura_choreography::effects::Label;
 use rumpsteak_aura_choreography::transport::RumpsteakSession;
 use rumpsteak_aura_choreography::transport::tcp::{Mesh, TcpOptions};
 use rumpsteak_aura_choreography::transport::websocket::{self, WebSocketListener};
 use rumpsteak_aura_choreography::transport::{TransportError, TransportErrorKind};
-
-const OFFER: Label = Label("offer");
-const DONE: Label = Label("done");
-const ACCEPT: Label = Label("accept");
-const REJECT: Label = Label("reject");
-
-/// The lowest price the seller accepts.
-const MIN_PRICE: u32 = 30;
 
 /// The roles, in table order.
 const ROLES: [Role; 3] = [Role::Buyer, Role::Coordinator, Role::Seller];
@@ -55,103 +49,77 @@ const WIRING_DEADLINE: Duration = Duration::from_secs(15);
 const RUN_DEADLINE: Duration = Duration::from_secs(30);
 
 // --------------------------------------------------------------------------
-// The protocol: one function per role, exactly as it would run in-process.
+// The protocol: the role functions of `common/flagship.rs`, exactly as they
+// run in-process; only the log differs.
 
 fn say(me: Role, what: impl std::fmt::Display) {
     println!("[{me:?}] {what}");
 }
 
-async fn buyer(ep: &mut Endpoint, offers: Vec<Offer>) -> Result<(), ChoreographyError> {
-    let mut h = Handler::new();
-    for offer in offers {
+/// Logs each role's steps as `[Role] what`, one line per step.
+struct Say;
+
+impl Narrator for Say {
+    fn buyer_offers(&self, _round: usize, offer: &Offer) {
         say(
             Role::Buyer,
             format_args!("offers {} for {}", offer.item, offer.price),
         );
-        h.choose(ep, Role::Coordinator, OFFER).await?;
-        h.send(ep, Role::Coordinator, &offer).await?;
-        let decision = h
-            .offer_among(ep, Role::Coordinator, &[ACCEPT, REJECT])
-            .await?;
-        if decision == ACCEPT {
-            let receipt: Receipt = h.recv(ep, Role::Coordinator).await?;
-            say(
-                Role::Buyer,
-                format_args!(
-                    "bought {} for {} (receipt #{})",
-                    receipt.item, receipt.price, receipt.number
-                ),
-            );
-        } else {
-            let refusal: Refusal = h.recv(ep, Role::Coordinator).await?;
-            say(Role::Buyer, format_args!("refused: {}", refusal.reason));
-        }
     }
-    say(Role::Buyer, "done");
-    h.choose(ep, Role::Coordinator, DONE).await
-}
 
-async fn coordinator(ep: &mut Endpoint) -> Result<(), ChoreographyError> {
-    let mut h = Handler::new();
-    loop {
-        if h.offer_among(ep, Role::Buyer, &[OFFER, DONE]).await? == DONE {
-            say(Role::Coordinator, "relays done");
-            return h.choose(ep, Role::Seller, DONE).await;
-        }
-        let offer: Offer = h.recv(ep, Role::Buyer).await?;
+    fn buyer_bought(&self, receipt: &Receipt) {
+        say(
+            Role::Buyer,
+            format_args!(
+                "bought {} for {} (receipt #{})",
+                receipt.item, receipt.price, receipt.number
+            ),
+        );
+    }
+
+    fn buyer_refused(&self, _offer: &Offer, refusal: &Refusal) {
+        say(Role::Buyer, format_args!("refused: {}", refusal.reason));
+    }
+
+    fn buyer_done(&self) {
+        say(Role::Buyer, "done");
+    }
+
+    fn coordinator_relays_offer(&self, offer: &Offer) {
         say(
             Role::Coordinator,
             format_args!("relays the offer for {}", offer.item),
         );
-        h.choose(ep, Role::Seller, OFFER).await?;
-        h.send(ep, Role::Seller, &offer).await?;
-
-        let decision = h.offer_among(ep, Role::Seller, &[ACCEPT, REJECT]).await?;
-        say(Role::Coordinator, format_args!("relays {decision}"));
-        h.choose(ep, Role::Buyer, decision).await?;
-        if decision == ACCEPT {
-            let receipt: Receipt = h.recv(ep, Role::Seller).await?;
-            h.send(ep, Role::Buyer, &receipt).await?;
-        } else {
-            let refusal: Refusal = h.recv(ep, Role::Seller).await?;
-            h.send(ep, Role::Buyer, &refusal).await?;
-        }
     }
-}
 
-async fn seller(ep: &mut Endpoint) -> Result<(), ChoreographyError> {
-    let mut h = Handler::new();
-    let mut receipts = 0;
-    loop {
-        if h.offer_among(ep, Role::Coordinator, &[OFFER, DONE]).await? == DONE {
-            say(Role::Seller, "closes the shop");
-            return Ok(());
-        }
-        let offer: Offer = h.recv(ep, Role::Coordinator).await?;
-        if offer.price >= MIN_PRICE {
-            receipts += 1;
-            say(
-                Role::Seller,
-                format_args!("accepts {} at {}", offer.item, offer.price),
-            );
-            h.choose(ep, Role::Coordinator, ACCEPT).await?;
-            let receipt = Receipt {
-                number: receipts,
-                item: offer.item,
-                price: offer.price,
-            };
-            h.send(ep, Role::Coordinator, &receipt).await?;
-        } else {
-            say(
-                Role::Seller,
-                format_args!("rejects {} at {}", offer.item, offer.price),
-            );
-            h.choose(ep, Role::Coordinator, REJECT).await?;
-            let refusal = Refusal {
-                reason: format!("{} is below the minimum of {MIN_PRICE}", offer.price),
-            };
-            h.send(ep, Role::Coordinator, &refusal).await?;
-        }
+    fn coordinator_relays_decision(&self, decision: Label) {
+        say(Role::Coordinator, format_args!("relays {decision}"));
+    }
+
+    fn coordinator_relays_receipt(&self, _receipt: &Receipt) {}
+
+    fn coordinator_relays_refusal(&self, _refusal: &Refusal) {}
+
+    fn coordinator_relays_done(&self) {
+        say(Role::Coordinator, "relays done");
+    }
+
+    fn seller_accepts(&self, receipt: &Receipt) {
+        say(
+            Role::Seller,
+            format_args!("accepts {} at {}", receipt.item, receipt.price),
+        );
+    }
+
+    fn seller_rejects(&self, offer: &Offer, _refusal: &Refusal) {
+        say(
+            Role::Seller,
+            format_args!("rejects {} at {}", offer.item, offer.price),
+        );
+    }
+
+    fn seller_closes(&self) {
+        say(Role::Seller, "closes the shop");
     }
 }
 
@@ -233,25 +201,9 @@ async fn play(
         format_args!("connected to {} peer(s)", ep.active_channel_count()),
     );
     match me {
-        Role::Buyer => {
-            let offers = vec![
-                Offer {
-                    item: "lamp".into(),
-                    price: 40,
-                },
-                Offer {
-                    item: "chair".into(),
-                    price: 15,
-                },
-                Offer {
-                    item: "chair".into(),
-                    price: 35,
-                },
-            ];
-            buyer(&mut ep, offers).await?;
-        }
-        Role::Coordinator => coordinator(&mut ep).await?,
-        Role::Seller => seller(&mut ep).await?,
+        Role::Buyer => flagship::buyer(&mut ep, flagship::offers(), &Say).await?,
+        Role::Coordinator => flagship::coordinator(&mut ep, &Say).await?,
+        Role::Seller => flagship::seller(&mut ep, &Say).await?,
         other => return Err(format!("{other:?} has no part in this protocol").into()),
     }
     for (peer, meta) in ep.all_metadata() {

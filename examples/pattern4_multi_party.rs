@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{BoxError, Endpoint, Handler, Offer, Response, Role, connect, finish, print_metadata};
+use common::{
+    BoxError, Endpoint, Handler, Offer, Response, Role, finish, print_metadata, purchase_endpoints,
+};
 use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError};
 
 async fn buyer(mut ep: Endpoint) -> Result<Endpoint, ChoreographyError> {
@@ -51,11 +53,7 @@ async fn seller(mut ep: Endpoint) -> Result<Endpoint, ChoreographyError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let mut buyer_ep = Endpoint::new(Role::Buyer);
-    let mut coordinator_ep = Endpoint::new(Role::Coordinator);
-    let mut seller_ep = Endpoint::new(Role::Seller);
-    connect(&mut buyer_ep, &mut coordinator_ep);
-    connect(&mut coordinator_ep, &mut seller_ep);
+    let [buyer_ep, coordinator_ep, seller_ep] = purchase_endpoints();
 
     let buyer = tokio::spawn(buyer(buyer_ep));
     let coordinator = tokio::spawn(coordinator(coordinator_ep));

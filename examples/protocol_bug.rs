@@ -12,32 +12,9 @@
 
 mod common;
 
-use common::{BoxError, Endpoint, Handler, Offer, Receipt, Role, connect, finish};
-use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError, Label, Violation};
-use rumpsteak_aura_choreography::protocol::Protocol;
-
-/// The flagship as a global type (the same text as in `protocol_flagship`).
-const FLAGSHIP: &str = "
-roles Buyer, Coordinator, Seller;
-Buyer -> Coordinator: Offer(Offer);
-Coordinator -> Seller: Offer(Offer);
-choice at Seller {
-    accept: {
-        Seller -> Coordinator: Receipt(Receipt);
-        choice at Coordinator {
-            accept: { Coordinator -> Buyer: Receipt(Receipt); }
-        }
-    }
-    reject: {
-        Seller -> Coordinator: Refusal(Refusal);
-        choice at Coordinator {
-            reject: { Coordinator -> Buyer: Refusal(Refusal); }
-        }
-    }
-}
-";
-
-const ACCEPT: Label = Label("accept");
+use common::flagship::{self, ACCEPT};
+use common::{BoxError, Endpoint, Handler, Offer, Receipt, Role, finish};
+use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError, Violation};
 
 async fn buyer(mut ep: Endpoint) -> Result<Endpoint, ChoreographyError> {
     let mut h = Handler::new();
@@ -80,19 +57,11 @@ async fn seller(mut ep: Endpoint) -> Result<Endpoint, ChoreographyError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let protocol = Protocol::parse(FLAGSHIP)?;
-    protocol.validate()?;
+    let protocol = flagship::protocol()?;
     println!("Coordinator's local type:");
     println!("  {}", protocol.project("Coordinator")?);
 
-    let mut buyer_ep = Endpoint::new(Role::Buyer);
-    let mut coordinator_ep = Endpoint::new(Role::Coordinator);
-    let mut seller_ep = Endpoint::new(Role::Seller);
-    connect(&mut buyer_ep, &mut coordinator_ep);
-    connect(&mut coordinator_ep, &mut seller_ep);
-    let buyer_ep = buyer_ep.with_protocol(protocol.monitor_for("Buyer")?);
-    let coordinator_ep = coordinator_ep.with_protocol(protocol.monitor_for("Coordinator")?);
-    let seller_ep = seller_ep.with_protocol(protocol.monitor_for("Seller")?);
+    let [buyer_ep, coordinator_ep, seller_ep] = flagship::monitored_endpoints(&protocol)?;
 
     let buyer = tokio::spawn(buyer(buyer_ep));
     let coordinator = tokio::spawn(buggy_coordinator(coordinator_ep));

@@ -1,7 +1,8 @@
 //! The flagship purchase written as a global type and run with every role
 //! monitored.
 //!
-//! The global protocol is parsed, checked, printed with each role's local
+//! The global protocol (`GLOBAL_TYPE` in `common/flagship.rs`, shared with
+//! `protocol_bug`) is parsed, checked, printed with each role's local
 //! type, and then each role runs in its own tokio task with the monitor
 //! projected for it attached to its endpoint. Every send, receive, choice and
 //! offer is checked against the local type before it reaches the wire. Two
@@ -13,39 +14,10 @@
 
 mod common;
 
-use common::{
-    BoxError, Endpoint, Handler, Offer, Receipt, Refusal, Role, connect, finish, print_metadata,
-};
-use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError, Label};
+use common::flagship::{self, ACCEPT, MIN_PRICE, REJECT};
+use common::{BoxError, Endpoint, Handler, Offer, Receipt, Refusal, Role, finish, print_metadata};
+use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError};
 use rumpsteak_aura_choreography::protocol::Protocol;
-
-/// The flagship as a global type. The seller decides; the coordinator,
-/// who learns the decision, relays it to the buyer with a choice of its own.
-const FLAGSHIP: &str = "
-roles Buyer, Coordinator, Seller;
-Buyer -> Coordinator: Offer(Offer);
-Coordinator -> Seller: Offer(Offer);
-choice at Seller {
-    accept: {
-        Seller -> Coordinator: Receipt(Receipt);
-        choice at Coordinator {
-            accept: { Coordinator -> Buyer: Receipt(Receipt); }
-        }
-    }
-    reject: {
-        Seller -> Coordinator: Refusal(Refusal);
-        choice at Coordinator {
-            reject: { Coordinator -> Buyer: Refusal(Refusal); }
-        }
-    }
-}
-";
-
-const ACCEPT: Label = Label("accept");
-const REJECT: Label = Label("reject");
-
-/// The lowest price the seller accepts.
-const MIN_PRICE: u32 = 30;
 
 async fn buyer(mut ep: Endpoint, offer: Offer) -> Result<Endpoint, ChoreographyError> {
     let mut h = Handler::new();
@@ -85,22 +57,17 @@ async fn coordinator(mut ep: Endpoint) -> Result<Endpoint, ChoreographyError> {
 async fn seller(mut ep: Endpoint) -> Result<Endpoint, ChoreographyError> {
     let mut h = Handler::new();
     let offer: Offer = h.recv(&mut ep, Role::Coordinator).await?;
-    if offer.price >= MIN_PRICE {
-        println!("  Seller      accepts ({} >= {MIN_PRICE})", offer.price);
-        h.choose(&mut ep, Role::Coordinator, ACCEPT).await?;
-        let receipt = Receipt {
-            number: 1,
-            item: offer.item,
-            price: offer.price,
-        };
-        h.send(&mut ep, Role::Coordinator, &receipt).await?;
-    } else {
-        println!("  Seller      rejects ({} < {MIN_PRICE})", offer.price);
-        h.choose(&mut ep, Role::Coordinator, REJECT).await?;
-        let refusal = Refusal {
-            reason: format!("{} is below the minimum of {MIN_PRICE}", offer.price),
-        };
-        h.send(&mut ep, Role::Coordinator, &refusal).await?;
+    match flagship::decide(&offer, 1) {
+        Ok(receipt) => {
+            println!("  Seller      accepts ({} >= {MIN_PRICE})", offer.price);
+            h.choose(&mut ep, Role::Coordinator, ACCEPT).await?;
+            h.send(&mut ep, Role::Coordinator, &receipt).await?;
+        }
+        Err(refusal) => {
+            println!("  Seller      rejects ({} < {MIN_PRICE})", offer.price);
+            h.choose(&mut ep, Role::Coordinator, REJECT).await?;
+            h.send(&mut ep, Role::Coordinator, &refusal).await?;
+        }
     }
     Ok(ep)
 }
@@ -108,16 +75,7 @@ async fn seller(mut ep: Endpoint) -> Result<Endpoint, ChoreographyError> {
 /// Runs one session of the protocol with every role monitored, and prints
 /// each role's final metadata.
 async fn session(protocol: &Protocol, offer: Offer) -> Result<(), BoxError> {
-    let mut buyer_ep = Endpoint::new(Role::Buyer);
-    let mut coordinator_ep = Endpoint::new(Role::Coordinator);
-    let mut seller_ep = Endpoint::new(Role::Seller);
-    connect(&mut buyer_ep, &mut coordinator_ep);
-    connect(&mut coordinator_ep, &mut seller_ep);
-    // Roles map to protocol roles by their `Debug` form: `Role::Buyer` is
-    // the protocol's `Buyer`.
-    let buyer_ep = buyer_ep.with_protocol(protocol.monitor_for("Buyer")?);
-    let coordinator_ep = coordinator_ep.with_protocol(protocol.monitor_for("Coordinator")?);
-    let seller_ep = seller_ep.with_protocol(protocol.monitor_for("Seller")?);
+    let [buyer_ep, coordinator_ep, seller_ep] = flagship::monitored_endpoints(protocol)?;
 
     let buyer = tokio::spawn(buyer(buyer_ep, offer));
     let coordinator = tokio::spawn(coordinator(coordinator_ep));
@@ -144,8 +102,7 @@ async fn session(protocol: &Protocol, offer: Offer) -> Result<(), BoxError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let protocol = Protocol::parse(FLAGSHIP)?;
-    protocol.validate()?;
+    let protocol = flagship::protocol()?;
     println!("Global type");
     println!("{protocol}");
     println!("Local types");

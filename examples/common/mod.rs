@@ -4,6 +4,8 @@
 //! unused items are expected here.
 #![allow(dead_code)]
 
+pub(crate) mod flagship;
+
 use std::time::Duration;
 
 use rumpsteak_aura_choreography::effects::{
@@ -113,6 +115,17 @@ pub(crate) fn pair(a: Role, b: Role) -> (Endpoint, Endpoint) {
     let mut b = Endpoint::new(b);
     connect(&mut a, &mut b);
     (a, b)
+}
+
+/// Buyer, coordinator and seller endpoints, in that order. The coordinator
+/// sits between the other two, who are not connected to each other.
+pub(crate) fn purchase_endpoints() -> [Endpoint; 3] {
+    let mut buyer = Endpoint::new(Role::Buyer);
+    let mut coordinator = Endpoint::new(Role::Coordinator);
+    let mut seller = Endpoint::new(Role::Seller);
+    connect(&mut buyer, &mut coordinator);
+    connect(&mut coordinator, &mut seller);
+    [buyer, coordinator, seller]
 }
 
 /// Prints every session's metadata of an endpoint, one line per peer, in

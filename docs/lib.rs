@@ -30,5 +30,8 @@ pub mod transports {}
 #[doc = include_str!("src/protocols.md")]
 pub mod protocols {}
 
+#[doc = include_str!("src/performance.md")]
+pub mod performance {}
+
 #[doc = include_str!("wire-format.md")]
 pub mod wire_format {}

@@ -219,7 +219,9 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     }
 
     /// Attaches a protocol monitor, which checks every later operation against
-    /// the role's session type before it reaches the wire.
+    /// the role's session type before it reaches the wire. The protocol's
+    /// labels are registered (see `register_labels`), so offers of them never
+    /// count against the limits on labels learned from peers.
     ///
     /// A monitor is usually built from a global protocol by the
     /// `rumpsteak-aura-protocol` crate. Roles are matched by their `Debug`
@@ -232,6 +234,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// Attaches a protocol monitor to an existing endpoint, replacing any
     /// earlier one.
     pub fn set_protocol(&mut self, monitor: impl ProtocolMonitor) {
+        crate::labels::register_label_names(monitor.labels());
         self.monitor = Some(Box::new(monitor));
         self.invalidate_all();
     }
@@ -253,7 +256,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
                 Some(m) => {
                     out.push_str(" | ");
                     m.describe(out);
-                    (m.is_complete(), p.operation_count)
+                    (closed || m.is_complete(), p.operation_count)
                 }
                 None => (closed, p.operation_count),
             }

@@ -7,7 +7,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use rumpsteak_aura::{
-    ChoreoHandler, ChoreographyError, Label, Operation, Result, Role, TransportError, Violation,
+    ChoreoHandler, ChoreographyError, Label, Operation, Result, Role, Transition, TransportError,
+    Violation,
 };
 use rumpsteak_aura_transport::wire::{self, Frame, PayloadError};
 use serde::Serialize;
@@ -105,24 +106,6 @@ where
         poll_fn(
             move |cx| match ep.peer_at(i).session().poll_recv_frame(cx) {
                 Poll::Ready(Ok(frame)) => Poll::Ready(Ok(frame)),
-                Poll::Ready(Err(e)) => Poll::Ready(Err(transport_error(ep, i, op, e))),
-                Poll::Pending => Poll::Pending,
-            },
-        )
-    }
-
-    /// Sends a frame to the peer at index `i`: one `poll_fn` over the session,
-    /// like [`recv_frame`](Self::recv_frame).
-    fn send_frame(
-        ep: &mut RumpsteakEndpoint<R>,
-        i: usize,
-        op: Operation,
-        frame: Vec<u8>,
-    ) -> impl Future<Output = Result<()>> + Send + '_ {
-        let mut slot = Some(frame);
-        poll_fn(
-            move |cx| match ep.peer_at(i).session().poll_send_frame(cx, &mut slot) {
-                Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
                 Poll::Ready(Err(e)) => Poll::Ready(Err(transport_error(ep, i, op, e))),
                 Poll::Pending => Poll::Pending,
             },
@@ -250,6 +233,102 @@ where
     }
 }
 
+/// Sends one frame to the peer at index `i` and records the step.
+///
+/// The step counts as done from the moment the transport has accepted the
+/// whole frame. If the future is dropped after that, while the transport is
+/// still flushing (a timeout around a send on a slow network), the frame
+/// reaches the peer with the next flush, so the step is recorded on drop:
+/// the count, the metadata and the monitor agree with what the peer will
+/// see, and a retry is not mistaken for the first attempt. Dropped before
+/// the transport took the frame, nothing was sent and nothing is recorded.
+struct SendFrame<'a, R>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    ep: &'a mut RumpsteakEndpoint<R>,
+    i: usize,
+    op: Operation,
+    len: usize,
+    /// The frame until the transport accepts it.
+    slot: Option<Vec<u8>>,
+    /// What to record once the frame is accepted; `None` once recorded or
+    /// after a failure.
+    record: Option<(LastOp, Option<Transition>, &'static str)>,
+}
+
+impl<'a, R> SendFrame<'a, R>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    fn new(
+        ep: &'a mut RumpsteakEndpoint<R>,
+        i: usize,
+        op: Operation,
+        frame: Vec<u8>,
+        last: LastOp,
+        next: Option<Transition>,
+        what: &'static str,
+    ) -> Self {
+        SendFrame {
+            ep,
+            i,
+            op,
+            len: frame.len(),
+            slot: Some(frame),
+            record: Some((last, next, what)),
+        }
+    }
+
+    fn record(&mut self) {
+        if let Some((last, next, what)) = self.record.take() {
+            if self.op == Operation::Send {
+                self.ep.peer_at(self.i).send_hint = self.len;
+            }
+            self.ep.finish(self.i, last, next);
+            self.ep.trace(self.i, self.op, self.len, what);
+        }
+    }
+}
+
+impl<R> Future for SendFrame<'_, R>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    type Output = Result<()>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let polled = this
+            .ep
+            .peer_at(this.i)
+            .session()
+            .poll_send_frame(cx, &mut this.slot);
+        match polled {
+            Poll::Ready(Ok(())) => {
+                this.record();
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => {
+                this.record = None;
+                Poll::Ready(Err(transport_error(this.ep, this.i, this.op, e)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<R> Drop for SendFrame<'_, R>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    fn drop(&mut self) {
+        if self.slot.is_none() {
+            self.record();
+        }
+    }
+}
+
 async fn deadline<T>(dur: Duration, fut: impl Future<Output = Result<T>>) -> Result<T> {
     match tokio::time::timeout(dur, fut).await {
         Ok(result) => result,
@@ -280,12 +359,7 @@ where
                 source: Box::new(e),
             }
         })?;
-        let len = frame.len();
-        Self::send_frame(ep, i, op, frame).await?;
-        ep.peer_at(i).send_hint = len;
-        ep.finish(i, LastOp::Sent(ty), next);
-        ep.trace(i, op, len, ty);
-        Ok(())
+        SendFrame::new(ep, i, op, frame, LastOp::Sent(ty), next, ty).await
     }
 
     async fn recv<Msg>(&mut self, ep: &mut Self::Endpoint, from: R) -> Result<Msg>
@@ -323,11 +397,7 @@ where
         let (i, next) = ep.begin(&who, op, Act::Choose(label.0))?;
         let peer = ep.peer_at(i);
         let frame = wire::encode_label(label.0).map_err(|e| peer.error(op, e.into()))?;
-        let len = frame.len();
-        Self::send_frame(ep, i, op, frame).await?;
-        ep.finish(i, LastOp::Chose(label.0), next);
-        ep.trace(i, op, len, label.0);
-        Ok(())
+        SendFrame::new(ep, i, op, frame, LastOp::Chose(label.0), next, label.0).await
     }
 
     async fn offer(&mut self, ep: &mut Self::Endpoint, from: R) -> Result<Label> {

@@ -3,9 +3,9 @@
 //! `offer` must return a `&'static str`, but the text comes off the wire.
 //! Labels live in one process-wide table:
 //!
-//! - labels the application *registers* ([`register_labels`]) are already
-//!   `'static`: they are stored as they are, cost nothing, and never count
-//!   against any limit;
+//! - labels the application *registers* ([`register_labels`]), and the
+//!   labels of every protocol attached to an endpoint, never count against
+//!   any limit;
 //! - a label a peer sends that is not in the table is *learned*: copied once,
 //!   then reused forever. Learning is capped twice: each session may teach at
 //!   most [`MAX_LABELS_PER_SESSION`] labels, and the process keeps at most
@@ -62,6 +62,19 @@ pub fn register_labels(labels: &[Label]) {
     let mut t = table();
     for l in labels {
         t.labels.insert(l.0);
+    }
+}
+
+/// Registers labels given as text, such as those of an attached protocol:
+/// each is copied once into the table (the application chose them, so they
+/// do not count against the limits on labels learned from peers).
+pub(crate) fn register_label_names<'a>(labels: impl IntoIterator<Item = &'a str>) {
+    let mut t = table();
+    for l in labels {
+        if !t.labels.contains(l) {
+            let copied: &'static str = Box::leak(l.to_owned().into_boxed_str());
+            t.labels.insert(copied);
+        }
     }
 }
 

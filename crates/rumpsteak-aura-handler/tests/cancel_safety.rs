@@ -140,3 +140,75 @@ async fn within_runs_several_steps_under_one_deadline() {
     let reply: Msg = h.recv(&mut a, Party::Bob).await.unwrap();
     assert_eq!(reply.n, 42);
 }
+
+/// A send cancelled after the transport accepted its frame, while the
+/// transport was still flushing, is recorded: the frame reaches the peer, and
+/// the count and metadata say so.
+#[tokio::test]
+async fn a_send_cancelled_while_flushing_is_recorded() {
+    // A rendezvous channel: flushing waits until the peer takes the frame.
+    let (to_b, mut from_a) = mpsc::channel::<Vec<u8>>(0);
+    let (_to_a, from_b) = mpsc::channel::<Vec<u8>>(0);
+    let mut a = RumpsteakEndpoint::new(Party::Alice);
+    a.register_session(Party::Bob, RumpsteakSession::from_sink_stream(to_b, from_b));
+    let mut h = Handler::new();
+
+    let r = tokio::time::timeout(
+        Duration::from_millis(20),
+        h.send(&mut a, Party::Bob, &Msg::new("once", 1)),
+    )
+    .await;
+    assert!(r.is_err(), "the flush cannot finish before Bob reads");
+    let meta = a.get_metadata(&Party::Bob).unwrap();
+    assert_eq!(meta.operation_count, 1);
+    assert_eq!(meta.state_description, "sent Msg to Bob");
+
+    // The frame arrives exactly once.
+    let frame = from_a.next().await.unwrap();
+    let mut b = RumpsteakEndpoint::new(Party::Bob);
+    let (mut raw, ch) = rumpsteak_aura_handler::SimpleChannel::pair();
+    b.register_channel(Party::Alice, ch);
+    raw.send(frame).await.unwrap();
+    let m: Msg = h.recv(&mut b, Party::Alice).await.unwrap();
+    assert_eq!(m, Msg::new("once", 1));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), from_a.next())
+            .await
+            .is_err(),
+        "no second copy"
+    );
+}
+
+/// A send cancelled before the transport took its frame sent nothing and is
+/// not recorded.
+#[tokio::test]
+async fn a_send_cancelled_before_acceptance_is_not_recorded() {
+    // Every sender of a rendezvous channel has one slot; with both slots
+    // taken, the session's sender waits until Bob reads.
+    let (mut filler, mut from_a) = mpsc::channel::<Vec<u8>>(0);
+    let mut session_tx = filler.clone();
+    filler.try_send(vec![0]).unwrap();
+    session_tx.try_send(vec![1]).unwrap();
+    let (_to_a, from_b) = mpsc::channel::<Vec<u8>>(0);
+    let mut a = RumpsteakEndpoint::new(Party::Alice);
+    a.register_session(
+        Party::Bob,
+        RumpsteakSession::from_sink_stream(session_tx, from_b),
+    );
+    let mut h = Handler::new();
+    let r = tokio::time::timeout(
+        Duration::from_millis(20),
+        h.send(&mut a, Party::Bob, &Msg::new("never", 2)),
+    )
+    .await;
+    assert!(r.is_err());
+    assert_eq!(a.get_metadata(&Party::Bob).unwrap().operation_count, 0);
+    // Only the two frames put there by hand are in the channel.
+    assert_eq!(from_a.next().await, Some(vec![0]));
+    assert_eq!(from_a.next().await, Some(vec![1]));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), from_a.next())
+            .await
+            .is_err()
+    );
+}

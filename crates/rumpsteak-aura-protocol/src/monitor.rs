@@ -343,6 +343,20 @@ impl ProtocolMonitor for Monitor {
         }
     }
 
+    fn labels(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = Vec::new();
+        for node in self.nodes.iter() {
+            if let Node::Select { arms, .. } | Node::Branch { arms, .. } = node {
+                for a in arms.iter() {
+                    if !labels.contains(&&*a.label) {
+                        labels.push(&a.label);
+                    }
+                }
+            }
+        }
+        labels
+    }
+
     fn is_complete(&self) -> bool {
         matches!(self.nodes[self.cursor], Node::End)
     }

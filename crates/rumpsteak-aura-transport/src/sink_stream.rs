@@ -40,6 +40,9 @@ where
 pub(crate) struct SinkStream<Si, St> {
     sink: Option<Pin<Box<Si>>>,
     stream: Pin<Box<St>>,
+    /// Set once the stream has ended: a stream must not be polled again
+    /// after it returned `None`, so later receives report `Closed` at once.
+    stream_done: bool,
 }
 
 impl<Si, St> SinkStream<Si, St> {
@@ -47,6 +50,7 @@ impl<Si, St> SinkStream<Si, St> {
         SinkStream {
             sink: Some(Box::pin(sink)),
             stream: Box::pin(stream),
+            stream_done: false,
         }
     }
 }
@@ -85,9 +89,15 @@ where
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
+        if self.stream_done {
+            return Poll::Ready(Err(TransportError::closed()));
+        }
         match self.stream.as_mut().poll_next(cx) {
             Poll::Ready(Some(item)) => Poll::Ready(item.into_frame()),
-            Poll::Ready(None) => Poll::Ready(Err(TransportError::closed())),
+            Poll::Ready(None) => {
+                self.stream_done = true;
+                Poll::Ready(Err(TransportError::closed()))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -131,6 +141,19 @@ mod tests {
         let err = session.recv_frame().await.unwrap_err();
         assert_eq!(err.to_string(), "boom");
         assert!(session.recv_frame().await.unwrap_err().is_closed());
+    }
+
+    #[tokio::test]
+    async fn an_ended_stream_is_never_polled_again() {
+        // `unfold` panics if polled after it ended; receives after the end
+        // must report Closed without touching it.
+        let stream =
+            futures::stream::unfold(0u8, |n| async move { (n == 0).then(|| (vec![7], 1)) });
+        let mut session = RumpsteakSession::from_sink_stream(futures::sink::drain(), stream);
+        assert_eq!(session.recv_frame().await.unwrap(), vec![7]);
+        for _ in 0..3 {
+            assert!(session.recv_frame().await.unwrap_err().is_closed());
+        }
     }
 
     #[tokio::test]

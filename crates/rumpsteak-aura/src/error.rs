@@ -223,12 +223,17 @@ pub enum Violation {
     /// The frame does not follow the wire format.
     #[error("malformed frame: {0}")]
     Frame(#[from] FrameError),
-    /// The peer sent more distinct labels than the process keeps.
-    #[error("too many distinct labels received ({limit} are kept); refusing `{label}`")]
+    /// The peer sent a label that is neither registered nor known, and a
+    /// limit on learning new labels was reached.
+    #[error(
+        "label `{label}` refused: the limit of {limit} new labels is reached \
+         (register the labels you expect, or use offer_among)"
+    )]
     TooManyLabels {
         /// The label that did not fit.
         label: String,
-        /// How many distinct labels the process keeps.
+        /// The limit that was reached: new labels per session, or learned
+        /// labels per process.
         limit: usize,
     },
     /// The step does not match the session type at this point.

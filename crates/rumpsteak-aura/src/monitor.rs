@@ -105,6 +105,14 @@ pub trait ProtocolMonitor: Send + fmt::Debug + 'static {
         Ok(())
     }
 
+    /// Every choice label the role's session type mentions. The endpoint
+    /// registers them when the monitor is attached, so that offers of
+    /// protocol labels never count against the limits on learning labels
+    /// from peers. The default is none.
+    fn labels(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
     /// Whether the role's session type has reached its end.
     fn is_complete(&self) -> bool;
 

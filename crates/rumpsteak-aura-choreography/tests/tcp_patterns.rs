@@ -5,49 +5,27 @@
 
 mod network;
 
-use std::net::SocketAddr;
-
 use network::{
-    Endpoint, Error, Role, close_is_seen, pattern_1, pattern_2, pattern_3, pattern_4, pattern_5,
+    Endpoint, Error, Net, Role, any_port, close_is_seen, endpoints, pattern_1, pattern_2,
+    pattern_3, pattern_4, pattern_5,
 };
-use rumpsteak_aura_choreography::transport::tcp::{self, Mesh, SessionListener, TcpOptions};
-
-fn any_port() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-/// Two endpoints joined by one TCP connection: `b` listens, `a` dials.
-async fn tcp_endpoints(a: Role, b: Role) -> Result<(Endpoint, Endpoint), Error> {
-    let options = TcpOptions::new();
-    let listener = SessionListener::bind(any_port(), &format!("{b:?}"), &options).await?;
-    let addr = listener.local_addr();
-    let (a_name, b_name) = (format!("{a:?}"), format!("{b:?}"));
-    let (dialed, accepted) = tokio::join!(
-        tcp::connect(addr, &a_name, &b_name, &options),
-        listener.accept(&a_name)
-    );
-    let mut a_ep = Endpoint::new(a);
-    let mut b_ep = Endpoint::new(b);
-    a_ep.register_session(b, dialed?);
-    b_ep.register_session(a, accepted?);
-    Ok((a_ep, b_ep))
-}
+use rumpsteak_aura_choreography::transport::tcp::Mesh;
 
 #[tokio::test]
 async fn pattern_1_request_response_over_tcp() -> Result<(), Error> {
-    let (client, server) = tcp_endpoints(Role::Client, Role::Server).await?;
+    let (client, server) = endpoints(Net::Tcp, Role::Client, Role::Server).await?;
     pattern_1(client, server).await
 }
 
 #[tokio::test]
 async fn pattern_2_choice_over_tcp() -> Result<(), Error> {
-    let (me, other) = tcp_endpoints(Role::Me, Role::Other).await?;
+    let (me, other) = endpoints(Net::Tcp, Role::Me, Role::Other).await?;
     pattern_2(me, other).await
 }
 
 #[tokio::test]
 async fn pattern_3_sequential_messages_over_tcp() -> Result<(), Error> {
-    let (me, peer) = tcp_endpoints(Role::Me, Role::Peer).await?;
+    let (me, peer) = endpoints(Net::Tcp, Role::Me, Role::Peer).await?;
     pattern_3(me, peer).await
 }
 
@@ -87,12 +65,12 @@ async fn pattern_4_multi_party_over_a_tcp_mesh() -> Result<(), Error> {
 
 #[tokio::test]
 async fn pattern_5_timeout_over_tcp() -> Result<(), Error> {
-    let (me, peer) = tcp_endpoints(Role::Me, Role::Peer).await?;
+    let (me, peer) = endpoints(Net::Tcp, Role::Me, Role::Peer).await?;
     pattern_5(me, peer).await
 }
 
 #[tokio::test]
 async fn closing_is_seen_over_tcp() -> Result<(), Error> {
-    let (me, peer) = tcp_endpoints(Role::Me, Role::Peer).await?;
+    let (me, peer) = endpoints(Net::Tcp, Role::Me, Role::Peer).await?;
     close_is_seen(me, Role::Peer, peer, Role::Me).await
 }

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use network::{Endpoint, Error, Handler, Offer, Role};
+use network::{Endpoint, Error, Handler, Offer, Role, any_port};
 use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError};
 use rumpsteak_aura_choreography::transport::tcp::{self, SessionListener, TcpOptions};
 
@@ -111,7 +111,7 @@ async fn run_until(
     options: TcpOptions,
     fate: Fate,
 ) -> Result<(ChoreographyError, Duration), Error> {
-    let listener = SessionListener::bind("127.0.0.1:0".parse()?, "Coordinator", &options).await?;
+    let listener = SessionListener::bind(any_port(), "Coordinator", &options).await?;
     let mut child = spawn_child(listener.local_addr())?;
     let session = tokio::time::timeout(Duration::from_secs(30), listener.accept("Seller"))
         .await

@@ -37,19 +37,18 @@ use std::time::Duration;
 
 use futures::stream::{SplitSink, SplitStream};
 use futures::{Sink, SinkExt, Stream, StreamExt};
-use rumpsteak_aura::{TransportError, TransportErrorKind};
+use rumpsteak_aura::TransportError;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
-use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{WebSocketStream, accept_async_with_config, client_async_with_config};
 
-use crate::handshake::{self, MAX_HANDSHAKE_FRAME, check_name};
+use crate::handshake;
+use crate::tcp::deadline::ReadDeadline;
 use crate::tcp::{self, SessionListener, TcpOptions};
-use crate::wire::WIRE_VERSION;
 use crate::{IntoFrame, RumpsteakSession};
 
 /// The WebSocket library the sessions are built on, re-exported so that
@@ -106,9 +105,7 @@ where
     let stream = BinaryStream {
         inner: Some(stream),
         ended: false,
-        deadline: options.read_deadline(),
-        timer: None,
-        timer_armed: false,
+        deadline: ReadDeadline::new(options.read_deadline()),
         linger: options.linger(),
     };
     RumpsteakSession::from_sink_stream(sink, stream).with_max_frame_len(options.max_frame_len())
@@ -131,7 +128,7 @@ fn upgrade_error(addr: SocketAddr, e: WsError) -> TransportError {
 /// `local_role`.
 ///
 /// Errors are those of [`tcp::connect`]; a server that refuses the
-/// WebSocket upgrade gives a [`Handshake`](TransportErrorKind::Handshake)
+/// WebSocket upgrade gives a [`Handshake`](crate::TransportErrorKind::Handshake)
 /// error naming the address.
 ///
 /// # Examples
@@ -164,9 +161,7 @@ pub async fn connect(
     peer_role: &str,
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
-    check_name(local_role)?;
-    check_name(peer_role)?;
-    let stream = tcp::dial_stream(addr, options).await?;
+    let stream = tcp::dial_checked(addr, local_role, peer_role, options).await?;
     let url = format!("ws://{addr}{PATH}");
     let (ws, _response) = tcp::within_handshake_timeout(options, addr, async {
         client_async_with_config(url, stream, Some(config(options)))
@@ -174,14 +169,7 @@ pub async fn connect(
             .map_err(|e| upgrade_error(addr, e))
     })
     .await?;
-    let mut session = session(ws, options).with_max_frame_len(MAX_HANDSHAKE_FRAME);
-    tcp::within_handshake_timeout(
-        options,
-        addr,
-        handshake::dial(&mut session, local_role, peer_role, addr, WIRE_VERSION),
-    )
-    .await?;
-    Ok(session.with_max_frame_len(options.max_frame_len()))
+    tcp::dial_handshake(session(ws, options), addr, local_role, peer_role, options).await
 }
 
 /// A bound TCP address on which one role accepts WebSocket sessions.
@@ -284,14 +272,8 @@ impl WebSocketListener {
                 .map_err(|e| upgrade_error(addr, e))
         })
         .await?;
-        let mut session = session(ws, options).with_max_frame_len(MAX_HANDSHAKE_FRAME);
-        let role = tcp::within_handshake_timeout(
-            options,
-            addr,
-            handshake::accept(&mut session, self.local_role(), allow, addr, WIRE_VERSION),
-        )
-        .await?;
-        Ok((role, session.with_max_frame_len(options.max_frame_len())))
+        let session = session(ws, options);
+        tcp::accept_handshake(session, addr, self.local_role(), allow, options).await
     }
 }
 
@@ -385,9 +367,7 @@ async fn finish_close<S: Socket>(
 struct BinaryStream<S: Socket> {
     inner: Option<SplitStream<WebSocketStream<S>>>,
     ended: bool,
-    deadline: Option<Duration>,
-    timer: Option<Pin<Box<Sleep>>>,
-    timer_armed: bool,
+    deadline: ReadDeadline,
     linger: Duration,
 }
 
@@ -422,29 +402,6 @@ fn receive_error(e: WsError) -> Option<TransportError> {
     })
 }
 
-impl<S: Socket> BinaryStream<S> {
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Option<Received>> {
-        let Some(deadline) = self.deadline else {
-            return Poll::Pending;
-        };
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(deadline)));
-        if !self.timer_armed {
-            timer.as_mut().reset(Instant::now() + deadline);
-            self.timer_armed = true;
-        }
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                self.timer_armed = false;
-                let e = TransportErrorKind::ReadDeadline(deadline).into();
-                Poll::Ready(Some(Received(Err(e))))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
 impl<S: Socket> Stream for BinaryStream<S> {
     type Item = Received;
 
@@ -458,10 +415,15 @@ impl<S: Socket> Stream for BinaryStream<S> {
                 return Poll::Ready(None);
             };
             let message = match inner.poll_next_unpin(cx) {
-                Poll::Pending => return this.poll_deadline(cx),
+                Poll::Pending => {
+                    return this
+                        .deadline
+                        .poll_expired(cx)
+                        .map(|e| Some(Received(Err(e))));
+                }
                 Poll::Ready(message) => message,
             };
-            this.timer_armed = false;
+            this.deadline.progress();
             match message {
                 Some(Ok(Message::Binary(bytes))) => {
                     return Poll::Ready(Some(Received(Ok(Vec::from(bytes)))));
@@ -525,6 +487,7 @@ impl<S: Socket> fmt::Debug for BinaryStream<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rumpsteak_aura::TransportErrorKind;
     use tokio_tungstenite::tungstenite::protocol::Role;
 
     async fn pair(
@@ -557,10 +520,8 @@ mod tests {
 
     #[tokio::test]
     async fn vanished_peer_is_an_unexpected_eof() {
-        let (a, b) = tokio::io::duplex(4096);
-        let a = WebSocketStream::from_raw_socket(a, Role::Client, None).await;
-        let mut session = session(a, &TcpOptions::new());
-        drop(b);
+        let (mut session, raw) = pair(&TcpOptions::new()).await;
+        drop(raw);
         let err = session.recv_frame().await.unwrap_err();
         let TransportErrorKind::Io(io) = err.kind() else {
             panic!("expected an i/o error, got {err}");

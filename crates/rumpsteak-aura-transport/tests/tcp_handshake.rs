@@ -4,19 +4,14 @@
 
 mod common;
 
-use common::{ACCEPT, HELLO, REJECT, any_port, greeting, read_frame, within, write_frame};
-use rumpsteak_aura_transport::tcp::{self, SessionListener, TcpOptions};
+use common::{
+    ACCEPT, HELLO, Net, REJECT, any_port, assert_unexpected_role_refused, greeting, read_frame,
+    reason, within, write_frame,
+};
+use rumpsteak_aura_transport::tcp::{self, TcpOptions};
 use rumpsteak_aura_transport::wire::WIRE_VERSION;
-use rumpsteak_aura_transport::{TransportError, TransportErrorKind};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-
-fn reason(e: &TransportError) -> &str {
-    match e.kind() {
-        TransportErrorKind::Handshake(r) => r,
-        _ => panic!("expected a handshake error, got {e}"),
-    }
-}
 
 /// The reason inside a raw reject frame.
 fn rejection(frame: &[u8]) -> String {
@@ -29,34 +24,12 @@ fn rejection(frame: &[u8]) -> String {
 
 #[tokio::test]
 async fn an_unexpected_role_is_refused_on_both_sides() {
-    let options = TcpOptions::new();
-    let listener = SessionListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let (dialed, accepted) = within(5, async {
-        tokio::join!(
-            tcp::connect(addr, "Mallory", "Bob", &options),
-            listener.accept("Alice")
-        )
-    })
-    .await;
-    let (d, a) = (dialed.unwrap_err(), accepted.unwrap_err());
-    assert!(
-        reason(&d).contains("unexpected peer role `Mallory` (expected `Alice`)"),
-        "{d}"
-    );
-    assert!(reason(&d).contains(&addr.to_string()), "{d}");
-    assert!(
-        reason(&a).contains("unexpected peer role `Mallory` (expected `Alice`)"),
-        "{a}"
-    );
+    let listener = assert_unexpected_role_refused(Net::Tcp).await;
 
     // The listener keeps working for the right peer.
-    let (dialed, accepted) = tokio::join!(
-        tcp::connect(addr, "Alice", "Bob", &options),
-        listener.accept("Alice")
-    );
+    let (dialed, accepted) = listener
+        .dial_and_accept(Net::Tcp, ("Alice", "Bob"), "Alice", &TcpOptions::new())
+        .await;
     let (mut alice, mut bob) = (dialed.unwrap(), accepted.unwrap());
     alice.send_frame(vec![1]).await.unwrap();
     assert_eq!(bob.recv_frame().await.unwrap(), vec![1]);
@@ -65,14 +38,10 @@ async fn an_unexpected_role_is_refused_on_both_sides() {
 #[tokio::test]
 async fn dialing_the_wrong_role_is_refused_on_both_sides() {
     let options = TcpOptions::new();
-    let listener = SessionListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let (dialed, accepted) = tokio::join!(
-        tcp::connect(addr, "Alice", "Carol", &options),
-        listener.accept("Alice")
-    );
+    let listener = Net::Tcp.bind("Bob", &options).await;
+    let (dialed, accepted) = listener
+        .dial_and_accept(Net::Tcp, ("Alice", "Carol"), "Alice", &options)
+        .await;
     let (d, a) = (dialed.unwrap_err(), accepted.unwrap_err());
     assert!(
         reason(&d).contains("the peer expected role `Carol`, this side is `Bob`"),
@@ -86,10 +55,7 @@ async fn dialing_the_wrong_role_is_refused_on_both_sides() {
 
 #[tokio::test]
 async fn an_acceptor_refuses_another_wire_version_and_closes() {
-    let options = TcpOptions::new();
-    let listener = SessionListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
+    let listener = Net::Tcp.bind("Bob", &TcpOptions::new()).await;
     let addr = listener.local_addr();
     let future = WIRE_VERSION.wrapping_add(1);
     let peer = async {
@@ -142,10 +108,7 @@ async fn a_dialer_refuses_another_wire_version_and_closes() {
 
 #[tokio::test]
 async fn a_stranger_is_refused_and_closed() {
-    let options = TcpOptions::new();
-    let listener = SessionListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
+    let listener = Net::Tcp.bind("Bob", &TcpOptions::new()).await;
     let addr = listener.local_addr();
     let stranger = async {
         let mut raw = TcpStream::connect(addr).await.unwrap();
@@ -172,10 +135,7 @@ async fn a_stranger_is_refused_and_closed() {
 async fn first_frames_right_after_the_handshake_are_kept() {
     // The dialer sends right after confirming; the acceptor must not lose
     // bytes that arrived together with the confirmation.
-    let options = TcpOptions::new();
-    let listener = SessionListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
+    let listener = Net::Tcp.bind("Bob", &TcpOptions::new()).await;
     let addr = listener.local_addr();
     let dialer = async {
         let mut raw = TcpStream::connect(addr).await.unwrap();

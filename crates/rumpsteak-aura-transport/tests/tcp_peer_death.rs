@@ -7,21 +7,14 @@ mod common;
 use std::io;
 use std::time::{Duration, Instant};
 
-use common::{any_port, raw_dial, tcp_pair, within};
+use common::{Net, io_error_kind, pair, raw_peer, within};
 use rumpsteak_aura_transport::TransportErrorKind;
-use rumpsteak_aura_transport::tcp::{SessionListener, TcpOptions};
+use rumpsteak_aura_transport::tcp::TcpOptions;
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
 async fn a_peer_dying_mid_frame_is_an_error_not_a_message() {
-    let options = TcpOptions::new();
-    let listener = SessionListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let (accepted, mut raw) =
-        tokio::join!(listener.accept("Alice"), raw_dial(addr, "Alice", "Bob"));
-    let mut bob = accepted.unwrap();
+    let (mut bob, mut raw) = raw_peer().await;
 
     // One whole frame, then the first 10 bytes of a 100-byte frame.
     raw.write_all(&[0, 0, 0, 2, b'o', b'k']).await.unwrap();
@@ -37,39 +30,27 @@ async fn a_peer_dying_mid_frame_is_an_error_not_a_message() {
 
     let (result, mut bob) = within(5, pending).await.unwrap();
     let err = result.unwrap_err();
-    let TransportErrorKind::Io(e) = err.kind() else {
-        panic!("expected an i/o error, got {err}");
-    };
-    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(io_error_kind(&err), io::ErrorKind::UnexpectedEof);
     assert!(err.to_string().contains("middle of a frame"), "{err}");
     assert!(bob.recv_frame().await.unwrap_err().is_closed());
 }
 
 #[tokio::test]
 async fn a_reset_connection_ends_the_pending_receive() {
-    let options = TcpOptions::new();
-    let listener = SessionListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let (accepted, raw) = tokio::join!(listener.accept("Alice"), raw_dial(addr, "Alice", "Bob"));
-    let mut bob = accepted.unwrap();
+    let (mut bob, raw) = raw_peer().await;
     let pending = tokio::spawn(async move { bob.recv_frame().await });
     tokio::time::sleep(Duration::from_millis(20)).await;
     // Abort the connection: the kernel sends a reset, not a FIN.
     raw.set_zero_linger().unwrap();
     drop(raw);
     let err = within(5, pending).await.unwrap().unwrap_err();
-    let TransportErrorKind::Io(e) = err.kind() else {
-        panic!("expected an i/o error, got {err}");
-    };
-    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+    assert_eq!(io_error_kind(&err), io::ErrorKind::ConnectionReset);
 }
 
 #[tokio::test]
 async fn a_dropped_peer_session_ends_the_pending_receive_with_closed() {
     let options = TcpOptions::new();
-    let (client, mut server) = tcp_pair(&options, &options).await;
+    let (client, mut server) = pair(Net::Tcp, &options, &options).await;
     let pending = tokio::spawn(async move { server.recv_frame().await });
     tokio::time::sleep(Duration::from_millis(20)).await;
     drop(client);
@@ -79,7 +60,8 @@ async fn a_dropped_peer_session_ends_the_pending_receive_with_closed() {
 #[tokio::test]
 async fn a_silent_peer_hits_the_read_deadline_and_the_session_survives() {
     let deadline = Duration::from_millis(200);
-    let (mut client, mut server) = tcp_pair(
+    let (mut client, mut server) = pair(
+        Net::Tcp,
         &TcpOptions::new().with_read_deadline(deadline),
         &TcpOptions::new(),
     )
@@ -103,8 +85,12 @@ async fn a_silent_peer_hits_the_read_deadline_and_the_session_survives() {
 #[tokio::test]
 async fn sending_to_a_peer_that_dropped_its_session_fails_after_its_linger() {
     let linger = Duration::from_millis(100);
-    let (mut client, server) =
-        tcp_pair(&TcpOptions::new(), &TcpOptions::new().with_linger(linger)).await;
+    let (mut client, server) = pair(
+        Net::Tcp,
+        &TcpOptions::new(),
+        &TcpOptions::new().with_linger(linger),
+    )
+    .await;
     drop(server);
     // The peer's close shows at once on the receiving side...
     assert!(

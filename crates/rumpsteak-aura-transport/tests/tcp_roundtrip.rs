@@ -6,14 +6,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{tcp_pair, within};
+use common::{Net, assert_send_over_limit_refused, pair, within};
 use rumpsteak_aura_transport::TransportErrorKind;
 use rumpsteak_aura_transport::tcp::TcpOptions;
 
 #[tokio::test]
 async fn frames_of_every_size_arrive_whole_and_in_order() {
     let options = TcpOptions::new();
-    let (mut client, mut server) = tcp_pair(&options, &options).await;
+    let (mut client, mut server) = pair(Net::Tcp, &options, &options).await;
     let sizes = [0usize, 1, 2, 100, 65_536, 1 << 20, 3 << 20];
     let echo = tokio::spawn(async move {
         for _ in sizes {
@@ -33,7 +33,7 @@ async fn frames_of_every_size_arrive_whole_and_in_order() {
 #[tokio::test]
 async fn close_delivers_every_frame_then_closed() {
     let options = TcpOptions::new();
-    let (mut client, mut server) = tcp_pair(&options, &options).await;
+    let (mut client, mut server) = pair(Net::Tcp, &options, &options).await;
     const N: usize = 2_000;
     // The client sends everything and drops its session at once, while the
     // server has not read a single frame yet.
@@ -62,7 +62,7 @@ async fn close_delivers_every_frame_then_closed() {
 #[tokio::test]
 async fn a_closed_session_still_receives() {
     let options = TcpOptions::new();
-    let (mut client, mut server) = tcp_pair(&options, &options).await;
+    let (mut client, mut server) = pair(Net::Tcp, &options, &options).await;
     client.send_frame(b"last words".to_vec()).await.unwrap();
     client.close();
     assert!(client.send_frame(vec![1]).await.unwrap_err().is_closed());
@@ -81,18 +81,11 @@ async fn a_closed_session_still_receives() {
 #[tokio::test]
 async fn the_frame_limit_holds_over_tcp() {
     let small = TcpOptions::new().with_max_frame_len(1024);
-    let (mut client, mut server) = tcp_pair(&TcpOptions::new(), &small).await;
+    let (mut client, mut server) = pair(Net::Tcp, &TcpOptions::new(), &small).await;
     assert_eq!(server.max_frame_len(), 1024);
 
     // The server refuses to send beyond its limit, before anything leaves.
-    let err = server.send_frame(vec![0; 1025]).await.unwrap_err();
-    assert!(matches!(
-        err.kind(),
-        TransportErrorKind::FrameTooLarge {
-            size: 1025,
-            limit: 1024
-        }
-    ));
+    assert_send_over_limit_refused(&mut server, 1024).await;
 
     // An oversize frame from the client is skipped with an error; the next
     // one arrives.
@@ -112,7 +105,7 @@ async fn the_frame_limit_holds_over_tcp() {
 #[tokio::test]
 async fn cancelled_receives_lose_nothing() {
     let options = TcpOptions::new();
-    let (mut client, mut server) = tcp_pair(&options, &options).await;
+    let (mut client, mut server) = pair(Net::Tcp, &options, &options).await;
     let big: Vec<u8> = (0..8 << 20).map(|i| (i % 253) as u8).collect();
     let expected = big.clone();
     let sender = tokio::spawn(async move {
@@ -139,7 +132,7 @@ async fn cancelled_receives_lose_nothing() {
 #[tokio::test]
 async fn ping_pong_many_rounds() {
     let options = TcpOptions::new();
-    let (mut client, mut server) = tcp_pair(&options, &options).await;
+    let (mut client, mut server) = pair(Net::Tcp, &options, &options).await;
     let echo = tokio::spawn(async move {
         while let Ok(frame) = server.recv_frame().await {
             server.send_frame(frame).await.unwrap();
@@ -157,7 +150,7 @@ async fn ping_pong_many_rounds() {
 #[ignore = "stress: run with --ignored"]
 async fn stress_tcp_bulk_both_ways() {
     let options = TcpOptions::new();
-    let (mut client, mut server) = tcp_pair(&options, &options).await;
+    let (mut client, mut server) = pair(Net::Tcp, &options, &options).await;
     const N: u32 = 200_000;
     let echo = tokio::spawn(async move {
         for i in 0..N {

@@ -7,29 +7,18 @@ mod common;
 use std::io;
 use std::time::Duration;
 
-use common::{any_port, within};
-use rumpsteak_aura_transport::tcp::{self, SessionListener, TcpOptions};
-use rumpsteak_aura_transport::websocket::{self, WebSocketListener};
-use rumpsteak_aura_transport::{RumpsteakSession, TransportErrorKind};
-
-async fn ws_pair(options: &TcpOptions) -> (RumpsteakSession, RumpsteakSession) {
-    let listener = WebSocketListener::bind(any_port(), "Server", options)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let (c, s) = within(5, async {
-        tokio::join!(
-            websocket::connect(addr, "Client", "Server", options),
-            listener.accept("Client")
-        )
-    })
-    .await;
-    (c.unwrap(), s.unwrap())
-}
+use common::{
+    Net, assert_send_over_limit_refused, assert_unexpected_role_refused, io_error_kind, pair,
+    reason, within,
+};
+use rumpsteak_aura_transport::TransportErrorKind;
+use rumpsteak_aura_transport::tcp::TcpOptions;
+use rumpsteak_aura_transport::websocket;
 
 #[tokio::test]
 async fn frames_of_every_size_arrive_whole_and_in_order() {
-    let (mut client, mut server) = ws_pair(&TcpOptions::new()).await;
+    let (mut client, mut server) =
+        pair(Net::WebSocket, &TcpOptions::new(), &TcpOptions::new()).await;
     let sizes = [0usize, 1, 125, 126, 65_535, 65_536, 1 << 20];
     let echo = tokio::spawn(async move {
         for _ in sizes {
@@ -48,7 +37,8 @@ async fn frames_of_every_size_arrive_whole_and_in_order() {
 
 #[tokio::test]
 async fn close_delivers_every_frame_then_closed() {
-    let (mut client, mut server) = ws_pair(&TcpOptions::new()).await;
+    let (mut client, mut server) =
+        pair(Net::WebSocket, &TcpOptions::new(), &TcpOptions::new()).await;
     for i in 0u8..100 {
         client.send_frame(vec![i; 100]).await.unwrap();
     }
@@ -66,66 +56,32 @@ async fn close_delivers_every_frame_then_closed() {
 
 #[tokio::test]
 async fn an_unexpected_role_is_refused_on_both_sides() {
-    let options = TcpOptions::new();
-    let listener = WebSocketListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let (dialed, accepted) = within(5, async {
-        tokio::join!(
-            websocket::connect(addr, "Mallory", "Bob", &options),
-            listener.accept("Alice")
-        )
-    })
-    .await;
-    for err in [dialed.unwrap_err(), accepted.unwrap_err()] {
-        let TransportErrorKind::Handshake(reason) = err.kind() else {
-            panic!("expected a handshake error, got {err}");
-        };
-        assert!(
-            reason.contains("unexpected peer role `Mallory` (expected `Alice`)"),
-            "{err}"
-        );
-    }
+    assert_unexpected_role_refused(Net::WebSocket).await;
 }
 
 #[tokio::test]
 async fn a_websocket_dialer_at_a_tcp_listener_is_refused_on_both_sides() {
     let options = TcpOptions::new();
-    let listener = SessionListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let (dialed, accepted) = within(5, async {
-        tokio::join!(
-            websocket::connect(addr, "Alice", "Bob", &options),
-            listener.accept("Alice")
-        )
-    })
-    .await;
+    let listener = Net::Tcp.bind("Bob", &options).await;
+    let (dialed, accepted) = listener
+        .dial_and_accept(Net::WebSocket, ("Alice", "Bob"), "Alice", &options)
+        .await;
     let (d, a) = (dialed.unwrap_err(), accepted.unwrap_err());
-    assert!(
-        matches!(a.kind(), TransportErrorKind::Handshake(r) if r.contains("not a rumpsteak-aura session")),
-        "{a}"
-    );
+    assert!(reason(&a).contains("not a rumpsteak-aura session"), "{a}");
     assert!(matches!(d.kind(), TransportErrorKind::Handshake(_)), "{d}");
-    assert!(d.to_string().contains(&addr.to_string()), "{d}");
+    assert!(
+        d.to_string().contains(&listener.local_addr().to_string()),
+        "{d}"
+    );
 }
 
 #[tokio::test]
 async fn a_tcp_dialer_at_a_websocket_listener_fails_in_bounded_time() {
     let options = TcpOptions::new().with_handshake_timeout(Duration::from_millis(300));
-    let listener = WebSocketListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let (dialed, accepted) = within(5, async {
-        tokio::join!(
-            tcp::connect(addr, "Alice", "Bob", &options),
-            listener.accept("Alice")
-        )
-    })
-    .await;
+    let listener = Net::WebSocket.bind("Bob", &options).await;
+    let (dialed, accepted) = listener
+        .dial_and_accept(Net::Tcp, ("Alice", "Bob"), "Alice", &options)
+        .await;
     // The listener refuses the non-HTTP bytes; the dialer sees its
     // connection end or time out, never a session.
     assert!(dialed.is_err());
@@ -134,10 +90,7 @@ async fn a_tcp_dialer_at_a_websocket_listener_fails_in_bounded_time() {
 
 #[tokio::test]
 async fn a_vanished_peer_ends_the_pending_receive() {
-    let options = TcpOptions::new();
-    let listener = WebSocketListener::bind(any_port(), "Bob", &options)
-        .await
-        .unwrap();
+    let listener = Net::WebSocket.bind("Bob", &TcpOptions::new()).await;
     let addr = listener.local_addr();
     // A raw WebSocket client that completes the role handshake by hand,
     // then vanishes without a close handshake.
@@ -170,33 +123,14 @@ async fn a_vanished_peer_ends_the_pending_receive() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     drop(ws);
     let err = within(5, pending).await.unwrap().unwrap_err();
-    let TransportErrorKind::Io(e) = err.kind() else {
-        panic!("expected an i/o error, got {err}");
-    };
-    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(io_error_kind(&err), io::ErrorKind::UnexpectedEof);
 }
 
 #[tokio::test]
 async fn the_frame_limit_holds_over_websocket() {
     let small = TcpOptions::new().with_max_frame_len(1024);
-    let listener = WebSocketListener::bind(any_port(), "Server", &small)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let default = TcpOptions::new();
-    let (c, s) = tokio::join!(
-        websocket::connect(addr, "Client", "Server", &default),
-        listener.accept("Client")
-    );
-    let (mut client, mut server) = (c.unwrap(), s.unwrap());
-    let err = server.send_frame(vec![0; 1025]).await.unwrap_err();
-    assert!(matches!(
-        err.kind(),
-        TransportErrorKind::FrameTooLarge {
-            size: 1025,
-            limit: 1024
-        }
-    ));
+    let (mut client, mut server) = pair(Net::WebSocket, &TcpOptions::new(), &small).await;
+    assert_send_over_limit_refused(&mut server, 1024).await;
     client.send_frame(vec![1; 5000]).await.unwrap();
     let err = within(5, server.recv_frame()).await.unwrap_err();
     assert!(

@@ -1,16 +1,20 @@
 //! The guide's patterns 1 to 5 written once against endpoints, for the
 //! network transport tests (`tcp_patterns.rs`, `websocket_patterns.rs`) to
-//! run over real sockets. Each pattern runs every role concurrently and
+//! run over real sockets, with the setup they share. Each pattern runs every role concurrently and
 //! asserts what each role saw.
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use rumpsteak_aura_choreography::effects::{
     ChoreoHandler, ChoreographyError, Label,
     handlers::rumpsteak::{RumpsteakEndpoint, RumpsteakHandler},
 };
+use rumpsteak_aura_choreography::transport::tcp::{self, SessionListener, TcpOptions};
+#[cfg(feature = "websocket")]
+use rumpsteak_aura_choreography::transport::websocket::{self, WebSocketListener};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,6 +77,50 @@ pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const ACCEPT: Label = Label("accept");
 const REJECT: Label = Label("reject");
+
+/// Port 0 on loopback: the kernel picks a free port.
+pub(crate) fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// The transport two endpoints are joined by.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Net {
+    Tcp,
+    #[cfg(feature = "websocket")]
+    WebSocket,
+}
+
+/// Two endpoints joined by one connection over `net`: `b` listens, `a`
+/// dials.
+pub(crate) async fn endpoints(net: Net, a: Role, b: Role) -> Result<(Endpoint, Endpoint), Error> {
+    let options = TcpOptions::new();
+    let (a_name, b_name) = (format!("{a:?}"), format!("{b:?}"));
+    let (dialed, accepted) = match net {
+        Net::Tcp => {
+            let listener = SessionListener::bind(any_port(), &b_name, &options).await?;
+            let addr = listener.local_addr();
+            tokio::join!(
+                tcp::connect(addr, &a_name, &b_name, &options),
+                listener.accept(&a_name)
+            )
+        }
+        #[cfg(feature = "websocket")]
+        Net::WebSocket => {
+            let listener = WebSocketListener::bind(any_port(), &b_name, &options).await?;
+            let addr = listener.local_addr();
+            tokio::join!(
+                websocket::connect(addr, &a_name, &b_name, &options),
+                listener.accept(&a_name)
+            )
+        }
+    };
+    let mut a_ep = Endpoint::new(a);
+    let mut b_ep = Endpoint::new(b);
+    a_ep.register_session(b, dialed?);
+    b_ep.register_session(a, accepted?);
+    Ok((a_ep, b_ep))
+}
 
 /// Fails the test instead of hanging it.
 pub(crate) async fn within<T>(f: impl Future<Output = T>) -> T {

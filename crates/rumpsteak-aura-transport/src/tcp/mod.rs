@@ -47,6 +47,7 @@
 //! Everything here runs on tokio and needs a runtime with I/O and timers
 //! enabled (`#[tokio::main]` or `Builder::enable_all`).
 
+pub(crate) mod deadline;
 mod mesh;
 mod options;
 mod stream;
@@ -61,7 +62,7 @@ use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::RumpsteakSession;
-use crate::handshake::{self, check_name};
+use crate::handshake::{self, FrameIo, check_name};
 use crate::wire::WIRE_VERSION;
 
 pub use mesh::{Mesh, MeshError};
@@ -142,17 +143,9 @@ pub(crate) fn configure(stream: &TcpStream, options: &TcpOptions) -> io::Result<
             target_os = "netbsd",
             target_os = "windows"
         ))]
-        let keepalive = keepalive.with_interval((idle / 3).max(Duration::from_secs(1)));
-        #[cfg(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "windows"
-        ))]
-        let keepalive = keepalive.with_retries(3);
+        let keepalive = keepalive
+            .with_interval((idle / 3).max(Duration::from_secs(1)))
+            .with_retries(3);
         SockRef::from(stream).set_tcp_keepalive(&keepalive)?;
     }
     Ok(())
@@ -169,9 +162,91 @@ pub(crate) async fn within_handshake_timeout<T>(
         .map_err(|_| timed_out("handshake with", addr, options.handshake_timeout()))?
 }
 
-fn into_session(mut transport: TcpTransport, options: &TcpOptions) -> RumpsteakSession {
-    transport.set_max_frame_len(options.max_frame_len());
-    RumpsteakSession::from_transport(transport).with_max_frame_len(options.max_frame_len())
+/// A connection the role handshake runs on: TCP framing, or WebSocket
+/// messages wrapped in a session.
+pub(crate) trait Handshaking: FrameIo + Sized {
+    /// Sets the frame limit in both directions.
+    fn limit_frames(self, max: usize) -> Self;
+
+    /// The session that carries on once the handshake is done.
+    fn into_session(self) -> RumpsteakSession;
+}
+
+impl Handshaking for TcpTransport {
+    fn limit_frames(mut self, max: usize) -> Self {
+        self.set_max_frame_len(max);
+        self
+    }
+
+    fn into_session(self) -> RumpsteakSession {
+        RumpsteakSession::from_transport(self)
+    }
+}
+
+impl Handshaking for RumpsteakSession {
+    fn limit_frames(self, max: usize) -> Self {
+        self.with_max_frame_len(max)
+    }
+
+    fn into_session(self) -> RumpsteakSession {
+        self
+    }
+}
+
+/// The session after the handshake, with the session's frame limit.
+fn after_handshake<T: Handshaking>(io: T, options: &TcpOptions) -> RumpsteakSession {
+    let max = options.max_frame_len();
+    io.limit_frames(max).into_session().with_max_frame_len(max)
+}
+
+/// Checks both role names, then opens the TCP connection for a dialer.
+pub(crate) async fn dial_checked(
+    addr: SocketAddr,
+    local_role: &str,
+    peer_role: &str,
+    options: &TcpOptions,
+) -> Result<TcpStream, TransportError> {
+    check_name(local_role)?;
+    check_name(peer_role)?;
+    dial_stream(addr, options).await
+}
+
+/// The dialing side of the handshake, under the handshake timeout and the
+/// handshake frame limit.
+pub(crate) async fn dial_handshake<T: Handshaking>(
+    io: T,
+    addr: SocketAddr,
+    local_role: &str,
+    peer_role: &str,
+    options: &TcpOptions,
+) -> Result<RumpsteakSession, TransportError> {
+    let mut io = io.limit_frames(handshake::MAX_HANDSHAKE_FRAME);
+    within_handshake_timeout(
+        options,
+        addr,
+        handshake::dial(&mut io, local_role, peer_role, addr, WIRE_VERSION),
+    )
+    .await?;
+    Ok(after_handshake(io, options))
+}
+
+/// The accepting side of the handshake, under the handshake timeout and
+/// the handshake frame limit; returns the peer's role with the session.
+pub(crate) async fn accept_handshake<T: Handshaking>(
+    io: T,
+    addr: SocketAddr,
+    local_role: &str,
+    allow: &mut (dyn FnMut(&str) -> Result<(), String> + Send),
+    options: &TcpOptions,
+) -> Result<(String, RumpsteakSession), TransportError> {
+    let mut io = io.limit_frames(handshake::MAX_HANDSHAKE_FRAME);
+    let role = within_handshake_timeout(
+        options,
+        addr,
+        handshake::accept(&mut io, local_role, allow, addr, WIRE_VERSION),
+    )
+    .await?;
+    Ok((role, after_handshake(io, options)))
 }
 
 /// Connects to the peer playing `peer_role` at `addr`, as `local_role`.
@@ -211,18 +286,9 @@ pub async fn connect(
     peer_role: &str,
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
-    check_name(local_role)?;
-    check_name(peer_role)?;
-    let stream = dial_stream(addr, options).await?;
-    let mut transport = TcpTransport::new(stream, addr, options);
-    transport.set_max_frame_len(handshake::MAX_HANDSHAKE_FRAME);
-    within_handshake_timeout(
-        options,
-        addr,
-        handshake::dial(&mut transport, local_role, peer_role, addr, WIRE_VERSION),
-    )
-    .await?;
-    Ok(into_session(transport, options))
+    let stream = dial_checked(addr, local_role, peer_role, options).await?;
+    let transport = TcpTransport::new(stream, addr, options);
+    dial_handshake(transport, addr, local_role, peer_role, options).await
 }
 
 /// A bound TCP address on which one role accepts sessions from its peers.
@@ -379,15 +445,8 @@ pub(crate) async fn accept_on(
     allow: &mut (dyn FnMut(&str) -> Result<(), String> + Send),
     options: &TcpOptions,
 ) -> Result<(String, RumpsteakSession), TransportError> {
-    let mut transport = TcpTransport::new(stream, addr, options);
-    transport.set_max_frame_len(handshake::MAX_HANDSHAKE_FRAME);
-    let role = within_handshake_timeout(
-        options,
-        addr,
-        handshake::accept(&mut transport, local_role, allow, addr, WIRE_VERSION),
-    )
-    .await?;
-    Ok((role, into_session(transport, options)))
+    let transport = TcpTransport::new(stream, addr, options);
+    accept_handshake(transport, addr, local_role, allow, options).await
 }
 
 impl fmt::Debug for SessionListener {
@@ -405,6 +464,16 @@ mod tests {
     use super::*;
     use rumpsteak_aura::TransportErrorKind;
 
+    /// `err` is an I/O error of `kind` whose message names `what` (an
+    /// action and the address).
+    fn assert_io_error(err: &TransportError, kind: io::ErrorKind, what: &str) {
+        let TransportErrorKind::Io(io) = err.kind() else {
+            panic!("expected an i/o error, got {err}");
+        };
+        assert_eq!(io.kind(), kind);
+        assert!(err.to_string().contains(what), "{err}");
+    }
+
     #[tokio::test]
     async fn refused_connection_names_the_address() {
         // Bind then drop: nothing listens on the port any more.
@@ -416,13 +485,10 @@ mod tests {
         let err = connect(addr, "A", "B", &TcpOptions::new())
             .await
             .unwrap_err();
-        let TransportErrorKind::Io(io) = err.kind() else {
-            panic!("expected an i/o error, got {err}");
-        };
-        assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
-        assert!(
-            err.to_string().contains(&format!("connect to {addr}")),
-            "{err}"
+        assert_io_error(
+            &err,
+            io::ErrorKind::ConnectionRefused,
+            &format!("connect to {addr}"),
         );
     }
 
@@ -433,14 +499,7 @@ mod tests {
         let err = SessionListener::bind(addr, "A", &TcpOptions::new())
             .await
             .unwrap_err();
-        let TransportErrorKind::Io(io) = err.kind() else {
-            panic!("expected an i/o error, got {err}");
-        };
-        assert_eq!(io.kind(), io::ErrorKind::AddrInUse);
-        assert!(
-            err.to_string().contains(&format!("listen on {addr}")),
-            "{err}"
-        );
+        assert_io_error(&err, io::ErrorKind::AddrInUse, &format!("listen on {addr}"));
     }
 
     #[tokio::test]
@@ -451,13 +510,10 @@ mod tests {
         let _hold = tokio::spawn(async move { silent.accept().await });
         let options = TcpOptions::new().with_handshake_timeout(Duration::from_millis(50));
         let err = connect(addr, "A", "B", &options).await.unwrap_err();
-        let TransportErrorKind::Io(io) = err.kind() else {
-            panic!("expected an i/o error, got {err}");
-        };
-        assert_eq!(io.kind(), io::ErrorKind::TimedOut);
-        assert!(
-            err.to_string().contains(&format!("handshake with {addr}")),
-            "{err}"
+        assert_io_error(
+            &err,
+            io::ErrorKind::TimedOut,
+            &format!("handshake with {addr}"),
         );
     }
 

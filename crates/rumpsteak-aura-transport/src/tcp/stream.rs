@@ -1,7 +1,7 @@
 //! The TCP session transport: length-delimited frames over a `TcpStream`.
 
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -9,16 +9,16 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use rumpsteak_aura::{TransportError, TransportErrorKind};
+use rumpsteak_aura::TransportError;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::runtime::Handle;
-use tokio::time::{Instant, Sleep};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 use tokio_util::io::poll_read_buf;
 
 use super::TcpOptions;
+use super::deadline::ReadDeadline;
 use crate::SessionTransport;
 
 /// Bytes in the length prefix (big-endian `u32`, the codec's default).
@@ -45,9 +45,7 @@ pub(crate) struct FrameReader<R> {
     /// Bytes of an oversize frame still to be skipped.
     discard: usize,
     eof: bool,
-    deadline: Option<Duration>,
-    timer: Option<Pin<Box<Sleep>>>,
-    timer_armed: bool,
+    deadline: ReadDeadline,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -59,9 +57,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             max_frame_len,
             discard: 0,
             eof: false,
-            deadline,
-            timer: None,
-            timer_armed: false,
+            deadline: ReadDeadline::new(deadline),
         }
     }
 
@@ -104,7 +100,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 if self.buf.len() >= total {
                     return match self.codec.decode(&mut self.buf) {
                         Ok(Some(frame)) => {
-                            self.timer_armed = false;
+                            self.deadline.progress();
                             Poll::Ready(Ok(Vec::from(frame)))
                         }
                         // Unreachable with a whole frame buffered; reported
@@ -125,10 +121,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
             match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf) {
                 Poll::Ready(Ok(0)) => self.eof = true,
-                Poll::Ready(Ok(_)) => self.timer_armed = false,
+                Poll::Ready(Ok(_)) => self.deadline.progress(),
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(TransportError::io(e))),
-                Poll::Pending => return self.poll_deadline(cx),
+                Poll::Pending => return self.deadline.poll_expired(cx).map(Err),
             }
         }
     }
@@ -146,26 +142,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             io::ErrorKind::UnexpectedEof,
             format!("connection closed in the middle of a frame ({partial} bytes of it discarded)"),
         ))
-    }
-
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
-        let Some(deadline) = self.deadline else {
-            return Poll::Pending;
-        };
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(deadline)));
-        if !self.timer_armed {
-            timer.as_mut().reset(Instant::now() + deadline);
-            self.timer_armed = true;
-        }
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                self.timer_armed = false;
-                Poll::Ready(Err(TransportErrorKind::ReadDeadline(deadline).into()))
-            }
-            Poll::Pending => Poll::Pending,
-        }
     }
 
     pub(crate) fn into_inner(self) -> R {
@@ -379,7 +355,9 @@ impl fmt::Debug for TcpTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rumpsteak_aura::TransportErrorKind;
     use tokio::io::AsyncWriteExt;
+    use tokio::time::Instant;
 
     fn framed(payload: &[u8]) -> Vec<u8> {
         let mut v = (payload.len() as u32).to_be_bytes().to_vec();

@@ -109,6 +109,22 @@ pub enum ParseErrorKind {
         /// The limit.
         limit: usize,
     },
+    /// More roles than [`MAX_ROLES`](crate::MAX_ROLES), in the `roles`
+    /// header or, without one, in the statements; the position is that of
+    /// the first role too many.
+    #[error("protocol has more than {limit} roles")]
+    TooManyRoles {
+        /// The limit.
+        limit: usize,
+    },
+    /// A `choice` with more branches than
+    /// [`MAX_BRANCHES`](crate::MAX_BRANCHES); the position is that of the
+    /// label of the first branch too many.
+    #[error("choice has more than {limit} branches")]
+    TooManyBranches {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// Why a protocol cannot be projected, or a local type cannot be monitored.

@@ -150,8 +150,9 @@ impl GlobalType {
     /// ```
     pub fn roles(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut add = |r: &String| {
-            if !out.contains(r) {
+            if seen.insert(r.clone()) {
                 out.push(r.clone());
             }
         };

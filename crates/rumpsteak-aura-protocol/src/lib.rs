@@ -77,8 +77,15 @@
 //! or the memory: blocks nest at most 128 deep (counting a block that
 //! follows another as inside it), the global type is at most 1000 steps
 //! deep, and building it may create at most 100 000 nodes (the copies above
-//! count). Every function of this crate loops over runs of messages and
-//! recurses once per block; a [`GlobalType`] built by hand should stay
+//! count). A protocol has at most [`MAX_ROLES`] (256) roles and a choice at
+//! most [`MAX_BRANCHES`] (256) branches. The parser checks these limits as
+//! it reads, so oversize text is refused at the first statement (or role, or
+//! branch) past a limit, in time linear in the text read so far. Every
+//! function of this crate loops over runs of messages and recurses once per
+//! block; checking and projecting a protocol takes memory linear in its
+//! nodes (each holding a set of at most [`MAX_ROLES`] bits), and projecting
+//! it onto every role, as [`Protocol::validate`] does, takes time
+//! proportional to nodes × roles. A [`GlobalType`] built by hand should stay
 //! within the same bounds.
 //!
 //! # Choices
@@ -149,4 +156,5 @@ pub use error::{ParseError, ParseErrorKind, ProjectionError};
 pub use global::GlobalType;
 pub use local::LocalType;
 pub use monitor::{Labels, Monitor, NextStep};
+pub use parse::{MAX_BRANCHES, MAX_ROLES};
 pub use protocol::Protocol;

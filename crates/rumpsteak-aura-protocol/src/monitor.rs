@@ -344,12 +344,13 @@ impl ProtocolMonitor for Monitor {
     }
 
     fn labels(&self) -> Vec<&str> {
-        let mut labels: Vec<&str> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut labels = Vec::new();
         for node in self.nodes.iter() {
             if let Node::Select { arms, .. } | Node::Branch { arms, .. } = node {
                 for a in arms.iter() {
-                    if !labels.contains(&&*a.label) {
-                        labels.push(&a.label);
+                    if seen.insert(&*a.label) {
+                        labels.push(&*a.label);
                     }
                 }
             }

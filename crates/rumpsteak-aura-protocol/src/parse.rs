@@ -1,6 +1,8 @@
 //! The text syntax: a hand-written lexer, a recursive-descent parser into
 //! statement lists, and the lowering of those lists into [`GlobalType`].
 
+use std::collections::HashSet;
+
 use crate::{GlobalType, ParseError, ParseErrorKind};
 
 /// How deeply blocks (`choice`, `rec`) may nest, in the text and in the
@@ -11,6 +13,20 @@ pub(crate) const MAX_NESTING: usize = 128;
 pub(crate) const MAX_DEPTH: usize = 1000;
 /// How many nodes the lowered global type may have.
 pub(crate) const MAX_NODES: usize = 100_000;
+/// How many roles a parsed protocol may have: declared in its `roles`
+/// header, or, without one, used in its statements.
+///
+/// Projection and monitoring keep sets of roles per node, so the limit keeps
+/// their memory linear in the size of the protocol. Beyond it
+/// [`Protocol::parse`](crate::Protocol::parse) fails with
+/// [`ParseErrorKind::TooManyRoles`] at the first role too many.
+pub const MAX_ROLES: usize = 256;
+/// How many branches one `choice` may have.
+///
+/// Beyond it [`Protocol::parse`](crate::Protocol::parse) fails with
+/// [`ParseErrorKind::TooManyBranches`] at the label of the first branch too
+/// many.
+pub const MAX_BRANCHES: usize = 256;
 
 /// A position in the source, 1-based, in characters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,9 +215,26 @@ struct Parser<'s> {
     declared: Option<Vec<&'s str>>,
     /// Roles in order of first appearance.
     seen: Vec<&'s str>,
+    /// The roles of `declared` if there is a header, else those of `seen`.
+    known: HashSet<&'s str>,
     /// Loops open at this point of the text.
     loops: Vec<&'s str>,
+    /// How deeply blocks nest in the text.
     nesting: usize,
+    /// How many statements that become nodes of the lowered type were read.
+    nodes: usize,
+}
+
+/// Where a statement sits in the lowered global type, as far as the parser
+/// can tell: lower bounds on the steps and blocks above it there, and
+/// whether it is built at all (what follows a choice without branches is
+/// not). Checking these while parsing rejects oversize input before all of
+/// it is read; lowering then checks the exact figures.
+#[derive(Clone, Copy)]
+struct Ctx {
+    depth: usize,
+    nesting: usize,
+    live: bool,
 }
 
 impl<'s> Parser<'s> {
@@ -249,15 +282,19 @@ impl<'s> Parser<'s> {
     /// A role name, checked against the header and recorded.
     fn role(&mut self) -> Result<&'s str, ParseError> {
         let (name, pos) = self.ident("a role name")?;
-        if let Some(declared) = &self.declared {
-            if !declared.contains(&name) {
-                return Err(pos.error(ParseErrorKind::UndeclaredRole {
-                    role: name.to_owned(),
-                }));
-            }
-        } else if !self.seen.contains(&name) {
-            self.seen.push(name);
+        if self.known.contains(name) {
+            return Ok(name);
         }
+        if self.declared.is_some() {
+            return Err(pos.error(ParseErrorKind::UndeclaredRole {
+                role: name.to_owned(),
+            }));
+        }
+        if self.seen.len() >= MAX_ROLES {
+            return Err(pos.error(ParseErrorKind::TooManyRoles { limit: MAX_ROLES }));
+        }
+        self.seen.push(name);
+        self.known.insert(name);
         Ok(name)
     }
 
@@ -269,12 +306,16 @@ impl<'s> Parser<'s> {
         let mut declared = Vec::new();
         loop {
             let (name, pos) = self.ident("a role name")?;
-            if declared.contains(&name) {
+            if self.known.contains(name) {
                 return Err(pos.error(ParseErrorKind::DuplicateRole {
                     role: name.to_owned(),
                 }));
             }
+            if declared.len() >= MAX_ROLES {
+                return Err(pos.error(ParseErrorKind::TooManyRoles { limit: MAX_ROLES }));
+            }
             declared.push(name);
+            self.known.insert(name);
             let t = self.bump();
             match t.tok {
                 Tok::Comma => {}
@@ -294,16 +335,48 @@ impl<'s> Parser<'s> {
         Ok(())
     }
 
-    /// A statement list up to `}` (not consumed) or the end of input; also
-    /// says whether control can fall off its end.
-    fn block(&mut self, closing: Closing) -> Result<(Vec<Stmt<'s>>, bool), ParseError> {
+    /// Counts a statement that becomes a node at `depth` steps and under
+    /// `nesting` blocks of the lowered type (if `ctx` is live), and checks
+    /// the limits against these lower bounds. `below` is 1 if the node
+    /// surely has a child, else 0; `block` is 1 for a block.
+    fn account(
+        &mut self,
+        ctx: Ctx,
+        below: usize,
+        block: usize,
+        pos: Pos,
+    ) -> Result<(), ParseError> {
+        if !ctx.live {
+            return Ok(());
+        }
+        self.nodes += 1;
+        if ctx.nesting + block > MAX_NESTING {
+            return Err(pos.error(ParseErrorKind::TooNested { limit: MAX_NESTING }));
+        }
+        if ctx.depth + 1 + below > MAX_DEPTH {
+            return Err(pos.error(ParseErrorKind::TooDeep { limit: MAX_DEPTH }));
+        }
+        if self.nodes > MAX_NODES {
+            return Err(pos.error(ParseErrorKind::TooLarge { limit: MAX_NODES }));
+        }
+        Ok(())
+    }
+
+    /// A statement list up to `}` (not consumed) or the end of input,
+    /// starting at `ctx`; also says whether control can fall off its end,
+    /// and whether it does so in the lowered type.
+    fn block(
+        &mut self,
+        closing: Closing,
+        mut ctx: Ctx,
+    ) -> Result<(Vec<Stmt<'s>>, bool, bool), ParseError> {
         let mut stmts = Vec::new();
         let mut falls = true;
         loop {
             let t = self.peek();
             match (t.tok, closing) {
                 (Tok::RBrace, Closing::Brace) | (Tok::Eof, Closing::Eof) => {
-                    return Ok((stmts, falls));
+                    return Ok((stmts, falls, ctx.live));
                 }
                 (Tok::Ident(_) | Tok::Kw(Kw::Choice | Kw::Rec | Kw::Continue | Kw::End), _)
                     if !falls =>
@@ -312,13 +385,28 @@ impl<'s> Parser<'s> {
                 }
                 _ => {}
             }
-            let (stmt, f) = self.stmt(closing)?;
+            let (stmt, f, live) = self.stmt(closing, ctx)?;
+            if matches!(stmt, Stmt::Message { .. }) {
+                ctx.depth += 1;
+            } else {
+                // What follows a block is inside it.
+                ctx.depth += 1;
+                ctx.nesting += 1;
+            }
+            ctx.live = live;
             stmts.push(stmt);
             falls = f;
         }
     }
 
-    fn stmt(&mut self, closing: Closing) -> Result<(Stmt<'s>, bool), ParseError> {
+    /// One statement at `ctx`; says whether control can fall off its end,
+    /// and whether it does so in the lowered type.
+    fn stmt(&mut self, closing: Closing, ctx: Ctx) -> Result<(Stmt<'s>, bool, bool), ParseError> {
+        let inner = Ctx {
+            depth: ctx.depth + 1,
+            nesting: ctx.nesting + 1,
+            live: ctx.live,
+        };
         let t = self.peek();
         match t.tok {
             Tok::Ident(_) => {
@@ -338,6 +426,7 @@ impl<'s> Parser<'s> {
                     }
                     _ => return Err(Self::unexpected(next, "`(` or `;`")),
                 };
+                self.account(ctx, 1, 0, t.pos)?;
                 let stmt = Stmt::Message {
                     from,
                     to,
@@ -345,7 +434,7 @@ impl<'s> Parser<'s> {
                     payload,
                     pos: t.pos,
                 };
-                Ok((stmt, true))
+                Ok((stmt, true, ctx.live))
             }
             Tok::Kw(Kw::Choice) => {
                 self.bump();
@@ -353,8 +442,9 @@ impl<'s> Parser<'s> {
                 let at = self.role()?;
                 self.expect(Tok::LBrace, "`{`")?;
                 self.enter(t.pos)?;
+                self.account(ctx, 0, 1, t.pos)?;
                 let mut branches = Vec::new();
-                let mut falls = false;
+                let (mut falls, mut live) = (false, false);
                 loop {
                     let b = self.bump();
                     let label = match b.tok {
@@ -362,35 +452,43 @@ impl<'s> Parser<'s> {
                         Tok::Ident(l) => l,
                         _ => return Err(Self::unexpected(b, "a branch label or `}`")),
                     };
+                    if branches.len() >= MAX_BRANCHES {
+                        return Err(b.pos.error(ParseErrorKind::TooManyBranches {
+                            limit: MAX_BRANCHES,
+                        }));
+                    }
                     self.expect(Tok::Colon, "`:`")?;
                     self.expect(Tok::LBrace, "`{`")?;
-                    let (body, f) = self.block(Closing::Brace)?;
+                    let (body, f, l) = self.block(Closing::Brace, inner)?;
                     self.expect(Tok::RBrace, "`}`")?;
                     falls |= f;
+                    live |= l;
                     branches.push((label, body));
                 }
                 self.nesting -= 1;
                 // A choice without branches is reported by validation; for
-                // reachability it falls through.
+                // reachability it falls through, but lowering drops what
+                // follows it.
                 let falls = falls || branches.is_empty();
                 let stmt = Stmt::Choice {
                     at,
                     branches,
                     pos: t.pos,
                 };
-                Ok((stmt, falls))
+                Ok((stmt, falls, live))
             }
             Tok::Kw(Kw::Rec) => {
                 self.bump();
                 let (name, pos) = self.ident("a loop name")?;
                 self.expect(Tok::LBrace, "`{`")?;
                 self.enter(t.pos)?;
+                self.account(ctx, 1, 1, t.pos)?;
                 self.loops.push(name);
-                let (body, falls) = self.block(Closing::Brace)?;
+                let (body, falls, live) = self.block(Closing::Brace, inner)?;
                 self.loops.pop();
                 self.expect(Tok::RBrace, "`}`")?;
                 self.nesting -= 1;
-                Ok((Stmt::Rec { name, body, pos }, falls))
+                Ok((Stmt::Rec { name, body, pos }, falls, live))
             }
             Tok::Kw(Kw::Continue) => {
                 self.bump();
@@ -401,12 +499,12 @@ impl<'s> Parser<'s> {
                     }));
                 }
                 self.expect(Tok::Semi, "`;`")?;
-                Ok((Stmt::Continue { name }, false))
+                Ok((Stmt::Continue { name }, false, false))
             }
             Tok::Kw(Kw::End) => {
                 self.bump();
                 self.expect(Tok::Semi, "`;`")?;
-                Ok((Stmt::End, false))
+                Ok((Stmt::End, false, false))
             }
             _ => Err(Self::unexpected(
                 t,
@@ -593,11 +691,18 @@ pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType), ParseError> 
         at: 0,
         declared: None,
         seen: Vec::new(),
+        known: HashSet::new(),
         loops: Vec::new(),
         nesting: 0,
+        nodes: 0,
     };
     p.header()?;
-    let (stmts, _) = p.block(Closing::Eof)?;
+    let root = Ctx {
+        depth: 0,
+        nesting: 0,
+        live: true,
+    };
+    let (stmts, _, _) = p.block(Closing::Eof, root)?;
     let end_pos = p.peek().pos;
     let lowered = Lowerer { made: 0 }.seq(&stmts, &Lowered::end(), end_pos)?;
     let roles = p.declared.unwrap_or(p.seen);

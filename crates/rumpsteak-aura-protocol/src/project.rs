@@ -1,5 +1,7 @@
 //! Well-formedness checks and projection of a global type onto one role.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use crate::roleset::RoleSet;
 use crate::{GlobalType, LocalType, ProjectionError};
 
@@ -35,23 +37,43 @@ pub(crate) enum Node<'g> {
     End,
 }
 
-/// What the checker learns about a subtree.
+/// What the checker learns about a subtree. It is sparse, so that its size
+/// is bounded by the subtree's, not by the number of roles.
+#[derive(Default)]
 struct Summary<'g> {
-    /// For each role, the roles its first interaction in the subtree can be
-    /// with (a message in either direction, or a choice it makes or is told).
-    first: Vec<RoleSet>,
+    /// For each role that occurs in the subtree, the roles its first
+    /// interaction in the subtree can be with (a message in either
+    /// direction, or a choice it makes or is told); absent means none.
+    first: BTreeMap<usize, RoleSet>,
     /// The roles that occur in the subtree.
     occurs: RoleSet,
     /// The loops of which the subtree contains a free `continue`.
     free: Vec<&'g str>,
 }
 
-impl Summary<'_> {
-    fn empty(roles: usize) -> Self {
-        Summary {
-            first: vec![RoleSet::new(); roles],
-            occurs: RoleSet::new(),
-            free: Vec::new(),
+impl<'g> Summary<'g> {
+    fn empty() -> Self {
+        Summary::default()
+    }
+
+    /// Adds what `other` knows: the union of first interactions, of
+    /// occurring roles and of free loops.
+    fn absorb(&mut self, other: Summary<'g>) {
+        for (r, first) in other.first {
+            match self.first.entry(r) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(first);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    e.get_mut().union_with(&first);
+                }
+            }
+        }
+        self.occurs.union_with(&other.occurs);
+        for v in other.free {
+            if !self.free.contains(&v) {
+                self.free.push(v);
+            }
         }
     }
 }
@@ -61,24 +83,29 @@ pub(crate) fn analyse<'g>(
     roles: &'g [String],
     global: &'g GlobalType,
 ) -> Result<Node<'g>, ProjectionError> {
+    let mut index = HashMap::with_capacity(roles.len());
+    for (i, r) in roles.iter().enumerate() {
+        index.entry(r.as_str()).or_insert(i);
+    }
     let mut a = Analyser {
-        roles,
+        index,
         scope: Vec::new(),
     };
     a.visit(global, 0).map(|(node, _)| node)
 }
 
 struct Analyser<'g> {
-    roles: &'g [String],
+    /// Each role's index in the protocol's roles.
+    index: HashMap<&'g str, usize>,
     /// Open loops, with the number of interactions on the path to each.
     scope: Vec<(&'g str, usize)>,
 }
 
 impl<'g> Analyser<'g> {
     fn index(&self, role: &str) -> Result<usize, ProjectionError> {
-        self.roles
-            .iter()
-            .position(|r| r == role)
+        self.index
+            .get(role)
+            .copied()
             .ok_or_else(|| ProjectionError::UnknownRole {
                 role: role.to_owned(),
             })
@@ -113,8 +140,8 @@ impl<'g> Analyser<'g> {
         }
         let (mut node, mut s) = self.visit(rest, guards + run.len())?;
         for (f, t, label, payload) in run.into_iter().rev() {
-            s.first[f] = RoleSet::single(t);
-            s.first[t] = RoleSet::single(f);
+            s.first.insert(f, RoleSet::single(t));
+            s.first.insert(t, RoleSet::single(f));
             s.occurs.insert(f);
             s.occurs.insert(t);
             node = Node::Message {
@@ -143,51 +170,45 @@ impl<'g> Analyser<'g> {
                         chooser: at.clone(),
                     });
                 }
-                for (i, (l, _)) in branches.iter().enumerate() {
-                    if branches[..i].iter().any(|(m, _)| m == l) {
+                let mut labels = HashSet::with_capacity(branches.len());
+                for (l, _) in branches {
+                    if !labels.insert(l.as_str()) {
                         return Err(ProjectionError::DuplicateLabel {
                             chooser: at.clone(),
                             label: l.clone(),
                         });
                     }
                 }
+                // Each branch's summary is folded in as soon as it is made,
+                // so that only one is held at a time.
                 let mut nodes = Vec::with_capacity(branches.len());
-                let mut sums = Vec::with_capacity(branches.len());
+                let mut told_set = RoleSet::new();
+                let mut s = Summary::empty();
                 for (l, b) in branches {
-                    let (n, s) = self.visit(b, guards + 1)?;
+                    let (n, bs) = self.visit(b, guards + 1)?;
                     nodes.push((l.as_str(), n));
-                    sums.push(s);
+                    for (r, first) in &bs.first {
+                        if *r != a && first.contains(a) {
+                            told_set.insert(*r);
+                        }
+                    }
+                    s.absorb(bs);
                 }
-                let told: Vec<usize> = (0..self.roles.len())
-                    .filter(|r| *r != a && sums.iter().any(|s| s.first[*r].contains(a)))
-                    .collect();
+                let told: Vec<usize> = told_set.iter().collect();
                 if told.is_empty() {
                     return Err(ProjectionError::ChoiceTellsNobody {
                         chooser: at.clone(),
                         labels: branches.iter().map(|(l, _)| l.clone()).collect(),
                     });
                 }
-                let mut s = Summary::empty(self.roles.len());
-                for b in &sums {
-                    s.occurs.union_with(&b.occurs);
-                    for v in &b.free {
-                        if !s.free.contains(v) {
-                            s.free.push(v);
-                        }
-                    }
-                }
+                // The chooser's first interactions are with the told roles,
+                // theirs with the chooser; every other role keeps the union
+                // over the branches.
                 s.occurs.insert(a);
-                for (r, first) in s.first.iter_mut().enumerate() {
-                    if r == a {
-                        told.iter().for_each(|t| first.insert(*t));
-                    } else if told.contains(&r) {
-                        first.insert(a);
-                    } else {
-                        sums.iter().for_each(|b| {
-                            first.union_with(&b.first[r]);
-                        });
-                    }
+                for t in &told {
+                    s.first.insert(*t, RoleSet::single(a));
                 }
+                s.first.insert(a, told_set);
                 let node = Node::Choice {
                     at: a,
                     told,
@@ -220,11 +241,11 @@ impl<'g> Analyser<'g> {
                     }
                     Some(_) => {}
                 }
-                let mut s = Summary::empty(self.roles.len());
+                let mut s = Summary::empty();
                 s.free.push(name);
                 Ok((Node::Continue { name }, s))
             }
-            GlobalType::End => Ok((Node::End, Summary::empty(self.roles.len()))),
+            GlobalType::End => Ok((Node::End, Summary::empty())),
         }
     }
 }

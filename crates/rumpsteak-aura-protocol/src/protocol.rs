@@ -81,14 +81,15 @@ impl Protocol {
         global: GlobalType,
     ) -> Result<Self, ProjectionError> {
         let mut list: Vec<String> = Vec::new();
+        let mut set = std::collections::HashSet::new();
         for r in roles {
             let r = r.into();
-            if list.contains(&r) {
+            if !set.insert(r.clone()) {
                 return Err(ProjectionError::DuplicateRole { role: r });
             }
             list.push(r);
         }
-        if let Some(role) = global.roles().into_iter().find(|r| !list.contains(r)) {
+        if let Some(role) = global.roles().into_iter().find(|r| !set.contains(r)) {
             return Err(ProjectionError::UnknownRole { role });
         }
         Ok(Protocol {

@@ -35,6 +35,15 @@ impl RoleSet {
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
+    /// The members, in increasing order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, bits)| {
+            (0..64)
+                .filter(move |b| bits & (1 << b) != 0)
+                .map(move |b| w * 64 + b)
+        })
+    }
+
     /// Adds every member of `other`; says whether the set grew.
     pub(crate) fn union_with(&mut self, other: &RoleSet) -> bool {
         if self.words.len() < other.words.len() {
@@ -65,6 +74,7 @@ mod tests {
         assert!(a.union_with(&b));
         assert!(!a.union_with(&b));
         assert!(a.contains(5));
+        assert_eq!(a.iter().collect::<Vec<_>>(), [3, 5, 70]);
         assert_eq!(a, {
             let mut b = RoleSet::single(70);
             b.insert(5);

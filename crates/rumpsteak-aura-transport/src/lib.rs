@@ -29,6 +29,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod bounded;
+mod depth;
 #[cfg(feature = "tcp")]
 mod handshake;
 mod session;

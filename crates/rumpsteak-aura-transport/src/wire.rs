@@ -10,7 +10,8 @@
 //! A message frame's payload is the message in postcard encoding. A label
 //! frame's payload is the label as a postcard string (a varint length, then
 //! UTF-8 bytes), at most [`MAX_LABEL_LEN`] bytes. Both payloads must fill the
-//! frame exactly: trailing bytes are an error. The frame's length itself is
+//! frame exactly: trailing bytes are an error. A message may nest at most
+//! [`MAX_DEPTH`] levels deep. The frame's length itself is
 //! the transport's business (a channel item, a length prefix on TCP, a
 //! WebSocket message). `docs/wire-format.md` describes the same with
 //! examples.
@@ -20,6 +21,8 @@ use rumpsteak_aura::FrameError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::depth::DepthLimit;
+
 /// The version of the wire format this crate writes and reads.
 pub const WIRE_VERSION: u8 = 1;
 
@@ -28,6 +31,24 @@ pub const HEADER_LEN: usize = 2;
 
 /// The longest label, in UTF-8 bytes, that may be sent or received.
 pub const MAX_LABEL_LEN: usize = 255;
+
+/// The deepest nesting [`decode_message`] accepts.
+///
+/// Each sequence, tuple, struct, map, enum, `Some` and newtype struct is one
+/// level inside the one that holds it; the top-level message's own
+/// container is level 1. For `enum Tree { Leaf, Node(Box<Tree>) }`, `Leaf`
+/// is one level and `Node(Box::new(Leaf))` two, so a `Tree` may hold at most
+/// 127 `Node`s around its `Leaf`.
+///
+/// Decoding a recursive type recurses once per level, so without a limit a
+/// peer could overflow the receiver's stack with a small frame (a million
+/// levels of `Tree` fit in a megabyte). For that `Tree`, 128 levels take
+/// about 120 KiB of stack in a debug build and under 16 KiB in a release
+/// build, a small part of the 2 MiB a tokio worker thread has.
+///
+/// [`encode_message`] does not check the depth: a deeper message encodes,
+/// and its receiver refuses it with [`PayloadError::TooDeep`].
+pub const MAX_DEPTH: usize = 128;
 
 /// What a frame carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +79,9 @@ pub enum PayloadError {
     /// The payload decoded, but bytes were left over.
     #[error("{0} unexpected trailing bytes")]
     Trailing(usize),
+    /// The payload nests deeper than [`MAX_DEPTH`] levels.
+    #[error("nesting deeper than {} levels", MAX_DEPTH)]
+    TooDeep,
 }
 
 /// A postcard output that writes into a `Vec<u8>`, copying slices in one go.
@@ -182,9 +206,49 @@ fn decode_label(payload: &[u8]) -> Result<&str, FrameError> {
 }
 
 /// Decodes a message payload, requiring it to fill the frame exactly.
+///
+/// Never panics and never recurses more than [`MAX_DEPTH`] levels, whatever
+/// the bytes.
+///
+/// # Errors
+///
+/// - [`PayloadError::Codec`]: the bytes are not a postcard encoding of `M`;
+/// - [`PayloadError::TooDeep`]: they nest deeper than [`MAX_DEPTH`] levels;
+/// - [`PayloadError::Trailing`]: `M` decoded, but bytes were left over.
+///
+/// # Examples
+///
+/// ```
+/// use rumpsteak_aura_transport::wire::{self, PayloadError};
+///
+/// #[derive(serde::Deserialize)]
+/// enum Tree {
+///     Leaf,
+///     Node(Box<Tree>),
+/// }
+///
+/// // `Node` is variant 1 and `Leaf` variant 0: a million `Node`s, then a `Leaf`.
+/// let mut hostile = vec![1u8; 1_000_000];
+/// hostile.push(0);
+/// assert!(matches!(
+///     wire::decode_message::<Tree>(&hostile),
+///     Err(PayloadError::TooDeep)
+/// ));
+/// assert!(wire::decode_message::<Tree>(&[1, 1, 0]).is_ok());
+/// ```
 #[inline]
 pub fn decode_message<M: DeserializeOwned>(payload: &[u8]) -> Result<M, PayloadError> {
-    let (msg, rest) = postcard::take_from_bytes(payload).map_err(PayloadError::Codec)?;
+    let limit = DepthLimit::new(MAX_DEPTH);
+    let mut de = postcard::Deserializer::from_bytes(payload);
+    let msg = M::deserialize(limit.wrap(&mut de)).map_err(|e| {
+        // postcard drops the text of custom errors, so ask the limit.
+        if limit.exceeded() {
+            PayloadError::TooDeep
+        } else {
+            PayloadError::Codec(e)
+        }
+    })?;
+    let rest = de.finalize().map_err(PayloadError::Codec)?;
     if rest.is_empty() {
         Ok(msg)
     } else {

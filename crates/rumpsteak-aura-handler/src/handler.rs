@@ -3,7 +3,7 @@ use std::fmt::{self, Debug};
 use std::future::poll_fn;
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use rumpsteak_aura::{
@@ -14,7 +14,7 @@ use rumpsteak_aura_transport::wire::{self, Frame, PayloadError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::endpoint::{Act, RumpsteakEndpoint};
+use crate::endpoint::{Act, Peer, RumpsteakEndpoint};
 use crate::labels::resolve;
 use crate::metadata::LastOp;
 
@@ -90,57 +90,242 @@ where
     ChoreographyError::Transport(e.in_context(op, ep.peer_at(i).name.clone()))
 }
 
+/// The peer index and monitor transition of a step, fixed when it begins.
+type Begun = (usize, Option<Transition>);
+
+/// The state of a `recv` or `offer` future.
+///
+/// The step begins (peer lookup, monitor check) at the first poll and ends
+/// when a frame arrives. No frame is held here: until the transport hands
+/// one over, it stays in the transport, so dropping the future loses nothing.
+/// Polled again after it completed, the future receives the next frame as a
+/// new step.
+struct Incoming<'a, R> {
+    ep: &'a mut RumpsteakEndpoint<R>,
+    from: R,
+    op: Operation,
+    begun: Option<Begun>,
+}
+
+impl<'a, R> Incoming<'a, R>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    fn new(ep: &'a mut RumpsteakEndpoint<R>, from: R, op: Operation) -> Self {
+        Incoming {
+            ep,
+            from,
+            op,
+            begun: None,
+        }
+    }
+
+    /// Polls for the step's frame; `act` is what the monitor checks before
+    /// anything is read.
+    #[inline]
+    fn poll_frame(&mut self, cx: &mut Context<'_>, act: Act<'_>) -> Poll<Result<(Begun, Vec<u8>)>> {
+        let (i, next) = match self.begun {
+            Some(begun) => begun,
+            None => *self.begun.insert(self.ep.begin(&self.from, self.op, act)?),
+        };
+        let polled = ready!(self.ep.peer_at(i).session().poll_recv_frame(cx));
+        self.begun = None;
+        Poll::Ready(match polled {
+            Ok(frame) => Ok(((i, next), frame)),
+            Err(e) => Err(transport_error(self.ep, i, self.op, e)),
+        })
+    }
+}
+
+/// The state of a `send` or `choose` future.
+///
+/// The step begins and its frame is encoded at the first poll. On the
+/// in-memory channel the transport takes the frame at once and nothing is
+/// stored here; a transport that is not ready keeps the frame in
+/// [`Flight`] until it is.
+///
+/// The step counts as done from the moment the transport has accepted the
+/// whole frame. If the future is dropped after that, while the transport is
+/// still flushing (a timeout around a send on a slow network), the frame
+/// reaches the peer with the next flush, so the step is recorded on drop:
+/// the count, the metadata and the monitor agree with what the peer will
+/// see, and a retry is not mistaken for the first attempt. Dropped before
+/// the transport took the frame, nothing was sent and nothing is recorded.
+/// Polled again after it completed, the future sends again as a new step.
+struct Outgoing<'a, R>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    ep: &'a mut RumpsteakEndpoint<R>,
+    to: R,
+    op: Operation,
+    flight: Option<Flight>,
+}
+
+/// A begun step whose frame the transport has not finished with.
+struct Flight {
+    i: usize,
+    next: Option<Transition>,
+    last: LastOp,
+    len: usize,
+    /// The frame until the transport accepts it whole.
+    frame: Option<Vec<u8>>,
+}
+
+impl<'a, R> Outgoing<'a, R>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    fn new(ep: &'a mut RumpsteakEndpoint<R>, to: R, op: Operation) -> Self {
+        Outgoing {
+            ep,
+            to,
+            op,
+            flight: None,
+        }
+    }
+
+    /// Polls the step: `act` is what the monitor checks, `last` what the
+    /// metadata records, and `encode` makes the frame for the peer found.
+    #[inline]
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        act: Act<'_>,
+        last: LastOp,
+        encode: impl FnOnce(&Peer<R>) -> Result<Vec<u8>>,
+    ) -> Poll<Result<()>> {
+        let mut flight = match self.flight.take() {
+            Some(flight) => flight,
+            None => {
+                let (i, next) = self.ep.begin(&self.to, self.op, act)?;
+                let frame = encode(self.ep.peer_at(i))?;
+                Flight {
+                    i,
+                    next,
+                    last,
+                    len: frame.len(),
+                    frame: Some(frame),
+                }
+            }
+        };
+        let session = self.ep.peer_at(flight.i).session();
+        match session.poll_send_frame(cx, &mut flight.frame) {
+            Poll::Ready(Ok(())) => {
+                self.record(&flight);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(transport_error(self.ep, flight.i, self.op, e))),
+            Poll::Pending => {
+                self.flight = Some(flight);
+                Poll::Pending
+            }
+        }
+    }
+
+    fn record(&mut self, flight: &Flight) {
+        let (what, hint) = match flight.last {
+            LastOp::Sent(ty) => (ty, Some(flight.len)),
+            LastOp::Chose(label) => (label, None),
+            // `send` and `choose` record nothing else.
+            _ => ("", None),
+        };
+        let peer = self.ep.peer_at(flight.i);
+        if let Some(hint) = hint {
+            peer.send_hint = hint;
+        }
+        self.ep.finish(flight.i, flight.last, flight.next);
+        self.ep.trace(flight.i, self.op, flight.len, what);
+    }
+}
+
+impl<R> Drop for Outgoing<'_, R>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    fn drop(&mut self) {
+        if let Some(flight) = self.flight.take()
+            && flight.frame.is_none()
+        {
+            self.record(&flight);
+        }
+    }
+}
+
+/// Decodes a received message frame and records the step.
+fn received<R, Msg>(ep: &mut RumpsteakEndpoint<R>, (i, next): Begun, frame: &[u8]) -> Result<Msg>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+    Msg: DeserializeOwned,
+{
+    let op = Operation::Recv;
+    let ty = type_name::<Msg>();
+    let peer = ep.peer_at(i);
+    let payload = match wire::decode(frame) {
+        Ok(Frame::Message(payload)) => payload,
+        Ok(Frame::Label(_)) => return Err(peer.error(op, Violation::LabelWhereMessageExpected)),
+        Err(e) => return Err(peer.error(op, e.into())),
+    };
+    let msg = wire::decode_message(payload).map_err(|e| match e {
+        PayloadError::Trailing(n) => {
+            peer.error(op, rumpsteak_aura::FrameError::TrailingBytes(n).into())
+        }
+        other => ChoreographyError::Serialization {
+            peer: peer.name.clone(),
+            op,
+            type_name: ty,
+            source: Box::new(other),
+        },
+    })?;
+    ep.finish(i, LastOp::Received(ty), next);
+    ep.trace(i, op, frame.len(), ty);
+    Ok(msg)
+}
+
+/// Decodes a received label frame, checks the label with the monitor if
+/// any, turns it into a `&'static str` with `resolve`, and records the step.
+fn offered<R>(
+    ep: &mut RumpsteakEndpoint<R>,
+    (i, _): Begun,
+    frame: &[u8],
+    resolve_label: impl FnOnce(&str, &mut Peer<R>) -> Result<&'static str>,
+) -> Result<Label>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    let op = Operation::Offer;
+    let peer = ep.peer_at(i);
+    let label = match wire::decode(frame) {
+        Ok(Frame::Label(label)) => label,
+        Ok(Frame::Message(_)) => return Err(peer.error(op, Violation::MessageWhereLabelExpected)),
+        Err(e) => return Err(peer.error(op, e.into())),
+    };
+    ep.trace(i, op, frame.len(), label);
+    let next = ep.check(i, op, Act::Offer(Some(label)))?;
+    let label = resolve_label(label, ep.peer_at(i))?;
+    ep.finish(i, LastOp::Offered(label), next);
+    Ok(Label(label))
+}
+
 impl<R, M> RumpsteakHandler<R, M>
 where
     R: Role + Eq + Hash + Clone + Debug + Send,
 {
-    /// Receives a frame from the peer at index `i`.
-    ///
-    /// This is the hot path: it is one `poll_fn` over the session rather than
-    /// nested `async fn`s, since every level of future costs on each poll.
-    fn recv_frame(
-        ep: &mut RumpsteakEndpoint<R>,
-        i: usize,
-        op: Operation,
-    ) -> impl Future<Output = Result<Vec<u8>>> + Send + '_ {
-        poll_fn(
-            move |cx| match ep.peer_at(i).session().poll_recv_frame(cx) {
-                Poll::Ready(Ok(frame)) => Poll::Ready(Ok(frame)),
-                Poll::Ready(Err(e)) => Poll::Ready(Err(transport_error(ep, i, op, e))),
-                Poll::Pending => Poll::Pending,
-            },
-        )
-    }
-
-    /// Receives the next label from `from`, checks it with the monitor if
-    /// any, and turns it into a `&'static str` with `resolve`, which gets the
-    /// label, the peer's name and the session's label quota.
-    async fn offer_with<F>(
-        &self,
-        ep: &mut RumpsteakEndpoint<R>,
+    /// Receives the next label from `from`; `resolve` turns it into a
+    /// `&'static str` given the peer it came from.
+    fn offer_with<'a, F>(
+        ep: &'a mut RumpsteakEndpoint<R>,
         from: R,
-        resolve_label: F,
-    ) -> Result<Label>
+        resolve: F,
+    ) -> impl Future<Output = Result<Label>> + Send + 'a
     where
-        F: FnOnce(&str, &str, &mut u32) -> Result<&'static str>,
+        F: Fn(&str, &mut Peer<R>) -> Result<&'static str> + Send + 'a,
     {
-        let op = Operation::Offer;
-        let (i, _) = ep.begin(&from, op, Act::Offer(None))?;
-        let frame = Self::recv_frame(ep, i, op).await?;
-        let peer = ep.peer_at(i);
-        let label = match wire::decode(&frame) {
-            Ok(Frame::Label(label)) => label,
-            Ok(Frame::Message(_)) => {
-                return Err(peer.error(op, Violation::MessageWhereLabelExpected));
-            }
-            Err(e) => return Err(peer.error(op, e.into())),
-        };
-        ep.trace(i, op, frame.len(), label);
-        let next = ep.check(i, op, Act::Offer(Some(label)))?;
-        let peer = ep.peer_at(i);
-        let label = resolve_label(label, &peer.name, &mut peer.label_quota)?;
-        ep.finish(i, LastOp::Offered(label), next);
-        Ok(Label(label))
+        let mut incoming = Incoming::new(ep, from, Operation::Offer);
+        poll_fn(move |cx| {
+            let (begun, frame) = ready!(incoming.poll_frame(cx, Act::Offer(None)))?;
+            Poll::Ready(offered(incoming.ep, begun, &frame, &resolve))
+        })
     }
 
     /// Offers a choice, accepting only the labels in `expected`.
@@ -155,11 +340,11 @@ where
         from: R,
         expected: &[Label],
     ) -> Result<Label> {
-        self.offer_with(ep, from, |received, peer, _| {
+        Self::offer_with(ep, from, |received, peer| {
             match expected.iter().find(|l| l.0 == received) {
                 Some(label) => Ok(label.0),
                 None => Err(ChoreographyError::UnexpectedLabel {
-                    peer: peer.to_owned(),
+                    peer: peer.name.clone(),
                     op: Operation::Offer,
                     expected: expected.to_vec(),
                     received: received.to_owned(),
@@ -233,102 +418,6 @@ where
     }
 }
 
-/// Sends one frame to the peer at index `i` and records the step.
-///
-/// The step counts as done from the moment the transport has accepted the
-/// whole frame. If the future is dropped after that, while the transport is
-/// still flushing (a timeout around a send on a slow network), the frame
-/// reaches the peer with the next flush, so the step is recorded on drop:
-/// the count, the metadata and the monitor agree with what the peer will
-/// see, and a retry is not mistaken for the first attempt. Dropped before
-/// the transport took the frame, nothing was sent and nothing is recorded.
-struct SendFrame<'a, R>
-where
-    R: Role + Eq + Hash + Clone + Debug,
-{
-    ep: &'a mut RumpsteakEndpoint<R>,
-    i: usize,
-    op: Operation,
-    len: usize,
-    /// The frame until the transport accepts it.
-    slot: Option<Vec<u8>>,
-    /// What to record once the frame is accepted; `None` once recorded or
-    /// after a failure.
-    record: Option<(LastOp, Option<Transition>, &'static str)>,
-}
-
-impl<'a, R> SendFrame<'a, R>
-where
-    R: Role + Eq + Hash + Clone + Debug,
-{
-    fn new(
-        ep: &'a mut RumpsteakEndpoint<R>,
-        i: usize,
-        op: Operation,
-        frame: Vec<u8>,
-        last: LastOp,
-        next: Option<Transition>,
-        what: &'static str,
-    ) -> Self {
-        SendFrame {
-            ep,
-            i,
-            op,
-            len: frame.len(),
-            slot: Some(frame),
-            record: Some((last, next, what)),
-        }
-    }
-
-    fn record(&mut self) {
-        if let Some((last, next, what)) = self.record.take() {
-            if self.op == Operation::Send {
-                self.ep.peer_at(self.i).send_hint = self.len;
-            }
-            self.ep.finish(self.i, last, next);
-            self.ep.trace(self.i, self.op, self.len, what);
-        }
-    }
-}
-
-impl<R> Future for SendFrame<'_, R>
-where
-    R: Role + Eq + Hash + Clone + Debug,
-{
-    type Output = Result<()>;
-
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        let polled = this
-            .ep
-            .peer_at(this.i)
-            .session()
-            .poll_send_frame(cx, &mut this.slot);
-        match polled {
-            Poll::Ready(Ok(())) => {
-                this.record();
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => {
-                this.record = None;
-                Poll::Ready(Err(transport_error(this.ep, this.i, this.op, e)))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<R> Drop for SendFrame<'_, R>
-where
-    R: Role + Eq + Hash + Clone + Debug,
-{
-    fn drop(&mut self) {
-        if self.slot.is_none() {
-            self.record();
-        }
-    }
-}
-
 async fn deadline<T>(dur: Duration, fut: impl Future<Output = Result<T>>) -> Result<T> {
     match tokio::time::timeout(dur, fut).await {
         Ok(result) => result,
@@ -336,6 +425,9 @@ async fn deadline<T>(dur: Duration, fut: impl Future<Output = Result<T>>) -> Res
     }
 }
 
+/// Every operation is one hand-written state machine polled through
+/// `poll_fn`, not an `async fn`: this is the hot path, and each level of
+/// `async fn` costs on every poll.
 impl<R, M> ChoreoHandler for RumpsteakHandler<R, M>
 where
     R: Role + Eq + Hash + Clone + Debug + Send,
@@ -343,72 +435,75 @@ where
     type Role = R;
     type Endpoint = RumpsteakEndpoint<R>;
 
-    async fn send<Msg>(&mut self, ep: &mut Self::Endpoint, to: R, msg: &Msg) -> Result<()>
+    fn send<Msg>(
+        &mut self,
+        ep: &mut Self::Endpoint,
+        to: R,
+        msg: &Msg,
+    ) -> impl Future<Output = Result<()>> + Send
     where
         Msg: Serialize + Send + Sync,
     {
-        let op = Operation::Send;
         let ty = type_name::<Msg>();
-        let (i, next) = ep.begin(&to, op, Act::Send(ty))?;
-        let peer = ep.peer_at(i);
-        let frame = wire::encode_message(msg, peer.send_hint).map_err(|e| {
-            ChoreographyError::Serialization {
-                peer: peer.name.clone(),
-                op,
-                type_name: ty,
-                source: Box::new(e),
-            }
-        })?;
-        SendFrame::new(ep, i, op, frame, LastOp::Sent(ty), next, ty).await
+        let mut outgoing = Outgoing::new(ep, to, Operation::Send);
+        poll_fn(move |cx| {
+            outgoing.poll_send(cx, Act::Send(ty), LastOp::Sent(ty), |peer| {
+                wire::encode_message(msg, peer.send_hint).map_err(|e| {
+                    ChoreographyError::Serialization {
+                        peer: peer.name.clone(),
+                        op: Operation::Send,
+                        type_name: ty,
+                        source: Box::new(e),
+                    }
+                })
+            })
+        })
     }
 
-    async fn recv<Msg>(&mut self, ep: &mut Self::Endpoint, from: R) -> Result<Msg>
+    fn recv<Msg>(
+        &mut self,
+        ep: &mut Self::Endpoint,
+        from: R,
+    ) -> impl Future<Output = Result<Msg>> + Send
     where
         Msg: DeserializeOwned + Send,
     {
-        let op = Operation::Recv;
         let ty = type_name::<Msg>();
-        let (i, next) = ep.begin(&from, op, Act::Recv(ty))?;
-        let frame = Self::recv_frame(ep, i, op).await?;
-        let peer = ep.peer_at(i);
-        let payload = match wire::decode(&frame) {
-            Ok(Frame::Message(payload)) => payload,
-            Ok(Frame::Label(_)) => return Err(peer.error(op, Violation::LabelWhereMessageExpected)),
-            Err(e) => return Err(peer.error(op, e.into())),
-        };
-        let msg = wire::decode_message(payload).map_err(|e| match e {
-            PayloadError::Trailing(n) => {
-                peer.error(op, rumpsteak_aura::FrameError::TrailingBytes(n).into())
-            }
-            other => ChoreographyError::Serialization {
-                peer: peer.name.clone(),
-                op,
-                type_name: ty,
-                source: Box::new(other),
-            },
-        })?;
-        ep.finish(i, LastOp::Received(ty), next);
-        ep.trace(i, op, frame.len(), ty);
-        Ok(msg)
+        let mut incoming = Incoming::new(ep, from, Operation::Recv);
+        poll_fn(move |cx| {
+            let (begun, frame) = ready!(incoming.poll_frame(cx, Act::Recv(ty)))?;
+            Poll::Ready(received(incoming.ep, begun, &frame))
+        })
     }
 
-    async fn choose(&mut self, ep: &mut Self::Endpoint, who: R, label: Label) -> Result<()> {
-        let op = Operation::Choose;
-        let (i, next) = ep.begin(&who, op, Act::Choose(label.0))?;
-        let peer = ep.peer_at(i);
-        let frame = wire::encode_label(label.0).map_err(|e| peer.error(op, e.into()))?;
-        SendFrame::new(ep, i, op, frame, LastOp::Chose(label.0), next, label.0).await
-    }
-
-    async fn offer(&mut self, ep: &mut Self::Endpoint, from: R) -> Result<Label> {
-        self.offer_with(ep, from, |received, peer, quota| {
-            resolve(received, quota).map_err(|violation| ChoreographyError::ProtocolViolation {
-                peer: peer.to_owned(),
-                op: Operation::Offer,
-                violation,
+    fn choose(
+        &mut self,
+        ep: &mut Self::Endpoint,
+        who: R,
+        label: Label,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let mut outgoing = Outgoing::new(ep, who, Operation::Choose);
+        poll_fn(move |cx| {
+            outgoing.poll_send(cx, Act::Choose(label.0), LastOp::Chose(label.0), |peer| {
+                wire::encode_label(label.0).map_err(|e| peer.error(Operation::Choose, e.into()))
             })
         })
-        .await
+    }
+
+    fn offer(
+        &mut self,
+        ep: &mut Self::Endpoint,
+        from: R,
+    ) -> impl Future<Output = Result<Label>> + Send {
+        Self::offer_with(ep, from, |received, peer| {
+            resolve(received, &mut peer.label_quota).map_err(|violation| {
+                ChoreographyError::ProtocolViolation {
+                    peer: peer.name.clone(),
+                    op: Operation::Offer,
+                    violation,
+                }
+            })
+        })
     }
 
     async fn with_timeout<F, T>(

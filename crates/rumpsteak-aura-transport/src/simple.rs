@@ -1,6 +1,11 @@
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker, ready};
 
 use rumpsteak_aura::TransportError;
+use tokio::task::coop;
 
 /// One end of an unbounded in-memory byte channel.
 ///
@@ -11,10 +16,85 @@ use rumpsteak_aura::TransportError;
 ///
 /// Closing one end (or dropping it) ends its sending side: the other end
 /// still receives every frame sent before, then sees the channel closed.
-#[derive(Debug)]
+/// Dropping an end also discards the frames it had not received, and the
+/// other end's later sends fail.
+///
+/// Receiving takes part in tokio's cooperative scheduling, as tokio's own
+/// channels do: a task that keeps finding frames waiting yields now and
+/// then, so that it cannot starve the other tasks of its thread.
+///
+/// Each direction is one queue behind a mutex that is held only to append
+/// a frame or to take all of them. The receiving end moves every waiting
+/// frame out at once and then hands them over one by one without locking,
+/// so a burst costs the receiver one lock, and each send one uncontended
+/// lock.
 pub struct SimpleChannel {
-    tx: Option<UnboundedSender<Vec<u8>>>,
-    rx: UnboundedReceiver<Vec<u8>>,
+    outgoing: Arc<Lane>,
+    incoming: Arc<Lane>,
+    /// Frames already moved out of `incoming`, oldest first.
+    taken: VecDeque<Vec<u8>>,
+    closed: bool,
+}
+
+/// One direction of a pair.
+#[derive(Default)]
+struct Lane {
+    state: Mutex<LaneState>,
+}
+
+#[derive(Default)]
+struct LaneState {
+    frames: VecDeque<Vec<u8>>,
+    /// The receiving task, while it waits on an empty lane.
+    waiting: Option<Waker>,
+    sender_gone: bool,
+    receiver_gone: bool,
+}
+
+/// A queue holding more slots than this after a burst gives them back when
+/// it is next empty, so that one burst does not pin its memory for the life
+/// of the channel. 4096 slots of a `Vec<u8>` are 96 KiB.
+const RETAINED_SLOTS: usize = 4096;
+
+impl Lane {
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        // Nothing can panic while the lock is held (appending aborts on
+        // allocation failure rather than unwinding), so a poisoned lock still
+        // guards a consistent queue.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, frame: Vec<u8>) -> Result<(), TransportError> {
+        let mut state = self.lock();
+        if state.receiver_gone {
+            return Err(TransportError::closed());
+        }
+        state.frames.push_back(frame);
+        let waiting = state.waiting.take();
+        drop(state);
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    fn close_sender(&self) {
+        let mut state = self.lock();
+        state.sender_gone = true;
+        let waiting = state.waiting.take();
+        drop(state);
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
+    }
+
+    fn close_receiver(&self) {
+        let mut state = self.lock();
+        state.receiver_gone = true;
+        let unread = std::mem::take(&mut state.frames);
+        drop(state);
+        drop(unread);
+    }
 }
 
 impl SimpleChannel {
@@ -33,25 +113,28 @@ impl SimpleChannel {
     /// # }).unwrap();
     /// ```
     pub fn pair() -> (Self, Self) {
-        let (a_tx, b_rx) = unbounded_channel();
-        let (b_tx, a_rx) = unbounded_channel();
+        let a_to_b = Arc::new(Lane::default());
+        let b_to_a = Arc::new(Lane::default());
         (
-            SimpleChannel {
-                tx: Some(a_tx),
-                rx: a_rx,
-            },
-            SimpleChannel {
-                tx: Some(b_tx),
-                rx: b_rx,
-            },
+            SimpleChannel::new(a_to_b.clone(), b_to_a.clone()),
+            SimpleChannel::new(b_to_a, a_to_b),
         )
+    }
+
+    fn new(outgoing: Arc<Lane>, incoming: Arc<Lane>) -> Self {
+        SimpleChannel {
+            outgoing,
+            incoming,
+            taken: VecDeque::new(),
+            closed: false,
+        }
     }
 
     /// Sends raw bytes to the other end.
     ///
-    /// Fails when either end has been closed. The error is a `String` for
-    /// compatibility with the handler guide; [`SimpleChannel::try_send_frame`]
-    /// gives the typed error.
+    /// Fails when this end was closed or the other end dropped. The error is
+    /// a `String` for compatibility with the handler guide;
+    /// [`SimpleChannel::try_send_frame`] gives the typed error.
     pub async fn send(&mut self, msg: Vec<u8>) -> Result<(), String> {
         self.try_send_frame(msg).map_err(|e| e.to_string())
     }
@@ -61,40 +144,90 @@ impl SimpleChannel {
     /// Fails once the other end is closed and every frame it sent has been
     /// received. Cancel safe: dropping the future loses nothing.
     pub async fn recv(&mut self) -> Result<Vec<u8>, String> {
-        self.rx
-            .recv()
+        poll_fn(|cx| self.poll_recv_frame(cx))
             .await
-            .ok_or_else(|| TransportError::closed().to_string())
+            .map_err(|e| e.to_string())
     }
 
     /// Sends a frame without waiting (the channel is unbounded), with a typed
     /// error.
+    #[inline]
     pub fn try_send_frame(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
-        match &self.tx {
-            Some(tx) => tx.send(frame).map_err(|_| TransportError::closed()),
-            None => Err(TransportError::closed()),
+        if self.closed {
+            return Err(TransportError::closed());
         }
+        self.outgoing.push(frame)
     }
 
     /// Polls for the next frame, with a typed error.
+    #[inline]
     pub fn poll_recv_frame(
         &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<Vec<u8>, TransportError>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|frame| frame.ok_or_else(TransportError::closed))
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Vec<u8>, TransportError>> {
+        let budget = ready!(coop::poll_proceed(cx));
+        if self.taken.is_empty() {
+            ready!(self.take_waiting(cx))?;
+        }
+        match self.taken.pop_front() {
+            Some(frame) => {
+                budget.made_progress();
+                Poll::Ready(Ok(frame))
+            }
+            // `take_waiting` only returns `Ready(Ok)` with frames taken.
+            None => Poll::Ready(Err(TransportError::closed())),
+        }
+    }
+
+    /// Moves every waiting frame into `taken`, or registers to be woken when
+    /// one arrives.
+    fn take_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        if self.taken.capacity() > RETAINED_SLOTS {
+            self.taken = VecDeque::new();
+        }
+        let mut state = self.incoming.lock();
+        if !state.frames.is_empty() {
+            std::mem::swap(&mut state.frames, &mut self.taken);
+            return Poll::Ready(Ok(()));
+        }
+        if state.sender_gone {
+            return Poll::Ready(Err(TransportError::closed()));
+        }
+        match &state.waiting {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => state.waiting = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Ends this end's sending side. Frames already sent stay readable by the
     /// other end; frames the other end sends stay readable here.
     pub fn close(&mut self) {
-        self.tx = None;
+        if !self.closed {
+            self.closed = true;
+            self.outgoing.close_sender();
+        }
     }
 
     /// Whether [`SimpleChannel::close`] was called on this end.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_none()
+        self.closed
+    }
+}
+
+impl Drop for SimpleChannel {
+    fn drop(&mut self) {
+        self.close();
+        self.incoming.close_receiver();
+    }
+}
+
+impl fmt::Debug for SimpleChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimpleChannel")
+            .field("closed", &self.closed)
+            .field("taken", &self.taken.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,5 +259,84 @@ mod tests {
         drop(b);
         let err = a.try_send_frame(vec![1]).unwrap_err();
         assert!(err.is_closed());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_is_woken_by_send_close_and_drop() {
+        let (mut a, mut b) = SimpleChannel::pair();
+        let waiter = tokio::spawn(async move {
+            let first = b.recv().await;
+            let second = b.recv().await;
+            (first, second, b)
+        });
+        tokio::task::yield_now().await;
+        a.send(vec![1]).await.unwrap();
+        tokio::task::yield_now().await;
+        a.close();
+        let (first, second, mut b) = waiter.await.unwrap();
+        assert_eq!(first.unwrap(), vec![1]);
+        assert_eq!(second.unwrap_err(), "channel closed by peer");
+
+        // Dropping the other end wakes a receiver too.
+        let (mut c, d) = SimpleChannel::pair();
+        let waiter = tokio::spawn(async move { c.recv().await });
+        tokio::task::yield_now().await;
+        drop(d);
+        assert!(waiter.await.unwrap().is_err());
+        // `a` is still open towards `b`, which keeps receiving after `a`'s close
+        // only what was sent before it.
+        assert!(b.recv().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn dropping_the_receiver_discards_its_frames_and_fails_later_sends() {
+        let (mut a, b) = SimpleChannel::pair();
+        a.try_send_frame(vec![0; 1024]).unwrap();
+        let lane = a.outgoing.clone();
+        drop(b);
+        assert!(lane.lock().frames.is_empty(), "unread frames are freed");
+        assert!(a.try_send_frame(vec![1]).unwrap_err().is_closed());
+    }
+
+    #[tokio::test]
+    async fn a_burst_does_not_pin_its_memory() {
+        let (mut a, mut b) = SimpleChannel::pair();
+        let burst = 4 * RETAINED_SLOTS;
+        for i in 0..burst {
+            a.try_send_frame(vec![i as u8]).unwrap();
+        }
+        for i in 0..burst {
+            assert_eq!(b.recv().await.unwrap(), vec![i as u8]);
+        }
+        assert!(b.taken.capacity() >= burst, "the burst was taken at once");
+        a.try_send_frame(vec![7]).unwrap();
+        assert_eq!(b.recv().await.unwrap(), vec![7]);
+        assert!(b.taken.capacity() <= RETAINED_SLOTS);
+        assert!(a.outgoing.lock().frames.capacity() <= RETAINED_SLOTS);
+    }
+
+    /// A task that keeps finding frames waiting must still let the other
+    /// tasks of its thread run, as it would with tokio's own channels.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_busy_receiver_yields_to_other_tasks() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let (mut a, mut b) = SimpleChannel::pair();
+        const FRAMES: usize = 2_000;
+        for _ in 0..FRAMES {
+            a.try_send_frame(vec![0]).unwrap();
+        }
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+        let mut seen_after = None;
+        for i in 0..FRAMES {
+            b.recv().await.unwrap();
+            if seen_after.is_none() && ran.load(Ordering::SeqCst) {
+                seen_after = Some(i);
+            }
+        }
+        let seen_after = seen_after.expect("the other task never ran while frames were waiting");
+        assert!(seen_after < FRAMES - 1, "ran only at the end: {seen_after}");
     }
 }

@@ -1,7 +1,9 @@
 //! Ping-pong: A sends a small message, B answers it. Time per round trip.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rumpsteak_aura_benches::{Flavor, endpoints, handler_pingpong, raw_pingpong};
+use rumpsteak_aura_benches::{
+    ChannelEnd, Flavor, endpoints, handler_pingpong, pingpong_by_hand, raw_pingpong,
+};
 
 fn pingpong(c: &mut Criterion) {
     for flavor in Flavor::ALL {
@@ -9,6 +11,9 @@ fn pingpong(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("pingpong/{}", flavor.name()));
         group.bench_function("raw_mpsc_postcard", |b| {
             b.iter_custom(|iters| raw_pingpong(&rt, flavor, iters))
+        });
+        group.bench_function("simple_channel_postcard", |b| {
+            b.iter_custom(|iters| pingpong_by_hand::<ChannelEnd>(&rt, flavor, iters))
         });
         group.bench_function("handler", |b| {
             b.iter_custom(|iters| {

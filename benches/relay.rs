@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumpsteak_aura::ChoreoHandler;
-use rumpsteak_aura_benches::{Flavor, Handler, Node, Ping, RawEnd, ok};
+use rumpsteak_aura_benches::{ByHand, Flavor, Handler, Node, Ping, RawEnd, ok};
 use rumpsteak_aura_choreography::{RumpsteakEndpoint, SimpleChannel};
 use std::time::Instant;
 
@@ -22,9 +22,9 @@ fn relay(c: &mut Criterion) {
 
         group.bench_function("raw_mpsc_postcard", |b| {
             b.iter_custom(|iters| {
-                let (ab_a, mut ab_b) = RawEnd::pair();
-                let (bc_b, mut bc_c) = RawEnd::pair();
-                let (mut ca_a, ca_c) = RawEnd::pair();
+                let (mut ab_a, mut ab_b) = RawEnd::pair();
+                let (mut bc_b, mut bc_c) = RawEnd::pair();
+                let (mut ca_a, mut ca_c) = RawEnd::pair();
                 let a = async move {
                     for seq in 0..iters {
                         ab_a.send(&Ping { seq, stamp: 0 });

@@ -5,7 +5,28 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumpsteak_aura::ChoreoHandler;
-use rumpsteak_aura_benches::{Flavor, Handler, Node, Ping, RawEnd, endpoints, ok, run_pair};
+use std::time::Duration;
+
+use rumpsteak_aura_benches::{
+    ByHand, ChannelEnd, Flavor, Handler, Node, Ping, RawEnd, endpoints, ok, run_pair,
+};
+use tokio::runtime::Runtime;
+
+/// `iters` messages from one end to the other, encoded and decoded by hand.
+fn stream_by_hand<E: ByHand>(rt: &Runtime, flavor: Flavor, iters: u64) -> Duration {
+    let (mut a, mut bb) = E::pair();
+    let first = async move {
+        for seq in 0..iters {
+            a.send(&Ping { seq, stamp: 1 });
+        }
+    };
+    let second = async move {
+        for _ in 0..iters {
+            black_box(bb.recv::<Ping>().await);
+        }
+    };
+    run_pair(rt, flavor, first, second)
+}
 
 fn stream(c: &mut Criterion) {
     for flavor in Flavor::ALL {
@@ -13,20 +34,11 @@ fn stream(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("stream/{}", flavor.name()));
 
         group.bench_function("raw_mpsc_postcard", |b| {
-            b.iter_custom(|iters| {
-                let (a, mut bb) = RawEnd::pair();
-                let first = async move {
-                    for seq in 0..iters {
-                        a.send(&Ping { seq, stamp: 1 });
-                    }
-                };
-                let second = async move {
-                    for _ in 0..iters {
-                        black_box(bb.recv::<Ping>().await);
-                    }
-                };
-                run_pair(&rt, flavor, first, second)
-            })
+            b.iter_custom(|iters| stream_by_hand::<RawEnd>(&rt, flavor, iters))
+        });
+
+        group.bench_function("simple_channel_postcard", |b| {
+            b.iter_custom(|iters| stream_by_hand::<ChannelEnd>(&rt, flavor, iters))
         });
 
         group.bench_function("handler", |b| {

@@ -4,7 +4,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rumpsteak_aura::ChoreoHandler;
-use rumpsteak_aura_benches::{Flavor, Handler, Node, RawEnd, endpoints, ok, run_pair};
+use rumpsteak_aura_benches::{ByHand, Flavor, Handler, Node, RawEnd, endpoints, ok, run_pair};
 use serde::{Deserialize, Serialize};
 
 /// A payload serialized as bytes (not as a sequence of u8), as a user would
@@ -38,7 +38,7 @@ fn throughput(c: &mut Criterion) {
             let payload = blob.clone();
             group.bench_function(format!("raw_mpsc_postcard/{size}"), |b| {
                 b.iter_custom(|iters| {
-                    let (a, mut bb) = RawEnd::pair();
+                    let (mut a, mut bb) = RawEnd::pair();
                     let payload = payload.clone();
                     let first = async move {
                         for _ in 0..iters {

@@ -4,22 +4,28 @@
 //! ```sh
 //! cargo build --release -p rumpsteak-aura-benches --bin op_cost
 //! valgrind --tool=callgrind target/release/op_cost raw
+//! valgrind --tool=callgrind target/release/op_cost channel
 //! valgrind --tool=callgrind target/release/op_cost handler
 //! valgrind --tool=callgrind target/release/op_cost monitor
+//! valgrind --tool=callgrind target/release/op_cost offer
+//! valgrind --tool=callgrind target/release/op_cost offer_among
 //! ```
 //!
 //! Each mode sends 100,000 `Ping`s from A to B and receives each at once:
-//! `raw` over a tokio mpsc with postcard by hand, `handler` through the
+//! `raw` over a tokio mpsc with postcard by hand, `channel` the same over
+//! this project's `SimpleChannel`, `handler` through the
 //! handler, `monitor` through the handler with a protocol monitor on both
-//! endpoints. Divide the instruction totals by 100,000 for a per-pair cost.
+//! endpoints. `offer` and `offer_among` choose a label (alternating between
+//! two) and offer it, with `offer` or `offer_among`. Divide the instruction
+//! totals by 100,000 for a per-pair cost.
 
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use rumpsteak_aura::ChoreoHandler;
-use rumpsteak_aura_benches::{Handler, Node, Ping, RawEnd, endpoints, ok};
+use rumpsteak_aura::{ChoreoHandler, Label};
+use rumpsteak_aura_benches::{ByHand, ChannelEnd, Handler, Node, Ping, RawEnd, endpoints, ok};
 use rumpsteak_aura_choreography::protocol::Protocol;
 
 const PAIRS: u64 = 100_000;
@@ -34,16 +40,19 @@ fn now<F: Future>(f: F) -> F::Output {
     }
 }
 
+fn by_hand<E: ByHand>() {
+    let (mut a, mut b) = E::pair();
+    for seq in 0..PAIRS {
+        a.send(&Ping { seq, stamp: 7 });
+        black_box(now(b.recv::<Ping>()));
+    }
+}
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     match mode.as_str() {
-        "raw" => {
-            let (a, mut b) = RawEnd::pair();
-            for seq in 0..PAIRS {
-                a.send(&Ping { seq, stamp: 7 });
-                black_box(now(b.recv::<Ping>()));
-            }
-        }
+        "raw" => by_hand::<RawEnd>(),
+        "channel" => by_hand::<ChannelEnd>(),
         "handler" | "monitor" => {
             let (mut a, mut b) = endpoints();
             if mode == "monitor" {
@@ -57,8 +66,26 @@ fn main() {
                 black_box(ok(now(h.recv::<Ping>(&mut b, Node::A))));
             }
         }
+        "offer" | "offer_among" => {
+            const ACCEPT: Label = Label("accept");
+            const REJECT: Label = Label("reject");
+            let (mut a, mut b) = endpoints();
+            let mut h = Handler::new();
+            for seq in 0..PAIRS {
+                let label = if seq % 2 == 0 { ACCEPT } else { REJECT };
+                ok(now(h.choose(&mut a, Node::B, label)));
+                let offered = if mode == "offer" {
+                    now(h.offer(&mut b, Node::A))
+                } else {
+                    now(h.offer_among(&mut b, Node::A, &[ACCEPT, REJECT]))
+                };
+                black_box(ok(offered));
+            }
+        }
         other => {
-            eprintln!("usage: op_cost raw|handler|monitor (got {other:?})");
+            eprintln!(
+                "usage: op_cost raw|channel|handler|monitor|offer|offer_among (got {other:?})"
+            );
             std::process::exit(2);
         }
     }

@@ -112,6 +112,29 @@ pub fn endpoints() -> (RumpsteakEndpoint<Node>, RumpsteakEndpoint<Node>) {
     (a, b)
 }
 
+/// Messages sent by hand: postcard encode and decode written out, over some
+/// channel of byte frames. The raw baseline is [`RawEnd`]; [`ChannelEnd`]
+/// does the same over this project's in-memory channel, to show how much of
+/// a difference comes from the channel rather than the handler.
+pub trait ByHand: Sized + Send + 'static {
+    /// Two connected ends.
+    fn pair() -> (Self, Self);
+
+    /// Encodes with postcard and sends.
+    fn send<T: Serialize>(&mut self, msg: &T);
+
+    /// Receives and decodes with postcard.
+    fn recv<T: serde::de::DeserializeOwned>(&mut self) -> impl Future<Output = T> + Send;
+}
+
+fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    postcard::to_allocvec(msg).unwrap_or_else(|e| panic!("encode: {e}"))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
+    postcard::from_bytes(bytes).unwrap_or_else(|e| panic!("decode: {e}"))
+}
+
 /// One end of the raw baseline: a pair of unbounded tokio channels of bytes.
 #[derive(Debug)]
 pub struct RawEnd {
@@ -119,35 +142,50 @@ pub struct RawEnd {
     rx: UnboundedReceiver<Vec<u8>>,
 }
 
-impl RawEnd {
-    /// Two connected raw ends.
-    pub fn pair() -> (RawEnd, RawEnd) {
+impl ByHand for RawEnd {
+    fn pair() -> (RawEnd, RawEnd) {
         let (tx_a, rx_b) = unbounded_channel();
         let (tx_b, rx_a) = unbounded_channel();
         (RawEnd { tx: tx_a, rx: rx_a }, RawEnd { tx: tx_b, rx: rx_b })
     }
 
-    /// Encodes with postcard and sends.
-    pub fn send<T: Serialize>(&self, msg: &T) {
-        let bytes = postcard::to_allocvec(msg).unwrap_or_else(|e| panic!("encode: {e}"));
-        if self.tx.send(bytes).is_err() {
+    fn send<T: Serialize>(&mut self, msg: &T) {
+        if self.tx.send(encode(msg)).is_err() {
             panic!("raw peer gone");
         }
     }
 
-    /// Receives and decodes with postcard.
-    pub async fn recv<T: serde::de::DeserializeOwned>(&mut self) -> T {
-        let bytes = match self.rx.recv().await {
-            Some(b) => b,
+    async fn recv<T: serde::de::DeserializeOwned>(&mut self) -> T {
+        match self.rx.recv().await {
+            Some(bytes) => decode(&bytes),
             None => panic!("raw peer gone"),
-        };
-        postcard::from_bytes(&bytes).unwrap_or_else(|e| panic!("decode: {e}"))
+        }
     }
 }
 
-/// Raw ping-pong over [`RawEnd`]s: `iters` round trips of a [`Ping`].
-pub fn raw_pingpong(rt: &Runtime, flavor: Flavor, iters: u64) -> Duration {
-    let (mut a, mut b) = RawEnd::pair();
+/// One end of [`SimpleChannel`] used by hand, without the handler.
+#[derive(Debug)]
+pub struct ChannelEnd(SimpleChannel);
+
+impl ByHand for ChannelEnd {
+    fn pair() -> (ChannelEnd, ChannelEnd) {
+        let (a, b) = SimpleChannel::pair();
+        (ChannelEnd(a), ChannelEnd(b))
+    }
+
+    fn send<T: Serialize>(&mut self, msg: &T) {
+        ok(self.0.try_send_frame(encode(msg)));
+    }
+
+    async fn recv<T: serde::de::DeserializeOwned>(&mut self) -> T {
+        let bytes = ok(std::future::poll_fn(|cx| self.0.poll_recv_frame(cx)).await);
+        decode(&bytes)
+    }
+}
+
+/// Ping-pong by hand over `E`: `iters` round trips of a [`Ping`].
+pub fn pingpong_by_hand<E: ByHand>(rt: &Runtime, flavor: Flavor, iters: u64) -> Duration {
+    let (mut a, mut b) = E::pair();
     let first = async move {
         for seq in 0..iters {
             a.send(&Ping { seq, stamp: 7 });
@@ -161,6 +199,11 @@ pub fn raw_pingpong(rt: &Runtime, flavor: Flavor, iters: u64) -> Duration {
         }
     };
     run_pair(rt, flavor, first, second)
+}
+
+/// Raw ping-pong over [`RawEnd`]s, the baseline of every ping-pong group.
+pub fn raw_pingpong(rt: &Runtime, flavor: Flavor, iters: u64) -> Duration {
+    pingpong_by_hand::<RawEnd>(rt, flavor, iters)
 }
 
 /// Ping-pong through the handler: `iters` round trips of a [`Ping`] from the

@@ -7,6 +7,7 @@ use rumpsteak_aura::{
 };
 use rumpsteak_aura_transport::RumpsteakSession;
 
+use crate::labels::SessionLabels;
 use crate::metadata::{LastOp, MetadataCache, SessionMetadata, short_type_name};
 
 /// One role's state: a session per peer, the metadata of each, and optionally
@@ -66,8 +67,9 @@ pub(crate) struct Peer<R> {
     closed_by_peer: bool,
     /// The size of the last frame sent, used as the next send buffer's size.
     pub(crate) send_hint: usize,
-    /// How many more new labels this session may teach the process.
-    pub(crate) label_quota: u32,
+    /// Labels resolved lately, and how many more this session may teach
+    /// the process.
+    pub(crate) labels: SessionLabels,
     meta: MetadataCache,
 }
 
@@ -154,7 +156,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             last: LastOp::Registered,
             closed_by_peer: false,
             send_hint: 0,
-            label_quota: crate::labels::MAX_LABELS_PER_SESSION,
+            labels: SessionLabels::default(),
             meta: MetadataCache::default(),
         };
         match self.peers.iter_mut().find(|p| p.role == fresh.role) {

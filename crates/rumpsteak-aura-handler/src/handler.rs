@@ -10,12 +10,11 @@ use rumpsteak_aura::{
     ChoreoHandler, ChoreographyError, Label, Operation, Result, Role, Transition, TransportError,
     Violation,
 };
-use rumpsteak_aura_transport::wire::{self, Frame, PayloadError};
+use rumpsteak_aura_transport::wire::{self, Frame, PayloadError, RawLabel};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::endpoint::{Act, Peer, RumpsteakEndpoint};
-use crate::labels::resolve;
 use crate::metadata::LastOp;
 
 /// Performs choreographic effects on a [`RumpsteakEndpoint`].
@@ -122,7 +121,7 @@ where
 
     /// Polls for the step's frame; `act` is what the monitor checks before
     /// anything is read.
-    #[inline]
+    #[inline(always)]
     fn poll_frame(&mut self, cx: &mut Context<'_>, act: Act<'_>) -> Poll<Result<(Begun, Vec<u8>)>> {
         let (i, next) = match self.begun {
             Some(begun) => begun,
@@ -187,7 +186,7 @@ where
 
     /// Polls the step: `act` is what the monitor checks, `last` what the
     /// metadata records, and `encode` makes the frame for the peer found.
-    #[inline]
+    #[inline(always)]
     fn poll_send(
         &mut self,
         cx: &mut Context<'_>,
@@ -282,27 +281,80 @@ where
     Ok(msg)
 }
 
+/// How an offer turns the label received into a `&'static str`.
+trait Labels<R> {
+    /// The label, if it is one known without looking anywhere that has side
+    /// effects; compared byte for byte, before any UTF-8 check.
+    fn known(&self, label: RawLabel<'_>, peer: &Peer<R>) -> Option<&'static str>;
+
+    /// Any other label, once it is known to be text.
+    fn other(&self, label: &str, peer: &mut Peer<R>) -> Result<&'static str>;
+}
+
+/// `offer`: any label, through the session's recent labels and then the
+/// process-wide table.
+struct AnyLabel;
+
+impl<R> Labels<R> for AnyLabel {
+    fn known(&self, label: RawLabel<'_>, peer: &Peer<R>) -> Option<&'static str> {
+        peer.labels.recent(label)
+    }
+
+    fn other(&self, label: &str, peer: &mut Peer<R>) -> Result<&'static str> {
+        peer.labels
+            .learn(label)
+            .map_err(|violation| peer.error(Operation::Offer, violation))
+    }
+}
+
+/// `offer_among`: one of the given labels.
+struct OneOf<'l>(&'l [Label]);
+
+impl<R> Labels<R> for OneOf<'_> {
+    fn known(&self, label: RawLabel<'_>, _: &Peer<R>) -> Option<&'static str> {
+        self.0.iter().find(|l| label.is(l.0)).map(|l| l.0)
+    }
+
+    fn other(&self, label: &str, peer: &mut Peer<R>) -> Result<&'static str> {
+        Err(ChoreographyError::UnexpectedLabel {
+            peer: peer.name.clone(),
+            op: Operation::Offer,
+            expected: self.0.to_vec(),
+            received: label.to_owned(),
+        })
+    }
+}
+
 /// Decodes a received label frame, checks the label with the monitor if
-/// any, turns it into a `&'static str` with `resolve`, and records the step.
+/// any, turns it into a `&'static str`, and records the step. A label the
+/// monitor refuses is never learned.
 fn offered<R>(
     ep: &mut RumpsteakEndpoint<R>,
     (i, _): Begun,
     frame: &[u8],
-    resolve_label: impl FnOnce(&str, &mut Peer<R>) -> Result<&'static str>,
+    labels: &impl Labels<R>,
 ) -> Result<Label>
 where
     R: Role + Eq + Hash + Clone + Debug,
 {
     let op = Operation::Offer;
     let peer = ep.peer_at(i);
-    let label = match wire::decode(frame) {
-        Ok(Frame::Label(label)) => label,
+    let raw = match wire::decode(frame) {
+        Ok(Frame::Label(raw)) => raw,
         Ok(Frame::Message(_)) => return Err(peer.error(op, Violation::MessageWhereLabelExpected)),
         Err(e) => return Err(peer.error(op, e.into())),
     };
-    ep.trace(i, op, frame.len(), label);
-    let next = ep.check(i, op, Act::Offer(Some(label)))?;
-    let label = resolve_label(label, ep.peer_at(i))?;
+    let known = labels.known(raw, peer);
+    let text = match known {
+        Some(label) => label,
+        None => raw.to_str().map_err(|e| peer.error(op, e.into()))?,
+    };
+    ep.trace(i, op, frame.len(), text);
+    let next = ep.check(i, op, Act::Offer(Some(text)))?;
+    let label = match known {
+        Some(label) => label,
+        None => labels.other(text, ep.peer_at(i))?,
+    };
     ep.finish(i, LastOp::Offered(label), next);
     Ok(Label(label))
 }
@@ -311,20 +363,16 @@ impl<R, M> RumpsteakHandler<R, M>
 where
     R: Role + Eq + Hash + Clone + Debug + Send,
 {
-    /// Receives the next label from `from`; `resolve` turns it into a
-    /// `&'static str` given the peer it came from.
-    fn offer_with<'a, F>(
+    /// Receives the next label from `from`, resolved by `labels`.
+    fn offer_with<'a>(
         ep: &'a mut RumpsteakEndpoint<R>,
         from: R,
-        resolve: F,
-    ) -> impl Future<Output = Result<Label>> + Send + 'a
-    where
-        F: Fn(&str, &mut Peer<R>) -> Result<&'static str> + Send + 'a,
-    {
+        labels: impl Labels<R> + Send + 'a,
+    ) -> impl Future<Output = Result<Label>> + Send + 'a {
         let mut incoming = Incoming::new(ep, from, Operation::Offer);
         poll_fn(move |cx| {
             let (begun, frame) = ready!(incoming.poll_frame(cx, Act::Offer(None)))?;
-            Poll::Ready(offered(incoming.ep, begun, &frame, &resolve))
+            Poll::Ready(offered(incoming.ep, begun, &frame, &labels))
         })
     }
 
@@ -340,18 +388,7 @@ where
         from: R,
         expected: &[Label],
     ) -> Result<Label> {
-        Self::offer_with(ep, from, |received, peer| {
-            match expected.iter().find(|l| l.0 == received) {
-                Some(label) => Ok(label.0),
-                None => Err(ChoreographyError::UnexpectedLabel {
-                    peer: peer.name.clone(),
-                    op: Operation::Offer,
-                    expected: expected.to_vec(),
-                    received: received.to_owned(),
-                }),
-            }
-        })
-        .await
+        Self::offer_with(ep, from, OneOf(expected)).await
     }
 
     /// Receives a message from `from`, failing with
@@ -495,15 +532,7 @@ where
         ep: &mut Self::Endpoint,
         from: R,
     ) -> impl Future<Output = Result<Label>> + Send {
-        Self::offer_with(ep, from, |received, peer| {
-            resolve(received, &mut peer.label_quota).map_err(|violation| {
-                ChoreographyError::ProtocolViolation {
-                    peer: peer.name.clone(),
-                    op: Operation::Offer,
-                    violation,
-                }
-            })
-        })
+        Self::offer_with(ep, from, AnyLabel)
     }
 
     async fn with_timeout<F, T>(

@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use rumpsteak_aura::{Label, Violation};
+use rumpsteak_aura_transport::wire::RawLabel;
 
 /// How many labels learned from peers the process keeps in all. Labels are
 /// at most 255 bytes, so learned labels take at most about 256 KiB.
@@ -96,6 +97,51 @@ pub fn intern_label(label: &str) -> Result<&'static str, Violation> {
     resolve(label, &mut unlimited)
 }
 
+/// One session's view of the label table: the labels it resolved lately,
+/// which later offers find without taking the table's lock, and how many
+/// more labels it may teach the process.
+#[derive(Debug)]
+pub(crate) struct SessionLabels {
+    recent: [Option<&'static str>; RECENT_LABELS],
+    next: usize,
+    quota: u32,
+}
+
+/// How many labels a session remembers; a choice seldom has more branches.
+const RECENT_LABELS: usize = 8;
+
+impl Default for SessionLabels {
+    fn default() -> Self {
+        SessionLabels {
+            recent: [None; RECENT_LABELS],
+            next: 0,
+            quota: MAX_LABELS_PER_SESSION,
+        }
+    }
+}
+
+impl SessionLabels {
+    /// The label, if this session resolved it lately: a few byte
+    /// comparisons, no lock.
+    pub(crate) fn recent(&self, label: RawLabel<'_>) -> Option<&'static str> {
+        self.recent
+            .iter()
+            .flatten()
+            .copied()
+            .find(|known| label.is(known))
+    }
+
+    /// Returns the process-wide `&'static str` for `label` from the table,
+    /// learning it if this session's quota and the process-wide limit allow,
+    /// and remembers it as recent.
+    pub(crate) fn learn(&mut self, label: &str) -> Result<&'static str, Violation> {
+        let resolved = resolve(label, &mut self.quota)?;
+        self.recent[self.next] = Some(resolved);
+        self.next = (self.next + 1) % RECENT_LABELS;
+        Ok(resolved)
+    }
+}
+
 /// Like [`intern_label`], charging a newly learned label to a session's
 /// `quota`.
 pub(crate) fn resolve(label: &str, quota: &mut u32) -> Result<&'static str, Violation> {
@@ -120,4 +166,40 @@ pub(crate) fn resolve(label: &str, quota: &mut u32) -> Result<&'static str, Viol
     t.learned += 1;
     *quota -= 1;
     Ok(learned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_charges_each_new_label_once_and_remembers_it() {
+        let mut session = SessionLabels::default();
+        // Distinct from every other test's labels: the table is process-wide.
+        let names: Vec<String> = (0..RECENT_LABELS + 2)
+            .map(|i| format!("session-labels-test-{i}"))
+            .collect();
+        let first: Vec<&'static str> = names
+            .iter()
+            .map(|n| session.learn(n))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(session.quota, MAX_LABELS_PER_SESSION - names.len() as u32);
+        // The last RECENT_LABELS are recent, the first two no longer.
+        for (k, (name, earlier)) in names.iter().zip(&first).enumerate() {
+            let recent = session.recent(RawLabel::from(name.as_str()));
+            if k < 2 {
+                assert_eq!(recent, None, "{name}");
+            } else {
+                assert!(recent.is_some_and(|r| std::ptr::eq(r, *earlier)), "{name}");
+            }
+        }
+        // Learning them again is not charged again and gives the same
+        // `&'static str` as before.
+        for (name, earlier) in names.iter().zip(&first) {
+            let again = session.learn(name).unwrap();
+            assert!(std::ptr::eq(again, *earlier), "{name}");
+        }
+        assert_eq!(session.quota, MAX_LABELS_PER_SESSION - names.len() as u32);
+    }
 }

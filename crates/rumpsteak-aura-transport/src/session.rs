@@ -167,7 +167,7 @@ impl RumpsteakSession {
     ///
     /// A frame over the size limit is refused (and dropped) before anything
     /// is sent. On the in-memory channel this completes at the first poll.
-    #[inline]
+    #[inline(always)]
     pub fn poll_send_frame(
         &mut self,
         cx: &mut Context<'_>,
@@ -210,7 +210,7 @@ impl RumpsteakSession {
     /// role never waits for an answer to a request still sitting in its own
     /// buffer. A received frame over the size limit is discarded and reported
     /// as an error; the session stays usable.
-    #[inline]
+    #[inline(always)]
     pub fn poll_recv_frame(
         &mut self,
         cx: &mut Context<'_>,

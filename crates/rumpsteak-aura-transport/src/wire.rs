@@ -66,7 +66,63 @@ pub enum Frame<'a> {
     /// A message payload, still postcard-encoded.
     Message(&'a [u8]),
     /// A choice label.
-    Label(&'a str),
+    Label(RawLabel<'a>),
+}
+
+/// A received label: its length is checked (at most [`MAX_LABEL_LEN`]
+/// bytes, filling the frame exactly), its text not yet.
+///
+/// Checking that bytes are UTF-8 costs more than comparing them, and a
+/// label is almost always one the receiver knows. So [`RawLabel::is`]
+/// compares with a known label directly, and only a label that matched
+/// nothing needs [`RawLabel::to_str`].
+///
+/// # Examples
+///
+/// ```
+/// use rumpsteak_aura_transport::wire::{self, Frame};
+///
+/// let frame = wire::encode_label("accept")?;
+/// let Frame::Label(label) = wire::decode(&frame)? else { panic!("not a label") };
+/// assert!(label.is("accept") && !label.is("reject"));
+/// assert_eq!(label.to_str()?, "accept");
+///
+/// // Not UTF-8: decoding the frame succeeds, reading the text does not.
+/// let Frame::Label(bad) = wire::decode(&[wire::WIRE_VERSION, 0x01, 1, 0xff])? else {
+///     panic!("not a label")
+/// };
+/// assert!(bad.to_str().is_err());
+/// # Ok::<(), rumpsteak_aura::FrameError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawLabel<'a>(&'a [u8]);
+
+impl<'a> RawLabel<'a> {
+    /// Whether this is `label`, byte for byte.
+    #[inline]
+    pub fn is(self, label: &str) -> bool {
+        self.0 == label.as_bytes()
+    }
+
+    /// The label's bytes.
+    pub fn as_bytes(self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The label as text.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::InvalidLabel`] if the bytes are not UTF-8.
+    pub fn to_str(self) -> Result<&'a str, FrameError> {
+        std::str::from_utf8(self.0).map_err(|_| FrameError::InvalidLabel("not valid UTF-8"))
+    }
+}
+
+impl<'a> From<&'a str> for RawLabel<'a> {
+    fn from(label: &'a str) -> Self {
+        RawLabel(label.as_bytes())
+    }
 }
 
 /// Why a message could not be encoded or decoded.
@@ -115,10 +171,10 @@ impl Flavor for VecFlavor {
     }
 }
 
+#[inline]
 fn header(kind: FrameKind, capacity: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(capacity.max(HEADER_LEN));
-    buf.push(WIRE_VERSION);
-    buf.push(kind as u8);
+    buf.extend_from_slice(&[WIRE_VERSION, kind as u8]);
     buf
 }
 
@@ -157,7 +213,7 @@ pub fn encode_message<M: Serialize + ?Sized>(
 /// use rumpsteak_aura_transport::wire::{self, Frame};
 ///
 /// let frame = wire::encode_label("accept")?;
-/// assert_eq!(wire::decode(&frame)?, Frame::Label("accept"));
+/// assert_eq!(wire::decode(&frame)?, Frame::Label("accept".into()));
 /// # Ok::<(), rumpsteak_aura::FrameError>(())
 /// ```
 pub fn encode_label(label: &str) -> Result<Vec<u8>, FrameError> {
@@ -170,7 +226,8 @@ pub fn encode_label(label: &str) -> Result<Vec<u8>, FrameError> {
         .map_err(|_| FrameError::InvalidLabel("could not be encoded"))
 }
 
-/// Reads a frame's header and, for a label, the label.
+/// Reads a frame's header and, for a label, the label's length (see
+/// [`RawLabel`] for its text).
 ///
 /// Never panics, whatever the bytes.
 #[inline]
@@ -190,19 +247,26 @@ pub fn decode(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
     }
 }
 
-fn decode_label(payload: &[u8]) -> Result<&str, FrameError> {
-    let (label, rest): (&str, &[u8]) = postcard::take_from_bytes(payload).map_err(|e| match e {
-        postcard::Error::DeserializeUnexpectedEnd => FrameError::Truncated,
-        postcard::Error::DeserializeBadUtf8 => FrameError::InvalidLabel("not valid UTF-8"),
-        _ => FrameError::InvalidLabel("bad length prefix"),
-    })?;
-    if !rest.is_empty() {
-        return Err(FrameError::TrailingBytes(rest.len()));
-    }
-    if label.len() > MAX_LABEL_LEN {
+/// A label payload is a postcard string: a varint length, then the bytes.
+/// Labels are at most 255 bytes, so the length takes one or two bytes.
+fn decode_label(payload: &[u8]) -> Result<RawLabel<'_>, FrameError> {
+    let (len, text) = match payload {
+        [] => return Err(FrameError::Truncated),
+        [short @ 0..=0x7f, text @ ..] => (usize::from(*short), text),
+        [low, high @ 0..=0x7f, text @ ..] => {
+            (usize::from(low & 0x7f) | usize::from(*high) << 7, text)
+        }
+        [_, _, ..] => return Err(FrameError::InvalidLabel("longer than 255 bytes")),
+        [_] => return Err(FrameError::Truncated),
+    };
+    if len > MAX_LABEL_LEN {
         return Err(FrameError::InvalidLabel("longer than 255 bytes"));
     }
-    Ok(label)
+    match text.len().checked_sub(len) {
+        None => Err(FrameError::Truncated),
+        Some(0) => Ok(RawLabel(text)),
+        Some(extra) => Err(FrameError::TrailingBytes(extra)),
+    }
 }
 
 /// Decodes a message payload, requiring it to fill the frame exactly.
@@ -274,7 +338,7 @@ mod tests {
         let label = encode_label("accept").unwrap();
         assert_eq!(&msg[HEADER_LEN..HEADER_LEN + 7], &label[HEADER_LEN..]);
         assert!(matches!(decode(&msg), Ok(Frame::Message(_))));
-        assert_eq!(decode(&label), Ok(Frame::Label("accept")));
+        assert_eq!(decode(&label), Ok(Frame::Label("accept".into())));
     }
 
     fn wire_msg() -> Vec<u8> {
@@ -309,10 +373,51 @@ mod tests {
             decode(&[WIRE_VERSION, 1, 1, b'a', b'b']),
             Err(FrameError::TrailingBytes(1))
         );
+        // Its text is checked when read.
+        let Ok(Frame::Label(not_text)) = decode(&[WIRE_VERSION, 1, 1, 0xff]) else {
+            panic!("a label frame of the right length decodes");
+        };
         assert_eq!(
-            decode(&[WIRE_VERSION, 1, 1, 0xff]),
+            not_text.to_str(),
             Err(FrameError::InvalidLabel("not valid UTF-8"))
         );
+        assert!(!not_text.is("\u{ff}"));
+    }
+
+    #[test]
+    fn label_lengths_take_one_or_two_varint_bytes() {
+        for len in [0, 1, 127, 128, 200, MAX_LABEL_LEN] {
+            let text = "x".repeat(len);
+            let frame = encode_label(&text).unwrap();
+            let Ok(Frame::Label(label)) = decode(&frame) else {
+                panic!("label of {len} bytes");
+            };
+            assert!(label.is(&text), "{len}");
+            // One byte short, one byte over.
+            assert_eq!(
+                decode(&frame[..frame.len() - 1]),
+                Err(FrameError::Truncated)
+            );
+            let mut padded = frame.clone();
+            padded.push(b'x');
+            assert_eq!(decode(&padded), Err(FrameError::TrailingBytes(1)));
+        }
+        let too_long = |len: u16| {
+            let mut frame = vec![WIRE_VERSION, 1, (len as u8) | 0x80, (len >> 7) as u8];
+            frame.resize(frame.len() + usize::from(len), b'x');
+            decode(&frame).map(|_| ())
+        };
+        assert_eq!(too_long(255), Ok(()));
+        assert_eq!(
+            too_long(256),
+            Err(FrameError::InvalidLabel("longer than 255 bytes"))
+        );
+        // A length whose varint runs past two bytes, and one cut short.
+        assert_eq!(
+            decode(&[WIRE_VERSION, 1, 0x80, 0x80, 0x01]),
+            Err(FrameError::InvalidLabel("longer than 255 bytes"))
+        );
+        assert_eq!(decode(&[WIRE_VERSION, 1, 0x80]), Err(FrameError::Truncated));
     }
 
     #[test]

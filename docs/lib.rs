@@ -3,9 +3,10 @@
 //! `docs/` is an mdBook (`mdbook build docs`). This crate exists so that
 //! every Rust snippet of the book is compiled and run as a doctest:
 //! `cargo test -p rumpsteak-aura-docs`. Each chapter is included below as
-//! the documentation of an empty module. The wire format chapter is
-//! included from `docs/wire-format.md`, its canonical path; the book pulls
-//! the same file in through `docs/src/wire-format.md`.
+//! the documentation of an empty module. The wire format and performance
+//! chapters are included from `docs/wire-format.md` and
+//! `docs/performance.md`, their canonical paths; the book pulls the same
+//! files in through `docs/src/`.
 //!
 #![doc = include_str!("src/introduction.md")]
 
@@ -30,7 +31,7 @@ pub mod transports {}
 #[doc = include_str!("src/protocols.md")]
 pub mod protocols {}
 
-#[doc = include_str!("src/performance.md")]
+#[doc = include_str!("performance.md")]
 pub mod performance {}
 
 #[doc = include_str!("wire-format.md")]

@@ -1,5 +1,5 @@
-//! Ping-pong over loopback TCP, on a current-thread runtime: A sends a small
-//! message, B answers it. Time per round trip.
+//! Ping-pong over loopback TCP, on each runtime: A sends a small message, B
+//! answers it. Time per round trip.
 //!
 //! - `raw_tcp_postcard`: the baseline, a tokio `TcpStream` (`TCP_NODELAY`)
 //!   with a big-endian `u32` length prefix and postcard written by hand;
@@ -83,58 +83,59 @@ async fn endpoints() -> (RumpsteakEndpoint<Node>, RumpsteakEndpoint<Node>) {
 }
 
 fn tcp_pingpong(c: &mut Criterion) {
-    let flavor = Flavor::CurrentThread;
-    let rt = flavor.runtime();
-    let mut group = c.benchmark_group(format!("tcp_pingpong/{}", flavor.name()));
+    for flavor in Flavor::ALL {
+        let rt = flavor.runtime();
+        let mut group = c.benchmark_group(format!("tcp_pingpong/{}", flavor.name()));
 
-    group.bench_function("raw_tcp_postcard", |b| {
-        b.iter_custom(|iters| {
-            let (mut a, mut bb) = rt.block_on(RawTcp::pair());
-            let first = async move {
-                for seq in 0..iters {
-                    a.send(&Ping { seq, stamp: 7 }).await;
-                    black_box(a.recv().await);
-                }
-            };
-            let second = async move {
-                for _ in 0..iters {
-                    let p = bb.recv().await;
-                    bb.send(&p).await;
-                }
-            };
-            run_pair(&rt, flavor, first, second)
-        })
-    });
+        group.bench_function("raw_tcp_postcard", |b| {
+            b.iter_custom(|iters| {
+                let (mut a, mut bb) = rt.block_on(RawTcp::pair());
+                let first = async move {
+                    for seq in 0..iters {
+                        a.send(&Ping { seq, stamp: 7 }).await;
+                        black_box(a.recv().await);
+                    }
+                };
+                let second = async move {
+                    for _ in 0..iters {
+                        let p = bb.recv().await;
+                        bb.send(&p).await;
+                    }
+                };
+                run_pair(&rt, flavor, first, second)
+            })
+        });
 
-    group.bench_function("session_frames", |b| {
-        b.iter_custom(|iters| {
-            let (mut a, mut bb) = rt.block_on(sessions());
-            let first = async move {
-                for seq in 0..iters {
-                    let frame = ok(postcard::to_allocvec(&Ping { seq, stamp: 7 }));
-                    ok(a.send_frame(frame).await);
-                    let frame = ok(a.recv_frame().await);
-                    black_box(ok(postcard::from_bytes::<Ping>(&frame)));
-                }
-            };
-            let second = async move {
-                for _ in 0..iters {
-                    let frame = ok(bb.recv_frame().await);
-                    let p: Ping = ok(postcard::from_bytes(&frame));
-                    ok(bb.send_frame(ok(postcard::to_allocvec(&p))).await);
-                }
-            };
-            run_pair(&rt, flavor, first, second)
-        })
-    });
+        group.bench_function("session_frames", |b| {
+            b.iter_custom(|iters| {
+                let (mut a, mut bb) = rt.block_on(sessions());
+                let first = async move {
+                    for seq in 0..iters {
+                        let frame = ok(postcard::to_allocvec(&Ping { seq, stamp: 7 }));
+                        ok(a.send_frame(frame).await);
+                        let frame = ok(a.recv_frame().await);
+                        black_box(ok(postcard::from_bytes::<Ping>(&frame)));
+                    }
+                };
+                let second = async move {
+                    for _ in 0..iters {
+                        let frame = ok(bb.recv_frame().await);
+                        let p: Ping = ok(postcard::from_bytes(&frame));
+                        ok(bb.send_frame(ok(postcard::to_allocvec(&p))).await);
+                    }
+                };
+                run_pair(&rt, flavor, first, second)
+            })
+        });
 
-    group.bench_function("handler", |b| {
-        b.iter_custom(|iters| {
-            let (a, bb) = rt.block_on(endpoints());
-            handler_pingpong(&rt, flavor, a, bb, iters)
-        })
-    });
-    group.finish();
+        group.bench_function("handler", |b| {
+            b.iter_custom(|iters| {
+                let (a, bb) = rt.block_on(endpoints());
+                handler_pingpong(&rt, flavor, a, bb, iters)
+            })
+        });
+        group.finish();
+    }
 }
 
 criterion_group! {

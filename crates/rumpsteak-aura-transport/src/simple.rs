@@ -57,10 +57,15 @@ struct LaneState {
 const RETAINED_SLOTS: usize = 4096;
 
 impl Lane {
+    /// Locks the lane. While it is held, no waker is woken or dropped:
+    /// either runs arbitrary code, which could drop the other end of the
+    /// pair and so need this very lock. Wakers taken out are woken or
+    /// dropped after the lock is released.
     fn lock(&self) -> MutexGuard<'_, LaneState> {
-        // Nothing can panic while the lock is held (appending aborts on
-        // allocation failure rather than unwinding), so a poisoned lock still
-        // guards a consistent queue.
+        // Nothing under the lock can leave the queue inconsistent if it
+        // panics (appending aborts on allocation failure, and a waker's
+        // clone happens before anything is changed), so a poisoned lock
+        // still guards a consistent queue.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -92,8 +97,9 @@ impl Lane {
         let mut state = self.lock();
         state.receiver_gone = true;
         let unread = std::mem::take(&mut state.frames);
+        let waiting = state.waiting.take();
         drop(state);
-        drop(unread);
+        drop((unread, waiting));
     }
 }
 
@@ -166,17 +172,16 @@ impl SimpleChannel {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Vec<u8>, TransportError>> {
         let budget = ready!(coop::poll_proceed(cx));
-        if self.taken.is_empty() {
-            ready!(self.take_waiting(cx))?;
-        }
-        match self.taken.pop_front() {
-            Some(frame) => {
-                budget.made_progress();
-                Poll::Ready(Ok(frame))
-            }
-            // `take_waiting` only returns `Ready(Ok)` with frames taken.
-            None => Poll::Ready(Err(TransportError::closed())),
-        }
+        let taken = match self.taken.is_empty() {
+            true => ready!(self.take_waiting(cx)),
+            false => Ok(()),
+        };
+        // Every answer counts as progress, a closed channel included (as
+        // with tokio's channels): a task that keeps polling a closed channel
+        // still yields now and then.
+        budget.made_progress();
+        // `take_waiting` only returns `Ok` with frames taken.
+        Poll::Ready(taken.and_then(|()| self.taken.pop_front().ok_or_else(TransportError::closed)))
     }
 
     /// Moves every waiting frame into `taken`, or registers to be woken when
@@ -193,10 +198,12 @@ impl SimpleChannel {
         if state.sender_gone {
             return Poll::Ready(Err(TransportError::closed()));
         }
-        match &state.waiting {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            _ => state.waiting = Some(cx.waker().clone()),
-        }
+        let stale = match &state.waiting {
+            Some(waker) if waker.will_wake(cx.waker()) => None,
+            _ => state.waiting.replace(cx.waker().clone()),
+        };
+        drop(state);
+        drop(stale);
         Poll::Pending
     }
 
@@ -338,5 +345,89 @@ mod tests {
         }
         let seen_after = seen_after.expect("the other task never ran while frames were waiting");
         assert!(seen_after < FRAMES - 1, "ran only at the end: {seen_after}");
+    }
+
+    /// A waker that counts its clones through the `Arc` and does nothing.
+    struct Quiet;
+
+    impl std::task::Wake for Quiet {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    #[test]
+    fn dropping_a_waiting_end_releases_its_waker() {
+        let (mut a, mut b) = SimpleChannel::pair();
+        let quiet = Arc::new(Quiet);
+        let waker = Waker::from(quiet.clone());
+        assert!(
+            b.poll_recv_frame(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(waker);
+        drop(b);
+        assert!(a.try_send_frame(vec![1]).is_err());
+        assert_eq!(
+            Arc::strong_count(&quiet),
+            1,
+            "the lane still holds the waker"
+        );
+    }
+
+    /// A closed channel answers at once; a task polling it in a loop must
+    /// still let the other tasks of its thread run.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_receiver_polling_a_closed_channel_yields_to_other_tasks() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let (a, mut b) = SimpleChannel::pair();
+        drop(a);
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+        for _ in 0..10_000 {
+            assert!(b.recv().await.is_err());
+            if ran.load(Ordering::SeqCst) {
+                return;
+            }
+        }
+        panic!("the other task never ran while the receiver polled a closed channel");
+    }
+
+    /// A waker whose last reference owns the other end of the pair: when a
+    /// new waker replaces it, dropping it drops that end, which closes the
+    /// lane being polled. That must happen after the lane is unlocked.
+    #[test]
+    fn replacing_a_waker_that_owns_the_peer_does_not_deadlock() {
+        struct Owning(#[allow(dead_code)] Mutex<SimpleChannel>);
+        impl std::task::Wake for Owning {
+            fn wake(self: Arc<Self>) {}
+        }
+
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (a, mut b) = SimpleChannel::pair();
+            let owning = Waker::from(Arc::new(Owning(Mutex::new(a))));
+            assert!(
+                b.poll_recv_frame(&mut Context::from_waker(&owning))
+                    .is_pending()
+            );
+            drop(owning);
+            let quiet = Waker::from(Arc::new(Quiet));
+            // The old waker is dropped here, and with it `a`: the lane is
+            // now closed, which this poll or the next one reports.
+            let first = b.poll_recv_frame(&mut Context::from_waker(&quiet));
+            let closed = match first {
+                Poll::Ready(r) => r,
+                Poll::Pending => match b.poll_recv_frame(&mut Context::from_waker(&quiet)) {
+                    Poll::Ready(r) => r,
+                    Poll::Pending => Ok(Vec::new()),
+                },
+            };
+            let _ = done_tx.send(closed.is_err());
+        });
+        let closed = done_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("deadlocked replacing the waker");
+        assert!(closed, "dropping the other end closes the lane");
     }
 }

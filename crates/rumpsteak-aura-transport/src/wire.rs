@@ -253,7 +253,10 @@ fn decode_label(payload: &[u8]) -> Result<RawLabel<'_>, FrameError> {
     let (len, text) = match payload {
         [] => return Err(FrameError::Truncated),
         [short @ 0..=0x7f, text @ ..] => (usize::from(*short), text),
-        [low, high @ 0..=0x7f, text @ ..] => {
+        // A second byte of 0 would say the same as one byte: only the
+        // shortest form, the one `encode_label` writes, is accepted.
+        [_, 0, ..] => return Err(FrameError::InvalidLabel("length not in its shortest form")),
+        [low, high @ 1..=0x7f, text @ ..] => {
             (usize::from(low & 0x7f) | usize::from(*high) << 7, text)
         }
         [_, _, ..] => return Err(FrameError::InvalidLabel("longer than 255 bytes")),
@@ -418,6 +421,11 @@ mod tests {
             Err(FrameError::InvalidLabel("longer than 255 bytes"))
         );
         assert_eq!(decode(&[WIRE_VERSION, 1, 0x80]), Err(FrameError::Truncated));
+        // "hello" with its length 5 written in two bytes.
+        assert_eq!(
+            decode(&[WIRE_VERSION, 1, 0x85, 0x00, b'h', b'e', b'l', b'l', b'o']),
+            Err(FrameError::InvalidLabel("length not in its shortest form"))
+        );
     }
 
     #[test]

@@ -364,11 +364,11 @@ where
     R: Role + Eq + Hash + Clone + Debug + Send,
 {
     /// Receives the next label from `from`, resolved by `labels`.
-    fn offer_with<'a>(
-        ep: &'a mut RumpsteakEndpoint<R>,
+    fn offer_with(
+        ep: &mut RumpsteakEndpoint<R>,
         from: R,
-        labels: impl Labels<R> + Send + 'a,
-    ) -> impl Future<Output = Result<Label>> + Send + 'a {
+        labels: impl Labels<R> + Send,
+    ) -> impl Future<Output = Result<Label>> + Send {
         let mut incoming = Incoming::new(ep, from, Operation::Offer);
         poll_fn(move |cx| {
             let (begun, frame) = ready!(incoming.poll_frame(cx, Act::Offer(None)))?;
@@ -382,13 +382,13 @@ where
     /// that names both the label received and the ones expected. The label
     /// is consumed; the session stays usable. Because the returned label is
     /// one of `expected`, nothing is added to the process-wide label table.
-    pub async fn offer_among(
+    pub fn offer_among(
         &mut self,
         ep: &mut RumpsteakEndpoint<R>,
         from: R,
         expected: &[Label],
-    ) -> Result<Label> {
-        Self::offer_with(ep, from, OneOf(expected)).await
+    ) -> impl Future<Output = Result<Label>> + Send {
+        Self::offer_with(ep, from, OneOf(expected))
     }
 
     /// Receives a message from `from`, failing with

@@ -2,6 +2,7 @@
 //! threads, both directions busy at once, nothing lost, duplicated or
 //! reordered, and a clean end when each side closes.
 
+use futures::FutureExt;
 use rumpsteak_aura_transport::{RumpsteakSession, SimpleChannel};
 
 const FRAMES: u32 = 50_000;
@@ -88,4 +89,109 @@ fn works_without_a_runtime_across_os_threads() {
     });
     assert_eq!(sender.join().unwrap(), Ok(()));
     assert_eq!(receiver.join().unwrap(), Ok(()));
+}
+
+/// A small deterministic generator, so that a failure can be replayed.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Receives cancelled at random points (polled once and dropped if no frame
+/// is there, or cut short by a timeout), and receives moved to a fresh task
+/// (a new waker each time), while a sender on another thread sends in
+/// batches of random size, each once the receiver has taken the one before,
+/// so that the receiver finds frames waiting and also finds none: every
+/// frame arrives once, in order, and the close comes after the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_and_moved_receives_lose_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tokio::sync::Notify;
+
+    const N: u32 = 20_000;
+    let (mut a, mut b) = SimpleChannel::pair();
+    let received = Arc::new(AtomicU32::new(0));
+    let progress = Arc::new(Notify::new());
+    let sender = {
+        let (received, progress) = (received.clone(), progress.clone());
+        tokio::spawn(async move {
+            let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+            let mut sent = 0;
+            while sent < N {
+                let batch = (1 + rng.next() % 64) as u32;
+                for _ in 0..batch.min(N - sent) {
+                    a.try_send_frame(frame(3, sent))
+                        .map_err(|e| e.to_string())?;
+                    sent += 1;
+                }
+                loop {
+                    let notified = progress.notified();
+                    if received.load(Ordering::SeqCst) >= sent {
+                        break;
+                    }
+                    notified.await;
+                }
+            }
+            Ok::<_, String>(())
+            // `a` is dropped here: the receiver sees the close after the
+            // last frame.
+        })
+    };
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let (mut expected, mut cancelled, mut moved) = (0u32, 0u32, 0u32);
+    loop {
+        let got = match rng.next() % 3 {
+            // A receive in a task of its own: the channel moves there and back.
+            0 => {
+                moved += 1;
+                let (back, got) = tokio::spawn(async move {
+                    let got = b.recv().await;
+                    (b, got)
+                })
+                .await
+                .unwrap();
+                b = back;
+                got
+            }
+            // A receive polled once, dropped if it would wait.
+            1 => match b.recv().now_or_never() {
+                Some(got) => got,
+                None => {
+                    cancelled += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+            },
+            // A receive under a timeout short enough to expire now and then.
+            _ => match tokio::time::timeout(std::time::Duration::from_micros(50), b.recv()).await {
+                Ok(got) => got,
+                Err(_) => {
+                    cancelled += 1;
+                    continue;
+                }
+            },
+        };
+        match got {
+            Ok(bytes) => {
+                assert_eq!(parse(&bytes), Ok((3, expected)));
+                expected += 1;
+                received.store(expected, Ordering::SeqCst);
+                progress.notify_one();
+            }
+            Err(_) => break,
+        }
+    }
+    assert_eq!(sender.await.unwrap(), Ok(()));
+    assert_eq!(expected, N, "every frame, once, before the close");
+    assert!(
+        moved > 0 && cancelled > 0,
+        "moved {moved}, cancelled {cancelled}"
+    );
 }

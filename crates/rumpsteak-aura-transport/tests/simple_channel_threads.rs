@@ -111,22 +111,34 @@ impl XorShift {
 /// frame arrives once, in order, and the close comes after the last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_and_moved_receives_lose_nothing() {
+    cancelled_and_moved(20_000, 0x9e37_79b9_7f4a_7c15).await;
+}
+
+/// The same with ten times the frames, for each of twenty seeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "stress test: run with --ignored"]
+async fn stress_cancelled_and_moved_receives() {
+    for k in 1..=20u64 {
+        cancelled_and_moved(200_000, k.wrapping_mul(0x9e37_79b9_7f4a_7c15)).await;
+    }
+}
+
+async fn cancelled_and_moved(n: u32, seed: u64) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
     use tokio::sync::Notify;
 
-    const N: u32 = 20_000;
     let (mut a, mut b) = SimpleChannel::pair();
     let received = Arc::new(AtomicU32::new(0));
     let progress = Arc::new(Notify::new());
     let sender = {
         let (received, progress) = (received.clone(), progress.clone());
         tokio::spawn(async move {
-            let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+            let mut rng = XorShift(seed ^ 0x2545_f491_4f6c_dd1d);
             let mut sent = 0;
-            while sent < N {
+            while sent < n {
                 let batch = (1 + rng.next() % 64) as u32;
-                for _ in 0..batch.min(N - sent) {
+                for _ in 0..batch.min(n - sent) {
                     a.try_send_frame(frame(3, sent))
                         .map_err(|e| e.to_string())?;
                     sent += 1;
@@ -144,7 +156,7 @@ async fn cancelled_and_moved_receives_lose_nothing() {
             // last frame.
         })
     };
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = XorShift(seed);
     let (mut expected, mut cancelled, mut moved) = (0u32, 0u32, 0u32);
     loop {
         let got = match rng.next() % 3 {
@@ -189,7 +201,10 @@ async fn cancelled_and_moved_receives_lose_nothing() {
         }
     }
     assert_eq!(sender.await.unwrap(), Ok(()));
-    assert_eq!(expected, N, "every frame, once, before the close");
+    assert_eq!(
+        expected, n,
+        "every frame, once, before the close (seed {seed})"
+    );
     assert!(
         moved > 0 && cancelled > 0,
         "moved {moved}, cancelled {cancelled}"

@@ -172,9 +172,10 @@ impl SimpleChannel {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Vec<u8>, TransportError>> {
         let budget = ready!(coop::poll_proceed(cx));
-        let taken = match self.taken.is_empty() {
-            true => ready!(self.take_waiting(cx)),
-            false => Ok(()),
+        let taken = if self.taken.is_empty() {
+            ready!(self.take_waiting(cx))
+        } else {
+            Ok(())
         };
         // Every answer counts as progress, a closed channel included (as
         // with tokio's channels): a task that keeps polling a closed channel

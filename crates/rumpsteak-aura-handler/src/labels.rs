@@ -15,6 +15,11 @@
 //! receiving it once, a hostile peer cannot grow our memory without bound,
 //! and it cannot lock other sessions out of the labels the application
 //! registered. `offer_among` needs no table at all.
+//!
+//! Each session also remembers the last few labels it resolved
+//! ([`SessionLabels`]) and compares the bytes received with those first, so
+//! that the labels of a running protocol cost neither the table's lock nor
+//! a UTF-8 check.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock, PoisonError};

@@ -31,6 +31,12 @@ pub mod transports {}
 #[doc = include_str!("src/protocols.md")]
 pub mod protocols {}
 
+#[doc = include_str!("src/typed-roles.md")]
+pub mod typed_roles {}
+
+#[doc = include_str!("src/layers.md")]
+pub mod layers {}
+
 #[doc = include_str!("performance.md")]
 pub mod performance {}
 

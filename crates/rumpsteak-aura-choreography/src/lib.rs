@@ -10,6 +10,8 @@
 //! | [`effects::handlers::rumpsteak`] | `rumpsteak-aura-handler` and `rumpsteak-aura-transport` |
 //! | [`transport`] | `rumpsteak-aura-transport` (sessions, wire format, network transports) |
 //! | [`protocol`] | `rumpsteak-aura-protocol` (global types, projection, run-time monitors) |
+//! | [`layers`] | `rumpsteak-aura-layers` (tracing, metrics, recording and replay around a handler) |
+//! | `typed`, [`protocol!`](macro@protocol) (feature `typed`) | `rumpsteak-aura-typed` and `rumpsteak-aura-macros` (typed roles generated from a global protocol) |
 
 pub use rumpsteak_aura::{
     ChoreoHandler, ChoreographyError, FrameError, Label, Message, Operation, ProtocolMonitor,
@@ -47,3 +49,19 @@ pub mod transport {
 pub mod protocol {
     pub use rumpsteak_aura_protocol::*;
 }
+
+/// Handler layers: tracing spans, metrics, recording, and replay of one role
+/// alone.
+pub mod layers {
+    pub use rumpsteak_aura_layers::*;
+}
+
+/// Run-time support of the typed roles that [`protocol!`](macro@protocol)
+/// generates.
+#[cfg(feature = "typed")]
+pub mod typed {
+    pub use rumpsteak_aura_typed::*;
+}
+
+#[cfg(feature = "typed")]
+pub use rumpsteak_aura_macros::protocol;

@@ -8,7 +8,7 @@ use rumpsteak_aura::{
 use rumpsteak_aura_transport::RumpsteakSession;
 
 use crate::labels::SessionLabels;
-use crate::metadata::{LastOp, MetadataCache, SessionMetadata, short_type_name};
+use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name};
 
 /// One role's state: a session per peer, the metadata of each, and optionally
 /// a protocol monitor.
@@ -70,6 +70,7 @@ pub(crate) struct Peer<R> {
     /// Labels resolved lately, and how many more this session may teach
     /// the process.
     pub(crate) labels: SessionLabels,
+    traffic: Traffic,
     meta: MetadataCache,
 }
 
@@ -157,6 +158,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             closed_by_peer: false,
             send_hint: 0,
             labels: SessionLabels::default(),
+            traffic: Traffic::default(),
             meta: MetadataCache::default(),
         };
         match self.peers.iter_mut().find(|p| p.role == fresh.role) {
@@ -195,6 +197,81 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             .map(close)
             .filter(|&closed| closed)
             .count()
+    }
+
+    /// Gives up on the protocol with `peers`: closes their channels, so that
+    /// each of them gets a closed-channel error instead of waiting for a step
+    /// that will never come, and marks their metadata abandoned
+    /// ([`SessionMetadata::is_abandoned`]). Returns how many open channels
+    /// were closed; peers without an open channel are left as they are.
+    ///
+    /// The typed roles of `rumpsteak-aura-typed` call this when a role's
+    /// state is dropped before its end, with the peers that still expect
+    /// something of it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_handler::{RumpsteakEndpoint, SimpleChannel};
+    ///
+    /// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    /// enum Party { Alice, Bob, Carol }
+    /// impl rumpsteak_aura::Role for Party {
+    ///     type Message = ();
+    ///     fn seal(&mut self) {}
+    ///     fn is_sealed(&self) -> bool { false }
+    /// }
+    ///
+    /// let (to_bob, _bob) = SimpleChannel::pair();
+    /// let (to_carol, _carol) = SimpleChannel::pair();
+    /// let mut ep = RumpsteakEndpoint::new(Party::Alice);
+    /// ep.register_channel(Party::Bob, to_bob);
+    /// ep.register_channel(Party::Carol, to_carol);
+    /// assert_eq!(ep.abandon(&[Party::Bob]), 1);
+    /// assert!(!ep.has_channel(&Party::Bob));
+    /// assert!(ep.get_metadata(&Party::Bob).unwrap().is_abandoned);
+    /// assert!(ep.has_channel(&Party::Carol));
+    /// assert!(!ep.get_metadata(&Party::Carol).unwrap().is_abandoned);
+    /// ```
+    pub fn abandon(&mut self, peers: &[R]) -> usize {
+        let mut closed = 0;
+        for p in self.peers.iter_mut().filter(|p| peers.contains(&p.role)) {
+            if close(p) {
+                p.last = LastOp::Abandoned;
+                closed += 1;
+            }
+        }
+        if closed > 0 {
+            tracing::debug!(local = ?self.local_role, closed, "protocol abandoned");
+        }
+        closed
+    }
+
+    /// The frames and bytes exchanged with `peer` so far, if it was ever
+    /// registered. Cheap enough to read around every operation: it is a
+    /// copy of four counters, nothing is rendered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_handler::{RumpsteakEndpoint, SimpleChannel};
+    ///
+    /// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    /// enum Party { Alice, Bob }
+    /// impl rumpsteak_aura::Role for Party {
+    ///     type Message = ();
+    ///     fn seal(&mut self) {}
+    ///     fn is_sealed(&self) -> bool { false }
+    /// }
+    ///
+    /// let (a, _b) = SimpleChannel::pair();
+    /// let mut ep = RumpsteakEndpoint::new(Party::Alice);
+    /// ep.register_channel(Party::Bob, a);
+    /// assert_eq!(ep.traffic(&Party::Bob).unwrap().frames_sent, 0);
+    /// assert!(ep.traffic(&Party::Alice).is_none());
+    /// ```
+    pub fn traffic(&self, peer: &R) -> Option<Traffic> {
+        self.peer(peer).map(|p| p.traffic)
     }
 
     /// How many channels are open.
@@ -254,13 +331,14 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         p.meta.get_or_render(|out| {
             p.last.write(&p.name, out);
             let closed = p.session.is_none() || p.closed_by_peer;
+            let abandoned = p.last == LastOp::Abandoned;
             match &self.monitor {
                 Some(m) => {
                     out.push_str(" | ");
                     m.describe(out);
-                    (closed || m.is_complete(), p.operation_count)
+                    (closed || m.is_complete(), p.operation_count, abandoned)
                 }
-                None => (closed, p.operation_count),
+                None => (closed, p.operation_count, abandoned),
             }
         })
     }
@@ -321,7 +399,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
 
     /// Records a successful step: the monitor advances, the count grows.
     #[inline(always)]
-    pub(crate) fn finish(&mut self, i: usize, last: LastOp, to: Option<Transition>) {
+    pub(crate) fn finish(&mut self, i: usize, last: LastOp, bytes: usize, to: Option<Transition>) {
         if let (Some(m), Some(to)) = (&mut self.monitor, to) {
             m.advance(to);
             // The protocol position shows in every peer's description.
@@ -329,6 +407,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         }
         let p = &mut self.peers[i];
         p.operation_count += 1;
+        p.traffic.count(last, bytes);
         p.last = last;
         p.meta.invalidate();
     }

@@ -233,7 +233,7 @@ where
         if let Some(hint) = hint {
             peer.send_hint = hint;
         }
-        self.ep.finish(flight.i, flight.last, flight.next);
+        self.ep.finish(flight.i, flight.last, flight.len, flight.next);
         self.ep.trace(flight.i, self.op, flight.len, what);
     }
 }
@@ -276,7 +276,7 @@ where
             source: Box::new(other),
         },
     })?;
-    ep.finish(i, LastOp::Received(ty), next);
+    ep.finish(i, LastOp::Received(ty), frame.len(), next);
     ep.trace(i, op, frame.len(), ty);
     Ok(msg)
 }
@@ -355,7 +355,7 @@ where
         Some(label) => label,
         None => labels.other(text, ep.peer_at(i))?,
     };
-    ep.finish(i, LastOp::Offered(label), next);
+    ep.finish(i, LastOp::Offered(label), frame.len(), next);
     Ok(Label(label))
 }
 

@@ -20,5 +20,5 @@ mod metadata;
 pub use endpoint::RumpsteakEndpoint;
 pub use handler::RumpsteakHandler;
 pub use labels::{MAX_INTERNED_LABELS, MAX_LABELS_PER_SESSION, intern_label, register_labels};
-pub use metadata::SessionMetadata;
+pub use metadata::{SessionMetadata, Traffic};
 pub use rumpsteak_aura_transport::{RumpsteakSession, SimpleChannel};

@@ -21,6 +21,45 @@ pub struct SessionMetadata {
     pub is_complete: bool,
     /// How many operations with this peer succeeded.
     pub operation_count: usize,
+    /// Whether this side gave up on the protocol with the peer before its
+    /// end (see [`RumpsteakEndpoint::abandon`]); the channel is then closed.
+    ///
+    /// [`RumpsteakEndpoint::abandon`]: crate::RumpsteakEndpoint::abandon
+    pub is_abandoned: bool,
+}
+
+/// Frames and bytes exchanged with one peer, whole frames as they travel
+/// (header included), counted when an operation succeeds. Read it with
+/// [`RumpsteakEndpoint::traffic`](crate::RumpsteakEndpoint::traffic).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Traffic {
+    /// Frames sent: messages and choice labels.
+    pub frames_sent: u64,
+    /// Bytes of the frames sent.
+    pub bytes_sent: u64,
+    /// Frames received: messages and choice labels.
+    pub frames_received: u64,
+    /// Bytes of the frames received.
+    pub bytes_received: u64,
+}
+
+impl Traffic {
+    #[inline]
+    pub(crate) fn count(&mut self, op: LastOp, bytes: usize) {
+        let bytes = bytes as u64;
+        match op {
+            LastOp::Sent(_) | LastOp::Chose(_) => {
+                self.frames_sent += 1;
+                self.bytes_sent += bytes;
+            }
+            LastOp::Received(_) | LastOp::Offered(_) => {
+                self.frames_received += 1;
+                self.bytes_received += bytes;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The last thing that happened on a session, kept as data so that the hot
@@ -34,6 +73,7 @@ pub(crate) enum LastOp {
     Offered(&'static str),
     Closed,
     ClosedByPeer,
+    Abandoned,
 }
 
 impl LastOp {
@@ -47,6 +87,7 @@ impl LastOp {
             LastOp::Offered(label) => write!(out, "{peer} chose {label}"),
             LastOp::Closed => write!(out, "closed"),
             LastOp::ClosedByPeer => write!(out, "closed by {peer}"),
+            LastOp::Abandoned => write!(out, "abandoned, closed"),
         };
     }
 }
@@ -73,16 +114,17 @@ impl MetadataCache {
 
     pub(crate) fn get_or_render(
         &self,
-        render: impl FnOnce(&mut String) -> (bool, usize),
+        render: impl FnOnce(&mut String) -> (bool, usize, bool),
     ) -> &SessionMetadata {
         self.rendered.get_or_init(|| {
             let mut state_description = self.spare.take();
             state_description.clear();
-            let (is_complete, operation_count) = render(&mut state_description);
+            let (is_complete, operation_count, is_abandoned) = render(&mut state_description);
             SessionMetadata {
                 state_description,
                 is_complete,
                 operation_count,
+                is_abandoned,
             }
         })
     }
@@ -139,14 +181,14 @@ mod tests {
         let mut cache = MetadataCache::default();
         let first = cache.get_or_render(|s| {
             s.push_str("one");
-            (false, 1)
+            (false, 1, false)
         });
         assert_eq!(first.state_description, "one");
         let ptr = first.state_description.as_ptr();
         cache.invalidate();
         let second = cache.get_or_render(|s| {
             s.push_str("two");
-            (true, 2)
+            (true, 2, false)
         });
         assert_eq!(second.state_description, "two");
         assert!(second.is_complete);

@@ -1,0 +1,1 @@
+//! Handler layers: behaviour around a `ChoreoHandler`, composed as wrappers.

@@ -1,0 +1,1 @@
+//! Run-time support for typed roles.

@@ -181,7 +181,7 @@ impl FromStr for GlobalType {
 
     /// Parses the text syntax; a `roles` header is checked, then dropped.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        crate::parse::parse(s).map(|(_, g)| g)
+        crate::parse::parse(s).map(|(_, g, _)| g)
     }
 }
 

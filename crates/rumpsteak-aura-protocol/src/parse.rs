@@ -223,6 +223,26 @@ struct Parser<'s> {
     nesting: usize,
     /// How many statements that become nodes of the lowered type were read.
     nodes: usize,
+    /// Where each message, choice and loop is written, in text order.
+    sites: Vec<Site>,
+}
+
+/// Where a statement is written: what [`Protocol::locate`] searches.
+///
+/// [`Protocol::locate`]: crate::Protocol::locate
+#[derive(Clone, Debug)]
+pub(crate) struct Site {
+    pub(crate) what: SiteKind,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+}
+
+/// The statement a [`Site`] holds, as far as errors name it.
+#[derive(Clone, Debug)]
+pub(crate) enum SiteKind {
+    Message { from: String, label: String },
+    Choice { at: String, labels: Vec<String> },
+    Rec { name: String },
 }
 
 /// Where a statement sits in the lowered global type, as far as the parser
@@ -238,6 +258,14 @@ struct Ctx {
 }
 
 impl<'s> Parser<'s> {
+    fn site(&mut self, what: SiteKind, pos: Pos) {
+        self.sites.push(Site {
+            what,
+            line: pos.line,
+            column: pos.column,
+        });
+    }
+
     fn peek(&self) -> Token<'s> {
         // `lex` always ends with `Eof` and `bump` never moves past it.
         self.toks[self.at.min(self.toks.len() - 1)]
@@ -427,6 +455,13 @@ impl<'s> Parser<'s> {
                     _ => return Err(Self::unexpected(next, "`(` or `;`")),
                 };
                 self.account(ctx, 1, 0, t.pos)?;
+                self.site(
+                    SiteKind::Message {
+                        from: from.to_owned(),
+                        label: label.to_owned(),
+                    },
+                    t.pos,
+                );
                 let stmt = Stmt::Message {
                     from,
                     to,
@@ -470,6 +505,13 @@ impl<'s> Parser<'s> {
                 // reachability it falls through, but lowering drops what
                 // follows it.
                 let falls = falls || branches.is_empty();
+                self.site(
+                    SiteKind::Choice {
+                        at: at.to_owned(),
+                        labels: branches.iter().map(|(l, _)| (*l).to_owned()).collect(),
+                    },
+                    t.pos,
+                );
                 let stmt = Stmt::Choice {
                     at,
                     branches,
@@ -483,6 +525,12 @@ impl<'s> Parser<'s> {
                 self.expect(Tok::LBrace, "`{`")?;
                 self.enter(t.pos)?;
                 self.account(ctx, 1, 1, t.pos)?;
+                self.site(
+                    SiteKind::Rec {
+                        name: name.to_owned(),
+                    },
+                    t.pos,
+                );
                 self.loops.push(name);
                 let (body, falls, live) = self.block(Closing::Brace, inner)?;
                 self.loops.pop();
@@ -685,7 +733,7 @@ impl Lowerer {
 }
 
 /// Parses the text syntax into the protocol's roles and its global type.
-pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType), ParseError> {
+pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType, Vec<Site>), ParseError> {
     let mut p = Parser {
         toks: lex(src),
         at: 0,
@@ -695,6 +743,7 @@ pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType), ParseError> 
         loops: Vec::new(),
         nesting: 0,
         nodes: 0,
+        sites: Vec::new(),
     };
     p.header()?;
     let root = Ctx {
@@ -706,7 +755,11 @@ pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType), ParseError> 
     let end_pos = p.peek().pos;
     let lowered = Lowerer { made: 0 }.seq(&stmts, &Lowered::end(), end_pos)?;
     let roles = p.declared.unwrap_or(p.seen);
-    Ok((roles.into_iter().map(str::to_owned).collect(), lowered.ty))
+    Ok((
+        roles.into_iter().map(str::to_owned).collect(),
+        lowered.ty,
+        p.sites,
+    ))
 }
 
 #[cfg(test)]
@@ -744,7 +797,7 @@ mod tests {
 
     #[test]
     fn statements_after_a_block_continue_every_branch() {
-        let (roles, g) =
+        let (roles, g, _) =
             parse("choice at A { x: { A -> B: X; } y: { A -> B: Y; end; } } B -> A: Done;")
                 .unwrap();
         assert_eq!(roles, ["A", "B"]);
@@ -764,7 +817,7 @@ mod tests {
 
     #[test]
     fn statements_after_a_loop_run_when_it_does_not_continue() {
-        let (_, g) = parse(
+        let (_, g, _) = parse(
             "rec L { choice at A { more: { A -> B: M; continue L; } stop: {} } } A -> B: Bye;",
         )
         .unwrap();
@@ -789,9 +842,11 @@ mod tests {
 
     #[test]
     fn header_sets_role_order() {
-        let (roles, _) = parse("roles C, B, A;\nA -> B: m;").unwrap();
+        let (roles, _, _) = parse("roles C, B, A;\nA -> B: m;").unwrap();
         assert_eq!(roles, ["C", "B", "A"]);
-        assert_eq!(parse("").unwrap(), (vec![], GlobalType::End));
+        let (roles, g, sites) = parse("").unwrap();
+        assert!(roles.is_empty() && sites.is_empty());
+        assert_eq!(g, GlobalType::End);
         assert_eq!(parse("end;").unwrap().1, GlobalType::End);
     }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::parse::{Site, SiteKind};
 use crate::{GlobalType, LocalType, Monitor, ParseError, ProjectionError, project};
 
 /// A global type together with the ordered list of its roles.
@@ -13,12 +14,24 @@ use crate::{GlobalType, LocalType, Monitor, ParseError, ProjectionError, project
 ///
 /// `Display` prints a `roles` header (none if there are no roles) and then
 /// the global type, so that
-/// `Protocol::parse(&p.to_string())` gives back `p`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Protocol::parse(&p.to_string())` gives back `p`. Two protocols are equal
+/// when their roles and global types are; where they were written does not
+/// count.
+#[derive(Clone, Debug)]
 pub struct Protocol {
     roles: Vec<String>,
     global: GlobalType,
+    /// Where each statement was written, for a protocol parsed from text.
+    sites: Vec<Site>,
 }
+
+impl PartialEq for Protocol {
+    fn eq(&self, other: &Self) -> bool {
+        self.roles == other.roles && self.global == other.global
+    }
+}
+
+impl Eq for Protocol {}
 
 impl Protocol {
     /// Parses the text syntax described in the crate documentation.
@@ -36,8 +49,12 @@ impl Protocol {
     /// # Ok::<(), rumpsteak_aura_protocol::ParseError>(())
     /// ```
     pub fn parse(src: &str) -> Result<Self, ParseError> {
-        let (roles, global) = crate::parse::parse(src)?;
-        Ok(Protocol { roles, global })
+        let (roles, global, sites) = crate::parse::parse(src)?;
+        Ok(Protocol {
+            roles,
+            global,
+            sites,
+        })
     }
 
     /// A protocol whose roles are those of `global`, in order of first
@@ -55,6 +72,7 @@ impl Protocol {
         Protocol {
             roles: global.roles(),
             global,
+            sites: Vec::new(),
         }
     }
 
@@ -95,6 +113,7 @@ impl Protocol {
         Ok(Protocol {
             roles: list,
             global,
+            sites: Vec::new(),
         })
     }
 
@@ -166,6 +185,35 @@ impl Protocol {
         Monitor::new(role, &self.project(role)?)
     }
 
+    /// Where in the text the statement that `err` is about was written: the
+    /// 1-based line and column of the `choice`, `rec` or message that
+    /// [`validate`](Protocol::validate) or [`project`](Protocol::project)
+    /// refused, for a protocol made by [`Protocol::parse`]. `None` for a
+    /// protocol built from a [`GlobalType`], and for errors about no
+    /// statement (an unknown role).
+    ///
+    /// Statements after a block are copied into each branch, so an error in
+    /// a copy is found at the one place it was written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_protocol::Protocol;
+    ///
+    /// let p = Protocol::parse(
+    ///     "roles A, B, C;\nchoice at A {\n  x: { A -> B: X; C -> B: Hi; }\n  y: { A -> B: Y; }\n}",
+    /// )?;
+    /// let err = p.validate().unwrap_err();
+    /// assert_eq!(p.locate(&err), Some((2, 1)));
+    /// # Ok::<(), rumpsteak_aura_protocol::ParseError>(())
+    /// ```
+    pub fn locate(&self, err: &ProjectionError) -> Option<(usize, usize)> {
+        self.sites
+            .iter()
+            .find(|s| is_about(&s.what, err))
+            .map(|s| (s.line, s.column))
+    }
+
     fn index(&self, role: &str) -> Result<usize, ProjectionError> {
         self.roles
             .iter()
@@ -173,6 +221,43 @@ impl Protocol {
             .ok_or_else(|| ProjectionError::UnknownRole {
                 role: role.to_owned(),
             })
+    }
+}
+
+/// Whether the statement `site` is the one `err` names.
+fn is_about(site: &SiteKind, err: &ProjectionError) -> bool {
+    let has = |labels: &[String], l: &str| labels.iter().any(|x| x == l);
+    match (site, err) {
+        (SiteKind::Message { from, label }, ProjectionError::SelfMessage { role, label: l }) => {
+            from == role && label == l
+        }
+        (SiteKind::Choice { at, labels }, ProjectionError::EmptyChoice { chooser }) => {
+            at == chooser && labels.is_empty()
+        }
+        (SiteKind::Choice { at, labels }, ProjectionError::DuplicateLabel { chooser, label }) => {
+            at == chooser && labels.iter().filter(|l| *l == label).count() > 1
+        }
+        (
+            SiteKind::Choice { at, labels },
+            ProjectionError::ChoiceTellsNobody {
+                chooser,
+                labels: wanted,
+            },
+        ) => at == chooser && labels == wanted,
+        (
+            SiteKind::Choice { at, labels },
+            ProjectionError::NotTold {
+                chooser,
+                left,
+                right,
+                ..
+            },
+        ) => at == chooser && has(labels, left) && has(labels, right),
+        (
+            SiteKind::Rec { name },
+            ProjectionError::UnguardedLoop { name: n } | ProjectionError::ShadowedLoop { name: n },
+        ) => name == n,
+        _ => false,
     }
 }
 

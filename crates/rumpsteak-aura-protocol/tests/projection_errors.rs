@@ -224,3 +224,28 @@ fn monitors_refuse_malformed_local_types() {
         ProjectionError::UnguardedLoop { name: "L".into() }
     );
 }
+
+#[test]
+fn locate_points_at_the_statement_each_error_names() {
+    let cases: [(&str, (usize, usize)); 5] = [
+        ("A -> B: Ping;\n  B -> B: Echo;", (2, 3)),
+        ("A -> B: Go;\nchoice at A {\n}", (2, 1)),
+        ("A -> B: Go;\n choice at A { x: { A -> B: X; } x: { A -> B: Y; } }", (2, 2)),
+        ("roles A, B;\n\nrec Loop { continue Loop; }", (3, 1)),
+        (
+            "roles A, B, C;\nA -> C: Go;\n   choice at A { x: { A -> B: X; C -> B: Hi; } y: { A -> B: Y; } }",
+            (3, 4),
+        ),
+    ];
+    for (src, at) in cases {
+        let p = Protocol::parse(src).unwrap();
+        let err = p.validate().unwrap_err();
+        assert_eq!(p.locate(&err), Some(at), "{src}: {err}");
+    }
+    // A protocol built by hand has no text to point into.
+    let p = Protocol::parse("A -> A: Ping;").unwrap();
+    let err = p.validate().unwrap_err();
+    let by_hand = Protocol::new(p.global().clone());
+    assert_eq!(by_hand.validate().unwrap_err(), err);
+    assert_eq!(by_hand.locate(&err), None);
+}

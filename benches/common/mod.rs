@@ -247,3 +247,56 @@ pub fn criterion() -> Criterion {
         .measurement_time(Duration::from_secs(3))
         .sample_size(40)
 }
+
+/// A role numbered at run time, for protocols of many roles and endpoints
+/// with many peers (the scale benches). Its `Debug` form is `Member(7)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Member(pub u32);
+
+impl rumpsteak_aura::Role for Member {
+    type Message = Ping;
+    fn seal(&mut self) {}
+    fn is_sealed(&self) -> bool {
+        false
+    }
+}
+
+/// The handler of the scale benches, over numbered roles.
+pub type MemberHandler = RumpsteakHandler<Member, Ping>;
+
+/// The first label of the choice benches.
+pub const ACCEPT: rumpsteak_aura::Label = rumpsteak_aura::Label("accept");
+/// The second label of the choice benches.
+pub const REJECT: rumpsteak_aura::Label = rumpsteak_aura::Label("reject");
+
+/// A choice and its reply through the handler, between the endpoints of A
+/// and B whatever their sessions or monitors: `iters` rounds of A choosing
+/// `accept` or `reject` in turn, B offering (with `offer`) and answering
+/// with a [`Ping`], A receiving it. Two frames per round, as a ping-pong.
+pub fn handler_choice_reply(
+    rt: &Runtime,
+    flavor: Flavor,
+    mut a: RumpsteakEndpoint<Node>,
+    mut b: RumpsteakEndpoint<Node>,
+    iters: u64,
+) -> Duration {
+    use rumpsteak_aura::ChoreoHandler;
+
+    let first = async move {
+        let mut h = Handler::new();
+        for seq in 0..iters {
+            let label = if seq % 2 == 0 { ACCEPT } else { REJECT };
+            ok(h.choose(&mut a, Node::B, label).await);
+            std::hint::black_box(ok(h.recv::<Ping>(&mut a, Node::B).await));
+        }
+    };
+    let second = async move {
+        let mut h = Handler::new();
+        for seq in 0..iters {
+            let label = ok(h.offer(&mut b, Node::A).await);
+            let stamp = u32::from(label == ACCEPT);
+            ok(h.send(&mut b, Node::A, &Ping { seq, stamp }).await);
+        }
+    };
+    run_pair(rt, flavor, first, second)
+}

@@ -125,6 +125,16 @@ pub enum ChoreographyError {
         /// The label the peer sent.
         received: String,
     },
+
+    /// A role was started on the endpoint of another role, for example a
+    /// typed buyer on the seller's endpoint. Nothing was sent or received.
+    #[error("the endpoint of role `{found}` cannot run role `{expected}`")]
+    WrongRole {
+        /// The role to be run, in its `Debug` form.
+        expected: String,
+        /// The endpoint's own role, in its `Debug` form.
+        found: String,
+    },
 }
 
 impl ChoreographyError {

@@ -1,0 +1,71 @@
+//! The `metrics` crate export of [`Metered`](super::Metered).
+
+use metrics::{Counter, Gauge, Histogram, Unit};
+
+use crate::op::{ErrorClass, OpKind};
+
+pub(super) const OPERATIONS: &str = "rumpsteak_operations_total";
+pub(super) const CANCELLED: &str = "rumpsteak_operations_cancelled_total";
+pub(super) const BYTES_SENT: &str = "rumpsteak_bytes_sent_total";
+pub(super) const BYTES_RECEIVED: &str = "rumpsteak_bytes_received_total";
+pub(super) const ERRORS: &str = "rumpsteak_errors_total";
+pub(super) const DURATION: &str = "rumpsteak_operation_duration_seconds";
+pub(super) const SESSIONS_OPEN: &str = "rumpsteak_sessions_open";
+
+/// The registered handles of one peer.
+pub(super) struct PeerExport {
+    role: String,
+    peer: String,
+    pub(super) ops: [Counter; 4],
+    pub(super) latency: [Histogram; 4],
+    pub(super) cancelled: Counter,
+    pub(super) bytes_sent: Counter,
+    pub(super) bytes_received: Counter,
+}
+
+impl PeerExport {
+    pub(super) fn register(role: &str, peer: &str) -> Self {
+        let op_counter = |kind: OpKind| {
+            metrics::counter!(OPERATIONS, "role" => role.to_owned(), "peer" => peer.to_owned(), "op" => kind.name())
+        };
+        let op_histogram = |kind: OpKind| {
+            metrics::histogram!(DURATION, "role" => role.to_owned(), "peer" => peer.to_owned(), "op" => kind.name())
+        };
+        PeerExport {
+            ops: OpKind::ALL.map(op_counter),
+            latency: OpKind::ALL.map(op_histogram),
+            cancelled: metrics::counter!(CANCELLED, "role" => role.to_owned(), "peer" => peer.to_owned()),
+            bytes_sent: metrics::counter!(BYTES_SENT, "role" => role.to_owned(), "peer" => peer.to_owned()),
+            bytes_received: metrics::counter!(BYTES_RECEIVED, "role" => role.to_owned(), "peer" => peer.to_owned()),
+            role: role.to_owned(),
+            peer: peer.to_owned(),
+        }
+    }
+
+    /// Counts a failed operation. Errors are rare, so their handles are
+    /// looked up when they happen rather than registered for every class.
+    pub(super) fn error(&self, kind: OpKind, class: ErrorClass) {
+        metrics::counter!(
+            ERRORS,
+            "role" => self.role.clone(),
+            "peer" => self.peer.clone(),
+            "op" => kind.name(),
+            "class" => class.name()
+        )
+        .increment(1);
+    }
+}
+
+pub(super) fn sessions_gauge(role: &str) -> Gauge {
+    metrics::gauge!(SESSIONS_OPEN, "role" => role.to_owned())
+}
+
+pub(super) fn describe() {
+    metrics::describe_counter!(OPERATIONS, Unit::Count, "choreographic operations completed, by kind");
+    metrics::describe_counter!(CANCELLED, Unit::Count, "operations whose future was dropped before completing");
+    metrics::describe_counter!(BYTES_SENT, Unit::Bytes, "bytes of the frames sent, header included");
+    metrics::describe_counter!(BYTES_RECEIVED, Unit::Bytes, "bytes of the frames received, header included");
+    metrics::describe_counter!(ERRORS, Unit::Count, "failed operations, by kind and error class");
+    metrics::describe_histogram!(DURATION, Unit::Seconds, "time from an operation's first poll to its completion");
+    metrics::describe_gauge!(SESSIONS_OPEN, Unit::Count, "open sessions of the role's endpoint");
+}

@@ -1,4 +1,11 @@
-#![doc = include_str!("../../../README.md")]
+// The README's typed example needs the `typed` feature, so the README is the
+// crate documentation (and its doctest) only with it.
+#![cfg_attr(feature = "typed", doc = include_str!("../../../README.md"))]
+#![cfg_attr(
+    not(feature = "typed"),
+    doc = "Choreographic protocols over async channels: the rumpsteak-aura facade. \
+           The README, with its examples, is this documentation with the `typed` feature."
+)]
 //!
 //! # Layout
 //!

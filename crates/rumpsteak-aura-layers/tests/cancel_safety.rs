@@ -1,0 +1,89 @@
+//! A layered role cancelled mid-operation (a timeout around `recv`) loses
+//! nothing, as without layers; the layers record only what completed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rumpsteak_aura::ChoreoHandler;
+use rumpsteak_aura_layers::{HandlerExt, Metered, Recording, Traced};
+
+#[test]
+fn cancelled_receives_lose_nothing_through_every_layer() {
+    let rt = runtime();
+    let rec = Recording::new(Handler::new());
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let b_session_for_tap = {
+        // Re-register B's session through the recording's tap.
+        let (x, y) = rumpsteak_aura_handler::SimpleChannel::pair();
+        a.register_channel(Role::B, x);
+        y
+    };
+    b.register_session(Role::A, rec.tap(&Role::A, b_session_for_tap));
+    let mut h = Traced::new(Metered::new(rec.clone()));
+
+    let got = rt.block_on(async {
+        let sender = async {
+            let mut s = Handler::new();
+            for i in 0..20u32 {
+                // Let the receiver time out now and then.
+                if i % 4 == 0 {
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+                s.send(&mut a, Role::B, &i).await.expect("send");
+            }
+        };
+        let receiver = async {
+            let mut got = Vec::new();
+            let mut cancelled = 0;
+            while got.len() < 20 {
+                // An outer timeout drops the layered recv future mid-wait.
+                match tokio::time::timeout(Duration::from_millis(1), h.recv::<u32>(&mut b, Role::A)).await {
+                    Ok(r) => got.push(r.expect("recv")),
+                    Err(_) => cancelled += 1,
+                }
+            }
+            (got, cancelled)
+        };
+        let ((), got) = tokio::join!(sender, receiver);
+        got
+    });
+    let (got, cancelled) = got;
+    assert_eq!(got, (0..20).collect::<Vec<_>>(), "every message, once, in order");
+    assert!(cancelled > 0, "the test cancelled at least one receive");
+
+    let snapshot = h.inner().snapshot();
+    let peer = snapshot.peer("A").expect("peer A");
+    assert_eq!(peer.operations.recv, 20, "only completed receives count");
+    assert_eq!(peer.cancelled, cancelled);
+    assert_eq!(peer.errors.total(), 0);
+    let t = rec.transcript();
+    assert_eq!(t.entries.len(), 20, "cancelled receives leave no entry");
+    for (i, e) in t.entries.iter().enumerate() {
+        let n: u32 = postcard::from_bytes(e.payload.as_deref().expect("tapped payload")).expect("u32");
+        assert_eq!(n, i as u32);
+    }
+    assert_eq!(b.get_metadata(&Role::A).map(|m| m.operation_count), Some(20));
+}
+
+#[test]
+fn recv_timeout_through_the_stack_loses_nothing() {
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let mut h = Metered::new(Traced::new(Recording::new(Handler::new())));
+    rt.block_on(async {
+        let e = h.recv_timeout::<u32>(&mut b, Role::A, Duration::from_millis(2)).await;
+        assert!(matches!(e, Err(rumpsteak_aura::ChoreographyError::Timeout(_))));
+        Handler::new().send(&mut a, Role::B, &5u32).await.expect("send");
+        let n: u32 = h.recv_timeout(&mut b, Role::A, DEADLINE).await.expect("recv");
+        assert_eq!(n, 5);
+    });
+    let p = h.snapshot().peers.remove(0);
+    assert_eq!(p.operations.recv, 2);
+    assert_eq!(p.errors.timeout, 1);
+    assert_eq!(p.cancelled, 0, "a timeout inside the layer is an error, not a cancellation");
+    let t = h.inner().inner().transcript();
+    assert_eq!(t.entries.len(), 2);
+    assert!(t.entries[0].error.is_some() && t.entries[1].error.is_none());
+}

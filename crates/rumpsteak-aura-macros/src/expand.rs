@@ -556,7 +556,7 @@ impl<'g, 'i> RoleGen<'g, 'i> {
     ) -> Built {
         self.states[id] = Some(StateDef {
             kind,
-            desc: l.to_string(),
+            desc: abbreviate(l.to_string()),
             peers: peers.clone(),
             loops: loops.clone(),
         });
@@ -994,6 +994,19 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 ))
             }
         }
+    }
+}
+
+/// The longest local type a state's documentation shows in full: each
+/// state shows its whole remaining local type, which for a large protocol
+/// would make the documentation grow with the square of its size.
+const MAX_DESC: usize = 240;
+
+/// `desc`, cut after [`MAX_DESC`] characters.
+fn abbreviate(desc: String) -> String {
+    match desc.char_indices().nth(MAX_DESC) {
+        Some((cut, _)) => format!("{} ...", &desc[..cut]),
+        None => desc,
     }
 }
 

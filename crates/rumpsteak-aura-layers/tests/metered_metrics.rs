@@ -1,0 +1,184 @@
+//! Metered: the in-process snapshot, and, with the `metrics` feature, the
+//! values a `metrics-util` debugging recorder captures (installed for the
+//! test's thread only).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rumpsteak_aura::{ChoreoHandler, Label};
+use rumpsteak_aura_layers::{HandlerExt, Metered, OpKind};
+
+/// A runs: send, recv, choose, offer_among, a timed-out recv and a send to
+/// a peer with no channel; B answers.
+async fn exchange(h: &mut Metered<Handler>) {
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let mut hb = Handler::new();
+    h.send(&mut a, Role::B, &Offer { item: "lamp".into(), price: 40 }).await.expect("send");
+    let o: Offer = hb.recv(&mut b, Role::A).await.expect("recv");
+    hb.send(&mut b, Role::A, &o.price).await.expect("send");
+    let p: u32 = h.recv(&mut a, Role::B).await.expect("recv");
+    assert_eq!(p, 40);
+    h.choose(&mut a, Role::B, OFFER).await.expect("choose");
+    assert_eq!(hb.offer(&mut b, Role::A).await.expect("offer"), OFFER);
+    hb.choose(&mut b, Role::A, ACCEPT).await.expect("choose");
+    let l = h.offer_among(&mut a, Role::B, &[ACCEPT, REJECT]).await.expect("offer");
+    assert_eq!(l, ACCEPT);
+    let t = h.recv_timeout::<u32>(&mut a, Role::B, Duration::from_millis(2)).await;
+    assert!(t.is_err());
+    let n = h.send(&mut a, Role::Seller, &1u8).await;
+    assert!(n.is_err());
+    a.close_channel(&Role::B);
+    let c = h.choose(&mut a, Role::B, Label("late")).await;
+    assert!(c.is_err());
+}
+
+#[test]
+fn the_snapshot_counts_per_peer() {
+    let mut h = Metered::new(Handler::new());
+    runtime().block_on(exchange(&mut h));
+    let s = h.snapshot();
+    assert_eq!(s.role.as_deref(), Some("A"));
+    assert_eq!(s.open_sessions, 0);
+    let b = s.peer("B").expect("B");
+    assert_eq!(b.operations.send, 1);
+    assert_eq!(b.operations.recv, 2);
+    assert_eq!(b.operations.choose, 2);
+    assert_eq!(b.operations.offer, 1);
+    // Offer{lamp, 40}: 2 + 1 + 4 + 1; the label `offer`: 2 + 1 + 5.
+    assert_eq!(b.bytes_sent, 8 + 8);
+    // 40u32: 2 + 1; the label `accept`: 2 + 1 + 6.
+    assert_eq!(b.bytes_received, 3 + 9);
+    assert_eq!(b.errors.timeout, 1);
+    assert_eq!(b.errors.no_channel, 1, "the closed channel is no channel any more");
+    assert_eq!(b.errors.total(), 2);
+    assert_eq!(b.cancelled, 0);
+    assert_eq!(b.latency.count, 6);
+    assert!(b.latency.max >= Duration::from_millis(2), "the timeout took its time");
+    assert!(b.latency.quantile(0.5).is_some());
+    let seller = s.peer("Seller").expect("Seller");
+    assert_eq!(seller.operations.send, 1);
+    assert_eq!(seller.errors.no_channel, 1);
+    assert_eq!(s.total_operations().get(OpKind::Send), 2);
+    // The snapshot prints as a table and serializes.
+    assert!(s.to_string().contains("with B"));
+    let json = serde_json::to_string(&s).expect("json");
+    assert!(json.contains("\"peer\":\"Seller\""));
+}
+
+#[test]
+fn sampling_times_one_operation_in_n() {
+    let mut h = Metered::new(Handler::new()).with_latency_sampling(3);
+    runtime().block_on(async {
+        let (mut a, _b) = pair(Role::A, Role::B);
+        for i in 0..9u8 {
+            h.send(&mut a, Role::B, &i).await.expect("send");
+        }
+    });
+    let b = h.snapshot().peers.remove(0);
+    assert_eq!(b.operations.send, 9);
+    assert_eq!(b.latency.count, 3);
+}
+
+#[cfg(feature = "metrics")]
+#[test]
+fn the_metrics_facade_sees_counters_histograms_and_the_gauge() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::MetricKind;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let mut h = Metered::new(Handler::new());
+    metrics::with_local_recorder(&recorder, || {
+        Metered::<Handler>::describe_metrics();
+        runtime().block_on(exchange(&mut h));
+    });
+    let values = snapshotter.snapshot().into_vec();
+    let find = |kind: MetricKind, name: &str, labels: &[(&str, &str)]| {
+        values
+            .iter()
+            .find(|(k, ..)| {
+                k.kind() == kind
+                    && k.key().name() == name
+                    && labels.iter().all(|(lk, lv)| k.key().labels().any(|l| l.key() == *lk && l.value() == *lv))
+                    && k.key().labels().count() == labels.len()
+            })
+            .map(|(_, unit, desc, v)| (unit.clone(), desc.clone(), v))
+    };
+    let counter = |name: &str, labels: &[(&str, &str)]| match find(MetricKind::Counter, name, labels) {
+        Some((_, _, DebugValue::Counter(n))) => n.to_owned(),
+        other => panic!("{name} {labels:?}: {other:?}"),
+    };
+    let ab = [("role", "A"), ("peer", "B")];
+    let with_op = |op: &'static str| [("role", "A"), ("peer", "B"), ("op", op)];
+    assert_eq!(counter("rumpsteak_operations_total", &with_op("send")), 1);
+    assert_eq!(counter("rumpsteak_operations_total", &with_op("recv")), 2);
+    assert_eq!(counter("rumpsteak_operations_total", &with_op("choose")), 2);
+    assert_eq!(counter("rumpsteak_operations_total", &with_op("offer")), 1);
+    assert_eq!(counter("rumpsteak_bytes_sent_total", &ab), 16);
+    assert_eq!(counter("rumpsteak_bytes_received_total", &ab), 12);
+    assert_eq!(
+        counter("rumpsteak_errors_total", &[("role", "A"), ("peer", "B"), ("op", "recv"), ("class", "timeout")]),
+        1
+    );
+    assert_eq!(
+        counter(
+            "rumpsteak_errors_total",
+            &[("role", "A"), ("peer", "Seller"), ("op", "send"), ("class", "no_channel")]
+        ),
+        1
+    );
+    assert_eq!(counter("rumpsteak_operations_cancelled_total", &ab), 0);
+    match find(MetricKind::Histogram, "rumpsteak_operation_duration_seconds", &with_op("recv")) {
+        Some((unit, desc, DebugValue::Histogram(samples))) => {
+            assert_eq!(samples.len(), 2);
+            assert!(samples.iter().any(|s| s.into_inner() >= 0.002));
+            assert_eq!(unit, Some(metrics::Unit::Seconds));
+            assert!(desc.is_some());
+        }
+        other => panic!("histogram: {other:?}"),
+    }
+    match find(MetricKind::Gauge, "rumpsteak_sessions_open", &[("role", "A")]) {
+        Some((_, _, DebugValue::Gauge(g))) => assert_eq!(g.into_inner(), 0.0),
+        other => panic!("gauge: {other:?}"),
+    }
+    // Every label is one of the documented ones.
+    for (k, ..) in &values {
+        for l in k.key().labels() {
+            assert!(["role", "peer", "op", "class"].contains(&l.key()), "{}", l.key());
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+#[test]
+fn the_gauge_follows_open_sessions() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let gauge = || {
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .find(|(k, ..)| k.key().name() == "rumpsteak_sessions_open")
+            .map(|(.., v)| v)
+    };
+    let (mut a, _b) = pair(Role::A, Role::B);
+    let (x, _y) = rumpsteak_aura_handler::SimpleChannel::pair();
+    a.register_channel(Role::Seller, x);
+    let mut h = Metered::new(Handler::new());
+    let rt = runtime();
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
+    });
+    assert!(matches!(gauge(), Some(DebugValue::Gauge(g)) if g.into_inner() == 2.0));
+    a.close_channel(&Role::Seller);
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
+    });
+    assert!(matches!(gauge(), Some(DebugValue::Gauge(g)) if g.into_inner() == 1.0));
+    assert_eq!(h.snapshot().open_sessions, 1);
+}

@@ -8,6 +8,7 @@ use rumpsteak_aura::{ChoreoHandler, ChoreographyError, Label, Result, Role};
 use rumpsteak_aura_handler::{RumpsteakEndpoint, Traffic};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use futures::future::Either;
 use tracing::{Instrument, Level, Span, field};
 
 use crate::ext::HandlerExt;
@@ -256,11 +257,13 @@ impl Drop for Probe {
 macro_rules! traced_op {
     ($self:ident, $ep:ident, $peer:ident, $info:expr, |$inner:ident, $e:ident| $call:expr, $label:expr) => {{
         let Traced { inner: $inner, session } = $self;
-        async move {
-            if !tracing::level_enabled!(Level::DEBUG) {
-                let $e = $ep;
-                return $call.await;
-            }
+        // Decided when the future is made: without a subscriber that wants
+        // debug spans, the inner future is returned as it is.
+        if !tracing::level_enabled!(Level::DEBUG) {
+            let $e = $ep;
+            return Either::Left($call);
+        }
+        Either::Right(async move {
             let probe = Probe::begin(session, $ep, &$peer, $info);
             let Some(probe) = probe else {
                 let $e = $ep;
@@ -275,7 +278,7 @@ macro_rules! traced_op {
             let label: fn(&_) -> Option<&'static str> = $label;
             probe.end($ep, &peer, &result, label(&result));
             result
-        }
+        })
     }};
 }
 

@@ -36,7 +36,7 @@ async fn exchange(h: &mut Metered<Handler>) {
 
 #[test]
 fn the_snapshot_counts_per_peer() {
-    let mut h = Metered::new(Handler::new());
+    let mut h = Metered::new(Handler::new()).with_latency_sampling(1);
     runtime().block_on(exchange(&mut h));
     let s = h.snapshot();
     assert_eq!(s.role.as_deref(), Some("A"));
@@ -89,7 +89,7 @@ fn the_metrics_facade_sees_counters_histograms_and_the_gauge() {
 
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let mut h = Metered::new(Handler::new());
+    let mut h = Metered::new(Handler::new()).with_latency_sampling(1);
     metrics::with_local_recorder(&recorder, || {
         Metered::<Handler>::describe_metrics();
         runtime().block_on(exchange(&mut h));

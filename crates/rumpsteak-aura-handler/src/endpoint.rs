@@ -1,4 +1,5 @@
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 
@@ -16,8 +17,10 @@ use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_typ
 /// Endpoints hold state, handlers hold none: a [`RumpsteakHandler`] performs
 /// operations on an endpoint passed by `&mut`.
 ///
-/// Peers are kept in registration order in a small vector; protocols have a
-/// handful of roles, for which a linear scan beats hashing.
+/// Peers are kept in registration order in a vector; protocols have a
+/// handful of roles, for which a linear scan beats hashing. An endpoint
+/// with more than [`LINEAR_PEERS`] peers also keeps a hash index of them,
+/// so that finding a peer does not grow with their number.
 ///
 /// Dropping an endpoint closes every session, as
 /// [`close_all_channels`](RumpsteakEndpoint::close_all_channels) does.
@@ -26,12 +29,18 @@ use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_typ
 pub struct RumpsteakEndpoint<R> {
     local_role: R,
     peers: Vec<Peer<R>>,
+    /// Each peer's position in `peers`, once there are more than
+    /// [`LINEAR_PEERS`]. Peers are never removed, so positions stay valid.
+    index: Option<Box<HashMap<R, usize>>>,
     monitor: Option<Box<dyn ProtocolMonitor>>,
     /// Short message type names recently handed to the monitor, keyed by the
     /// full `type_name` (compared by address), so that a monitored hot loop
     /// does not rescan the same type name on every step.
     type_names: TypeNameCache,
 }
+
+/// Up to this many peers, an endpoint finds a peer by scanning them.
+const LINEAR_PEERS: usize = 16;
 
 /// A small cache from `type_name::<M>()` to its short form.
 #[derive(Default)]
@@ -118,6 +127,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         RumpsteakEndpoint {
             local_role,
             peers: Vec::new(),
+            index: None,
             monitor: None,
             type_names: TypeNameCache::default(),
         }
@@ -161,10 +171,29 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             traffic: Traffic::default(),
             meta: MetadataCache::default(),
         };
-        match self.peers.iter_mut().find(|p| p.role == fresh.role) {
+        match self.position(&fresh.role) {
             // Dropping the old peer closes its session.
-            Some(old) => *old = fresh,
-            None => self.peers.push(fresh),
+            Some(i) => self.peers[i] = fresh,
+            None => {
+                if let Some(index) = &mut self.index {
+                    index.insert(fresh.role.clone(), self.peers.len());
+                }
+                self.peers.push(fresh);
+                if self.index.is_none() && self.peers.len() > LINEAR_PEERS {
+                    let index = self.peers.iter().enumerate();
+                    let index = index.map(|(i, p)| (p.role.clone(), i)).collect();
+                    self.index = Some(Box::new(index));
+                }
+            }
+        }
+    }
+
+    /// The position of `role` in `peers`, if it was ever registered.
+    #[inline]
+    fn position(&self, role: &R) -> Option<usize> {
+        match &self.index {
+            None => self.peers.iter().position(|p| &p.role == role),
+            Some(index) => index.get(role).copied(),
         }
     }
 
@@ -184,8 +213,8 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// The peer receives every frame sent before, then a closed-channel
     /// error. The peer's metadata stays readable, marked complete.
     pub fn close_channel(&mut self, peer: &R) -> bool {
-        match self.peers.iter_mut().find(|p| &p.role == peer) {
-            Some(p) => close(p),
+        match self.position(peer) {
+            Some(i) => close(&mut self.peers[i]),
             None => false,
         }
     }
@@ -324,7 +353,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     }
 
     fn peer(&self, role: &R) -> Option<&Peer<R>> {
-        self.peers.iter().find(|p| &p.role == role)
+        self.position(role).map(|i| &self.peers[i])
     }
 
     fn render<'a>(&'a self, p: &'a Peer<R>) -> &'a SessionMetadata {
@@ -360,9 +389,8 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         act: Act<'_>,
     ) -> Result<(usize, Option<Transition>), ChoreographyError> {
         let Some(i) = self
-            .peers
-            .iter()
-            .position(|p| &p.role == role && p.session.is_some())
+            .position(role)
+            .filter(|&i| self.peers[i].session.is_some())
         else {
             return Err(no_channel(role, op));
         };
@@ -519,5 +547,54 @@ impl<R: Debug> Debug for RumpsteakEndpoint<R> {
             )
             .field("monitor", &self.monitor)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rumpsteak_aura_transport::SimpleChannel;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    struct Id(u32);
+
+    impl Role for Id {
+        type Message = ();
+        fn seal(&mut self) {}
+        fn is_sealed(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn peers_past_the_scan_are_found_through_the_index() {
+        let n = LINEAR_PEERS as u32 + 8;
+        let mut ep = RumpsteakEndpoint::new(Id(n));
+        let mut far = Vec::new();
+        for i in 0..n {
+            let (near, other) = SimpleChannel::pair();
+            ep.register_channel(Id(i), near);
+            far.push(other);
+        }
+        assert!(ep.index.is_some());
+        assert_eq!(ep.active_channel_count(), n as usize);
+        // Replacing a peer keeps its place and adds no peer.
+        let (near, _other) = SimpleChannel::pair();
+        ep.register_channel(Id(n - 1), near);
+        assert_eq!(ep.peers.len(), n as usize);
+        assert!(ep.close_channel(&Id(n - 2)));
+        assert!(!ep.has_channel(&Id(n - 2)));
+        assert!(ep.has_channel(&Id(n - 1)));
+        assert!(ep.get_metadata(&Id(n - 2)).is_some_and(|m| m.is_complete));
+        let op = Operation::Send;
+        assert!(ep.begin(&Id(n - 2), op, Act::Send("u8")).is_err());
+        assert!(ep.begin(&Id(n), op, Act::Send("u8")).is_err());
+        assert!(matches!(
+            ep.begin(&Id(3), op, Act::Send("u8")),
+            Ok((3, None))
+        ));
+        assert!(
+            matches!(ep.begin(&Id(n - 1), op, Act::Send("u8")), Ok((i, None)) if i == n as usize - 1)
+        );
     }
 }

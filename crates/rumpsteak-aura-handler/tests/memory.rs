@@ -65,7 +65,7 @@ fn an_idle_endpoint_holds_no_heap() {
         size_of::<RumpsteakEndpoint<Party>>() as i64,
     );
     #[cfg(target_pointer_width = "64")]
-    assert_eq!(size_of::<RumpsteakEndpoint<Party>>(), 184);
+    assert_eq!(size_of::<RumpsteakEndpoint<Party>>(), 192);
 }
 
 #[test]
@@ -85,13 +85,11 @@ fn an_in_memory_channel_pair_holds_two_lanes() {
     drop(pair);
 }
 
-#[test]
-fn a_registered_peer_holds_its_slot_and_its_name() {
-    // 1,024 peers: the endpoint's vector of peers, which doubles from four
-    // slots, then has exactly 1,024 slots, so the figure per peer is exact.
-    const PEERS: u16 = 1024;
-    let mut channels: Vec<_> = (0..PEERS).map(|_| SimpleChannel::pair()).collect();
-    let mut ep = RumpsteakEndpoint::new(Id(PEERS));
+/// Registers peers `Id(0)` to `Id(n - 1)` on a fresh endpoint and returns
+/// the heap the registrations hold. The channels are made before.
+fn register(n: u16) -> AllocationInfo {
+    let mut channels: Vec<_> = (0..n).map(|_| SimpleChannel::pair()).collect();
+    let mut ep = RumpsteakEndpoint::new(Id(n));
     let mut far = Vec::with_capacity(channels.len());
     let ((), info) = held(|| {
         // `drain` keeps the list's buffer, which was allocated before.
@@ -100,14 +98,31 @@ fn a_registered_peer_holds_its_slot_and_its_name() {
             far.push(other);
         }
     });
-    assert_eq!(ep.active_channel_count(), usize::from(PEERS));
-    // Per peer: its slot in the vector, 376 bytes with the session inline,
-    // and its name ("p0000", in the smallest string buffer, 8 bytes). The
-    // channel's lanes were allocated before.
-    let per_peer = info.bytes_current / i64::from(PEERS);
-    assert_eq!(info.bytes_current % i64::from(PEERS), 0, "{info:?}");
-    assert_eq!(per_peer, 376 + 8, "{info:?}");
-    report("registered peer, heap", per_peer);
+    assert_eq!(ep.active_channel_count(), usize::from(n));
+    info
+}
+
+#[test]
+fn a_registered_peer_holds_its_slot_and_its_name() {
+    // 16 peers, the most an endpoint scans without an index: the vector of
+    // peers, which doubles from four slots, then has exactly 16 slots.
+    let info = register(16);
+    // Per peer: its slot, 376 bytes with the session inline, and its name
+    // ("p0000", in the smallest string buffer, 8 bytes).
+    assert_eq!(info.bytes_current, 16 * (376 + 8), "{info:?}");
+    report("registered peer, heap", info.bytes_current / 16);
+}
+
+#[test]
+fn many_peers_add_an_index() {
+    // Past 16 peers the endpoint also keeps a hash index from role to
+    // position: 1,024 peers, 1,024 slots, 1,024 names and the index.
+    let info = register(1024);
+    let index = info.bytes_current - 1024 * (376 + 8);
+    // The boxed map (48 bytes), and 2,048 buckets of a role and a position
+    // (16 bytes) with one control byte each, plus 16 trailing ones.
+    assert_eq!(index, 48 + 2048 * 16 + 2048 + 16, "{info:?}");
+    report("index of 1,024 peers, heap", index);
 }
 
 #[test]

@@ -16,7 +16,11 @@ use rumpsteak_aura_choreography::layers::{Metered, Recording, Traced};
 use rumpsteak_aura_choreography::{ChoreoHandler, RumpsteakEndpoint};
 
 /// Ping-pong with A's and B's handlers made by `make`.
-fn layered_pingpong<H>(make: impl Fn() -> H, iters: u64, rt: &tokio::runtime::Runtime) -> std::time::Duration
+fn layered_pingpong<H>(
+    make: impl Fn() -> H,
+    iters: u64,
+    rt: &tokio::runtime::Runtime,
+) -> std::time::Duration
 where
     H: ChoreoHandler<Role = Node, Endpoint = RumpsteakEndpoint<Node>> + Send + 'static,
 {
@@ -61,17 +65,27 @@ fn layers(c: &mut Criterion) {
     });
     group.bench_function("metered_every_op_timed", |b| {
         b.iter_custom(|iters| {
-            layered_pingpong(|| Metered::new(Handler::new()).with_latency_sampling(1), iters, &rt)
+            layered_pingpong(
+                || Metered::new(Handler::new()).with_latency_sampling(1),
+                iters,
+                &rt,
+            )
         })
     });
     group.bench_function("traced_metered", |b| {
-        b.iter_custom(|iters| layered_pingpong(|| Traced::new(Metered::new(Handler::new())), iters, &rt))
+        b.iter_custom(|iters| {
+            layered_pingpong(|| Traced::new(Metered::new(Handler::new())), iters, &rt)
+        })
     });
     group.bench_function("recording", |b| {
         // A transcript large enough for every iteration criterion asks for.
         b.iter_custom(|iters| {
             let limits = rumpsteak_aura_choreography::layers::Limits::new(usize::MAX, usize::MAX);
-            layered_pingpong(|| Recording::with_limits(Handler::new(), limits), iters, &rt)
+            layered_pingpong(
+                || Recording::with_limits(Handler::new(), limits),
+                iters,
+                &rt,
+            )
         })
     });
     group.finish();

@@ -33,14 +33,15 @@ mod op;
 mod recording;
 mod replay;
 
-
 mod traced;
 
 pub use ext::HandlerExt;
-pub use metered::{DEFAULT_LATENCY_SAMPLING, ErrorCounts, LatencyHistogram, Metered, MetricsSnapshot, OpCounts, PeerMetrics};
+pub use metered::{
+    DEFAULT_LATENCY_SAMPLING, ErrorCounts, LatencyHistogram, Metered, MetricsSnapshot, OpCounts,
+    PeerMetrics,
+};
 pub use op::{ErrorClass, OpKind};
 pub use recording::{Entry, Limits, RecordedError, Recording, Transcript};
 pub use replay::{Attempt, Divergence, Replay};
-
 
 pub use traced::Traced;

@@ -347,7 +347,11 @@ impl LatencyHistogram {
         for (bound, n) in &self.buckets {
             seen += n;
             if seen >= rank {
-                return Some(bound.unwrap_or(self.max).min(self.max.max(Duration::from_nanos(1))));
+                return Some(
+                    bound
+                        .unwrap_or(self.max)
+                        .min(self.max.max(Duration::from_nanos(1))),
+                );
             }
         }
         Some(self.max)
@@ -472,7 +476,10 @@ where
         f.debug_struct("Metered")
             .field("inner", &self.inner)
             .field("role", &self.role)
-            .field("peers", &self.peers.iter().map(|p| &p.name).collect::<Vec<_>>())
+            .field(
+                "peers",
+                &self.peers.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            )
             .field("latency_sampling", &self.sample_every)
             .finish()
     }
@@ -504,7 +511,12 @@ where
     R: Role + Eq + Hash + Clone + Debug,
 {
     #[inline]
-    fn begin(self, ep: &RumpsteakEndpoint<R>, peer: &R, kind: OpKind) -> (Pending<'a, R>, Sessions<'a>) {
+    fn begin(
+        self,
+        ep: &RumpsteakEndpoint<R>,
+        peer: &R,
+        kind: OpKind,
+    ) -> (Pending<'a, R>, Sessions<'a>) {
         let i = match self.peers.iter().position(|p| &p.role == peer) {
             Some(i) => i,
             None => new_peer(self.role, self.peers, ep, peer),
@@ -546,9 +558,9 @@ impl Sessions<'_> {
         #[cfg(feature = "metrics")]
         {
             if self.gauge.is_none() || *self.open_sessions != open {
-                let gauge = self
-                    .gauge
-                    .get_or_insert_with(|| export::sessions_gauge(self.role.as_deref().unwrap_or("")));
+                let gauge = self.gauge.get_or_insert_with(|| {
+                    export::sessions_gauge(self.role.as_deref().unwrap_or(""))
+                });
                 gauge.set(open as f64);
             }
         }
@@ -710,7 +722,11 @@ where
         Msg: Serialize + Send + Sync,
     {
         let _ = type_name::<Msg>;
-        metered_op!(self, ep, to, OpKind::Send, |inner, e| inner.send(e, to.clone(), msg))
+        metered_op!(self, ep, to, OpKind::Send, |inner, e| inner.send(
+            e,
+            to.clone(),
+            msg
+        ))
     }
 
     fn recv<Msg>(
@@ -721,7 +737,8 @@ where
     where
         Msg: DeserializeOwned + Send,
     {
-        metered_op!(self, ep, from, OpKind::Recv, |inner, e| inner.recv(e, from.clone()))
+        metered_op!(self, ep, from, OpKind::Recv, |inner, e| inner
+            .recv(e, from.clone()))
     }
 
     fn choose(
@@ -730,7 +747,11 @@ where
         who: R,
         label: Label,
     ) -> impl Future<Output = Result<()>> + Send {
-        metered_op!(self, ep, who, OpKind::Choose, |inner, e| inner.choose(e, who.clone(), label))
+        metered_op!(self, ep, who, OpKind::Choose, |inner, e| inner.choose(
+            e,
+            who.clone(),
+            label
+        ))
     }
 
     fn offer(
@@ -738,7 +759,8 @@ where
         ep: &mut Self::Endpoint,
         from: R,
     ) -> impl Future<Output = Result<Label>> + Send {
-        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner.offer(e, from.clone()))
+        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner
+            .offer(e, from.clone()))
     }
 
     /// Forwarded as it is: `with_timeout` is not a step of its own. The
@@ -768,7 +790,11 @@ where
         from: R,
         expected: &[Label],
     ) -> impl Future<Output = Result<Label>> + Send {
-        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner.offer_among(e, from.clone(), expected))
+        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner.offer_among(
+            e,
+            from.clone(),
+            expected
+        ))
     }
 
     /// Counted as a `recv`; a timeout counts as an error of class
@@ -782,7 +808,11 @@ where
     where
         Msg: DeserializeOwned + Send,
     {
-        metered_op!(self, ep, from, OpKind::Recv, |inner, e| inner.recv_timeout(e, from.clone(), dur))
+        metered_op!(self, ep, from, OpKind::Recv, |inner, e| inner.recv_timeout(
+            e,
+            from.clone(),
+            dur
+        ))
     }
 
     /// Counted as an `offer`; a timeout counts as an error of class
@@ -793,7 +823,8 @@ where
         from: R,
         dur: Duration,
     ) -> impl Future<Output = Result<Label>> + Send {
-        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner.offer_timeout(e, from.clone(), dur))
+        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner
+            .offer_timeout(e, from.clone(), dur))
     }
 }
 

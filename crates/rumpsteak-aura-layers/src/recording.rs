@@ -311,7 +311,11 @@ impl<H> Recording<H> {
     /// ep.register_session(R::B, recording.tap(&R::B, a));
     /// assert!(ep.has_channel(&R::B));
     /// ```
-    pub fn tap<R: Debug>(&self, peer: &R, session: impl Into<RumpsteakSession>) -> RumpsteakSession {
+    pub fn tap<R: Debug>(
+        &self,
+        peer: &R,
+        session: impl Into<RumpsteakSession>,
+    ) -> RumpsteakSession {
         let session = session.into();
         let max = session.max_frame_len();
         let slot = Arc::new(Mutex::new(None));
@@ -376,7 +380,9 @@ struct Tap {
 
 impl Debug for Tap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tap").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("Tap")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -477,7 +483,10 @@ fn record<R, T>(
 /// One recorded operation; see `traced_op!` for the shape.
 macro_rules! recorded_op {
     ($self:ident, $ep:ident, $peer:ident, $pending:expr, |$inner:ident, $e:ident| $call:expr, $label:expr) => {{
-        let Recording { inner: $inner, shared } = $self;
+        let Recording {
+            inner: $inner,
+            shared,
+        } = $self;
         let mut pending: Pending = $pending;
         async move {
             pending.before = $ep.traffic(&$peer);
@@ -536,7 +545,14 @@ where
             payload: postcard::to_allocvec(msg).ok(),
             before: None,
         };
-        recorded_op!(self, ep, to, pending, |inner, e| inner.send(e, to.clone(), msg), no_label)
+        recorded_op!(
+            self,
+            ep,
+            to,
+            pending,
+            |inner, e| inner.send(e, to.clone(), msg),
+            no_label
+        )
     }
 
     fn recv<Msg>(
@@ -548,7 +564,14 @@ where
         Msg: DeserializeOwned + Send,
     {
         let pending = incoming(OpKind::Recv, Some(short_type_name(type_name::<Msg>())));
-        recorded_op!(self, ep, from, pending, |inner, e| inner.recv(e, from.clone()), no_label)
+        recorded_op!(
+            self,
+            ep,
+            from,
+            pending,
+            |inner, e| inner.recv(e, from.clone()),
+            no_label
+        )
     }
 
     fn choose(
@@ -564,7 +587,14 @@ where
             payload: None,
             before: None,
         };
-        recorded_op!(self, ep, who, pending, |inner, e| inner.choose(e, who.clone(), label), no_label)
+        recorded_op!(
+            self,
+            ep,
+            who,
+            pending,
+            |inner, e| inner.choose(e, who.clone(), label),
+            no_label
+        )
     }
 
     fn offer(
@@ -573,7 +603,14 @@ where
         from: R,
     ) -> impl Future<Output = Result<Label>> + Send {
         let pending = incoming(OpKind::Offer, None);
-        recorded_op!(self, ep, from, pending, |inner, e| inner.offer(e, from.clone()), offered)
+        recorded_op!(
+            self,
+            ep,
+            from,
+            pending,
+            |inner, e| inner.offer(e, from.clone()),
+            offered
+        )
     }
 
     /// Forwarded as it is: not a step of its own.
@@ -603,7 +640,14 @@ where
         expected: &[Label],
     ) -> impl Future<Output = Result<Label>> + Send {
         let pending = incoming(OpKind::Offer, None);
-        recorded_op!(self, ep, from, pending, |inner, e| inner.offer_among(e, from.clone(), expected), offered)
+        recorded_op!(
+            self,
+            ep,
+            from,
+            pending,
+            |inner, e| inner.offer_among(e, from.clone(), expected),
+            offered
+        )
     }
 
     /// Recorded as a `recv`; a timeout is recorded as a failed `recv`, so
@@ -618,7 +662,14 @@ where
         Msg: DeserializeOwned + Send,
     {
         let pending = incoming(OpKind::Recv, Some(short_type_name(type_name::<Msg>())));
-        recorded_op!(self, ep, from, pending, |inner, e| inner.recv_timeout(e, from.clone(), dur), no_label)
+        recorded_op!(
+            self,
+            ep,
+            from,
+            pending,
+            |inner, e| inner.recv_timeout(e, from.clone(), dur),
+            no_label
+        )
     }
 
     /// Recorded as an `offer`; a timeout as a failed `offer`.
@@ -629,7 +680,14 @@ where
         dur: Duration,
     ) -> impl Future<Output = Result<Label>> + Send {
         let pending = incoming(OpKind::Offer, None);
-        recorded_op!(self, ep, from, pending, |inner, e| inner.offer_timeout(e, from.clone(), dur), offered)
+        recorded_op!(
+            self,
+            ep,
+            from,
+            pending,
+            |inner, e| inner.offer_timeout(e, from.clone(), dur),
+            offered
+        )
     }
 }
 

@@ -153,7 +153,10 @@ impl fmt::Display for Divergence {
                         attempted,
                     },
                 ..
-            } => write!(f, "replay diverged: expected {expected}, attempted {attempted}"),
+            } => write!(
+                f,
+                "replay diverged: expected {expected}, attempted {attempted}"
+            ),
             other => write!(f, "{other}"),
         }
     }
@@ -248,9 +251,7 @@ impl<R> Replay<R> {
             }
             Some(r) if r.op == OpKind::Choose && r.label != attempt.label => Some("label"),
             Some(r) => match (&attempt.among, &r.label) {
-                (Some(among), Some(l)) if r.error.is_none() && !among.contains(l) => {
-                    Some("label")
-                }
+                (Some(among), Some(l)) if r.error.is_none() && !among.contains(l) => Some("label"),
                 _ => None,
             },
         };
@@ -285,9 +286,9 @@ fn replayed_error(entry: &Entry, e: &RecordedError) -> ChoreographyError {
     let op = entry.op.operation();
     match e.class {
         ErrorClass::Timeout => ChoreographyError::Timeout(e.timeout.unwrap_or_default()),
-        ErrorClass::Closed => {
-            ChoreographyError::Transport(TransportError::closed().in_context(op, entry.peer.clone()))
-        }
+        ErrorClass::Closed => ChoreographyError::Transport(
+            TransportError::closed().in_context(op, entry.peer.clone()),
+        ),
         ErrorClass::NoChannel => ChoreographyError::NoChannel {
             peer: entry.peer.clone(),
             op,
@@ -338,14 +339,13 @@ impl<R: Debug> Replay<R> {
         if let Some(e) = &entry.error {
             return Err(replayed_error(&entry, e));
         }
-        let serialization = |source: Box<dyn std::error::Error + Send + Sync>| {
-            ChoreographyError::Serialization {
+        let serialization =
+            |source: Box<dyn std::error::Error + Send + Sync>| ChoreographyError::Serialization {
                 peer: entry.peer.clone(),
                 op: Operation::Recv,
                 type_name: type_name::<Msg>(),
                 source,
-            }
-        };
+            };
         match &entry.payload {
             Some(payload) => wire::decode_message(payload).map_err(|e| serialization(Box::new(e))),
             None => Err(serialization(

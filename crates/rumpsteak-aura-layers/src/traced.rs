@@ -4,11 +4,11 @@ use std::future::Future;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+use futures::future::Either;
 use rumpsteak_aura::{ChoreoHandler, ChoreographyError, Label, Result, Role};
 use rumpsteak_aura_handler::{RumpsteakEndpoint, Traffic};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use futures::future::Either;
 use tracing::{Instrument, Level, Span, field};
 
 use crate::ext::HandlerExt;
@@ -147,7 +147,10 @@ struct Probe {
 }
 
 /// Opens the session span if none is open and a subscriber wants it.
-fn ensure_session<R: Role + Eq + Hash + Clone + Debug>(session: &mut Option<Span>, ep: &RumpsteakEndpoint<R>) {
+fn ensure_session<R: Role + Eq + Hash + Clone + Debug>(
+    session: &mut Option<Span>,
+    ep: &RumpsteakEndpoint<R>,
+) {
     if session.is_none() && tracing::level_enabled!(Level::INFO) {
         let span = tracing::info_span!("rumpsteak_session", role = ?ep.local_role());
         if !span.is_disabled() {
@@ -256,7 +259,10 @@ impl Drop for Probe {
 /// again once it has completed.
 macro_rules! traced_op {
     ($self:ident, $ep:ident, $peer:ident, $info:expr, |$inner:ident, $e:ident| $call:expr, $label:expr) => {{
-        let Traced { inner: $inner, session } = $self;
+        let Traced {
+            inner: $inner,
+            session,
+        } = $self;
         // Decided when the future is made: without a subscriber that wants
         // debug spans, the inner future is returned as it is.
         if !tracing::level_enabled!(Level::DEBUG) {
@@ -313,7 +319,14 @@ where
             label: None,
             timeout: None,
         };
-        traced_op!(self, ep, to, info, |inner, e| inner.send(e, to.clone(), msg), no_label)
+        traced_op!(
+            self,
+            ep,
+            to,
+            info,
+            |inner, e| inner.send(e, to.clone(), msg),
+            no_label
+        )
     }
 
     fn recv<Msg>(
@@ -330,7 +343,14 @@ where
             label: None,
             timeout: None,
         };
-        traced_op!(self, ep, from, info, |inner, e| inner.recv(e, from.clone()), no_label)
+        traced_op!(
+            self,
+            ep,
+            from,
+            info,
+            |inner, e| inner.recv(e, from.clone()),
+            no_label
+        )
     }
 
     fn choose(
@@ -345,7 +365,14 @@ where
             label: Some(label.0),
             timeout: None,
         };
-        traced_op!(self, ep, who, info, |inner, e| inner.choose(e, who.clone(), label), no_label)
+        traced_op!(
+            self,
+            ep,
+            who,
+            info,
+            |inner, e| inner.choose(e, who.clone(), label),
+            no_label
+        )
     }
 
     fn offer(
@@ -359,7 +386,14 @@ where
             label: None,
             timeout: None,
         };
-        traced_op!(self, ep, from, info, |inner, e| inner.offer(e, from.clone()), offered)
+        traced_op!(
+            self,
+            ep,
+            from,
+            info,
+            |inner, e| inner.offer(e, from.clone()),
+            offered
+        )
     }
 
     fn with_timeout<F, T>(
@@ -379,8 +413,12 @@ where
             }
             ensure_session(session, ep);
             let span = match session {
-                Some(parent) => tracing::debug_span!(parent: &*parent, "rumpsteak_with_timeout", at = ?at, timeout_ms = dur.as_millis() as u64, outcome = field::Empty, error = field::Empty),
-                None => tracing::debug_span!("rumpsteak_with_timeout", at = ?at, timeout_ms = dur.as_millis() as u64, outcome = field::Empty, error = field::Empty),
+                Some(parent) => {
+                    tracing::debug_span!(parent: &*parent, "rumpsteak_with_timeout", at = ?at, timeout_ms = dur.as_millis() as u64, outcome = field::Empty, error = field::Empty)
+                }
+                None => {
+                    tracing::debug_span!("rumpsteak_with_timeout", at = ?at, timeout_ms = dur.as_millis() as u64, outcome = field::Empty, error = field::Empty)
+                }
             };
             let result = inner
                 .with_timeout(ep, at, dur, body)
@@ -421,7 +459,14 @@ where
             label: None,
             timeout: None,
         };
-        traced_op!(self, ep, from, info, |inner, e| inner.offer_among(e, from.clone(), expected), offered)
+        traced_op!(
+            self,
+            ep,
+            from,
+            info,
+            |inner, e| inner.offer_among(e, from.clone(), expected),
+            offered
+        )
     }
 
     fn recv_timeout<Msg>(
@@ -439,7 +484,14 @@ where
             label: None,
             timeout: Some(dur),
         };
-        traced_op!(self, ep, from, info, |inner, e| inner.recv_timeout(e, from.clone(), dur), no_label)
+        traced_op!(
+            self,
+            ep,
+            from,
+            info,
+            |inner, e| inner.recv_timeout(e, from.clone(), dur),
+            no_label
+        )
     }
 
     fn offer_timeout(
@@ -454,6 +506,13 @@ where
             label: None,
             timeout: Some(dur),
         };
-        traced_op!(self, ep, from, info, |inner, e| inner.offer_timeout(e, from.clone(), dur), offered)
+        traced_op!(
+            self,
+            ep,
+            from,
+            info,
+            |inner, e| inner.offer_timeout(e, from.clone(), dur),
+            offered
+        )
     }
 }

@@ -39,7 +39,9 @@ fn cancelled_receives_lose_nothing_through_every_layer() {
             let mut cancelled = 0;
             while got.len() < 20 {
                 // An outer timeout drops the layered recv future mid-wait.
-                match tokio::time::timeout(Duration::from_millis(1), h.recv::<u32>(&mut b, Role::A)).await {
+                match tokio::time::timeout(Duration::from_millis(1), h.recv::<u32>(&mut b, Role::A))
+                    .await
+                {
                     Ok(r) => got.push(r.expect("recv")),
                     Err(_) => cancelled += 1,
                 }
@@ -50,7 +52,11 @@ fn cancelled_receives_lose_nothing_through_every_layer() {
         got
     });
     let (got, cancelled) = got;
-    assert_eq!(got, (0..20).collect::<Vec<_>>(), "every message, once, in order");
+    assert_eq!(
+        got,
+        (0..20).collect::<Vec<_>>(),
+        "every message, once, in order"
+    );
     assert!(cancelled > 0, "the test cancelled at least one receive");
 
     let snapshot = h.inner().snapshot();
@@ -61,10 +67,14 @@ fn cancelled_receives_lose_nothing_through_every_layer() {
     let t = rec.transcript();
     assert_eq!(t.entries.len(), 20, "cancelled receives leave no entry");
     for (i, e) in t.entries.iter().enumerate() {
-        let n: u32 = postcard::from_bytes(e.payload.as_deref().expect("tapped payload")).expect("u32");
+        let n: u32 =
+            postcard::from_bytes(e.payload.as_deref().expect("tapped payload")).expect("u32");
         assert_eq!(n, i as u32);
     }
-    assert_eq!(b.get_metadata(&Role::A).map(|m| m.operation_count), Some(20));
+    assert_eq!(
+        b.get_metadata(&Role::A).map(|m| m.operation_count),
+        Some(20)
+    );
 }
 
 #[test]
@@ -73,16 +83,30 @@ fn recv_timeout_through_the_stack_loses_nothing() {
     let (mut a, mut b) = pair(Role::A, Role::B);
     let mut h = Metered::new(Traced::new(Recording::new(Handler::new())));
     rt.block_on(async {
-        let e = h.recv_timeout::<u32>(&mut b, Role::A, Duration::from_millis(2)).await;
-        assert!(matches!(e, Err(rumpsteak_aura::ChoreographyError::Timeout(_))));
-        Handler::new().send(&mut a, Role::B, &5u32).await.expect("send");
-        let n: u32 = h.recv_timeout(&mut b, Role::A, DEADLINE).await.expect("recv");
+        let e = h
+            .recv_timeout::<u32>(&mut b, Role::A, Duration::from_millis(2))
+            .await;
+        assert!(matches!(
+            e,
+            Err(rumpsteak_aura::ChoreographyError::Timeout(_))
+        ));
+        Handler::new()
+            .send(&mut a, Role::B, &5u32)
+            .await
+            .expect("send");
+        let n: u32 = h
+            .recv_timeout(&mut b, Role::A, DEADLINE)
+            .await
+            .expect("recv");
         assert_eq!(n, 5);
     });
     let p = h.snapshot().peers.remove(0);
     assert_eq!(p.operations.recv, 2);
     assert_eq!(p.errors.timeout, 1);
-    assert_eq!(p.cancelled, 0, "a timeout inside the layer is an error, not a cancellation");
+    assert_eq!(
+        p.cancelled, 0,
+        "a timeout inside the layer is an error, not a cancellation"
+    );
     let t = h.inner().inner().transcript();
     assert_eq!(t.entries.len(), 2);
     assert!(t.entries[0].error.is_some() && t.entries[1].error.is_none());

@@ -15,7 +15,16 @@ use rumpsteak_aura_layers::{HandlerExt, Metered, OpKind};
 async fn exchange(h: &mut Metered<Handler>) {
     let (mut a, mut b) = pair(Role::A, Role::B);
     let mut hb = Handler::new();
-    h.send(&mut a, Role::B, &Offer { item: "lamp".into(), price: 40 }).await.expect("send");
+    h.send(
+        &mut a,
+        Role::B,
+        &Offer {
+            item: "lamp".into(),
+            price: 40,
+        },
+    )
+    .await
+    .expect("send");
     let o: Offer = hb.recv(&mut b, Role::A).await.expect("recv");
     hb.send(&mut b, Role::A, &o.price).await.expect("send");
     let p: u32 = h.recv(&mut a, Role::B).await.expect("recv");
@@ -23,9 +32,14 @@ async fn exchange(h: &mut Metered<Handler>) {
     h.choose(&mut a, Role::B, OFFER).await.expect("choose");
     assert_eq!(hb.offer(&mut b, Role::A).await.expect("offer"), OFFER);
     hb.choose(&mut b, Role::A, ACCEPT).await.expect("choose");
-    let l = h.offer_among(&mut a, Role::B, &[ACCEPT, REJECT]).await.expect("offer");
+    let l = h
+        .offer_among(&mut a, Role::B, &[ACCEPT, REJECT])
+        .await
+        .expect("offer");
     assert_eq!(l, ACCEPT);
-    let t = h.recv_timeout::<u32>(&mut a, Role::B, Duration::from_millis(2)).await;
+    let t = h
+        .recv_timeout::<u32>(&mut a, Role::B, Duration::from_millis(2))
+        .await;
     assert!(t.is_err());
     let n = h.send(&mut a, Role::Seller, &1u8).await;
     assert!(n.is_err());
@@ -51,11 +65,17 @@ fn the_snapshot_counts_per_peer() {
     // 40u32: 2 + 1; the label `accept`: 2 + 1 + 6.
     assert_eq!(b.bytes_received, 3 + 9);
     assert_eq!(b.errors.timeout, 1);
-    assert_eq!(b.errors.no_channel, 1, "the closed channel is no channel any more");
+    assert_eq!(
+        b.errors.no_channel, 1,
+        "the closed channel is no channel any more"
+    );
     assert_eq!(b.errors.total(), 2);
     assert_eq!(b.cancelled, 0);
     assert_eq!(b.latency.count, 6);
-    assert!(b.latency.max >= Duration::from_millis(2), "the timeout took its time");
+    assert!(
+        b.latency.max >= Duration::from_millis(2),
+        "the timeout took its time"
+    );
     assert!(b.latency.quantile(0.5).is_some());
     let seller = s.peer("Seller").expect("Seller");
     assert_eq!(seller.operations.send, 1);
@@ -84,8 +104,8 @@ fn sampling_times_one_operation_in_n() {
 #[cfg(feature = "metrics")]
 #[test]
 fn the_metrics_facade_sees_counters_histograms_and_the_gauge() {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     use metrics_util::MetricKind;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
@@ -101,15 +121,18 @@ fn the_metrics_facade_sees_counters_histograms_and_the_gauge() {
             .find(|(k, ..)| {
                 k.kind() == kind
                     && k.key().name() == name
-                    && labels.iter().all(|(lk, lv)| k.key().labels().any(|l| l.key() == *lk && l.value() == *lv))
+                    && labels.iter().all(|(lk, lv)| {
+                        k.key().labels().any(|l| l.key() == *lk && l.value() == *lv)
+                    })
                     && k.key().labels().count() == labels.len()
             })
             .map(|(_, unit, desc, v)| (unit.clone(), desc.clone(), v))
     };
-    let counter = |name: &str, labels: &[(&str, &str)]| match find(MetricKind::Counter, name, labels) {
-        Some((_, _, DebugValue::Counter(n))) => n.to_owned(),
-        other => panic!("{name} {labels:?}: {other:?}"),
-    };
+    let counter =
+        |name: &str, labels: &[(&str, &str)]| match find(MetricKind::Counter, name, labels) {
+            Some((_, _, DebugValue::Counter(n))) => n.to_owned(),
+            other => panic!("{name} {labels:?}: {other:?}"),
+        };
     let ab = [("role", "A"), ("peer", "B")];
     let with_op = |op: &'static str| [("role", "A"), ("peer", "B"), ("op", op)];
     assert_eq!(counter("rumpsteak_operations_total", &with_op("send")), 1);
@@ -119,18 +142,35 @@ fn the_metrics_facade_sees_counters_histograms_and_the_gauge() {
     assert_eq!(counter("rumpsteak_bytes_sent_total", &ab), 16);
     assert_eq!(counter("rumpsteak_bytes_received_total", &ab), 12);
     assert_eq!(
-        counter("rumpsteak_errors_total", &[("role", "A"), ("peer", "B"), ("op", "recv"), ("class", "timeout")]),
+        counter(
+            "rumpsteak_errors_total",
+            &[
+                ("role", "A"),
+                ("peer", "B"),
+                ("op", "recv"),
+                ("class", "timeout")
+            ]
+        ),
         1
     );
     assert_eq!(
         counter(
             "rumpsteak_errors_total",
-            &[("role", "A"), ("peer", "Seller"), ("op", "send"), ("class", "no_channel")]
+            &[
+                ("role", "A"),
+                ("peer", "Seller"),
+                ("op", "send"),
+                ("class", "no_channel")
+            ]
         ),
         1
     );
     assert_eq!(counter("rumpsteak_operations_cancelled_total", &ab), 0);
-    match find(MetricKind::Histogram, "rumpsteak_operation_duration_seconds", &with_op("recv")) {
+    match find(
+        MetricKind::Histogram,
+        "rumpsteak_operation_duration_seconds",
+        &with_op("recv"),
+    ) {
         Some((unit, desc, DebugValue::Histogram(samples))) => {
             assert_eq!(samples.len(), 2);
             assert!(samples.iter().any(|s| s.into_inner() >= 0.002));
@@ -139,14 +179,22 @@ fn the_metrics_facade_sees_counters_histograms_and_the_gauge() {
         }
         other => panic!("histogram: {other:?}"),
     }
-    match find(MetricKind::Gauge, "rumpsteak_sessions_open", &[("role", "A")]) {
+    match find(
+        MetricKind::Gauge,
+        "rumpsteak_sessions_open",
+        &[("role", "A")],
+    ) {
         Some((_, _, DebugValue::Gauge(g))) => assert_eq!(g.into_inner(), 0.0),
         other => panic!("gauge: {other:?}"),
     }
     // Every label is one of the documented ones.
     for (k, ..) in &values {
         for l in k.key().labels() {
-            assert!(["role", "peer", "op", "class"].contains(&l.key()), "{}", l.key());
+            assert!(
+                ["role", "peer", "op", "class"].contains(&l.key()),
+                "{}",
+                l.key()
+            );
         }
     }
 }

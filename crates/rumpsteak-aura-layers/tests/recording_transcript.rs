@@ -19,14 +19,19 @@ fn the_transcript_holds_every_operation_and_its_outcome() {
     let mut h = rec.clone();
     runtime().block_on(async {
         let mut hb = Handler::new();
-        let offer = Offer { item: "lamp".into(), price: 40 };
+        let offer = Offer {
+            item: "lamp".into(),
+            price: 40,
+        };
         h.send(&mut a, Role::B, &offer).await.expect("send");
         let _: Offer = hb.recv(&mut b, Role::A).await.expect("recv");
         hb.send(&mut b, Role::A, &offer.price).await.expect("send");
         let _: u32 = h.recv(&mut a, Role::B).await.expect("recv");
         h.choose(&mut a, Role::B, OFFER).await.expect("choose");
         hb.choose(&mut b, Role::A, ACCEPT).await.expect("choose");
-        h.offer_among(&mut a, Role::B, &[ACCEPT]).await.expect("offer");
+        h.offer_among(&mut a, Role::B, &[ACCEPT])
+            .await
+            .expect("offer");
         hb.send(&mut b, Role::A, &u64::MAX).await.expect("send");
         assert!(h.recv::<u32>(&mut a, Role::B).await.is_err());
     });
@@ -34,18 +39,34 @@ fn the_transcript_holds_every_operation_and_its_outcome() {
     assert_eq!(t.role.as_deref(), Some("A"));
     assert!(!t.truncated);
     let ops: Vec<_> = t.entries.iter().map(|e| e.op).collect();
-    assert_eq!(ops, [OpKind::Send, OpKind::Recv, OpKind::Choose, OpKind::Offer, OpKind::Recv]);
+    assert_eq!(
+        ops,
+        [
+            OpKind::Send,
+            OpKind::Recv,
+            OpKind::Choose,
+            OpKind::Offer,
+            OpKind::Recv
+        ]
+    );
     assert!(t.entries.iter().all(|e| e.peer == "B"));
 
     let send = &t.entries[0];
     assert_eq!(send.msg.as_deref(), Some("Offer"));
-    assert_eq!(send.payload.as_deref(), Some(&[4, b'l', b'a', b'm', b'p', 40][..]));
+    assert_eq!(
+        send.payload.as_deref(),
+        Some(&[4, b'l', b'a', b'm', b'p', 40][..])
+    );
     assert_eq!(send.bytes, 8);
     assert!(send.error.is_none());
 
     let recv = &t.entries[1];
     assert_eq!(recv.msg.as_deref(), Some("u32"));
-    assert_eq!(recv.payload.as_deref(), Some(&[40][..]), "tapped from the session");
+    assert_eq!(
+        recv.payload.as_deref(),
+        Some(&[40][..]),
+        "tapped from the session"
+    );
     assert_eq!(recv.bytes, 3);
 
     assert_eq!(t.entries[2].label.as_deref(), Some("offer"));
@@ -53,7 +74,10 @@ fn the_transcript_holds_every_operation_and_its_outcome() {
     assert_eq!(t.entries[3].payload, None);
 
     let failed = &t.entries[4];
-    let e = failed.error.as_ref().expect("the failed recv has its error");
+    let e = failed
+        .error
+        .as_ref()
+        .expect("the failed recv has its error");
     assert_eq!(e.class, ErrorClass::Serialization);
     assert_eq!(e.message, "recv from B: could not decode a `u32`");
     assert_eq!(failed.bytes, 0);
@@ -70,7 +94,10 @@ fn without_a_tap_received_payloads_are_absent() {
     let (mut a, mut b) = pair(Role::A, Role::B);
     let mut h = Recording::new(Handler::new());
     runtime().block_on(async {
-        Handler::new().send(&mut b, Role::A, &9u8).await.expect("send");
+        Handler::new()
+            .send(&mut b, Role::A, &9u8)
+            .await
+            .expect("send");
         let _: u8 = h.recv(&mut a, Role::B).await.expect("recv");
     });
     let t = h.transcript();
@@ -92,7 +119,11 @@ fn a_full_transcript_keeps_its_prefix_and_counts_the_rest() {
     assert_eq!(t.entries.len(), 3);
     assert!(t.truncated);
     assert_eq!(t.dropped, 3);
-    let first: Vec<_> = t.entries.iter().map(|e| e.payload.clone().unwrap_or_default()).collect();
+    let first: Vec<_> = t
+        .entries
+        .iter()
+        .map(|e| e.payload.clone().unwrap_or_default())
+        .collect();
     assert_eq!(first, [vec![0], vec![1], vec![2]]);
 
     // The payload budget counts too.

@@ -52,7 +52,11 @@ fn replay() -> (Replay<Role>, Endpoint) {
 fn out_of_protocol(e: &ChoreographyError) -> (&str, &str) {
     match e {
         ChoreographyError::ProtocolViolation {
-            violation: Violation::OutOfProtocol { expected, attempted },
+            violation:
+                Violation::OutOfProtocol {
+                    expected,
+                    attempted,
+                },
             ..
         } => (expected, attempted),
         other => panic!("not a divergence: {other}"),
@@ -66,8 +70,12 @@ fn the_recorded_run_replays() {
         h.send(&mut ep, Role::B, &7u32).await.expect("send");
         let n: u32 = h.recv(&mut ep, Role::B).await.expect("recv");
         assert_eq!(n, 42);
-        h.choose(&mut ep, Role::B, Label("left")).await.expect("choose");
-        let l = h.offer_among(&mut ep, Role::B, &[Label("left"), Label("right")]).await;
+        h.choose(&mut ep, Role::B, Label("left"))
+            .await
+            .expect("choose");
+        let l = h
+            .offer_among(&mut ep, Role::B, &[Label("left"), Label("right")])
+            .await;
         assert_eq!(l.expect("offer"), Label("right"));
     });
     assert_eq!(h.remaining(), 0);
@@ -77,9 +85,14 @@ fn the_recorded_run_replays() {
 #[test]
 fn another_operation() {
     let (mut h, mut ep) = replay();
-    let e = runtime().block_on(h.recv::<u32>(&mut ep, Role::B)).expect_err("diverges");
+    let e = runtime()
+        .block_on(h.recv::<u32>(&mut ep, Role::B))
+        .expect_err("diverges");
     let (expected, attempted) = out_of_protocol(&e);
-    assert_eq!(expected, "step 1: send u32 to B (1 payload bytes) (operation differs)");
+    assert_eq!(
+        expected,
+        "step 1: send u32 to B (1 payload bytes) (operation differs)"
+    );
     assert_eq!(attempted, "recv u32 from B");
     let d = h.divergence().expect("kept");
     assert_eq!((d.step, d.what), (1, "operation"));
@@ -89,7 +102,9 @@ fn another_operation() {
 #[test]
 fn another_peer() {
     let (mut h, mut ep) = replay();
-    let e = runtime().block_on(h.send(&mut ep, Role::Seller, &7u32)).expect_err("diverges");
+    let e = runtime()
+        .block_on(h.send(&mut ep, Role::Seller, &7u32))
+        .expect_err("diverges");
     let (expected, attempted) = out_of_protocol(&e);
     assert!(expected.starts_with("step 1: send u32 to B"), "{expected}");
     assert!(expected.ends_with("(peer differs)"), "{expected}");
@@ -99,7 +114,9 @@ fn another_peer() {
 #[test]
 fn another_message_type() {
     let (mut h, mut ep) = replay();
-    let e = runtime().block_on(h.send(&mut ep, Role::B, &7u64)).expect_err("diverges");
+    let e = runtime()
+        .block_on(h.send(&mut ep, Role::B, &7u64))
+        .expect_err("diverges");
     let (expected, attempted) = out_of_protocol(&e);
     assert!(expected.ends_with("(message type differs)"), "{expected}");
     assert!(attempted.starts_with("send u64 to B"), "{attempted}");
@@ -108,7 +125,9 @@ fn another_message_type() {
 #[test]
 fn another_payload() {
     let (mut h, mut ep) = replay();
-    let e = runtime().block_on(h.send(&mut ep, Role::B, &8u32)).expect_err("diverges");
+    let e = runtime()
+        .block_on(h.send(&mut ep, Role::B, &8u32))
+        .expect_err("diverges");
     assert!(out_of_protocol(&e).0.ends_with("(payload differs)"));
     assert_eq!(h.divergence().map(|d| d.step), Some(1));
 }
@@ -134,7 +153,8 @@ fn an_offered_label_outside_the_expected_set() {
         h.send(&mut ep, Role::B, &7u32).await?;
         let _: u32 = h.recv(&mut ep, Role::B).await?;
         h.choose(&mut ep, Role::B, Label("left")).await?;
-        h.offer_among(&mut ep, Role::B, &[Label("up"), Label("down")]).await
+        h.offer_among(&mut ep, Role::B, &[Label("up"), Label("down")])
+            .await
     });
     let e = e.expect_err("diverges");
     let (expected, attempted) = out_of_protocol(&e);
@@ -159,17 +179,24 @@ fn a_step_past_the_end() {
     let d = h.divergence().expect("kept");
     assert!(d.recorded.is_none());
     // Every later step fails the same way.
-    let again = runtime().block_on(h.choose(&mut ep, Role::B, Label("x"))).expect_err("stays");
+    let again = runtime()
+        .block_on(h.choose(&mut ep, Role::B, Label("x")))
+        .expect_err("stays");
     assert_eq!(again.to_string(), e.to_string());
 }
 
 #[test]
 fn steps_left_at_the_end() {
     let (mut h, mut ep) = replay();
-    runtime().block_on(h.send(&mut ep, Role::B, &7u32)).expect("step 1");
+    runtime()
+        .block_on(h.send(&mut ep, Role::B, &7u32))
+        .expect("step 1");
     let e = h.finish().expect_err("three steps left");
     let (expected, attempted) = out_of_protocol(&e);
-    assert_eq!(expected, "step 2: recv u32 from B (1 payload bytes) (steps left differs)");
+    assert_eq!(
+        expected,
+        "step 2: recv u32 from B (1 payload bytes) (steps left differs)"
+    );
     assert_eq!(attempted, "the end of the role");
 }
 
@@ -215,7 +242,9 @@ fn recorded_errors_are_played_back() {
     a.register_session(Role::B, rec.tap(&Role::B, x));
     let mut h = rec.clone();
     rt.block_on(async {
-        let t = h.recv_timeout::<u32>(&mut a, Role::B, Duration::from_millis(5)).await;
+        let t = h
+            .recv_timeout::<u32>(&mut a, Role::B, Duration::from_millis(5))
+            .await;
         assert!(matches!(t, Err(ChoreographyError::Timeout(_))));
         let n = h.send(&mut a, Role::Seller, &1u8).await;
         assert!(matches!(n, Err(ChoreographyError::NoChannel { .. })));
@@ -224,19 +253,31 @@ fn recorded_errors_are_played_back() {
         assert!(c.is_closed());
     });
     let t = rec.transcript();
-    let classes: Vec<_> = t.entries.iter().map(|e| e.error.as_ref().map(|e| e.class)).collect();
+    let classes: Vec<_> = t
+        .entries
+        .iter()
+        .map(|e| e.error.as_ref().map(|e| e.class))
+        .collect();
     assert_eq!(
         classes,
-        [Some(ErrorClass::Timeout), Some(ErrorClass::NoChannel), Some(ErrorClass::Closed)]
+        [
+            Some(ErrorClass::Timeout),
+            Some(ErrorClass::NoChannel),
+            Some(ErrorClass::Closed)
+        ]
     );
 
     let mut h = Replay::new(t);
     let mut ep = Endpoint::new(Role::A);
     rt.block_on(async {
-        let e = h.recv_timeout::<u32>(&mut ep, Role::B, Duration::from_secs(60)).await;
+        let e = h
+            .recv_timeout::<u32>(&mut ep, Role::B, Duration::from_secs(60))
+            .await;
         assert!(matches!(e, Err(ChoreographyError::Timeout(d)) if d == Duration::from_millis(5)));
         let e = h.send(&mut ep, Role::Seller, &1u8).await;
-        assert!(matches!(e, Err(ChoreographyError::NoChannel { ref peer, .. }) if peer == "Seller"));
+        assert!(
+            matches!(e, Err(ChoreographyError::NoChannel { ref peer, .. }) if peer == "Seller")
+        );
         let e = h.offer(&mut ep, Role::B).await.expect_err("closed again");
         assert!(e.is_closed(), "{e}");
     });
@@ -250,8 +291,14 @@ fn other_recorded_errors_keep_their_class_and_message() {
     let (mut a, mut b) = pair(Role::A, Role::B);
     let mut h = rec.clone();
     rt.block_on(async {
-        Handler::new().choose(&mut b, Role::A, Label("maybe")).await.expect("choose");
-        let e = h.offer_among(&mut a, Role::B, &[Label("yes")]).await.expect_err("unexpected");
+        Handler::new()
+            .choose(&mut b, Role::A, Label("maybe"))
+            .await
+            .expect("choose");
+        let e = h
+            .offer_among(&mut a, Role::B, &[Label("yes")])
+            .await
+            .expect_err("unexpected");
         assert!(matches!(e, ChoreographyError::UnexpectedLabel { .. }));
     });
     let mut replay = Replay::new(rec.transcript());

@@ -36,19 +36,25 @@ fn each_role_replayed_alone_gives_the_recorded_result() {
 
     let mut h = Replay::new(through_json(&tb));
     let mut ep = Endpoint::new(Role::Buyer);
-    let outcome = rt.block_on(buyer(&mut h, &mut ep, offers())).expect("buyer replays");
+    let outcome = rt
+        .block_on(buyer(&mut h, &mut ep, offers()))
+        .expect("buyer replays");
     assert_eq!(outcome, expected_results().0);
     h.finish().expect("every buyer step replayed");
 
     let mut h = Replay::new(through_json(&tc));
     let mut ep = Endpoint::new(Role::Coordinator);
-    let relayed = rt.block_on(coordinator(&mut h, &mut ep)).expect("coordinator replays");
+    let relayed = rt
+        .block_on(coordinator(&mut h, &mut ep))
+        .expect("coordinator replays");
     assert_eq!(relayed, 3);
     h.finish().expect("every coordinator step replayed");
 
     let mut h = Replay::new(through_json(&ts));
     let mut ep = Endpoint::new(Role::Seller);
-    let receipts = rt.block_on(seller(&mut h, &mut ep, MIN_PRICE)).expect("seller replays");
+    let receipts = rt
+        .block_on(seller(&mut h, &mut ep, MIN_PRICE))
+        .expect("seller replays");
     assert_eq!(receipts, 2);
     h.finish().expect("every seller step replayed");
     // No endpoint ever had a session.
@@ -82,7 +88,11 @@ fn a_changed_role_reports_the_step_where_it_diverged() {
     match &err {
         ChoreographyError::ProtocolViolation {
             peer,
-            violation: Violation::OutOfProtocol { expected, attempted },
+            violation:
+                Violation::OutOfProtocol {
+                    expected,
+                    attempted,
+                },
             ..
         } => {
             assert_eq!(peer, "Coordinator");
@@ -94,9 +104,15 @@ fn a_changed_role_reports_the_step_where_it_diverged() {
         }
         other => panic!("unexpected error: {other}"),
     }
-    assert!(err.to_string().starts_with("send to Coordinator: protocol violation: expected step 8"));
+    assert!(
+        err.to_string()
+            .starts_with("send to Coordinator: protocol violation: expected step 8")
+    );
     // The replay stays diverged.
-    assert_eq!(h.finish().expect_err("still diverged").to_string(), err.to_string());
+    assert_eq!(
+        h.finish().expect_err("still diverged").to_string(),
+        err.to_string()
+    );
 }
 
 #[test]
@@ -113,5 +129,9 @@ fn a_changed_payload_is_a_divergence_too() {
     // Buyer steps per round: choose, send, offer, recv; round 2's send.
     assert_eq!(d.step, 6);
     assert_eq!(d.what, "payload");
-    assert!(err.to_string().contains("step 6: send Offer to Coordinator"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("step 6: send Offer to Coordinator"),
+        "{err}"
+    );
 }

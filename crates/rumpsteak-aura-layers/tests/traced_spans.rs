@@ -46,7 +46,10 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Ca
         let mut data = SpanData {
             name: attrs.metadata().name(),
             level: Some(*attrs.metadata().level()),
-            parent: ctx.span(id).and_then(|s| s.parent()).map(|p| p.name().to_owned()),
+            parent: ctx
+                .span(id)
+                .and_then(|s| s.parent())
+                .map(|p| p.name().to_owned()),
             ..SpanData::default()
         };
         attrs.record(&mut Fields(&mut data.fields));
@@ -63,15 +66,26 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Ca
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         let mut fields = BTreeMap::new();
         event.record(&mut Fields(&mut fields));
-        self.events.lock().unwrap().push((*event.metadata().level(), fields));
+        self.events
+            .lock()
+            .unwrap()
+            .push((*event.metadata().level(), fields));
     }
 }
 
-fn captured<T>(f: impl FnOnce() -> T) -> (T, Vec<SpanData>, Vec<(Level, BTreeMap<String, String>)>) {
+fn captured<T>(
+    f: impl FnOnce() -> T,
+) -> (T, Vec<SpanData>, Vec<(Level, BTreeMap<String, String>)>) {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     let out = tracing::subscriber::with_default(subscriber, f);
-    let spans = capture.spans.lock().unwrap().iter().map(|(_, d)| d.clone()).collect();
+    let spans = capture
+        .spans
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, d)| d.clone())
+        .collect();
     let events = capture.events.lock().unwrap().clone();
     (out, spans, events)
 }
@@ -93,17 +107,27 @@ fn every_operation_has_a_span_in_the_session_span() {
             let mut hb = Handler::new();
             ha.send(&mut a, Role::B, &secret).await.expect("send");
             let _: Offer = hb.recv(&mut b, Role::A).await.expect("recv");
-            hb.choose(&mut b, Role::A, Label("accept")).await.expect("choose");
-            let l = ha.offer_among(&mut a, Role::B, &[Label("accept")]).await.expect("offer");
+            hb.choose(&mut b, Role::A, Label("accept"))
+                .await
+                .expect("choose");
+            let l = ha
+                .offer_among(&mut a, Role::B, &[Label("accept")])
+                .await
+                .expect("offer");
             assert_eq!(l, Label("accept"));
-            ha.choose(&mut a, Role::B, Label("bye")).await.expect("choose");
+            ha.choose(&mut a, Role::B, Label("bye"))
+                .await
+                .expect("choose");
             hb.send(&mut b, Role::A, &7u32).await.expect("send");
             let n: u32 = ha.recv(&mut a, Role::B).await.expect("recv");
             assert_eq!(n, 7);
         })
     });
 
-    let session: Vec<_> = spans.iter().filter(|s| s.name == "rumpsteak_session").collect();
+    let session: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "rumpsteak_session")
+        .collect();
     assert_eq!(session.len(), 1, "one session span");
     assert_eq!(session[0].level, Some(Level::INFO));
     assert_eq!(field(session[0], "role"), Some("A"));
@@ -111,7 +135,11 @@ fn every_operation_has_a_span_in_the_session_span() {
     let ops: Vec<_> = spans.iter().filter(|s| s.name == "rumpsteak_op").collect();
     assert_eq!(ops.len(), 4);
     for s in &ops {
-        assert_eq!(s.level, Some(Level::DEBUG), "operation spans are at debug level");
+        assert_eq!(
+            s.level,
+            Some(Level::DEBUG),
+            "operation spans are at debug level"
+        );
         assert_eq!(s.parent.as_deref(), Some("rumpsteak_session"));
         assert_eq!(field(s, "role"), Some("A"));
         assert_eq!(field(s, "peer"), Some("B"));
@@ -131,7 +159,10 @@ fn every_operation_has_a_span_in_the_session_span() {
     assert_eq!(field(ops[3], "bytes"), Some("3"));
 
     // Nothing at info level or above per operation, and no payload anywhere.
-    assert!(events.iter().all(|(level, _)| *level > Level::INFO), "{events:?}");
+    assert!(
+        events.iter().all(|(level, _)| *level > Level::INFO),
+        "{events:?}"
+    );
     let everything = format!("{spans:?}{events:?}");
     assert!(!everything.contains("the-secret-item"));
     assert!(!everything.contains("424242"));
@@ -145,7 +176,9 @@ fn a_failed_operation_records_its_error() {
             let mut h = Traced::new(Handler::new());
             let e = h.recv::<u32>(&mut b, Role::Seller).await;
             assert!(e.is_err());
-            let e = h.recv_timeout::<u32>(&mut b, Role::A, Duration::from_millis(2)).await;
+            let e = h
+                .recv_timeout::<u32>(&mut b, Role::A, Duration::from_millis(2))
+                .await;
             assert!(e.is_err());
         })
     });
@@ -159,7 +192,10 @@ fn a_failed_operation_records_its_error() {
     );
     assert!(field(ops[0], "bytes").is_none());
     assert_eq!(field(ops[1], "timeout_ms"), Some("2"));
-    assert_eq!(field(ops[1], "error"), Some("operation timed out after 2ms"));
+    assert_eq!(
+        field(ops[1], "error"),
+        Some("operation timed out after 2ms")
+    );
 }
 
 #[test]
@@ -168,11 +204,15 @@ fn a_cancelled_operation_says_so() {
         runtime().block_on(async {
             let (_a, mut b) = pair(Role::A, Role::B);
             let mut h = Traced::new(Handler::new());
-            let r = tokio::time::timeout(Duration::from_millis(2), h.recv::<u32>(&mut b, Role::A)).await;
+            let r = tokio::time::timeout(Duration::from_millis(2), h.recv::<u32>(&mut b, Role::A))
+                .await;
             assert!(r.is_err());
         })
     });
-    let op = spans.iter().find(|s| s.name == "rumpsteak_op").expect("op span");
+    let op = spans
+        .iter()
+        .find(|s| s.name == "rumpsteak_op")
+        .expect("op span");
     assert_eq!(field(op, "outcome"), Some("cancelled"));
     assert!(field(op, "bytes").is_none());
 }

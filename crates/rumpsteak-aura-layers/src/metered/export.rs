@@ -25,12 +25,8 @@ pub(super) struct PeerExport {
 
 impl PeerExport {
     pub(super) fn register(role: &str, peer: &str) -> Self {
-        let op_counter = |kind: OpKind| {
-            metrics::counter!(OPERATIONS, "role" => role.to_owned(), "peer" => peer.to_owned(), "op" => kind.name())
-        };
-        let op_histogram = |kind: OpKind| {
-            metrics::histogram!(DURATION, "role" => role.to_owned(), "peer" => peer.to_owned(), "op" => kind.name())
-        };
+        let op_counter = |kind: OpKind| metrics::counter!(OPERATIONS, "role" => role.to_owned(), "peer" => peer.to_owned(), "op" => kind.name());
+        let op_histogram = |kind: OpKind| metrics::histogram!(DURATION, "role" => role.to_owned(), "peer" => peer.to_owned(), "op" => kind.name());
         PeerExport {
             ops: OpKind::ALL.map(op_counter),
             latency: OpKind::ALL.map(op_histogram),
@@ -61,11 +57,39 @@ pub(super) fn sessions_gauge(role: &str) -> Gauge {
 }
 
 pub(super) fn describe() {
-    metrics::describe_counter!(OPERATIONS, Unit::Count, "choreographic operations completed, by kind");
-    metrics::describe_counter!(CANCELLED, Unit::Count, "operations whose future was dropped before completing");
-    metrics::describe_counter!(BYTES_SENT, Unit::Bytes, "bytes of the frames sent, header included");
-    metrics::describe_counter!(BYTES_RECEIVED, Unit::Bytes, "bytes of the frames received, header included");
-    metrics::describe_counter!(ERRORS, Unit::Count, "failed operations, by kind and error class");
-    metrics::describe_histogram!(DURATION, Unit::Seconds, "time from an operation's first poll to its completion");
-    metrics::describe_gauge!(SESSIONS_OPEN, Unit::Count, "open sessions of the role's endpoint");
+    metrics::describe_counter!(
+        OPERATIONS,
+        Unit::Count,
+        "choreographic operations completed, by kind"
+    );
+    metrics::describe_counter!(
+        CANCELLED,
+        Unit::Count,
+        "operations whose future was dropped before completing"
+    );
+    metrics::describe_counter!(
+        BYTES_SENT,
+        Unit::Bytes,
+        "bytes of the frames sent, header included"
+    );
+    metrics::describe_counter!(
+        BYTES_RECEIVED,
+        Unit::Bytes,
+        "bytes of the frames received, header included"
+    );
+    metrics::describe_counter!(
+        ERRORS,
+        Unit::Count,
+        "failed operations, by kind and error class"
+    );
+    metrics::describe_histogram!(
+        DURATION,
+        Unit::Seconds,
+        "time from an operation's first poll to its completion"
+    );
+    metrics::describe_gauge!(
+        SESSIONS_OPEN,
+        Unit::Count,
+        "open sessions of the role's endpoint"
+    );
 }

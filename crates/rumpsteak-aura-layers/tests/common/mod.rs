@@ -93,7 +93,11 @@ pub fn offers() -> Vec<Offer> {
 /// What the buyer ends up with: each offer's receipt or refusal.
 pub type Outcome = Vec<Result<Receipt, Refusal>>;
 
-pub async fn buyer<H>(h: &mut H, ep: &mut Endpoint, offers: Vec<Offer>) -> Result<Outcome, ChoreographyError>
+pub async fn buyer<H>(
+    h: &mut H,
+    ep: &mut Endpoint,
+    offers: Vec<Offer>,
+) -> Result<Outcome, ChoreographyError>
 where
     H: HandlerExt<Role = Role, Endpoint = Endpoint>,
 {
@@ -101,7 +105,9 @@ where
     for offer in offers {
         h.choose(ep, Role::Coordinator, OFFER).await?;
         h.send(ep, Role::Coordinator, &offer).await?;
-        let decision = h.offer_among(ep, Role::Coordinator, &[ACCEPT, REJECT]).await?;
+        let decision = h
+            .offer_among(ep, Role::Coordinator, &[ACCEPT, REJECT])
+            .await?;
         if decision == ACCEPT {
             outcome.push(Ok(h.recv(ep, Role::Coordinator).await?));
         } else {
@@ -141,7 +147,11 @@ where
 
 /// Returns how many receipts it issued. `min_price` is the lowest price
 /// accepted.
-pub async fn seller<H>(h: &mut H, ep: &mut Endpoint, min_price: u32) -> Result<u32, ChoreographyError>
+pub async fn seller<H>(
+    h: &mut H,
+    ep: &mut Endpoint,
+    min_price: u32,
+) -> Result<u32, ChoreographyError>
 where
     H: HandlerExt<Role = Role, Endpoint = Endpoint>,
 {
@@ -220,12 +230,18 @@ where
         (r, hs)
     });
     let all = async { (b.await, c.await, s.await) };
-    let (b, c, s) = tokio::time::timeout(DEADLINE, all).await.expect("flagship finished in time");
+    let (b, c, s) = tokio::time::timeout(DEADLINE, all)
+        .await
+        .expect("flagship finished in time");
     let (rb, hb) = b.expect("buyer task");
     let (rc, hc) = c.expect("coordinator task");
     let (rs, hs) = s.expect("seller task");
     (
-        (rb.expect("buyer"), rc.expect("coordinator"), rs.expect("seller")),
+        (
+            rb.expect("buyer"),
+            rc.expect("coordinator"),
+            rs.expect("seller"),
+        ),
         [hb, hc, hs],
     )
 }

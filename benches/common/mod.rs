@@ -300,3 +300,93 @@ pub fn handler_choice_reply(
     };
     run_pair(rt, flavor, first, second)
 }
+
+// --------------------------------------------------------------------------
+// Typed rows: the ping-pong and the choice with the reply, as protocols given
+// to `protocol!`, each doing exactly the wire work of its untyped row.
+
+rumpsteak_aura_choreography::protocol! {
+    /// Ping-pong as a typed protocol: the frames of [`handler_pingpong`].
+    #[protocol(roles = "crate::Node")]
+    pub mod typed_pingpong_protocol = "
+        roles A, B;
+        rec Round { A -> B: Ping(Ping); B -> A: Ping(Ping); continue Round; }
+    ";
+}
+
+rumpsteak_aura_choreography::protocol! {
+    /// The choice and its reply as a typed protocol: the frames of
+    /// [`handler_choice_reply`] (B offers with `offer`).
+    #[protocol(roles = "crate::Node")]
+    pub mod typed_choice_protocol = "
+        roles A, B;
+        rec Round {
+            choice at A {
+                accept: { B -> A: Ping(Ping); continue Round; }
+                reject: { B -> A: Ping(Ping); continue Round; }
+            }
+        }
+    ";
+}
+
+/// [`handler_pingpong`] with both roles typed ([`typed_pingpong_protocol`])
+/// over in-memory endpoints: `iters` round trips of a [`Ping`]. Each role
+/// drops its loop state at the end, once, outside the per-round cost.
+pub fn typed_pingpong(rt: &Runtime, flavor: Flavor, iters: u64) -> Duration {
+    use typed_pingpong_protocol::{a, b};
+
+    let (mut ea, mut eb) = endpoints();
+    let first = async move {
+        let mut h = Handler::new();
+        let mut s = ok(a::start(&mut h, &mut ea));
+        for seq in 0..iters {
+            let sent = ok(s.send_to_b(&Ping { seq, stamp: 7 }).await);
+            let (p, next) = ok(sent.recv_from_b().await);
+            std::hint::black_box(p);
+            s = next;
+        }
+    };
+    let second = async move {
+        let mut h = Handler::new();
+        let mut s = ok(b::start(&mut h, &mut eb));
+        for _ in 0..iters {
+            let (p, got) = ok(s.recv_from_a().await);
+            s = ok(got.send_to_a(&p).await);
+        }
+    };
+    run_pair(rt, flavor, first, second)
+}
+
+/// The choice with its reply with both roles typed
+/// ([`typed_choice_protocol`]): `iters` rounds of A choosing `accept` or
+/// `reject` in turn, B branching and answering with a [`Ping`] whose stamp
+/// says which, A receiving it, as the untyped `offer` row does.
+pub fn typed_choice_reply(rt: &Runtime, flavor: Flavor, iters: u64) -> Duration {
+    use typed_choice_protocol::{a, b};
+
+    let (mut ea, mut eb) = endpoints();
+    let first = async move {
+        let mut h = Handler::new();
+        let mut s = ok(a::start(&mut h, &mut ea));
+        for seq in 0..iters {
+            let (p, next) = if seq % 2 == 0 {
+                ok(ok(s.choose_accept().await).recv_from_b().await)
+            } else {
+                ok(ok(s.choose_reject().await).recv_from_b().await)
+            };
+            std::hint::black_box(p);
+            s = next;
+        }
+    };
+    let second = async move {
+        let mut h = Handler::new();
+        let mut s = ok(b::start(&mut h, &mut eb));
+        for seq in 0..iters {
+            s = match ok(s.branch().await) {
+                b::Branch0::Accept(reply) => ok(reply.send_to_a(&Ping { seq, stamp: 1 }).await),
+                b::Branch0::Reject(reply) => ok(reply.send_to_a(&Ping { seq, stamp: 0 }).await),
+            };
+        }
+    };
+    run_pair(rt, flavor, first, second)
+}

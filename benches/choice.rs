@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumpsteak_aura::{ChoreoHandler, Label};
-use rumpsteak_aura_benches::{Flavor, Handler, Node, Ping, endpoints, ok, raw_pingpong, run_pair};
+use rumpsteak_aura_benches::{
+    Flavor, Handler, Node, Ping, endpoints, ok, raw_pingpong, run_pair, typed_choice_reply,
+};
 use tokio::runtime::Runtime;
 
 const ACCEPT: Label = Label("accept");
@@ -57,6 +59,10 @@ fn choice(c: &mut Criterion) {
                 b.iter_custom(|iters| choose_offer_reply(&rt, flavor, among, iters))
             });
         }
+        // The frames of `handler_choose_offer_reply`, with both roles typed.
+        group.bench_function("typed", |b| {
+            b.iter_custom(|iters| typed_choice_reply(&rt, flavor, iters))
+        });
         group.finish();
     }
 }

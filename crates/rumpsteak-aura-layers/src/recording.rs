@@ -203,10 +203,13 @@ impl Transcript {
     }
 }
 
+/// Where a tapped session leaves the last message payload it received.
+type TapSlot = Arc<Mutex<Option<Vec<u8>>>>;
+
 struct Shared {
     transcript: Transcript,
     /// The last message payload each tapped session received, by peer name.
-    taps: Vec<(String, Arc<Mutex<Option<Vec<u8>>>>)>,
+    taps: Vec<(String, TapSlot)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -375,7 +378,7 @@ impl<H: Debug> Debug for Recording<H> {
 struct Tap {
     inner: RumpsteakSession,
     pending: Option<Vec<u8>>,
-    slot: Arc<Mutex<Option<Vec<u8>>>>,
+    slot: TapSlot,
 }
 
 impl Debug for Tap {

@@ -126,7 +126,7 @@ fn the_metrics_facade_sees_counters_histograms_and_the_gauge() {
                     })
                     && k.key().labels().count() == labels.len()
             })
-            .map(|(_, unit, desc, v)| (unit.clone(), desc.clone(), v))
+            .map(|(_, unit, desc, v)| (*unit, desc.clone(), v))
     };
     let counter =
         |name: &str, labels: &[(&str, &str)]| match find(MetricKind::Counter, name, labels) {

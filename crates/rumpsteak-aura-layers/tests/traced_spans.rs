@@ -16,6 +16,9 @@ use tracing::{Level, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
+/// An event's level and fields.
+type EventData = (Level, BTreeMap<String, String>);
+
 #[derive(Clone, Debug, Default)]
 struct SpanData {
     name: &'static str,
@@ -27,7 +30,7 @@ struct SpanData {
 #[derive(Clone, Default)]
 struct Capture {
     spans: Arc<Mutex<Vec<(u64, SpanData)>>>,
-    events: Arc<Mutex<Vec<(Level, BTreeMap<String, String>)>>>,
+    events: Arc<Mutex<Vec<EventData>>>,
 }
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
@@ -73,9 +76,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Ca
     }
 }
 
-fn captured<T>(
-    f: impl FnOnce() -> T,
-) -> (T, Vec<SpanData>, Vec<(Level, BTreeMap<String, String>)>) {
+fn captured<T>(f: impl FnOnce() -> T) -> (T, Vec<SpanData>, Vec<EventData>) {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     let out = tracing::subscriber::with_default(subscriber, f);

@@ -21,7 +21,10 @@
 mod common;
 
 use common::flagship::{MIN_PRICE, Narrator, offers};
-use common::typed::{self, purchase};
+use common::typed;
+/// The generated protocol module, re-exported so that `cargo doc` shows
+/// the typed API the roles are written against.
+pub use common::typed::purchase;
 use common::{
     BoxError, Endpoint, Offer, Receipt, Refusal, Role, finish, print_metadata, purchase_endpoints,
 };

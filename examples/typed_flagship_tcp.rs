@@ -31,7 +31,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::flagship::{Narrator, offers};
-use common::typed::{self, purchase};
+use common::typed;
+/// The generated protocol module, re-exported so that `cargo doc` shows
+/// the typed API the roles are written against.
+pub use common::typed::purchase;
 use common::{BoxError, Endpoint, Offer, Receipt, Refusal, Role};
 use rumpsteak_aura_choreography::effects::Label;
 use rumpsteak_aura_choreography::transport::tcp::Mesh;

@@ -27,7 +27,7 @@ protocol! {
     /// chooses `offer` or `done`, the coordinator relays the offer and the
     /// seller's decision, the seller accepts or rejects by the price.
     #[protocol(roles = "crate::common::Role")]
-    pub(crate) mod purchase = "
+    pub mod purchase = "
         roles Buyer, Coordinator, Seller;
         rec Round {
             choice at Buyer {

@@ -9,6 +9,9 @@
 //! valgrind --tool=callgrind target/release/op_cost monitor
 //! valgrind --tool=callgrind target/release/op_cost offer
 //! valgrind --tool=callgrind target/release/op_cost offer_among
+//! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost raw_sessions
+//! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost channel_sessions
+//! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost handler_sessions
 //! ```
 //!
 //! Each mode sends 100,000 `Ping`s from A to B and receives each at once:
@@ -18,6 +21,12 @@
 //! endpoints. `offer` and `offer_among` choose a label (alternating between
 //! two) and offer it, with `offer` or `offer_among`. Divide the instruction
 //! totals by 100,000 for a per-pair cost.
+//!
+//! The `_sessions` modes make 1,024 sessions (by hand over tokio's mpsc,
+//! by hand over `SimpleChannel`, through the handler) and send and receive
+//! one `Ping` on each in turn, 100 times over: the same 102,400 pairs,
+//! spread over the memory of 1,024 sessions, as the `sessions` bench does.
+//! With `--cache-sim=yes` callgrind also counts the cache misses.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -48,11 +57,39 @@ fn by_hand<E: ByHand>() {
     }
 }
 
+const SESSIONS: usize = 1024;
+/// Rounds over every session in the `_sessions` modes.
+const SESSION_ROUNDS: u64 = 100;
+
+fn by_hand_sessions<E: ByHand>() {
+    let mut sessions: Vec<(E, E)> = (0..SESSIONS).map(|_| E::pair()).collect();
+    for seq in 0..SESSION_ROUNDS {
+        for (a, b) in &mut sessions {
+            a.send(&Ping { seq, stamp: 7 });
+            black_box(now(b.recv::<Ping>()));
+        }
+    }
+}
+
+fn handler_sessions() {
+    let mut sessions: Vec<_> = (0..SESSIONS).map(|_| endpoints()).collect();
+    let mut h = Handler::new();
+    for seq in 0..SESSION_ROUNDS {
+        for (a, b) in &mut sessions {
+            ok(now(h.send(a, Node::B, &Ping { seq, stamp: 7 })));
+            black_box(ok(now(h.recv::<Ping>(b, Node::A))));
+        }
+    }
+}
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     match mode.as_str() {
         "raw" => by_hand::<RawEnd>(),
         "channel" => by_hand::<ChannelEnd>(),
+        "raw_sessions" => by_hand_sessions::<RawEnd>(),
+        "channel_sessions" => by_hand_sessions::<ChannelEnd>(),
+        "handler_sessions" => handler_sessions(),
         "handler" | "monitor" => {
             let (mut a, mut b) = endpoints();
             if mode == "monitor" {
@@ -84,7 +121,8 @@ fn main() {
         }
         other => {
             eprintln!(
-                "usage: op_cost raw|channel|handler|monitor|offer|offer_among (got {other:?})"
+                "usage: op_cost raw|channel|handler|monitor|offer|offer_among|\
+                 raw_sessions|channel_sessions|handler_sessions (got {other:?})"
             );
             std::process::exit(2);
         }

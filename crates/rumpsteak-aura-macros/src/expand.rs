@@ -593,10 +593,9 @@ impl<'g, 'i> RoleGen<'g, 'i> {
         match t {
             Target::State(n) => {
                 let name = format_ident!("State{}", n);
-                let pending = format_ident!("PENDING_{}", n);
-                quote!(#name { core: self.core.next(#pending) })
+                quote!(#name { core: self.core.take() })
             }
-            Target::End => quote!(End { core: self.core.next(&[]) }),
+            Target::End => quote!(End { core: self.core.take() }),
         }
     }
 
@@ -634,7 +633,6 @@ impl<'g, 'i> RoleGen<'g, 'i> {
         let local = self.g.locals[self.me].to_string();
         let module_doc = format!("The role `{name}`, whose local type is `{local}`.");
         let mut items = Vec::new();
-        let mut all_pending = BTreeSet::new();
         for (n, def) in self.states.iter().enumerate() {
             let Some(def) = def else {
                 return Err(syn::Error::new(
@@ -643,12 +641,9 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 ));
             };
             let pending = self.pending(def);
-            all_pending.extend(pending.iter().copied());
             items.push(self.state(n, def, &pending, &bound)?);
         }
         let start_ty = self.target_ty(self.start);
-        let start_pending = self.start_pending();
-        let start_roles = start_pending.iter().map(|&i| self.role(i));
         let start_value = match self.start {
             Target::State(n) => {
                 let s = format_ident!("State{}", n);
@@ -680,8 +675,7 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     #bound,
                 {
                     #t::register_once(&super::__REGISTER, &super::__LABELS);
-                    const PENDING: &[super::Role] = &[#(#start_roles),*];
-                    let core = #t::Core::start(handler, endpoint, #me, PENDING)?;
+                    let core = #t::Core::start(handler, endpoint, #me)?;
                     ::core::result::Result::Ok(#start_value)
                 }
 
@@ -697,7 +691,7 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     #bound,
                 {
                     /// Ends the run and gives the endpoint back.
-                    pub fn finish(self) -> &'a mut #t::RumpsteakEndpoint<super::Role> {
+                    pub fn finish(mut self) -> &'a mut #t::RumpsteakEndpoint<super::Role> {
                         self.core.finish()
                     }
 
@@ -714,16 +708,6 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 }
             }
         })
-    }
-
-    fn start_pending(&self) -> Vec<usize> {
-        match self.start {
-            Target::State(n) => match &self.states[n] {
-                Some(def) => self.pending(def),
-                None => Vec::new(),
-            },
-            Target::End => Vec::new(),
-        }
     }
 
     fn state(
@@ -763,6 +747,12 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 /// The endpoint, to read its metadata between steps.
                 pub fn endpoint(&self) -> &#t::RumpsteakEndpoint<super::Role> {
                     self.core.endpoint()
+                }
+            }
+
+            impl<H> ::core::ops::Drop for #state<'_, H> {
+                fn drop(&mut self) {
+                    self.core.abandon(#pending_name);
                 }
             }
 

@@ -19,45 +19,45 @@ pub trait RoleBounds: Role + Eq + Hash + Clone + Debug + Send + Sync + 'static {
 
 impl<T: Role + Eq + Hash + Clone + Debug + Send + Sync + 'static> RoleBounds for T {}
 
-/// The handler and endpoint a typed role runs on, and the peers that still
-/// expect something of it at the current state.
+/// The handler and endpoint a typed role runs on, borrowed for the whole
+/// run.
 ///
 /// Each generated state wraps one `Core`; moving to the next state moves
-/// the core and replaces its list of peers. Both the handler and the
-/// endpoint are borrowed for the whole run, so once the role has finished,
-/// or given up, the endpoint and its metadata are the caller's again.
+/// the two borrows into the next state's core with [`Core::take`]. Once the
+/// role has finished, or given up, the endpoint and its metadata are the
+/// caller's again.
 ///
 /// # Dropped before the end
 ///
-/// Dropping a core whose list of peers is not empty (a state dropped by an
-/// early `return`, a `?`, a panic, a cancelled future, or an operation that
-/// failed) abandons the protocol: [`RumpsteakEndpoint::abandon`] closes the
-/// channels to those peers and marks their metadata abandoned. Each of them
-/// then gets a closed-channel error (after every frame sent before) instead
-/// of waiting for a step that will never come. Channels to peers that expect
-/// nothing more stay open. The end state's core has no peers left, so
-/// finishing never closes anything.
+/// Every generated state but the end one implements `Drop` by calling
+/// [`Core::abandon`] with the peers that still expect something of the role
+/// at that state. So a state dropped by an early `return`, a `?`, a panic,
+/// a cancelled future or an operation that failed abandons the protocol:
+/// [`RumpsteakEndpoint::abandon`] closes the channels to those peers and
+/// marks their metadata abandoned. Each of them then gets a closed-channel
+/// error (after every frame sent before) instead of waiting for a step that
+/// will never come. Channels to peers that expect nothing more stay open.
+/// A state that moved on has an empty core, whose `abandon` does nothing.
+///
+/// The core is two pointers: a state is 16 bytes, and the futures of its
+/// methods are as small as they can be.
 pub struct Core<'a, R: RoleBounds, H> {
-    handler: &'a mut H,
-    /// Always `Some` until [`Core::finish`] takes it; `Option` only because
-    /// `Core` has a `Drop` impl, out of which a field cannot be moved.
+    /// Both `Some` until [`Core::take`] moves them on, or
+    /// [`Core::finish`] or [`Core::abandon`] ends the run.
+    handler: Option<&'a mut H>,
     ep: Option<&'a mut RumpsteakEndpoint<R>>,
-    pending: &'static [R],
 }
+
+/// The invariant every state method relies on.
+const MOVED: &str = "invariant: a state's core is emptied only when the state is consumed";
 
 impl<'a, R: RoleBounds, H> Core<'a, R, H>
 where
     H: ChoreoHandler<Role = R, Endpoint = RumpsteakEndpoint<R>>,
 {
-    /// Starts `role` on `ep`, with `pending` the peers of its whole local
-    /// type. Fails with [`ChoreographyError::WrongRole`], having touched
-    /// nothing, if `ep` is another role's endpoint.
-    pub fn start(
-        handler: &'a mut H,
-        ep: &'a mut RumpsteakEndpoint<R>,
-        role: R,
-        pending: &'static [R],
-    ) -> Result<Self> {
+    /// Starts `role` on `ep`. Fails with [`ChoreographyError::WrongRole`],
+    /// having touched nothing, if `ep` is another role's endpoint.
+    pub fn start(handler: &'a mut H, ep: &'a mut RumpsteakEndpoint<R>, role: R) -> Result<Self> {
         if *ep.local_role() != role {
             return Err(ChoreographyError::WrongRole {
                 expected: format!("{role:?}"),
@@ -65,47 +65,30 @@ where
             });
         }
         Ok(Core {
-            handler,
+            handler: Some(handler),
             ep: Some(ep),
-            pending,
         })
-    }
-
-    /// The same core at the next state, whose peers are `pending`.
-    #[inline(always)]
-    pub fn next(mut self, pending: &'static [R]) -> Self {
-        self.pending = pending;
-        self
-    }
-
-    /// The peers that still expect something of the role.
-    pub fn pending(&self) -> &'static [R] {
-        self.pending
     }
 
     /// The endpoint, to read its metadata between steps.
     pub fn endpoint(&self) -> &RumpsteakEndpoint<R> {
         match &self.ep {
             Some(ep) => ep,
-            None => unreachable!("invariant: only `finish` takes the endpoint, and it consumes the core"),
+            None => unreachable!("{MOVED}"),
         }
     }
 
     #[inline(always)]
     fn parts(&mut self) -> (&mut H, &mut RumpsteakEndpoint<R>) {
-        match &mut self.ep {
-            Some(ep) => (&mut *self.handler, &mut **ep),
-            None => unreachable!("invariant: only `finish` takes the endpoint, and it consumes the core"),
+        match (&mut self.handler, &mut self.ep) {
+            (Some(h), Some(ep)) => (&mut **h, &mut **ep),
+            _ => unreachable!("{MOVED}"),
         }
     }
 
     /// Sends `msg` to `to` with the handler.
     #[inline(always)]
-    pub fn send<'s, M>(
-        &'s mut self,
-        to: R,
-        msg: &'s M,
-    ) -> impl Future<Output = Result<()>> + Send
+    pub fn send<'s, M>(&'s mut self, to: R, msg: &'s M) -> impl Future<Output = Result<()>> + Send
     where
         M: Serialize + Send + Sync,
     {
@@ -159,23 +142,36 @@ where
         ChoreographyError::unexpected_label(format!("{from:?}"), expected, label.as_str())
     }
 
-    /// Ends the run and gives the endpoint back. Called by the end state,
-    /// whose list of peers is empty.
-    pub fn finish(mut self) -> &'a mut RumpsteakEndpoint<R> {
-        self.pending = &[];
+    /// Ends the run and gives the endpoint back. Called by the end state.
+    pub fn finish(&mut self) -> &'a mut RumpsteakEndpoint<R> {
+        self.handler = None;
         match self.ep.take() {
             Some(ep) => ep,
-            None => unreachable!("invariant: only `finish` takes the endpoint, and it consumes the core"),
+            None => unreachable!("{MOVED}"),
         }
     }
 }
 
-impl<R: RoleBounds, H> Drop for Core<'_, R, H> {
-    fn drop(&mut self) {
+impl<'a, R: RoleBounds, H> Core<'a, R, H> {
+    /// Moves the borrows on, for the next state, leaving this core empty.
+    #[inline(always)]
+    pub fn take(&mut self) -> Self {
+        Core {
+            handler: self.handler.take(),
+            ep: self.ep.take(),
+        }
+    }
+
+    /// Abandons the protocol with `pending`, the peers that still expect
+    /// something, unless the core was moved on or finished: what a state's
+    /// `Drop` does.
+    #[inline]
+    pub fn abandon(&mut self, pending: &[R]) {
+        self.handler = None;
         if let Some(ep) = self.ep.take()
-            && !self.pending.is_empty()
+            && !pending.is_empty()
         {
-            ep.abandon(self.pending);
+            ep.abandon(pending);
         }
     }
 }
@@ -184,7 +180,6 @@ impl<R: RoleBounds, H> Debug for Core<'_, R, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Core")
             .field("role", &self.ep.as_ref().map(|ep| ep.local_role()))
-            .field("pending", &self.pending)
             .finish_non_exhaustive()
     }
 }

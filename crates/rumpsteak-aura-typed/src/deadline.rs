@@ -23,7 +23,7 @@ use rumpsteak_aura::ChoreographyError;
 ///
 /// let timed_out: Deadline<&str> = Deadline::Elapsed { state: "s", after: Duration::from_millis(5) };
 /// assert_eq!(timed_out.to_string(), "operation timed out after 5ms");
-/// assert_eq!(timed_out.into_state(), Ok("s"));
+/// assert_eq!(timed_out.into_state().ok(), Some("s"));
 /// ```
 pub enum Deadline<S> {
     /// The deadline passed first. `state` is the state the step was

@@ -9,6 +9,10 @@
 //! valgrind --tool=callgrind target/release/op_cost monitor
 //! valgrind --tool=callgrind target/release/op_cost offer
 //! valgrind --tool=callgrind target/release/op_cost offer_among
+//! valgrind --tool=callgrind target/release/op_cost pingpong
+//! valgrind --tool=callgrind target/release/op_cost typed_pingpong
+//! valgrind --tool=callgrind target/release/op_cost choice_reply
+//! valgrind --tool=callgrind target/release/op_cost typed_choice_reply
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost raw_sessions
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost channel_sessions
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost handler_sessions
@@ -22,6 +26,13 @@
 //! two) and offer it, with `offer` or `offer_among`. Divide the instruction
 //! totals by 100,000 for a per-pair cost.
 //!
+//! `pingpong` is a round trip through the handler (A sends, B receives and
+//! sends it back, A receives); `choice_reply` is A choosing `accept` or
+//! `reject` (alternating), B offering and replying with a `Ping`, A
+//! receiving it. Their `typed_` forms do the same frames with both roles
+//! typed by `protocol!` (the bench groups' `typed` rows), so the pair of
+//! totals is the typed API's own cost.
+//!
 //! The `_sessions` modes make 1,024 sessions (by hand over tokio's mpsc,
 //! by hand over `SimpleChannel`, through the handler) and send and receive
 //! one `Ping` on each in turn, 100 times over: the same 102,400 pairs,
@@ -34,7 +45,10 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use rumpsteak_aura::{ChoreoHandler, Label};
-use rumpsteak_aura_benches::{ByHand, ChannelEnd, Handler, Node, Ping, RawEnd, endpoints, ok};
+use rumpsteak_aura_benches::{
+    ByHand, ChannelEnd, Handler, Node, Ping, RawEnd, endpoints, ok, typed_choice_protocol,
+    typed_pingpong_protocol,
+};
 use rumpsteak_aura_choreography::protocol::Protocol;
 
 const PAIRS: u64 = 100_000;
@@ -82,6 +96,81 @@ fn handler_sessions() {
     }
 }
 
+/// The untyped round trip of the `pingpong` mode.
+fn pingpong() {
+    let (mut a, mut b) = endpoints();
+    let (mut ha, mut hb) = (Handler::new(), Handler::new());
+    for seq in 0..PAIRS {
+        ok(now(ha.send(&mut a, Node::B, &Ping { seq, stamp: 7 })));
+        let p: Ping = ok(now(hb.recv(&mut b, Node::A)));
+        ok(now(hb.send(&mut b, Node::A, &p)));
+        black_box(ok(now(ha.recv::<Ping>(&mut a, Node::B))));
+    }
+}
+
+/// The same round trips with both roles typed.
+fn typed_pingpong() {
+    use typed_pingpong_protocol::{a, b};
+    let (mut ea, mut eb) = endpoints();
+    let (mut ha, mut hb) = (Handler::new(), Handler::new());
+    let mut a = ok(a::start(&mut ha, &mut ea));
+    let mut b = ok(b::start(&mut hb, &mut eb));
+    for seq in 0..PAIRS {
+        let a1 = ok(now(a.send_to_b(&Ping { seq, stamp: 7 })));
+        let (p, b1) = ok(now(b.recv_from_a()));
+        b = ok(now(b1.send_to_a(&p)));
+        let (p, a2) = ok(now(a1.recv_from_b()));
+        black_box(p);
+        a = a2;
+    }
+}
+
+const ACCEPT: Label = Label("accept");
+const REJECT: Label = Label("reject");
+
+/// The untyped choice with its reply of the `choice_reply` mode.
+fn choice_reply() {
+    let (mut a, mut b) = endpoints();
+    let (mut ha, mut hb) = (Handler::new(), Handler::new());
+    for seq in 0..PAIRS {
+        let label = if seq % 2 == 0 { ACCEPT } else { REJECT };
+        ok(now(ha.choose(&mut a, Node::B, label)));
+        let offered = ok(now(hb.offer(&mut b, Node::A)));
+        let stamp = u32::from(offered == ACCEPT);
+        ok(now(hb.send(&mut b, Node::A, &Ping { seq, stamp })));
+        black_box(ok(now(ha.recv::<Ping>(&mut a, Node::B))));
+    }
+}
+
+/// The same choices and replies with both roles typed.
+fn typed_choice_reply() {
+    use typed_choice_protocol::b::{Branch0, State0};
+    fn reply(b: State0<'_, Handler>, seq: u64) -> State0<'_, Handler> {
+        match ok(now(b.branch())) {
+            Branch0::Accept(s) => ok(now(s.send_to_a(&Ping { seq, stamp: 1 }))),
+            Branch0::Reject(s) => ok(now(s.send_to_a(&Ping { seq, stamp: 0 }))),
+        }
+    }
+    let (mut ea, mut eb) = endpoints();
+    let (mut ha, mut hb) = (Handler::new(), Handler::new());
+    let mut a = ok(typed_choice_protocol::a::start(&mut ha, &mut ea));
+    let mut b = ok(typed_choice_protocol::b::start(&mut hb, &mut eb));
+    for seq in 0..PAIRS {
+        // Each label leads to its own state, so each arm receives the reply.
+        let (p, next) = if seq % 2 == 0 {
+            let waits = ok(now(a.choose_accept()));
+            b = reply(b, seq);
+            ok(now(waits.recv_from_b()))
+        } else {
+            let waits = ok(now(a.choose_reject()));
+            b = reply(b, seq);
+            ok(now(waits.recv_from_b()))
+        };
+        black_box(p);
+        a = next;
+    }
+}
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     match mode.as_str() {
@@ -90,6 +179,10 @@ fn main() {
         "raw_sessions" => by_hand_sessions::<RawEnd>(),
         "channel_sessions" => by_hand_sessions::<ChannelEnd>(),
         "handler_sessions" => handler_sessions(),
+        "pingpong" => pingpong(),
+        "typed_pingpong" => typed_pingpong(),
+        "choice_reply" => choice_reply(),
+        "typed_choice_reply" => typed_choice_reply(),
         "handler" | "monitor" => {
             let (mut a, mut b) = endpoints();
             if mode == "monitor" {
@@ -104,8 +197,6 @@ fn main() {
             }
         }
         "offer" | "offer_among" => {
-            const ACCEPT: Label = Label("accept");
-            const REJECT: Label = Label("reject");
             let (mut a, mut b) = endpoints();
             let mut h = Handler::new();
             for seq in 0..PAIRS {
@@ -122,7 +213,8 @@ fn main() {
         other => {
             eprintln!(
                 "usage: op_cost raw|channel|handler|monitor|offer|offer_among|\
-                 raw_sessions|channel_sessions|handler_sessions (got {other:?})"
+                 raw_sessions|channel_sessions|handler_sessions|pingpong|typed_pingpong|\
+                 choice_reply|typed_choice_reply (got {other:?})"
             );
             std::process::exit(2);
         }

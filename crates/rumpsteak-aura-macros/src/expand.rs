@@ -151,7 +151,7 @@ impl<'i> Gen<'i> {
         }
         Ok(quote! {
             #(#attrs)*
-            #[allow(unreachable_pub, unused_imports, clippy::all)]
+            #[allow(unreachable_pub, unused_imports, non_camel_case_types, clippy::all)]
             #vis mod #name {
                 use super::*;
 
@@ -365,6 +365,8 @@ struct RoleGen<'g, 'i> {
     states: Vec<Option<StateDef>>,
     /// The roles each loop body talks to, by scope number.
     scopes: Vec<BTreeSet<usize>>,
+    /// The enclosing loops each loop body may go back to, by scope number.
+    scope_loops: Vec<BTreeSet<usize>>,
     start: Target,
 }
 
@@ -382,6 +384,7 @@ impl<'g, 'i> RoleGen<'g, 'i> {
             me,
             states: Vec::new(),
             scopes: Vec::new(),
+            scope_loops: Vec::new(),
             start: Target::End,
         };
         let local = &g.locals[me];
@@ -458,11 +461,13 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 };
                 let scope = self.scopes.len();
                 self.scopes.push(BTreeSet::new());
+                self.scope_loops.push(BTreeSet::new());
                 env.push((name.clone(), head, scope));
                 let mut built = self.build(body, env, Some(head))?;
                 env.pop();
-                self.scopes[scope] = built.peers.clone();
                 built.loops.remove(&scope);
+                self.scopes[scope] = built.peers.clone();
+                self.scope_loops[scope] = built.loops.clone();
                 Ok(built)
             }
             LocalType::Send {
@@ -568,11 +573,17 @@ impl<'g, 'i> RoleGen<'g, 'i> {
     }
 
     /// The peers that still expect something at state `def`: those of its
-    /// subtree and of every loop it may go back to.
+    /// subtree and of every loop it may go back to, directly or through
+    /// the loops those loops go back to.
     fn pending(&self, def: &StateDef) -> Vec<usize> {
         let mut all = def.peers.clone();
-        for s in &def.loops {
-            all.extend(self.scopes[*s].iter().copied());
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<usize> = def.loops.iter().copied().collect();
+        while let Some(s) = todo.pop() {
+            if seen.insert(s) {
+                all.extend(self.scopes[s].iter().copied());
+                todo.extend(self.scope_loops[s].iter().copied());
+            }
         }
         all.remove(&self.me);
         all.into_iter().collect()
@@ -968,6 +979,7 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     {
                         quote! {
                             #[doc = #enum_doc]
+                            #[must_use = "a branch dropped without being matched abandons the protocol"]
                             pub enum #enum_name<'a, H> {
                                 #(#variants,)*
                             }

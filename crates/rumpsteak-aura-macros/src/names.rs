@@ -52,6 +52,11 @@ pub(crate) fn camel(name: &str) -> String {
 /// keywords that cannot be raw (`self`, `Self`, `super`, `crate`) and for
 /// a lone `_`.
 pub(crate) fn ident(name: &str, what: &str, span: Span) -> syn::Result<Ident> {
+    // Reserved in edition 2024 only, so syn takes it for an identifier; the
+    // generated code may be compiled in any edition.
+    if name == "gen" {
+        return Ok(Ident::new_raw(name, span));
+    }
     if let Ok(id) = syn::parse_str::<Ident>(name) {
         return Ok(Ident::new(&id.to_string(), span));
     }
@@ -92,6 +97,7 @@ mod tests {
         let span = Span::call_site();
         assert_eq!(ident("type", "role", span).unwrap().to_string(), "r#type");
         assert_eq!(ident("buyer", "role", span).unwrap().to_string(), "buyer");
+        assert_eq!(ident("gen", "role", span).unwrap().to_string(), "r#gen");
         let e = ident("self", "role", span).unwrap_err();
         assert_eq!(
             e.to_string(),

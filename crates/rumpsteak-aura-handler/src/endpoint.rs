@@ -26,13 +26,21 @@ use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_typ
 /// [`close_all_channels`](RumpsteakEndpoint::close_all_channels) does.
 ///
 /// [`RumpsteakHandler`]: crate::RumpsteakHandler
+// The fields every operation reads come first, in one cache line.
+#[repr(C)]
 pub struct RumpsteakEndpoint<R> {
-    local_role: R,
     peers: Vec<Peer<R>>,
+    monitor: Option<Box<dyn ProtocolMonitor>>,
     /// Each peer's position in `peers`, once there are more than
     /// [`LINEAR_PEERS`]. Peers are never removed, so positions stay valid.
+    #[expect(
+        clippy::box_collection,
+        reason = "boxed, the index takes 8 bytes instead of 48 in every endpoint, \
+                  most of which never have one: the endpoint stays 192 bytes, \
+                  three cache lines, with what every operation reads in the first"
+    )]
     index: Option<Box<HashMap<R, usize>>>,
-    monitor: Option<Box<dyn ProtocolMonitor>>,
+    local_role: R,
     /// Short message type names recently handed to the monitor, keyed by the
     /// full `type_name` (compared by address), so that a monitored hot loop
     /// does not rescan the same type name on every step.

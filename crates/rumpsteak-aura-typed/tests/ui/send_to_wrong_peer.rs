@@ -1,0 +1,26 @@
+//! `A` asks `B`, not `C`: its first state has no `send_to_c`.
+use rumpsteak_aura_handler::{RumpsteakEndpoint, RumpsteakHandler};
+
+rumpsteak_aura_macros::protocol! {
+    /// `A` asks `B`, which answers.
+    #[protocol(crate = "::rumpsteak_aura_typed")]
+    pub mod ask = "
+        roles A, B, C;
+        A -> B: Ask(u32);
+        B -> A: Answer(String);
+        choice at A {
+            more: { A -> B: More; A -> C: Note(u32); }
+            done: { A -> B: Done; A -> C: Over; }
+        }";
+}
+
+type Handler = RumpsteakHandler<ask::Role, ()>;
+type Endpoint = RumpsteakEndpoint<ask::Role>;
+
+async fn a(h: &mut Handler, ep: &mut Endpoint) -> rumpsteak_aura::Result<()> {
+    let s = ask::a::start(h, ep)?;
+    let _s = s.send_to_c(&42).await?;
+    Ok(())
+}
+
+fn main() {}

@@ -30,7 +30,7 @@ pub const MAX_BRANCHES: usize = 256;
 
 /// A position in the source, 1-based, in characters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Pos {
+pub(crate) struct Pos {
     line: usize,
     column: usize,
 }
@@ -193,7 +193,10 @@ enum Stmt<'s> {
     Rec {
         name: &'s str,
         body: Vec<Stmt<'s>>,
+        /// Where the name is written.
         pos: Pos,
+        /// Where the statement starts (its `rec`).
+        start: Pos,
     },
     Continue {
         name: &'s str,
@@ -223,26 +226,53 @@ struct Parser<'s> {
     nesting: usize,
     /// How many statements that become nodes of the lowered type were read.
     nodes: usize,
-    /// Where each message, choice and loop is written, in text order.
-    sites: Vec<Site>,
 }
 
-/// Where a statement is written: what [`Protocol::locate`] searches.
-///
-/// [`Protocol::locate`]: crate::Protocol::locate
+/// Where each node of a lowered [`GlobalType`] was written: a tree of the
+/// same shape, holding at each message, choice and loop the position of
+/// the statement it comes from. The copies that lowering makes of a
+/// statement share its position. This is what
+/// [`Protocol::locate`](crate::Protocol::locate) walks, along the path
+/// that the checker or the projector reports.
 #[derive(Clone, Debug)]
-pub(crate) struct Site {
-    pub(crate) what: SiteKind,
-    pub(crate) line: usize,
-    pub(crate) column: usize,
+pub(crate) enum Origin {
+    Message {
+        pos: Pos,
+        then: Box<Origin>,
+    },
+    Choice {
+        pos: Pos,
+        branches: Box<[Origin]>,
+    },
+    Rec {
+        pos: Pos,
+        body: Box<Origin>,
+    },
+    /// A `continue` or the end, which no error points at.
+    Leaf,
 }
 
-/// The statement a [`Site`] holds, as far as errors name it.
-#[derive(Clone, Debug)]
-pub(crate) enum SiteKind {
-    Message { from: String, label: String },
-    Choice { at: String, labels: Vec<String> },
-    Rec { name: String },
+impl Origin {
+    /// The 1-based line and column of the node at `path` (child indices
+    /// from the root), if it is a message, choice or loop.
+    pub(crate) fn at(&self, path: &[usize]) -> Option<(usize, usize)> {
+        let mut node = self;
+        for &i in path {
+            node = match node {
+                Origin::Message { then: next, .. } | Origin::Rec { body: next, .. } if i == 0 => {
+                    next
+                }
+                Origin::Choice { branches, .. } => branches.get(i)?,
+                _ => return None,
+            };
+        }
+        match node {
+            Origin::Message { pos, .. } | Origin::Choice { pos, .. } | Origin::Rec { pos, .. } => {
+                Some((pos.line, pos.column))
+            }
+            Origin::Leaf => None,
+        }
+    }
 }
 
 /// Where a statement sits in the lowered global type, as far as the parser
@@ -258,14 +288,6 @@ struct Ctx {
 }
 
 impl<'s> Parser<'s> {
-    fn site(&mut self, what: SiteKind, pos: Pos) {
-        self.sites.push(Site {
-            what,
-            line: pos.line,
-            column: pos.column,
-        });
-    }
-
     fn peek(&self) -> Token<'s> {
         // `lex` always ends with `Eof` and `bump` never moves past it.
         self.toks[self.at.min(self.toks.len() - 1)]
@@ -455,13 +477,6 @@ impl<'s> Parser<'s> {
                     _ => return Err(Self::unexpected(next, "`(` or `;`")),
                 };
                 self.account(ctx, 1, 0, t.pos)?;
-                self.site(
-                    SiteKind::Message {
-                        from: from.to_owned(),
-                        label: label.to_owned(),
-                    },
-                    t.pos,
-                );
                 let stmt = Stmt::Message {
                     from,
                     to,
@@ -505,13 +520,6 @@ impl<'s> Parser<'s> {
                 // reachability it falls through, but lowering drops what
                 // follows it.
                 let falls = falls || branches.is_empty();
-                self.site(
-                    SiteKind::Choice {
-                        at: at.to_owned(),
-                        labels: branches.iter().map(|(l, _)| (*l).to_owned()).collect(),
-                    },
-                    t.pos,
-                );
                 let stmt = Stmt::Choice {
                     at,
                     branches,
@@ -525,18 +533,18 @@ impl<'s> Parser<'s> {
                 self.expect(Tok::LBrace, "`{`")?;
                 self.enter(t.pos)?;
                 self.account(ctx, 1, 1, t.pos)?;
-                self.site(
-                    SiteKind::Rec {
-                        name: name.to_owned(),
-                    },
-                    t.pos,
-                );
                 self.loops.push(name);
                 let (body, falls, live) = self.block(Closing::Brace, inner)?;
                 self.loops.pop();
                 self.expect(Tok::RBrace, "`}`")?;
                 self.nesting -= 1;
-                Ok((Stmt::Rec { name, body, pos }, falls, live))
+                let stmt = Stmt::Rec {
+                    name,
+                    body,
+                    pos,
+                    start: t.pos,
+                };
+                Ok((stmt, falls, live))
             }
             Tok::Kw(Kw::Continue) => {
                 self.bump();
@@ -565,12 +573,13 @@ impl<'s> Parser<'s> {
     }
 }
 
-/// A lowered statement list: the global type, its size, its depth in steps
-/// and in blocks, and the loops it declares (name and position of one
-/// declaration each).
+/// A lowered statement list: the global type and where its nodes were
+/// written, its size, its depth in steps and in blocks, and the loops it
+/// declares (name and position of one declaration each).
 #[derive(Clone)]
 struct Lowered<'s> {
     ty: GlobalType,
+    origin: Origin,
     size: usize,
     depth: usize,
     nesting: usize,
@@ -581,6 +590,7 @@ impl Lowered<'_> {
     fn end() -> Self {
         Lowered {
             ty: GlobalType::End,
+            origin: Origin::Leaf,
             size: 1,
             depth: 1,
             nesting: 0,
@@ -654,6 +664,10 @@ impl Lowerer {
                             payload: payload.map(str::to_owned),
                             then: Box::new(then.ty),
                         },
+                        origin: Origin::Message {
+                            pos: *pos,
+                            then: Box::new(then.origin),
+                        },
                         size,
                         depth,
                         nesting: then.nesting,
@@ -664,6 +678,7 @@ impl Lowerer {
                     let next = acc.take();
                     let next = next.as_ref().unwrap_or(k);
                     let mut out = Vec::with_capacity(branches.len());
+                    let mut origins = Vec::with_capacity(branches.len());
                     let (mut size, mut depth, mut nesting) = (1, 1, 1);
                     let mut loops = Vec::new();
                     for (label, body) in branches {
@@ -677,6 +692,7 @@ impl Lowerer {
                             }
                         }
                         out.push(((*label).to_owned(), b.ty));
+                        origins.push(b.origin);
                     }
                     self.account(1, depth, nesting, *pos)?;
                     Lowered {
@@ -684,13 +700,22 @@ impl Lowerer {
                             at: (*at).to_owned(),
                             branches: out,
                         },
+                        origin: Origin::Choice {
+                            pos: *pos,
+                            branches: origins.into_boxed_slice(),
+                        },
                         size,
                         depth,
                         nesting,
                         loops,
                     }
                 }
-                Stmt::Rec { name, body, pos } => {
+                Stmt::Rec {
+                    name,
+                    body,
+                    pos,
+                    start,
+                } => {
                     let next = acc.take();
                     let next = next.as_ref().unwrap_or(k);
                     let mut b = self.seq(body, next, *pos)?;
@@ -706,6 +731,10 @@ impl Lowerer {
                         ty: GlobalType::Rec {
                             name: (*name).to_owned(),
                             body: Box::new(b.ty),
+                        },
+                        origin: Origin::Rec {
+                            pos: *start,
+                            body: Box::new(b.origin),
                         },
                         size: b.size + 1,
                         depth,
@@ -732,8 +761,9 @@ impl Lowerer {
     }
 }
 
-/// Parses the text syntax into the protocol's roles and its global type.
-pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType, Vec<Site>), ParseError> {
+/// Parses the text syntax into the protocol's roles, its global type and
+/// where each node of it was written.
+pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType, Origin), ParseError> {
     let mut p = Parser {
         toks: lex(src),
         at: 0,
@@ -743,7 +773,6 @@ pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType, Vec<Site>), P
         loops: Vec::new(),
         nesting: 0,
         nodes: 0,
-        sites: Vec::new(),
     };
     p.header()?;
     let root = Ctx {
@@ -758,7 +787,7 @@ pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType, Vec<Site>), P
     Ok((
         roles.into_iter().map(str::to_owned).collect(),
         lowered.ty,
-        p.sites,
+        lowered.origin,
     ))
 }
 
@@ -840,12 +869,50 @@ mod tests {
         assert_eq!(g, want);
     }
 
+    /// Whether `origin` has the shape of `g`.
+    fn same_shape(g: &GlobalType, origin: &Origin) -> bool {
+        match (g, origin) {
+            (GlobalType::Message { then, .. }, Origin::Message { then: o, .. }) => {
+                same_shape(then, o)
+            }
+            (GlobalType::Choice { branches, .. }, Origin::Choice { branches: o, .. }) => {
+                branches.len() == o.len()
+                    && branches.iter().zip(o).all(|((_, b), o)| same_shape(b, o))
+            }
+            (GlobalType::Rec { body, .. }, Origin::Rec { body: o, .. }) => same_shape(body, o),
+            (GlobalType::Continue { .. } | GlobalType::End, Origin::Leaf) => true,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn origins_have_the_shape_of_the_type_and_copies_share_a_position() {
+        let src = "rec L {\n  choice at A { more: { A -> B: M; continue L; } stop: {} }\n}\nA -> B: Bye;\nchoice at B { x: { B -> A: X; } y: {} }\nend;";
+        let (_, g, origin) = parse(src).unwrap();
+        assert!(same_shape(&g, &origin));
+        assert_eq!(origin.at(&[]), Some((1, 1)));
+        assert_eq!(origin.at(&[0]), Some((2, 3)));
+        assert_eq!(origin.at(&[0, 0]), Some((2, 25)));
+        assert_eq!(origin.at(&[0, 0, 0]), None, "a `continue` is no statement");
+        // `Bye` and the choice after it, copied into `stop`.
+        assert_eq!(origin.at(&[0, 1]), Some((4, 1)));
+        assert_eq!(origin.at(&[0, 1, 0]), Some((5, 1)));
+        assert_eq!(origin.at(&[0, 1, 0, 0]), Some((5, 20)));
+        assert_eq!(origin.at(&[0, 1, 0, 1]), None);
+        assert_eq!(origin.at(&[0, 2]), None, "no third branch");
+        let twice = "choice at A { x: { A -> B: X; } y: { A -> B: Y; } }\nB -> A: Done;";
+        let (_, g, origin) = parse(twice).unwrap();
+        assert!(same_shape(&g, &origin));
+        assert_eq!(origin.at(&[0, 0]), Some((2, 1)));
+        assert_eq!(origin.at(&[1, 0]), Some((2, 1)));
+    }
+
     #[test]
     fn header_sets_role_order() {
         let (roles, _, _) = parse("roles C, B, A;\nA -> B: m;").unwrap();
         assert_eq!(roles, ["C", "B", "A"]);
-        let (roles, g, sites) = parse("").unwrap();
-        assert!(roles.is_empty() && sites.is_empty());
+        let (roles, g, origin) = parse("").unwrap();
+        assert!(roles.is_empty() && matches!(origin, Origin::Leaf));
         assert_eq!(g, GlobalType::End);
         assert_eq!(parse("end;").unwrap().1, GlobalType::End);
     }

@@ -78,30 +78,117 @@ impl<'g> Summary<'g> {
     }
 }
 
+/// Where the checker or the projector is in the global type: the path of
+/// child indices from the root to the node it is at (the `then` of a
+/// message and the body of a loop are child 0, the branches of a choice
+/// are numbered in order). When either fails, the path is left at the node
+/// the error is about.
+///
+/// [`analyse`] and [`project`] keep no path, at no cost; [`locate`] runs
+/// them again keeping one.
+trait Trail {
+    /// Steps down to child `child` of the current node.
+    fn enter(&mut self, child: usize);
+    /// A mark to come back to with [`Trail::back_to`].
+    fn mark(&self) -> usize;
+    /// Steps back up to where [`Trail::mark`] was taken.
+    fn back_to(&mut self, mark: usize);
+}
+
+impl Trail for () {
+    fn enter(&mut self, _: usize) {}
+
+    fn mark(&self) -> usize {
+        0
+    }
+
+    fn back_to(&mut self, _: usize) {}
+}
+
+impl Trail for Vec<usize> {
+    fn enter(&mut self, child: usize) {
+        self.push(child);
+    }
+
+    fn mark(&self) -> usize {
+        self.len()
+    }
+
+    fn back_to(&mut self, mark: usize) {
+        self.truncate(mark);
+    }
+}
+
 /// Checks a global type against the roles of its protocol.
 pub(crate) fn analyse<'g>(
     roles: &'g [String],
     global: &'g GlobalType,
 ) -> Result<Node<'g>, ProjectionError> {
-    let mut index = HashMap::with_capacity(roles.len());
-    for (i, r) in roles.iter().enumerate() {
-        index.entry(r.as_str()).or_insert(i);
-    }
-    let mut a = Analyser {
-        index,
-        scope: Vec::new(),
-    };
-    a.visit(global, 0).map(|(node, _)| node)
+    Analyser::new(roles, ())
+        .visit(global, 0)
+        .map(|(node, _)| node)
 }
 
-struct Analyser<'g> {
+/// The path (child indices from the root, see [`Trail`]) of the node of
+/// `global` that `err` is about, if [`analyse`], or [`project`] onto the
+/// role it names, fails on it with exactly `err`. `None` for an error
+/// about no node (an unknown or duplicate role) and for one that checking
+/// and projecting `global` do not give.
+pub(crate) fn locate(
+    roles: &[String],
+    global: &GlobalType,
+    err: &ProjectionError,
+) -> Option<Vec<usize>> {
+    if matches!(
+        err,
+        ProjectionError::UnknownRole { .. } | ProjectionError::DuplicateRole { .. }
+    ) {
+        return None;
+    }
+    let mut a = Analyser::new(roles, Vec::new());
+    let node = match a.visit(global, 0) {
+        Ok((node, _)) => node,
+        Err(e) => return (e == *err).then_some(a.trail),
+    };
+    // Projection fails only where a role is not told.
+    let ProjectionError::NotTold { role, .. } = err else {
+        return None;
+    };
+    let me = roles.iter().position(|r| r == role)?;
+    let mut p = Projector {
+        roles,
+        me,
+        loops: Vec::new(),
+        trail: Vec::new(),
+    };
+    match p.project(&node) {
+        Err(e) if e == *err => Some(p.trail),
+        _ => None,
+    }
+}
+
+struct Analyser<'g, T> {
     /// Each role's index in the protocol's roles.
     index: HashMap<&'g str, usize>,
-    /// Open loops, with the number of interactions on the path to each.
-    scope: Vec<(&'g str, usize)>,
+    /// Open loops, with the number of interactions on the path to each and
+    /// the trail's mark at each.
+    scope: Vec<(&'g str, usize, usize)>,
+    trail: T,
 }
 
-impl<'g> Analyser<'g> {
+impl<'g, T: Trail> Analyser<'g, T> {
+    fn new(roles: &'g [String], trail: T) -> Self {
+        let mut index = HashMap::with_capacity(roles.len());
+        for (i, r) in roles.iter().enumerate() {
+            index.entry(r.as_str()).or_insert(i);
+        }
+        Analyser {
+            index,
+            scope: Vec::new(),
+            trail,
+        }
+    }
+
     fn index(&self, role: &str) -> Result<usize, ProjectionError> {
         self.index
             .get(role)
@@ -118,6 +205,7 @@ impl<'g> Analyser<'g> {
         g: &'g GlobalType,
         guards: usize,
     ) -> Result<(Node<'g>, Summary<'g>), ProjectionError> {
+        let mark = self.trail.mark();
         let mut run = Vec::new();
         let mut rest = g;
         while let GlobalType::Message {
@@ -136,9 +224,11 @@ impl<'g> Analyser<'g> {
                 });
             }
             run.push((f, t, label.as_str(), payload.as_deref()));
+            self.trail.enter(0);
             rest = then;
         }
         let (mut node, mut s) = self.visit(rest, guards + run.len())?;
+        self.trail.back_to(mark);
         for (f, t, label, payload) in run.into_iter().rev() {
             s.first.insert(f, RoleSet::single(t));
             s.first.insert(t, RoleSet::single(f));
@@ -156,6 +246,9 @@ impl<'g> Analyser<'g> {
     }
 
     /// `guards`: how many interactions lie on the path from the root.
+    ///
+    /// Each kind of block is checked by a function of its own, so that a
+    /// frame of the recursion holds the locals of one kind only.
     fn visit(
         &mut self,
         g: &'g GlobalType,
@@ -163,80 +256,14 @@ impl<'g> Analyser<'g> {
     ) -> Result<(Node<'g>, Summary<'g>), ProjectionError> {
         match g {
             GlobalType::Message { .. } => self.visit_messages(g, guards),
-            GlobalType::Choice { at, branches } => {
-                let a = self.index(at)?;
-                if branches.is_empty() {
-                    return Err(ProjectionError::EmptyChoice {
-                        chooser: at.clone(),
-                    });
-                }
-                let mut labels = HashSet::with_capacity(branches.len());
-                for (l, _) in branches {
-                    if !labels.insert(l.as_str()) {
-                        return Err(ProjectionError::DuplicateLabel {
-                            chooser: at.clone(),
-                            label: l.clone(),
-                        });
-                    }
-                }
-                // Each branch's summary is folded in as soon as it is made,
-                // so that only one is held at a time.
-                let mut nodes = Vec::with_capacity(branches.len());
-                let mut told_set = RoleSet::new();
-                let mut s = Summary::empty();
-                for (l, b) in branches {
-                    let (n, bs) = self.visit(b, guards + 1)?;
-                    nodes.push((l.as_str(), n));
-                    for (r, first) in &bs.first {
-                        if *r != a && first.contains(a) {
-                            told_set.insert(*r);
-                        }
-                    }
-                    s.absorb(bs);
-                }
-                let told: Vec<usize> = told_set.iter().collect();
-                if told.is_empty() {
-                    return Err(ProjectionError::ChoiceTellsNobody {
-                        chooser: at.clone(),
-                        labels: branches.iter().map(|(l, _)| l.clone()).collect(),
-                    });
-                }
-                // The chooser's first interactions are with the told roles,
-                // theirs with the chooser; every other role keeps the union
-                // over the branches.
-                s.occurs.insert(a);
-                for t in &told {
-                    s.first.insert(*t, RoleSet::single(a));
-                }
-                s.first.insert(a, told_set);
-                let node = Node::Choice {
-                    at: a,
-                    told,
-                    branches: nodes,
-                };
-                Ok((node, s))
-            }
-            GlobalType::Rec { name, body } => {
-                if self.scope.iter().any(|(n, _)| n == name) {
-                    return Err(ProjectionError::ShadowedLoop { name: name.clone() });
-                }
-                self.scope.push((name, guards));
-                let visited = self.visit(body, guards);
-                self.scope.pop();
-                let (body, mut s) = visited?;
-                s.free.retain(|v| v != name);
-                let node = Node::Rec {
-                    name,
-                    occurs: s.occurs.clone(),
-                    free: s.free.clone(),
-                    body: Box::new(body),
-                };
-                Ok((node, s))
-            }
+            GlobalType::Choice { at, branches } => self.visit_choice(at, branches, guards),
+            GlobalType::Rec { name, body } => self.visit_rec(name, body, guards),
             GlobalType::Continue { name } => {
-                match self.scope.iter().rev().find(|(n, _)| n == name) {
+                match self.scope.iter().rev().find(|(n, ..)| n == name) {
                     None => return Err(ProjectionError::UnboundLoop { name: name.clone() }),
-                    Some((_, at)) if *at == guards => {
+                    Some(&(_, at, mark)) if at == guards => {
+                        // The error is about the loop, not the `continue`.
+                        self.trail.back_to(mark);
                         return Err(ProjectionError::UnguardedLoop { name: name.clone() });
                     }
                     Some(_) => {}
@@ -247,6 +274,96 @@ impl<'g> Analyser<'g> {
             }
             GlobalType::End => Ok((Node::End, Summary::empty())),
         }
+    }
+
+    fn visit_choice(
+        &mut self,
+        at: &'g str,
+        branches: &'g [(String, GlobalType)],
+        guards: usize,
+    ) -> Result<(Node<'g>, Summary<'g>), ProjectionError> {
+        let a = self.index(at)?;
+        if branches.is_empty() {
+            return Err(ProjectionError::EmptyChoice {
+                chooser: at.to_owned(),
+            });
+        }
+        let mut labels = HashSet::with_capacity(branches.len());
+        for (l, _) in branches {
+            if !labels.insert(l.as_str()) {
+                return Err(ProjectionError::DuplicateLabel {
+                    chooser: at.to_owned(),
+                    label: l.clone(),
+                });
+            }
+        }
+        // Each branch's summary is folded in as soon as it is made, so that
+        // only one is held at a time.
+        let mut nodes = Vec::with_capacity(branches.len());
+        let mut told_set = RoleSet::new();
+        let mut s = Summary::empty();
+        let mark = self.trail.mark();
+        for (i, (l, b)) in branches.iter().enumerate() {
+            self.trail.enter(i);
+            let (n, bs) = self.visit(b, guards + 1)?;
+            self.trail.back_to(mark);
+            nodes.push((l.as_str(), n));
+            for (r, first) in &bs.first {
+                if *r != a && first.contains(a) {
+                    told_set.insert(*r);
+                }
+            }
+            s.absorb(bs);
+        }
+        let told: Vec<usize> = told_set.iter().collect();
+        if told.is_empty() {
+            return Err(ProjectionError::ChoiceTellsNobody {
+                chooser: at.to_owned(),
+                labels: branches.iter().map(|(l, _)| l.clone()).collect(),
+            });
+        }
+        // The chooser's first interactions are with the told roles, theirs
+        // with the chooser; every other role keeps the union over the
+        // branches.
+        s.occurs.insert(a);
+        for t in &told {
+            s.first.insert(*t, RoleSet::single(a));
+        }
+        s.first.insert(a, told_set);
+        let node = Node::Choice {
+            at: a,
+            told,
+            branches: nodes,
+        };
+        Ok((node, s))
+    }
+
+    fn visit_rec(
+        &mut self,
+        name: &'g str,
+        body: &'g GlobalType,
+        guards: usize,
+    ) -> Result<(Node<'g>, Summary<'g>), ProjectionError> {
+        if self.scope.iter().any(|(n, ..)| *n == name) {
+            return Err(ProjectionError::ShadowedLoop {
+                name: name.to_owned(),
+            });
+        }
+        let mark = self.trail.mark();
+        self.scope.push((name, guards, mark));
+        self.trail.enter(0);
+        let visited = self.visit(body, guards);
+        self.scope.pop();
+        let (body, mut s) = visited?;
+        self.trail.back_to(mark);
+        s.free.retain(|v| *v != name);
+        let node = Node::Rec {
+            name,
+            occurs: s.occurs.clone(),
+            free: s.free.clone(),
+            body: Box::new(body),
+        };
+        Ok((node, s))
     }
 }
 
@@ -260,25 +377,30 @@ pub(crate) fn project(
         roles,
         me,
         loops: Vec::new(),
+        trail: (),
     }
     .project(node)
 }
 
-struct Projector<'a, 'g> {
+struct Projector<'a, 'g, T> {
     roles: &'a [String],
     me: usize,
     /// The enclosing loops, all of which this role takes part in.
     loops: Vec<&'g str>,
+    trail: T,
 }
 
-impl<'g> Projector<'_, 'g> {
+impl<'g, T: Trail> Projector<'_, 'g, T> {
     fn project(&mut self, node: &Node<'g>) -> Result<LocalType, ProjectionError> {
         match node {
             Node::Message { .. } => self.project_messages(node),
             Node::Choice { at, told, branches } => {
                 let mut conts = Vec::with_capacity(branches.len());
-                for (l, b) in branches {
+                let mark = self.trail.mark();
+                for (i, (l, b)) in branches.iter().enumerate() {
+                    self.trail.enter(i);
                     conts.push((*l, self.project(b)?));
+                    self.trail.back_to(mark);
                 }
                 if *at == self.me {
                     Ok(self.select_chain(told, conts))
@@ -302,10 +424,13 @@ impl<'g> Projector<'_, 'g> {
                 if !takes_part {
                     return Ok(LocalType::End);
                 }
+                let mark = self.trail.mark();
                 self.loops.push(name);
+                self.trail.enter(0);
                 let body = self.project(body);
                 self.loops.pop();
                 let body = body?;
+                self.trail.back_to(mark);
                 Ok(if body.mentions(name) {
                     LocalType::Rec {
                         name: (*name).to_owned(),
@@ -325,6 +450,7 @@ impl<'g> Projector<'_, 'g> {
     /// A run of messages, walked in a loop; the role keeps those it sends or
     /// receives.
     fn project_messages(&mut self, node: &Node<'g>) -> Result<LocalType, ProjectionError> {
+        let mark = self.trail.mark();
         let mut run = Vec::new();
         let mut rest = node;
         while let Node::Message {
@@ -338,9 +464,11 @@ impl<'g> Projector<'_, 'g> {
             if *from == self.me || *to == self.me {
                 run.push((*from, *to, *label, *payload));
             }
+            self.trail.enter(0);
             rest = then;
         }
         let mut local = self.project(rest)?;
+        self.trail.back_to(mark);
         for (from, to, label, payload) in run.into_iter().rev() {
             let (label, payload) = (label.to_owned(), payload.map(str::to_owned));
             local = if from == self.me {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::parse::{Site, SiteKind};
+use crate::parse::Origin;
 use crate::{GlobalType, LocalType, Monitor, ParseError, ProjectionError, project};
 
 /// A global type together with the ordered list of its roles.
@@ -21,8 +21,9 @@ use crate::{GlobalType, LocalType, Monitor, ParseError, ProjectionError, project
 pub struct Protocol {
     roles: Vec<String>,
     global: GlobalType,
-    /// Where each statement was written, for a protocol parsed from text.
-    sites: Vec<Site>,
+    /// Where each node of `global` was written, for a protocol parsed from
+    /// text.
+    origin: Option<Origin>,
 }
 
 impl PartialEq for Protocol {
@@ -49,11 +50,11 @@ impl Protocol {
     /// # Ok::<(), rumpsteak_aura_protocol::ParseError>(())
     /// ```
     pub fn parse(src: &str) -> Result<Self, ParseError> {
-        let (roles, global, sites) = crate::parse::parse(src)?;
+        let (roles, global, origin) = crate::parse::parse(src)?;
         Ok(Protocol {
             roles,
             global,
-            sites,
+            origin: Some(origin),
         })
     }
 
@@ -72,7 +73,7 @@ impl Protocol {
         Protocol {
             roles: global.roles(),
             global,
-            sites: Vec::new(),
+            origin: None,
         }
     }
 
@@ -113,7 +114,7 @@ impl Protocol {
         Ok(Protocol {
             roles: list,
             global,
-            sites: Vec::new(),
+            origin: None,
         })
     }
 
@@ -192,8 +193,13 @@ impl Protocol {
     /// protocol built from a [`GlobalType`], and for errors about no
     /// statement (an unknown role).
     ///
-    /// Statements after a block are copied into each branch, so an error in
-    /// a copy is found at the one place it was written.
+    /// The statement is found by where the error is in the global type,
+    /// not by the names in `err`: checking and projecting run again,
+    /// following their path through the type, and `None` is returned if
+    /// they do not fail with exactly `err` (this costs about what
+    /// [`validate`](Protocol::validate) does). Statements after a block are
+    /// copied into each branch, so an error in a copy is found at the one
+    /// place it was written.
     ///
     /// # Examples
     ///
@@ -208,10 +214,9 @@ impl Protocol {
     /// # Ok::<(), rumpsteak_aura_protocol::ParseError>(())
     /// ```
     pub fn locate(&self, err: &ProjectionError) -> Option<(usize, usize)> {
-        self.sites
-            .iter()
-            .find(|s| is_about(&s.what, err))
-            .map(|s| (s.line, s.column))
+        let origin = self.origin.as_ref()?;
+        let path = project::locate(&self.roles, &self.global, err)?;
+        origin.at(&path)
     }
 
     fn index(&self, role: &str) -> Result<usize, ProjectionError> {
@@ -221,43 +226,6 @@ impl Protocol {
             .ok_or_else(|| ProjectionError::UnknownRole {
                 role: role.to_owned(),
             })
-    }
-}
-
-/// Whether the statement `site` is the one `err` names.
-fn is_about(site: &SiteKind, err: &ProjectionError) -> bool {
-    let has = |labels: &[String], l: &str| labels.iter().any(|x| x == l);
-    match (site, err) {
-        (SiteKind::Message { from, label }, ProjectionError::SelfMessage { role, label: l }) => {
-            from == role && label == l
-        }
-        (SiteKind::Choice { at, labels }, ProjectionError::EmptyChoice { chooser }) => {
-            at == chooser && labels.is_empty()
-        }
-        (SiteKind::Choice { at, labels }, ProjectionError::DuplicateLabel { chooser, label }) => {
-            at == chooser && labels.iter().filter(|l| *l == label).count() > 1
-        }
-        (
-            SiteKind::Choice { at, labels },
-            ProjectionError::ChoiceTellsNobody {
-                chooser,
-                labels: wanted,
-            },
-        ) => at == chooser && labels == wanted,
-        (
-            SiteKind::Choice { at, labels },
-            ProjectionError::NotTold {
-                chooser,
-                left,
-                right,
-                ..
-            },
-        ) => at == chooser && has(labels, left) && has(labels, right),
-        (
-            SiteKind::Rec { name },
-            ProjectionError::UnguardedLoop { name: n } | ProjectionError::ShadowedLoop { name: n },
-        ) => name == n,
-        _ => false,
     }
 }
 

@@ -230,7 +230,10 @@ fn locate_points_at_the_statement_each_error_names() {
     let cases: [(&str, (usize, usize)); 5] = [
         ("A -> B: Ping;\n  B -> B: Echo;", (2, 3)),
         ("A -> B: Go;\nchoice at A {\n}", (2, 1)),
-        ("A -> B: Go;\n choice at A { x: { A -> B: X; } x: { A -> B: Y; } }", (2, 2)),
+        (
+            "A -> B: Go;\n choice at A { x: { A -> B: X; } x: { A -> B: Y; } }",
+            (2, 2),
+        ),
         ("roles A, B;\n\nrec Loop { continue Loop; }", (3, 1)),
         (
             "roles A, B, C;\nA -> C: Go;\n   choice at A { x: { A -> B: X; C -> B: Hi; } y: { A -> B: Y; } }",
@@ -248,4 +251,110 @@ fn locate_points_at_the_statement_each_error_names() {
     let by_hand = Protocol::new(p.global().clone());
     assert_eq!(by_hand.validate().unwrap_err(), err);
     assert_eq!(by_hand.locate(&err), None);
+}
+
+/// Where `locate` puts the error `validate` finds in `src`.
+fn located(src: &str) -> Option<(usize, usize)> {
+    let p = Protocol::parse(src).unwrap();
+    let err = p.validate().unwrap_err();
+    p.locate(&err)
+}
+
+#[test]
+fn locate_tells_apart_two_choices_with_the_same_chooser_and_labels() {
+    // Only the second choice leaves `C` untold.
+    let src = "roles A, B, C;
+choice at A { x: { A -> B: X; } y: { A -> B: Y; } }
+  choice at A { x: { A -> B: X; C -> B: Hi; } y: { A -> B: Y; } }";
+    assert_eq!(located(src), Some((3, 3)));
+}
+
+#[test]
+fn locate_points_at_the_outer_choice_not_an_inner_one_alike() {
+    // The outer choice leaves `C` untold; the inner one, at the same role
+    // with the same labels, is fine.
+    let src = "roles A, B, C;
+choice at A {
+    x: { A -> B: X; choice at A { x: { A -> B: X; } y: { A -> B: Y; } } C -> B: Hi; }
+    y: { A -> B: Y; }
+}";
+    assert_eq!(located(src), Some((2, 1)));
+}
+
+#[test]
+fn locate_tells_a_self_message_from_a_message_with_the_same_sender_and_label() {
+    assert_eq!(
+        located("roles A, B;\nA -> B: X;\n  A -> A: X;"),
+        Some((3, 3))
+    );
+}
+
+#[test]
+fn locate_points_at_the_unguarded_loop_not_a_valid_one_of_the_same_name() {
+    let src = "roles A, B;
+choice at A {
+  x: { rec L { A -> B: Tick; continue L; } }
+  y: { rec L { continue L; } }
+}";
+    assert_eq!(located(src), Some((4, 8)));
+}
+
+#[test]
+fn locate_finds_a_copied_statement_where_it_was_written() {
+    // Statements after a choice are copied into each branch; an error in
+    // any copy is at the one place the statement was written.
+    let cases: [(&str, (usize, usize)); 3] = [
+        (
+            "choice at A { x: { A -> B: X; } y: { A -> B: Y; } }\n B -> B: Oops;",
+            (2, 2),
+        ),
+        (
+            "choice at A { x: { A -> B: X; } y: { A -> B: Y; } }\n rec L { continue L; }",
+            (2, 2),
+        ),
+        (
+            "roles A, B, C;
+rec L {
+    choice at A { more: { A -> B: M; continue L; } stop: { A -> B: S; } }
+}
+  choice at B { x: { B -> A: X; C -> A: Hi; } y: { B -> A: Y; } }",
+            (5, 3),
+        ),
+    ];
+    for (src, at) in cases {
+        assert_eq!(located(src), Some(at), "{src}");
+    }
+}
+
+#[test]
+fn locate_points_at_the_error_of_the_role_projected() {
+    let p = Protocol::parse(NEGOTIATION_UNTOLD).unwrap();
+    let err = p.project("Seller").unwrap_err();
+    assert_eq!(p.locate(&err), Some((7, 1)));
+    // An error this protocol does not have is nowhere in it.
+    let other = ProjectionError::SelfMessage {
+        role: "Seller".into(),
+        label: "Quote".into(),
+    };
+    assert_eq!(p.locate(&other), None);
+    assert_eq!(
+        p.locate(&ProjectionError::UnknownRole {
+            role: "Carol".into()
+        }),
+        None
+    );
+}
+
+#[test]
+fn locate_works_as_deep_as_the_parser_allows() {
+    // In a test thread's small stack: the longest run of messages, with
+    // the self message last.
+    let long = format!("{}B -> B: Oops;", "A -> B: Ping;\n".repeat(998));
+    assert_eq!(located(&long), Some((999, 1)));
+    // As many blocks deep as allowed, all alike, the innermost faulty.
+    let mut nested = "roles A, B, C;\n".to_owned();
+    nested.push_str(&"choice at A { x: { A -> B: X;\n".repeat(127));
+    nested.push_str("  choice at A { x: { A -> B: X; } y: { A -> B: Y; C -> B: Hi; } }\n");
+    nested.push_str(&"} }\n".repeat(127));
+    assert_eq!(located(&nested), Some((129, 3)));
 }

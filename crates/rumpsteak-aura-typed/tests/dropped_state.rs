@@ -184,8 +184,10 @@ async fn a_panic_closes_the_channel_of_the_waiting_peer() {
     let a = tokio::spawn(async move {
         let mut ep = shared.lock_owned().await;
         let mut h = Handler::new();
-        let s = ask::a::start(&mut h, &mut *ep).unwrap();
+        let s = ask::a::start(&mut h, &mut ep).unwrap();
         let s = s.send_to_c(&5).await.unwrap();
+        // Always true, but the code after the panic stays reachable to the
+        // compiler, so the task has an ordinary output type.
         if s.endpoint().local_role() == &Role::A {
             panic!("the role fails between two steps");
         }
@@ -196,4 +198,65 @@ async fn a_panic_closes_the_channel_of_the_waiting_peer() {
     let (_, e) = within(10, b).await.unwrap();
     assert!(e.is_closed(), "{e:?}");
     assert_eq!(within(10, c).await.unwrap().1, 5);
+}
+
+rumpsteak_aura_macros::protocol! {
+    /// `A` sends `B` and `C` one message each per round.
+    #[protocol(crate = "::rumpsteak_aura_typed")]
+    pub mod rounds = "
+        roles A, B, C;
+        rec Round {
+            choice at A {
+                go: { A -> B: X(u8); A -> C: Y(u8); continue Round; }
+                stop: { A -> B: EndB; A -> C: EndC; }
+            }
+        }";
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_inside_a_loop_abandons_the_peers_of_later_rounds() {
+    use rounds::Role;
+    let mut eps = mesh(&Role::ALL).into_iter();
+    let (mut ea, mut eb, mut ec) = (
+        eps.next().unwrap(),
+        eps.next().unwrap(),
+        eps.next().unwrap(),
+    );
+    // `B` is done with this round once it has `X`, but the loop brings it
+    // back: it waits for the next round's choice.
+    let b = tokio::spawn(async move {
+        use rounds::b::{Branch0, start};
+        let mut h = Handler::new();
+        let s = start(&mut h, &mut eb).unwrap();
+        let Branch0::Go(s) = s.branch().await.unwrap() else {
+            panic!("A stopped");
+        };
+        let (x, s) = s.recv_from_a().await.unwrap();
+        let e = within(SEE_CLOSED_SECS, s.branch()).await.unwrap_err();
+        (x, e)
+    });
+    let c = tokio::spawn(async move {
+        use rounds::c::{Branch0, start};
+        let mut h = Handler::new();
+        let s = start(&mut h, &mut ec).unwrap();
+        let Branch0::Go(s) = s.branch().await.unwrap() else {
+            panic!("A stopped");
+        };
+        within(SEE_CLOSED_SECS, s.recv_from_a()).await.unwrap_err()
+    });
+    {
+        let mut h = Handler::new();
+        let s = rounds::a::start(&mut h, &mut ea).unwrap();
+        let s = s.choose_go().await.unwrap().send_to_b(&1).await.unwrap();
+        // Dropped at `A -> C: Y`, whose subtree no longer names `B`.
+        drop(s);
+    }
+    for peer in [Role::B, Role::C] {
+        assert!(ea.get_metadata(&peer).unwrap().is_abandoned, "{peer:?}");
+    }
+    let (x, e) = within(10, b).await.unwrap();
+    assert_eq!(x, 1);
+    assert!(e.is_closed(), "{e:?}");
+    let e = within(10, c).await.unwrap();
+    assert!(e.is_closed(), "{e:?}");
 }

@@ -40,8 +40,8 @@ pub use metered::{
     DEFAULT_LATENCY_SAMPLING, ErrorCounts, LatencyHistogram, Metered, MetricsSnapshot, OpCounts,
     PeerMetrics,
 };
-pub use op::{ErrorClass, OpKind};
-pub use recording::{Entry, Limits, RecordedError, Recording, Transcript};
+pub use op::{ErrorClass, MAX_ENTRY_TEXT, OpKind};
+pub use recording::{Cancellation, Entry, Limits, RecordedError, Recording, Transcript};
 pub use replay::{Attempt, Divergence, Replay};
 
 pub use traced::Traced;

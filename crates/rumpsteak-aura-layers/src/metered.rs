@@ -36,7 +36,10 @@ mod export;
 /// | `rumpsteak_sessions_open` | gauge | `role` |
 ///
 /// `op` is one of [`OpKind::name`], `class` one of [`ErrorClass::name`],
-/// `role` and `peer` the roles' `Debug` forms. The handles of a peer are
+/// `role` and `peer` the roles' `Debug` forms: low-cardinality as long as
+/// the role type's `Debug` form is (a fieldless enum, such as the one
+/// `protocol!` generates, is; a role that carries an id in its `Debug`
+/// form makes one series per id). The handles of a peer are
 /// registered with the recorder in force (thread-local or global) when the
 /// layer first meets that peer. [`Metered::describe_metrics`] gives the
 /// recorder their descriptions.
@@ -46,8 +49,17 @@ mod export;
 /// the frames' sizes (header included), read from the endpoint's
 /// [`Traffic`] before and after, never by encoding again. An operation
 /// whose future was dropped before it completed (a timeout around it, a
-/// `select!`) counts only in `cancelled`. The open-session gauge is the
-/// endpoint's open channel count, read after each operation.
+/// `select!`) counts only in `cancelled`; so does the step under way when
+/// the deadline of [`HandlerExt::within`] passes, whereas
+/// [`HandlerExt::recv_timeout`] and `offer_timeout` complete with a
+/// timeout error and count in `operations` and `errors` (class
+/// `timeout`).
+///
+/// The open-session gauge is shared by every `Metered` layer of a role:
+/// each adds the number of its endpoint's open peer sessions (channels),
+/// read after each of its operations, and takes its share out again when
+/// it is dropped. So with several sessions of one role under way, the
+/// gauge is their total, and it falls back when they end.
 ///
 /// Latency is the time from the first poll of an operation to its
 /// completion. Timing costs two clock reads, which on the in-memory
@@ -68,7 +80,7 @@ pub struct Metered<H: ChoreoHandler> {
     sample_every: u32,
     until_sample: u32,
     #[cfg(feature = "metrics")]
-    sessions_gauge: Option<metrics::Gauge>,
+    sessions_gauge: export::SessionsShare,
 }
 
 /// How many latency buckets: bucket `i` holds durations below `2^i`
@@ -388,7 +400,7 @@ impl<H: ChoreoHandler> Metered<H> {
             sample_every: DEFAULT_LATENCY_SAMPLING,
             until_sample: 0,
             #[cfg(feature = "metrics")]
-            sessions_gauge: None,
+            sessions_gauge: export::SessionsShare::default(),
         }
     }
 
@@ -492,7 +504,7 @@ struct Meter<'a, R> {
     peers: &'a mut Vec<PeerStats<R>>,
     open_sessions: &'a mut usize,
     #[cfg(feature = "metrics")]
-    sessions_gauge: &'a mut Option<metrics::Gauge>,
+    sessions_gauge: &'a mut export::SessionsShare,
     timed: bool,
 }
 
@@ -543,7 +555,7 @@ where
 struct Sessions<'a> {
     open_sessions: &'a mut usize,
     #[cfg(feature = "metrics")]
-    gauge: &'a mut Option<metrics::Gauge>,
+    gauge: &'a mut export::SessionsShare,
     #[cfg(feature = "metrics")]
     role: &'a Option<String>,
 }
@@ -556,14 +568,8 @@ impl Sessions<'_> {
     {
         let open = ep.active_channel_count();
         #[cfg(feature = "metrics")]
-        {
-            if self.gauge.is_none() || *self.open_sessions != open {
-                let gauge = self.gauge.get_or_insert_with(|| {
-                    export::sessions_gauge(self.role.as_deref().unwrap_or(""))
-                });
-                gauge.set(open as f64);
-            }
-        }
+        self.gauge
+            .report(open, self.role.as_deref().unwrap_or(""));
         *self.open_sessions = open;
     }
 }

@@ -177,9 +177,34 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
     }
 }
 
+/// The most bytes of text an entry keeps of a peer's name or an error's
+/// message; longer text is cut at a character boundary and ends in `…`.
+pub const MAX_ENTRY_TEXT: usize = 512;
+
+/// `text`, cut to at most [`MAX_ENTRY_TEXT`] bytes.
+pub(crate) fn bounded(mut text: String) -> String {
+    if text.len() > MAX_ENTRY_TEXT {
+        let mut end = MAX_ENTRY_TEXT - '…'.len_utf8();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_text_is_cut_at_a_char_boundary() {
+        assert_eq!(bounded("short".into()), "short");
+        let cut = bounded("é".repeat(MAX_ENTRY_TEXT));
+        assert!(cut.len() <= MAX_ENTRY_TEXT, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+    }
 
     #[test]
     fn short_names() {

@@ -1,8 +1,9 @@
 use std::any::type_name;
 use std::error::Error as StdError;
 use std::fmt::{self, Debug};
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::hash::Hash;
+use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -15,9 +16,17 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::ext::HandlerExt;
-use crate::op::{ErrorClass, OpKind, short_type_name};
+use crate::op::{ErrorClass, OpKind, bounded, short_type_name};
 
 /// How much a [`Recording`] keeps.
+///
+/// The limits bound the two parts of a transcript that grow with the run:
+/// the number of entries and the payload bytes. Every other part of an
+/// entry is bounded on its own: a label is at most 255 bytes (the wire's
+/// limit), a peer's name and an error's message are cut to
+/// [`MAX_ENTRY_TEXT`](crate::MAX_ENTRY_TEXT) bytes, and a type name is the
+/// program's own. So a transcript takes at most about `max_entries`
+/// times 1.3 KiB plus `max_payload_bytes`.
 ///
 /// **When full**, the transcript keeps what it has and records nothing
 /// more: it stays a prefix of the run, which [`Replay`](crate::Replay) can
@@ -79,26 +88,58 @@ pub struct Entry {
     pub bytes: u64,
     /// The error, for an operation that failed.
     pub error: Option<RecordedError>,
+    /// Set for an operation whose future was dropped before it completed
+    /// (a timeout around it, a losing `select!` branch): it neither
+    /// succeeded nor failed, `bytes` is 0 and `error` is `None`. See
+    /// [`Recording`] for what such an entry holds.
+    #[serde(default)]
+    pub cancelled: Option<Cancellation>,
+}
+
+/// How a recorded operation was cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Cancellation {
+    /// The deadline that dropped it, when it was the deadline of the
+    /// recording layer's own [`within`](HandlerExt::within) or
+    /// [`with_timeout`](ChoreoHandler::with_timeout); `None` when something
+    /// the layer does not see dropped it (a `tokio::time::timeout` around
+    /// the operation, a `select!`, the `within` of a layer above it).
+    pub deadline: Option<Duration>,
 }
 
 impl fmt::Display for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let msg = self.msg.as_deref().unwrap_or("?");
-        let label = self.label.as_deref().unwrap_or("?");
-        match self.op {
-            OpKind::Send => write!(f, "send {msg} to {}", self.peer)?,
-            OpKind::Recv => write!(f, "recv {msg} from {}", self.peer)?,
-            OpKind::Choose => write!(f, "choose {label} for {}", self.peer)?,
-            OpKind::Offer => match &self.label {
-                Some(l) => write!(f, "offer from {}: {l}", self.peer)?,
-                None => write!(f, "offer from {}", self.peer)?,
-            },
+        // A hand-edited transcript may hold a label of any length: show at
+        // most what the wire allows.
+        let label = self.label.as_deref().map(|l| {
+            let mut end = l.len().min(wire::MAX_LABEL_LEN);
+            while !l.is_char_boundary(end) {
+                end -= 1;
+            }
+            (&l[..end], if end < l.len() { "…" } else { "" })
+        });
+        match (self.op, label) {
+            (OpKind::Send, _) => write!(f, "send {msg} to {}", self.peer)?,
+            (OpKind::Recv, _) => write!(f, "recv {msg} from {}", self.peer)?,
+            (OpKind::Choose, Some((l, more))) => write!(f, "choose {l}{more} for {}", self.peer)?,
+            (OpKind::Choose, None) => write!(f, "choose ? for {}", self.peer)?,
+            (OpKind::Offer, Some((l, more))) => write!(f, "offer from {}: {l}{more}", self.peer)?,
+            (OpKind::Offer, None) => write!(f, "offer from {}", self.peer)?,
         }
         if let Some(p) = &self.payload {
             write!(f, " ({} payload bytes)", p.len())?;
         }
         if let Some(e) = &self.error {
             write!(f, ", failed: {e}")?;
+        }
+        match self.cancelled {
+            Some(Cancellation {
+                deadline: Some(d),
+            }) => write!(f, ", cancelled by a deadline of {d:?}")?,
+            Some(Cancellation { deadline: None }) => write!(f, ", cancelled")?,
+            None => {}
         }
         Ok(())
     }
@@ -135,7 +176,7 @@ impl RecordedError {
     pub fn of(e: &ChoreographyError) -> Self {
         RecordedError {
             class: ErrorClass::of(e),
-            message: e.to_string(),
+            message: bounded(e.to_string()),
             timeout: match e {
                 ChoreographyError::Timeout(d) => Some(*d),
                 _ => None,
@@ -188,6 +229,18 @@ impl Transcript {
         }
     }
 
+    /// Gives the cancelled entries kept after the first `mark` (entries
+    /// are only ever appended) with no deadline the deadline `dur`.
+    fn mark_cancelled_since(&mut self, mark: usize, dur: Duration) {
+        for e in self.entries.iter_mut().skip(mark) {
+            if let Some(c) = &mut e.cancelled
+                && c.deadline.is_none()
+            {
+                c.deadline = Some(dur);
+            }
+        }
+    }
+
     fn push(&mut self, entry: Entry) {
         let size = entry.payload.as_ref().map_or(0, Vec::len);
         if self.truncated
@@ -230,10 +283,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// [`Recording::tap`] to have received payloads in the transcript, which
 /// [`Replay`](crate::Replay) needs to play a `recv` back.
 ///
-/// An operation whose future is dropped before it completes did not happen
-/// as far as the transcript goes: nothing is recorded for it. (A send the
-/// transport had already accepted does reach the peer, as with the bare
-/// handler; the transcript leaves it out.)
+/// # Cancelled operations
+///
+/// An operation whose future is dropped after its first poll and before it
+/// completes is recorded as an entry with [`Entry::cancelled`] set, in the
+/// place it started: its peer, operation, type name, and for a `choose` its
+/// label and for a `send` its payload (so that a replay can check the
+/// attempt), with `bytes` 0 and no error. Such an entry does not say that
+/// anything was delivered: a cancelled `recv` or `offer` consumed nothing
+/// (the handler's receive is cancel safe, and a tapped payload is left for
+/// the step that takes it), and a cancelled `send` reached the peer only if
+/// the transport had already accepted the frame, as with the bare handler.
+/// When the layer's own [`within`](HandlerExt::within) or
+/// [`with_timeout`](ChoreoHandler::with_timeout) dropped the operation,
+/// its deadline is kept in [`Cancellation::deadline`]. A future dropped
+/// before its first poll did nothing and leaves no entry.
+///
+/// [`Replay`](crate::Replay) plays a cancelled entry back as an operation
+/// that never completes, so the deadline or `select!` that dropped it when
+/// recorded drops it again.
 pub struct Recording<H> {
     inner: H,
     shared: Arc<Mutex<Shared>>,
@@ -430,17 +498,86 @@ struct Pending {
     before: Option<Traffic>,
 }
 
+/// An operation under way, from its first poll. Dropped before
+/// [`OpGuard::complete`], it records the operation as cancelled.
+struct OpGuard<'a> {
+    shared: &'a Mutex<Shared>,
+    peer: String,
+    pending: Option<Pending>,
+}
+
+impl<'a> OpGuard<'a> {
+    fn begin<R>(
+        shared: &'a Mutex<Shared>,
+        ep: &RumpsteakEndpoint<R>,
+        peer: &R,
+        mut pending: Pending,
+    ) -> Self
+    where
+        R: Role + Eq + Hash + Clone + Debug,
+    {
+        pending.before = ep.traffic(peer);
+        {
+            let mut s = lock(shared);
+            if s.transcript.role.is_none() {
+                s.transcript.role = Some(bounded(format!("{:?}", ep.local_role())));
+            }
+        }
+        OpGuard {
+            shared,
+            peer: bounded(format!("{peer:?}")),
+            pending: Some(pending),
+        }
+    }
+
+    fn complete<R, T>(
+        mut self,
+        ep: &RumpsteakEndpoint<R>,
+        peer: &R,
+        result: &Result<T>,
+        label: Option<&'static str>,
+    ) where
+        R: Role + Eq + Hash + Clone + Debug,
+    {
+        if let Some(p) = self.pending.take() {
+            let name = std::mem::take(&mut self.peer);
+            record(self.shared, ep, peer, name, p, result, label);
+        }
+    }
+}
+
+impl Drop for OpGuard<'_> {
+    fn drop(&mut self) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        // The tapped payload, if any, stays in its slot for the step that
+        // consumes the message: nothing was received here.
+        let mut shared = lock(self.shared);
+        shared.transcript.push(Entry {
+            peer: std::mem::take(&mut self.peer),
+            op: p.op,
+            msg: p.msg.map(str::to_owned),
+            label: p.label.map(str::to_owned),
+            payload: if p.op == OpKind::Send { p.payload } else { None },
+            bytes: 0,
+            error: None,
+            cancelled: Some(Cancellation { deadline: None }),
+        });
+    }
+}
+
 fn record<R, T>(
     shared: &Mutex<Shared>,
     ep: &RumpsteakEndpoint<R>,
     peer: &R,
+    name: String,
     mut p: Pending,
     result: &Result<T>,
     label: Option<&'static str>,
 ) where
     R: Role + Eq + Hash + Clone + Debug,
 {
-    let name = format!("{peer:?}");
     let mut shared = lock(shared);
     if !p.op.is_outgoing() {
         // Take the tapped payload whatever the outcome, so that it is never
@@ -469,9 +606,6 @@ fn record<R, T>(
         // The payload was not sent.
         p.payload = None;
     }
-    if shared.transcript.role.is_none() {
-        shared.transcript.role = Some(format!("{:?}", ep.local_role()));
-    }
     shared.transcript.push(Entry {
         peer: name,
         op: p.op,
@@ -480,29 +614,59 @@ fn record<R, T>(
         payload: p.payload,
         bytes,
         error,
+        cancelled: None,
     });
 }
 
-/// One recorded operation; see `traced_op!` for the shape.
+/// One recorded operation; see `traced_op!` for the shape. Nothing is
+/// recorded before the first poll.
 macro_rules! recorded_op {
     ($self:ident, $ep:ident, $peer:ident, $pending:expr, |$inner:ident, $e:ident| $call:expr, $label:expr) => {{
         let Recording {
             inner: $inner,
             shared,
         } = $self;
-        let mut pending: Pending = $pending;
+        let pending: Pending = $pending;
         async move {
-            pending.before = $ep.traffic(&$peer);
+            let guard = OpGuard::begin(shared, $ep, &$peer, pending);
             let peer = $peer.clone();
             let result = {
                 let $e = &mut *$ep;
                 $call.await
             };
             let label: fn(&_) -> Option<&'static str> = $label;
-            record(shared, $ep, &peer, pending, &result, label(&result));
+            guard.complete($ep, &peer, &result, label(&result));
             result
         }
     }};
+}
+
+/// Runs `body` under a deadline of `dur`, as the handler does; when the
+/// deadline passes, the operations the body had under way are dropped
+/// first, and the entries they leave are marked with the deadline.
+async fn recorded_deadline<T>(
+    shared: &Mutex<Shared>,
+    dur: Duration,
+    body: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let mut body = pin!(Some(body));
+    let mut sleep = pin!(tokio::time::sleep(dur));
+    let finished = poll_fn(|cx| {
+        if let Some(b) = body.as_mut().as_pin_mut()
+            && let Poll::Ready(r) = b.poll(cx)
+        {
+            return Poll::Ready(Some(r));
+        }
+        sleep.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    if let Some(result) = finished {
+        return result;
+    }
+    let mark = lock(shared).transcript.entries.len();
+    body.set(None);
+    lock(shared).transcript.mark_cancelled_since(mark, dur);
+    Err(ChoreographyError::Timeout(dur))
 }
 
 fn no_label<T>(_: &Result<T>) -> Option<&'static str> {
@@ -616,18 +780,22 @@ where
         )
     }
 
-    /// Forwarded as it is: not a step of its own.
+    /// Not a step of its own: runs `body` under the deadline as the
+    /// handler does (failing with [`ChoreographyError::Timeout`]), and when
+    /// the deadline passes, the operations of this transcript that `body`
+    /// had under way are recorded as cancelled with the deadline.
     fn with_timeout<F, T>(
         &mut self,
-        ep: &mut Self::Endpoint,
-        at: R,
+        _ep: &mut Self::Endpoint,
+        _at: R,
         dur: Duration,
         body: F,
     ) -> impl Future<Output = Result<T>> + Send
     where
         F: Future<Output = Result<T>> + Send,
     {
-        self.inner.with_timeout(ep, at, dur, body)
+        let shared = &*self.shared;
+        recorded_deadline(shared, dur, body)
     }
 }
 
@@ -692,6 +860,23 @@ where
             offered
         )
     }
+
+    /// Runs the steps of `body` under one deadline, as the handler does;
+    /// when it passes, the step under way is recorded as cancelled, with
+    /// the deadline (see [`Cancellation::deadline`]).
+    fn within<T, F>(
+        &mut self,
+        ep: &mut RumpsteakEndpoint<R>,
+        dur: Duration,
+        body: F,
+    ) -> impl Future<Output = Result<T>>
+    where
+        Self: Sized,
+        F: AsyncFnOnce(&mut Self, &mut RumpsteakEndpoint<R>) -> Result<T>,
+    {
+        let shared = Arc::clone(&self.shared);
+        async move { recorded_deadline(&shared, dur, body(self, ep)).await }
+    }
 }
 
 #[cfg(test)]
@@ -707,6 +892,7 @@ mod tests {
             payload: Some(vec![0; n]),
             bytes: 0,
             error: None,
+            cancelled: None,
         }
     }
 

@@ -1,21 +1,23 @@
 use std::any::type_name;
 use std::fmt::{self, Debug};
-use std::future::{Future, ready};
+use std::future::{Future, pending, poll_fn};
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::Duration;
 
 use rumpsteak_aura::{
     ChoreoHandler, ChoreographyError, Label, Operation, Result, Role, TransportError, Violation,
 };
-use rumpsteak_aura_handler::{RumpsteakEndpoint, intern_label};
-use rumpsteak_aura_transport::wire;
+use rumpsteak_aura_handler::RumpsteakEndpoint;
+use rumpsteak_aura_transport::wire::{self, MAX_LABEL_LEN};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ext::HandlerExt;
-use crate::op::{ErrorClass, OpKind, short_type_name};
+use crate::op::{ErrorClass, OpKind, bounded, short_type_name};
 use crate::recording::{Entry, RecordedError, Transcript};
 
 /// A handler that plays one role's [`Transcript`] back, so that the role's
@@ -34,6 +36,10 @@ use crate::recording::{Entry, RecordedError, Transcript};
 /// - a `choose` must choose the recorded label; an `offer` returns the
 ///   recorded label, and `offer_among` requires it among the labels given.
 ///
+/// Each operation does its step when its future is first polled, not when
+/// the future is made: a future dropped unpolled (a losing `select!`
+/// branch) takes no step.
+///
 /// An operation that failed when recorded fails again with the recorded
 /// error: a timeout as [`ChoreographyError::Timeout`], a closed session as
 /// a closed transport error, a missing channel as
@@ -41,8 +47,26 @@ use crate::recording::{Entry, RecordedError, Transcript};
 /// whose source is the [`RecordedError`]. No time passes: a replayed
 /// timeout fails at once.
 ///
+/// An operation recorded as cancelled (see [`Entry::cancelled`]) takes its
+/// step and then never completes, as it did not when recorded: what
+/// dropped it then must drop it again. Inside this handler's
+/// [`within`](HandlerExt::within) or
+/// [`with_timeout`](ChoreoHandler::with_timeout), whose deadline is the
+/// recorded one (or was not recorded), the deadline passes at once: the
+/// body is given up and the call fails with
+/// [`ChoreographyError::Timeout`]. Under a `tokio::time::timeout` (the
+/// typed roles' `*_timeout` methods) the timer runs its real course.
+///
+/// Labels: `offer` returns the recorded label. One of the labels given to
+/// `offer_among` or [`Replay::with_labels`] is returned as given; any other
+/// label is copied once for this replay (and its clones), so a replay never
+/// touches the handler's process-wide label table and copies at most the
+/// transcript's distinct labels. A recorded label longer than the wire's
+/// 255 bytes is a divergence.
+///
 /// A divergence (another operation, peer, type, payload or label than
-/// recorded, or a step past the end) fails with
+/// recorded, a step past the end, or a recorded step that cannot be played
+/// back) fails with
 /// [`ChoreographyError::ProtocolViolation`] carrying
 /// [`Violation::OutOfProtocol`], whose `expected` names the step number
 /// and the recorded step and whose `attempted` names the step attempted.
@@ -55,7 +79,17 @@ pub struct Replay<R> {
     transcript: Arc<Transcript>,
     cursor: usize,
     divergence: Option<Divergence>,
+    /// The labels `offer` may return without copying, and the copies made.
+    labels: Arc<Mutex<Vec<&'static str>>>,
+    /// Set by a step recorded as cancelled, to its recorded deadline; read
+    /// by `within` and `with_timeout`, cleared by the next step.
+    stall: Arc<Mutex<Option<Option<Duration>>>>,
     _role: PhantomData<fn() -> R>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain data: usable after a panic elsewhere.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A step the role attempted during a replay.
@@ -112,7 +146,10 @@ pub struct Divergence {
     /// [`Replay::finish`]) with recorded steps left.
     pub attempted: Option<Attempt>,
     /// What differs, in words: `operation`, `peer`, `message type`,
-    /// `payload`, `label`, `past the end`, `steps left`.
+    /// `payload` or `label` (the attempt differs from the record);
+    /// `past the end` (a step after the last); `steps left` (the role ended
+    /// before the last step); `missing payload`, `missing label` or
+    /// `label too long` (the recorded step cannot be played back).
     pub what: &'static str,
 }
 
@@ -125,7 +162,20 @@ impl Divergence {
             (None, None) => (String::new(), Operation::Connect),
         };
         let expected = match &self.recorded {
-            Some(r) => format!("step {}: {r} ({} differs)", self.step, self.what),
+            Some(r) => {
+                let why = match self.what {
+                    "steps left" => "not taken".to_owned(),
+                    "missing payload" => "recorded without its payload; a received payload \
+                                          needs the session registered through Recording::tap"
+                        .to_owned(),
+                    "missing label" => "recorded without its label".to_owned(),
+                    "label too long" => {
+                        format!("recorded label longer than {MAX_LABEL_LEN} bytes")
+                    }
+                    what => format!("{what} differs"),
+                };
+                format!("step {}: {r} ({why})", self.step)
+            }
             None => format!("step {}: the end of the transcript", self.step),
         };
         let attempted = match &self.attempted {
@@ -184,8 +234,30 @@ impl<R> Replay<R> {
             transcript,
             cursor: 0,
             divergence: None,
+            labels: Arc::default(),
+            stall: Arc::default(),
             _role: PhantomData,
         }
+    }
+
+    /// Adds labels that `offer` returns as they are when the recorded label
+    /// is one of them, instead of a copy: the labels the role's code
+    /// compares with, say. Copies compare equal all the same; this only
+    /// saves them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura::Label;
+    /// use rumpsteak_aura_layers::{Limits, Replay, Transcript};
+    ///
+    /// let replay = Replay::<u8>::new(Transcript::new(Limits::default()))
+    ///     .with_labels(&[Label("accept"), Label("reject")]);
+    /// assert_eq!(replay.position(), 0);
+    /// ```
+    pub fn with_labels(self, labels: &[Label]) -> Self {
+        lock(&self.labels).extend(labels.iter().map(|l| l.0));
+        self
     }
 
     /// The transcript played back.
@@ -200,7 +272,7 @@ impl<R> Replay<R> {
 
     /// How many recorded steps are left.
     pub fn remaining(&self) -> usize {
-        self.transcript.entries.len() - self.cursor
+        self.transcript.entries.len().saturating_sub(self.cursor)
     }
 
     /// The divergence, once one happened.
@@ -232,6 +304,8 @@ impl<R> Replay<R> {
         if let Some(d) = &self.divergence {
             return Err(d.to_error());
         }
+        // An earlier step's stall is over: its future was dropped.
+        *lock(&self.stall) = None;
         let step = self.cursor + 1;
         let recorded = self.transcript.entries.get(self.cursor);
         let what = match recorded {
@@ -241,17 +315,30 @@ impl<R> Replay<R> {
             Some(r) if matches!(r.op, OpKind::Send | OpKind::Recv) && r.msg != attempt.msg => {
                 Some("message type")
             }
+            Some(r) if r.label.as_ref().is_some_and(|l| l.len() > MAX_LABEL_LEN) => {
+                Some("label too long")
+            }
+            Some(r) if r.error.is_none() && r.payload.is_none() && needs_payload(r) => {
+                Some("missing payload")
+            }
             Some(r)
-                if r.op == OpKind::Send
+                if r.op == OpKind::Offer
                     && r.error.is_none()
-                    && r.payload.is_some()
-                    && r.payload != attempt.payload =>
+                    && r.cancelled.is_none()
+                    && r.label.is_none() =>
             {
+                Some("missing label")
+            }
+            Some(r) if r.op == OpKind::Send && r.error.is_none() && r.payload != attempt.payload => {
                 Some("payload")
             }
             Some(r) if r.op == OpKind::Choose && r.label != attempt.label => Some("label"),
             Some(r) => match (&attempt.among, &r.label) {
-                (Some(among), Some(l)) if r.error.is_none() && !among.contains(l) => Some("label"),
+                (Some(among), Some(l))
+                    if r.error.is_none() && r.cancelled.is_none() && !among.contains(l) =>
+                {
+                    Some("label")
+                }
                 _ => None,
             },
         };
@@ -281,6 +368,33 @@ impl<R> Replay<R> {
     }
 }
 
+/// Whether a recorded step that did not fail needs its payload to be
+/// played back: a `send` (to compare the attempt with), a `recv` that
+/// completed (to return).
+fn needs_payload(r: &Entry) -> bool {
+    match r.op {
+        OpKind::Send => true,
+        OpKind::Recv => r.cancelled.is_none(),
+        OpKind::Choose | OpKind::Offer => false,
+    }
+}
+
+/// How a replayed step ends.
+enum Played<T> {
+    /// As recorded: with its value or its recorded error.
+    Done(Result<T>),
+    /// Recorded as cancelled: it never completes.
+    Stalled,
+}
+
+/// The future of one replayed operation: `step` runs at the first poll.
+async fn played<T>(step: impl FnOnce() -> Played<T>) -> Result<T> {
+    match step() {
+        Played::Done(r) => r,
+        Played::Stalled => pending().await,
+    }
+}
+
 /// The error an operation fails with when its entry recorded one.
 fn replayed_error(entry: &Entry, e: &RecordedError) -> ChoreographyError {
     let op = entry.op.operation();
@@ -301,7 +415,7 @@ fn replayed_error(entry: &Entry, e: &RecordedError) -> ChoreographyError {
 
 fn attempt<R: Debug>(peer: &R, op: OpKind) -> Attempt {
     Attempt {
-        peer: format!("{peer:?}"),
+        peer: bounded(format!("{peer:?}")),
         op,
         msg: None,
         label: None,
@@ -311,100 +425,166 @@ fn attempt<R: Debug>(peer: &R, op: OpKind) -> Attempt {
 }
 
 impl<R: Debug> Replay<R> {
-    fn do_send<Msg: Serialize>(&mut self, to: &R, msg: &Msg) -> Result<()> {
+    /// The end of a step recorded as cancelled: `within` learns the
+    /// recorded deadline.
+    fn stalled<T>(&self, entry: &Entry) -> Option<Played<T>> {
+        let c = entry.cancelled?;
+        *lock(&self.stall) = Some(c.deadline);
+        Some(Played::Stalled)
+    }
+
+    fn do_send<Msg: Serialize>(&mut self, to: &R, msg: &Msg) -> Played<()> {
         let ty = short_type_name(type_name::<Msg>());
-        let payload = postcard::to_allocvec(msg).map_err(|e| ChoreographyError::Serialization {
-            peer: format!("{to:?}"),
-            op: Operation::Send,
-            type_name: type_name::<Msg>(),
-            source: Box::new(e),
-        })?;
-        let entry = self.step(Attempt {
+        let payload = match postcard::to_allocvec(msg) {
+            Ok(p) => p,
+            Err(e) => {
+                return Played::Done(Err(ChoreographyError::Serialization {
+                    peer: format!("{to:?}"),
+                    op: Operation::Send,
+                    type_name: type_name::<Msg>(),
+                    source: Box::new(e),
+                }));
+            }
+        };
+        let entry = match self.step(Attempt {
             msg: Some(ty.to_owned()),
             payload: Some(payload),
             ..attempt(to, OpKind::Send)
-        })?;
-        match &entry.error {
+        }) {
+            Ok(entry) => entry,
+            Err(e) => return Played::Done(Err(e)),
+        };
+        if let Some(stalled) = self.stalled(&entry) {
+            return stalled;
+        }
+        Played::Done(match &entry.error {
             Some(e) => Err(replayed_error(&entry, e)),
             None => Ok(()),
-        }
+        })
     }
 
-    fn do_recv<Msg: DeserializeOwned>(&mut self, from: &R) -> Result<Msg> {
+    fn do_recv<Msg: DeserializeOwned>(&mut self, from: &R) -> Played<Msg> {
         let ty = short_type_name(type_name::<Msg>());
-        let entry = self.step(Attempt {
+        let entry = match self.step(Attempt {
             msg: Some(ty.to_owned()),
             ..attempt(from, OpKind::Recv)
-        })?;
-        if let Some(e) = &entry.error {
-            return Err(replayed_error(&entry, e));
+        }) {
+            Ok(entry) => entry,
+            Err(e) => return Played::Done(Err(e)),
+        };
+        if let Some(stalled) = self.stalled(&entry) {
+            return stalled;
         }
-        let serialization =
-            |source: Box<dyn std::error::Error + Send + Sync>| ChoreographyError::Serialization {
+        if let Some(e) = &entry.error {
+            return Played::Done(Err(replayed_error(&entry, e)));
+        }
+        // `step` made sure a completed recv has its payload.
+        let payload = entry.payload.as_deref().unwrap_or_default();
+        Played::Done(wire::decode_message(payload).map_err(|e| {
+            ChoreographyError::Serialization {
                 peer: entry.peer.clone(),
                 op: Operation::Recv,
                 type_name: type_name::<Msg>(),
-                source,
-            };
-        match &entry.payload {
-            Some(payload) => wire::decode_message(payload).map_err(|e| serialization(Box::new(e))),
-            None => Err(serialization(
-                "the transcript holds no payload for this step: \
-                 record with the session registered through Recording::tap"
-                    .into(),
-            )),
-        }
+                source: Box::new(e),
+            }
+        }))
     }
 
-    fn do_choose(&mut self, who: &R, label: Label) -> Result<()> {
-        let entry = self.step(Attempt {
+    fn do_choose(&mut self, who: &R, label: Label) -> Played<()> {
+        let entry = match self.step(Attempt {
             label: Some(label.0.to_owned()),
             ..attempt(who, OpKind::Choose)
-        })?;
-        match &entry.error {
+        }) {
+            Ok(entry) => entry,
+            Err(e) => return Played::Done(Err(e)),
+        };
+        if let Some(stalled) = self.stalled(&entry) {
+            return stalled;
+        }
+        Played::Done(match &entry.error {
             Some(e) => Err(replayed_error(&entry, e)),
             None => Ok(()),
-        }
+        })
     }
 
-    fn do_offer(&mut self, from: &R, among: Option<&[Label]>) -> Result<Label> {
-        let entry = self.step(Attempt {
+    fn do_offer(&mut self, from: &R, among: Option<&[Label]>) -> Played<Label> {
+        let entry = match self.step(Attempt {
             among: among.map(|ls| ls.iter().map(|l| l.0.to_owned()).collect()),
             ..attempt(from, OpKind::Offer)
-        })?;
-        if let Some(e) = &entry.error {
-            return Err(replayed_error(&entry, e));
-        }
-        let Some(text) = entry.label.as_deref() else {
-            return Err(ChoreographyError::ProtocolViolation {
-                peer: entry.peer.clone(),
-                op: Operation::Offer,
-                violation: Violation::OutOfProtocol {
-                    expected: format!("step {}: a recorded label", self.cursor),
-                    attempted: "offer".to_owned(),
-                },
-            });
+        }) {
+            Ok(entry) => entry,
+            Err(e) => return Played::Done(Err(e)),
         };
-        if let Some(known) = among.and_then(|ls| ls.iter().find(|l| l.0 == text)) {
-            return Ok(*known);
+        if let Some(stalled) = self.stalled(&entry) {
+            return stalled;
         }
-        intern_label(text)
-            .map(Label)
-            .map_err(|violation| ChoreographyError::ProtocolViolation {
-                peer: entry.peer.clone(),
-                op: Operation::Offer,
-                violation,
-            })
+        if let Some(e) = &entry.error {
+            return Played::Done(Err(replayed_error(&entry, e)));
+        }
+        // `step` made sure a completed offer has a label of at most
+        // MAX_LABEL_LEN bytes.
+        let text = entry.label.as_deref().unwrap_or_default();
+        if let Some(known) = among.and_then(|ls| ls.iter().find(|l| l.0 == text)) {
+            return Played::Done(Ok(*known));
+        }
+        Played::Done(Ok(Label(self.label(text))))
+    }
+
+    /// The `&'static str` for a recorded label: a known one, or a copy made
+    /// once for this replay. At most one copy per distinct label of the
+    /// transcript, each at most MAX_LABEL_LEN bytes.
+    fn label(&self, text: &str) -> &'static str {
+        let mut labels = lock(&self.labels);
+        if let Some(known) = labels.iter().find(|l| **l == text) {
+            return known;
+        }
+        let copied: &'static str = Box::leak(text.to_owned().into_boxed_str());
+        labels.push(copied);
+        copied
     }
 }
 
+/// Runs `body` under a deadline of `dur`, with the real timer, and gives it
+/// up at once when a step of the replay stalls on an operation recorded as
+/// cancelled by this deadline (or by an unrecorded one).
+async fn replayed_deadline<T>(
+    stall: &Mutex<Option<Option<Duration>>>,
+    dur: Duration,
+    body: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let mut body = pin!(body);
+    let mut sleep = pin!(tokio::time::sleep(dur));
+    poll_fn(|cx| {
+        if let Poll::Ready(r) = body.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        {
+            let mut stall = lock(stall);
+            if let Some(deadline) = *stall
+                && deadline.is_none_or(|d| d == dur)
+            {
+                *stall = None;
+                return Poll::Ready(Err(ChoreographyError::Timeout(dur)));
+            }
+        }
+        sleep
+            .as_mut()
+            .poll(cx)
+            .map(|()| Err(ChoreographyError::Timeout(dur)))
+    })
+    .await
+}
+
 impl<R> Clone for Replay<R> {
-    /// A clone plays the same transcript from the same position.
+    /// A clone plays the same transcript from the same position, on its
+    /// own; it shares the labels copied so far.
     fn clone(&self) -> Self {
         Replay {
             transcript: Arc::clone(&self.transcript),
             cursor: self.cursor,
             divergence: self.divergence.clone(),
+            labels: Arc::clone(&self.labels),
+            stall: Arc::default(),
             _role: PhantomData,
         }
     }
@@ -437,7 +617,7 @@ where
     where
         Msg: Serialize + Send + Sync,
     {
-        ready(self.do_send(&to, msg))
+        played(move || self.do_send(&to, msg))
     }
 
     fn recv<Msg>(
@@ -448,7 +628,7 @@ where
     where
         Msg: DeserializeOwned + Send,
     {
-        ready(self.do_recv(&from))
+        played(move || self.do_recv(&from))
     }
 
     fn choose(
@@ -457,7 +637,7 @@ where
         who: R,
         label: Label,
     ) -> impl Future<Output = Result<()>> + Send {
-        ready(self.do_choose(&who, label))
+        played(move || self.do_choose(&who, label))
     }
 
     fn offer(
@@ -465,22 +645,23 @@ where
         _ep: &mut Self::Endpoint,
         from: R,
     ) -> impl Future<Output = Result<Label>> + Send {
-        ready(self.do_offer(&from, None))
+        played(move || self.do_offer(&from, None))
     }
 
-    /// Runs `body` without a timer: a replay takes no time, and the steps
-    /// inside fail as they were recorded to.
+    /// Runs `body` under the deadline, as the handler does; a step of this
+    /// replay recorded as cancelled by it ends it at once (see [`Replay`]).
     fn with_timeout<F, T>(
         &mut self,
         _ep: &mut Self::Endpoint,
         _at: R,
-        _dur: Duration,
+        dur: Duration,
         body: F,
     ) -> impl Future<Output = Result<T>> + Send
     where
         F: Future<Output = Result<T>> + Send,
     {
-        body
+        let stall = Arc::clone(&self.stall);
+        async move { replayed_deadline(&stall, dur, body).await }
     }
 }
 
@@ -494,7 +675,7 @@ where
         from: R,
         expected: &[Label],
     ) -> impl Future<Output = Result<Label>> + Send {
-        ready(self.do_offer(&from, Some(expected)))
+        played(move || self.do_offer(&from, Some(expected)))
     }
 
     /// Plays back like `recv`: a recorded timeout fails at once.
@@ -507,7 +688,7 @@ where
     where
         Msg: DeserializeOwned + Send,
     {
-        ready(self.do_recv(&from))
+        played(move || self.do_recv(&from))
     }
 
     /// Plays back like `offer`: a recorded timeout fails at once.
@@ -517,20 +698,23 @@ where
         from: R,
         _dur: Duration,
     ) -> impl Future<Output = Result<Label>> + Send {
-        ready(self.do_offer(&from, None))
+        played(move || self.do_offer(&from, None))
     }
 
-    /// Runs `body` without a timer.
+    /// Runs the steps of `body` under the deadline, as the handler does; a
+    /// step recorded as cancelled by it ends it at once with
+    /// [`ChoreographyError::Timeout`] (see [`Replay`]).
     fn within<T, F>(
         &mut self,
         ep: &mut RumpsteakEndpoint<R>,
-        _dur: Duration,
+        dur: Duration,
         body: F,
     ) -> impl Future<Output = Result<T>>
     where
         Self: Sized,
         F: AsyncFnOnce(&mut Self, &mut RumpsteakEndpoint<R>) -> Result<T>,
     {
-        body(self, ep)
+        let stall = Arc::clone(&self.stall);
+        async move { replayed_deadline(&stall, dur, body(self, ep)).await }
     }
 }

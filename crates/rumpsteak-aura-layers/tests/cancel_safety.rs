@@ -65,8 +65,18 @@ fn cancelled_receives_lose_nothing_through_every_layer() {
     assert_eq!(peer.cancelled, cancelled);
     assert_eq!(peer.errors.total(), 0);
     let t = rec.transcript();
-    assert_eq!(t.entries.len(), 20, "cancelled receives leave no entry");
-    for (i, e) in t.entries.iter().enumerate() {
+    assert_eq!(
+        t.entries.len() as u64,
+        20 + cancelled,
+        "a cancelled receive leaves an entry marked cancelled"
+    );
+    let (done, dropped): (Vec<_>, Vec<_>) = t.entries.iter().partition(|e| e.cancelled.is_none());
+    for e in &dropped {
+        // Never counted as delivered: no payload, no bytes.
+        assert_eq!((e.payload.as_deref(), e.bytes), (None, 0), "{e}");
+        assert_eq!(e.cancelled.and_then(|c| c.deadline), None);
+    }
+    for (i, e) in done.iter().enumerate() {
         let n: u32 =
             postcard::from_bytes(e.payload.as_deref().expect("tapped payload")).expect("u32");
         assert_eq!(n, i as u32);

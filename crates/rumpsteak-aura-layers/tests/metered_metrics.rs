@@ -199,20 +199,40 @@ fn the_metrics_facade_sees_counters_histograms_and_the_gauge() {
     }
 }
 
+/// The open-session gauge's value for `role`. The debugging recorder
+/// resets a gauge to 0 at each snapshot, so the value read each time is
+/// added to what was read before.
+#[cfg(feature = "metrics")]
+struct GaugeReader {
+    snapshotter: metrics_util::debugging::Snapshotter,
+    total: f64,
+}
+
+#[cfg(feature = "metrics")]
+impl GaugeReader {
+    fn read(&mut self, role: &str) -> f64 {
+        use metrics_util::debugging::DebugValue;
+        for (k, .., v) in self.snapshotter.snapshot().into_vec() {
+            if k.key().name() == "rumpsteak_sessions_open"
+                && k.key().labels().any(|l| l.key() == "role" && l.value() == role)
+                && let DebugValue::Gauge(g) = v
+            {
+                self.total += g.into_inner();
+            }
+        }
+        self.total
+    }
+}
+
 #[cfg(feature = "metrics")]
 #[test]
 fn the_gauge_follows_open_sessions() {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::debugging::DebuggingRecorder;
 
     let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let gauge = || {
-        snapshotter
-            .snapshot()
-            .into_vec()
-            .into_iter()
-            .find(|(k, ..)| k.key().name() == "rumpsteak_sessions_open")
-            .map(|(.., v)| v)
+    let mut gauge = GaugeReader {
+        snapshotter: recorder.snapshotter(),
+        total: 0.0,
     };
     let (mut a, _b) = pair(Role::A, Role::B);
     let (x, _y) = rumpsteak_aura_handler::SimpleChannel::pair();
@@ -222,11 +242,53 @@ fn the_gauge_follows_open_sessions() {
     metrics::with_local_recorder(&recorder, || {
         rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
     });
-    assert!(matches!(gauge(), Some(DebugValue::Gauge(g)) if g.into_inner() == 2.0));
+    assert_eq!(gauge.read("A"), 2.0);
     a.close_channel(&Role::Seller);
     metrics::with_local_recorder(&recorder, || {
         rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
     });
-    assert!(matches!(gauge(), Some(DebugValue::Gauge(g)) if g.into_inner() == 1.0));
+    assert_eq!(gauge.read("A"), 1.0);
     assert_eq!(h.snapshot().open_sessions, 1);
+    drop(h);
+    assert_eq!(gauge.read("A"), 0.0, "a dropped layer takes its share out");
+}
+
+/// Two sessions of one role, each under its own `Metered`: the gauge is
+/// their total, and falls as each ends. (It used to be set by each layer
+/// to its own count, so the last one to run won.)
+#[cfg(feature = "metrics")]
+#[test]
+fn the_gauge_counts_every_session_of_a_role() {
+    use metrics_util::debugging::DebuggingRecorder;
+
+    let recorder = DebuggingRecorder::new();
+    let mut gauge = GaugeReader {
+        snapshotter: recorder.snapshotter(),
+        total: 0.0,
+    };
+    let rt = runtime();
+    let (mut a1, _b1) = pair(Role::A, Role::B);
+    let (mut a2, _b2) = pair(Role::A, Role::B);
+    let (x, _y) = rumpsteak_aura_handler::SimpleChannel::pair();
+    a2.register_channel(Role::Seller, x);
+    let mut h1 = Metered::new(Handler::new());
+    let mut h2 = Metered::new(Handler::new());
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            h1.send(&mut a1, Role::B, &1u8).await.expect("send");
+            h2.send(&mut a2, Role::B, &1u8).await.expect("send");
+            h1.send(&mut a1, Role::B, &2u8).await.expect("send");
+        })
+    });
+    assert_eq!(gauge.read("A"), 3.0, "1 session in the first, 2 in the second");
+    a1.close_channel(&Role::B);
+    metrics::with_local_recorder(&recorder, || {
+        let r = rt.block_on(h1.send(&mut a1, Role::B, &3u8));
+        assert!(r.is_err());
+    });
+    assert_eq!(gauge.read("A"), 2.0);
+    drop(h2);
+    assert_eq!(gauge.read("A"), 0.0);
+    drop(h1);
+    assert_eq!(gauge.read("A"), 0.0);
 }

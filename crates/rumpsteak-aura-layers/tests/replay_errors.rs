@@ -193,10 +193,7 @@ fn steps_left_at_the_end() {
         .expect("step 1");
     let e = h.finish().expect_err("three steps left");
     let (expected, attempted) = out_of_protocol(&e);
-    assert_eq!(
-        expected,
-        "step 2: recv u32 from B (1 payload bytes) (steps left differs)"
-    );
+    assert_eq!(expected, "step 2: recv u32 from B (1 payload bytes) (not taken)");
     assert_eq!(attempted, "the end of the role");
 }
 
@@ -210,12 +207,54 @@ fn a_recv_recorded_without_its_payload() {
         h.send(&mut ep, Role::B, &7u32).await?;
         h.recv::<u32>(&mut ep, Role::B).await
     });
-    match e.expect_err("no payload") {
-        ChoreographyError::Serialization { source, .. } => {
-            assert!(source.to_string().contains("Recording::tap"), "{source}")
-        }
-        other => panic!("unexpected: {other}"),
-    }
+    let e = e.expect_err("no payload");
+    let (expected, attempted) = out_of_protocol(&e);
+    assert!(expected.starts_with("step 2: recv u32 from B ("), "{expected}");
+    assert!(expected.contains("Recording::tap"), "{expected}");
+    assert_eq!(attempted, "recv u32 from B");
+    let d = h.divergence().expect("a divergence, kept");
+    assert_eq!((d.step, d.what), (2, "missing payload"));
+    // Sticky: the next step fails the same way.
+    let again = runtime()
+        .block_on(h.choose(&mut ep, Role::B, Label("left")))
+        .expect_err("stays diverged");
+    assert_eq!(again.to_string(), e.to_string());
+}
+
+#[test]
+fn an_offer_recorded_without_its_label() {
+    let mut t = transcript();
+    t.entries[3].label = None;
+    let mut h = Replay::new(t);
+    let mut ep = Endpoint::new(Role::A);
+    let e = runtime().block_on(async {
+        h.send(&mut ep, Role::B, &7u32).await?;
+        let _: u32 = h.recv(&mut ep, Role::B).await?;
+        h.choose(&mut ep, Role::B, Label("left")).await?;
+        h.offer(&mut ep, Role::B).await
+    });
+    let e = e.expect_err("no label");
+    let (expected, attempted) = out_of_protocol(&e);
+    assert_eq!(
+        expected,
+        "step 4: offer from B (recorded without its label)"
+    );
+    assert_eq!(attempted, "offer from B");
+    assert_eq!(h.divergence().map(|d| d.what), Some("missing label"));
+    assert!(h.finish().is_err(), "sticky");
+}
+
+#[test]
+fn a_send_recorded_without_its_payload_matches_no_payload() {
+    let mut t = transcript();
+    t.entries[0].payload = None;
+    let mut h = Replay::new(t);
+    let mut ep = Endpoint::new(Role::A);
+    let e = runtime()
+        .block_on(h.send(&mut ep, Role::B, &7u32))
+        .expect_err("nothing to compare with");
+    assert!(out_of_protocol(&e).0.starts_with("step 1: send u32 to B ("));
+    assert_eq!(h.divergence().map(|d| d.what), Some("missing payload"));
 }
 
 #[test]

@@ -52,8 +52,42 @@ impl PeerExport {
     }
 }
 
-pub(super) fn sessions_gauge(role: &str) -> Gauge {
-    metrics::gauge!(SESSIONS_OPEN, "role" => role.to_owned())
+/// One layer's share of the open-session gauge: what it added, taken out
+/// again when the layer is dropped.
+#[derive(Default)]
+pub(super) struct SessionsShare {
+    gauge: Option<Gauge>,
+    reported: usize,
+}
+
+impl SessionsShare {
+    /// Moves this layer's share to `open`, registering the gauge (labelled
+    /// with `role()`) the first time.
+    #[inline]
+    pub(super) fn report(&mut self, open: usize, role: &str) {
+        if self.gauge.is_some() && self.reported == open {
+            return;
+        }
+        let gauge = self
+            .gauge
+            .get_or_insert_with(|| metrics::gauge!(SESSIONS_OPEN, "role" => role.to_owned()));
+        if open >= self.reported {
+            gauge.increment((open - self.reported) as f64);
+        } else {
+            gauge.decrement((self.reported - open) as f64);
+        }
+        self.reported = open;
+    }
+}
+
+impl Drop for SessionsShare {
+    fn drop(&mut self) {
+        if let Some(gauge) = &self.gauge
+            && self.reported > 0
+        {
+            gauge.decrement(self.reported as f64);
+        }
+    }
 }
 
 pub(super) fn describe() {
@@ -90,6 +124,6 @@ pub(super) fn describe() {
     metrics::describe_gauge!(
         SESSIONS_OPEN,
         Unit::Count,
-        "open sessions of the role's endpoint"
+        "open peer sessions of the role, over every metered endpoint of it"
     );
 }

@@ -15,7 +15,7 @@
 //! |---|---|
 //! | crate root, [`effects`] | `rumpsteak-aura` (core traits, labels, errors) |
 //! | [`effects::handlers::rumpsteak`] | `rumpsteak-aura-handler` and `rumpsteak-aura-transport` |
-//! | [`transport`] | `rumpsteak-aura-transport` (sessions, wire format, network transports) |
+//! | [`transport`] | `rumpsteak-aura-transport` (sessions, wire format, in-memory sessions) and `rumpsteak-aura-net` (`tcp`, `websocket`) |
 //! | [`protocol`] | `rumpsteak-aura-protocol` (global types, projection, run-time monitors) |
 //! | [`layers`] | `rumpsteak-aura-layers` (tracing, metrics, recording and replay around a handler) |
 //! | `typed`, [`protocol!`](macro@protocol) (feature `typed`) | `rumpsteak-aura-typed` and `rumpsteak-aura-macros` (typed roles generated from a global protocol) |
@@ -48,6 +48,10 @@ pub mod effects {
 
 /// Sessions, the wire format and the transports.
 pub mod transport {
+    #[cfg(feature = "tcp")]
+    pub use rumpsteak_aura_net::tcp;
+    #[cfg(feature = "websocket")]
+    pub use rumpsteak_aura_net::websocket;
     pub use rumpsteak_aura_transport::*;
 }
 

@@ -25,7 +25,9 @@ use std::future::{Future, poll_fn};
 
 use rumpsteak_aura::{TransportError, TransportErrorKind};
 
-use crate::{RumpsteakSession, SessionTransport};
+use rumpsteak_aura_transport::{RumpsteakSession, SessionTransport};
+
+use crate::tcp::TcpTransport;
 
 /// The first four bytes of every handshake frame.
 pub(crate) const MAGIC: [u8; 4] = *b"RSKA";
@@ -47,7 +49,7 @@ pub(crate) trait FrameIo: Send {
     fn recv(&mut self) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
 }
 
-impl<T: SessionTransport> FrameIo for T {
+impl FrameIo for TcpTransport {
     async fn send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
         poll_fn(|cx| self.poll_ready(cx)).await?;
         self.start_send(frame)?;
@@ -297,8 +299,8 @@ pub(crate) fn expect_one_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SimpleChannel;
     use rumpsteak_aura::TransportErrorKind;
+    use rumpsteak_aura_transport::SimpleChannel;
 
     fn reason(e: &TransportError) -> &str {
         match e.kind() {

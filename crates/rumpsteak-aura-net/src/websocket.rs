@@ -49,7 +49,7 @@ use tokio_tungstenite::{WebSocketStream, accept_async_with_config, client_async_
 use crate::handshake;
 use crate::tcp::deadline::ReadDeadline;
 use crate::tcp::{self, SessionListener, TcpOptions};
-use crate::{IntoFrame, RumpsteakSession};
+use rumpsteak_aura_transport::{IntoFrame, RumpsteakSession};
 
 /// The WebSocket library the sessions are built on, re-exported so that
 /// [`session`] can be called with the same version of its types.
@@ -75,8 +75,8 @@ fn config(options: &TcpOptions) -> WebSocketConfig {
 /// # Examples
 ///
 /// ```
-/// use rumpsteak_aura_transport::tcp::TcpOptions;
-/// use rumpsteak_aura_transport::websocket::{self, tokio_tungstenite};
+/// use rumpsteak_aura_net::tcp::TcpOptions;
+/// use rumpsteak_aura_net::websocket::{self, tokio_tungstenite};
 /// use tokio_tungstenite::tungstenite::protocol::Role;
 /// use tokio_tungstenite::WebSocketStream;
 ///
@@ -134,8 +134,8 @@ fn upgrade_error(addr: SocketAddr, e: WsError) -> TransportError {
 /// # Examples
 ///
 /// ```
-/// use rumpsteak_aura_transport::tcp::TcpOptions;
-/// use rumpsteak_aura_transport::websocket::{self, WebSocketListener};
+/// use rumpsteak_aura_net::tcp::TcpOptions;
+/// use rumpsteak_aura_net::websocket::{self, WebSocketListener};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), rumpsteak_aura_transport::TransportError> {
@@ -185,8 +185,8 @@ impl WebSocketListener {
     /// # Examples
     ///
     /// ```
-    /// use rumpsteak_aura_transport::tcp::TcpOptions;
-    /// use rumpsteak_aura_transport::websocket::WebSocketListener;
+    /// use rumpsteak_aura_net::tcp::TcpOptions;
+    /// use rumpsteak_aura_net::websocket::WebSocketListener;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), rumpsteak_aura_transport::TransportError> {
@@ -210,8 +210,8 @@ impl WebSocketListener {
     /// # Examples
     ///
     /// ```
-    /// use rumpsteak_aura_transport::tcp::TcpOptions;
-    /// use rumpsteak_aura_transport::websocket::WebSocketListener;
+    /// use rumpsteak_aura_net::tcp::TcpOptions;
+    /// use rumpsteak_aura_net::websocket::WebSocketListener;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), rumpsteak_aura_transport::TransportError> {

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{any_port, within};
+use rumpsteak_aura_net::tcp::{Mesh, MeshError};
 use rumpsteak_aura_transport::RumpsteakSession;
-use rumpsteak_aura_transport::tcp::{Mesh, MeshError};
 use tokio::net::TcpListener;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

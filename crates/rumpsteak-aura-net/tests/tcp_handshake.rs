@@ -8,7 +8,7 @@ use common::{
     ACCEPT, HELLO, Net, REJECT, any_port, assert_unexpected_role_refused, greeting, read_frame,
     reason, within, write_frame,
 };
-use rumpsteak_aura_transport::tcp::{self, TcpOptions};
+use rumpsteak_aura_net::tcp::{self, TcpOptions};
 use rumpsteak_aura_transport::wire::WIRE_VERSION;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};

@@ -8,8 +8,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use common::{Net, io_error_kind, pair, raw_peer, within};
+use rumpsteak_aura_net::tcp::TcpOptions;
 use rumpsteak_aura_transport::TransportErrorKind;
-use rumpsteak_aura_transport::tcp::TcpOptions;
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test]

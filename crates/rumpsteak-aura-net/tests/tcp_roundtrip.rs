@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Net, assert_send_over_limit_refused, pair, within};
+use rumpsteak_aura_net::tcp::TcpOptions;
 use rumpsteak_aura_transport::TransportErrorKind;
-use rumpsteak_aura_transport::tcp::TcpOptions;
 
 #[tokio::test]
 async fn frames_of_every_size_arrive_whole_and_in_order() {

@@ -11,9 +11,9 @@ use common::{
     Net, assert_send_over_limit_refused, assert_unexpected_role_refused, io_error_kind, pair,
     reason, within,
 };
+use rumpsteak_aura_net::tcp::TcpOptions;
+use rumpsteak_aura_net::websocket;
 use rumpsteak_aura_transport::TransportErrorKind;
-use rumpsteak_aura_transport::tcp::TcpOptions;
-use rumpsteak_aura_transport::websocket;
 
 #[tokio::test]
 async fn frames_of_every_size_arrive_whole_and_in_order() {

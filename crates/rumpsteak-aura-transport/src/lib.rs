@@ -6,11 +6,9 @@
 //! - [`SimpleChannel::pair`], an unbounded in-memory channel pair (the
 //!   default, and the fast path: no boxing, no dynamic dispatch);
 //! - [`BoundedChannel::pair`], an in-memory pair with backpressure;
-//! - the `tcp` module (feature `tcp`): TCP connections with a role
-//!   handshake, and `tcp::Mesh` to wire a multi-party protocol from a table
-//!   of addresses;
-//! - the `websocket` module (feature `websocket`): WebSocket binary
-//!   messages;
+//! - the network transports (TCP, WebSocket, the role handshake and
+//!   `Mesh`), which live in the `rumpsteak-aura-net` crate beside this one
+//!   and open the same [`RumpsteakSession`];
 //! - [`RumpsteakSession::from_sink_stream`], any `Sink<Vec<u8>>` and
 //!   `Stream` of frames, for custom transports;
 //! - [`RumpsteakSession::from_transport`], anything implementing the
@@ -25,20 +23,14 @@
 //! |-----------|-------------------|----------------------------------------|
 //! | [`SimpleChannel`] | never | unbounded: every frame sent |
 //! | [`BoundedChannel`] | when `capacity` frames are queued | `capacity` frames per direction |
-//! | TCP, WebSocket | when the kernel buffers are full | kernel socket buffers + one frame being written |
+//! | TCP, WebSocket (`rumpsteak-aura-net`) | when the kernel buffers are full | kernel socket buffers + one frame being written |
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod bounded;
 mod depth;
-#[cfg(feature = "tcp")]
-mod handshake;
 mod session;
 mod simple;
 mod sink_stream;
-#[cfg(feature = "tcp")]
-pub mod tcp;
-#[cfg(feature = "websocket")]
-pub mod websocket;
 pub mod wire;
 
 pub use bounded::BoundedChannel;

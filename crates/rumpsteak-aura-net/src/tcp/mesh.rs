@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use super::{SessionListener, TcpOptions, accept_on, connect};
-use crate::RumpsteakSession;
+use rumpsteak_aura_transport::RumpsteakSession;
 
 /// Why a [`Mesh`] could not be wired.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +120,7 @@ type NameFn<R> = Arc<dyn Fn(&R) -> String + Send + Sync>;
 ///
 /// ```
 /// use std::net::SocketAddr;
-/// use rumpsteak_aura_transport::tcp::Mesh;
+/// use rumpsteak_aura_net::tcp::Mesh;
 ///
 /// #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 /// enum Role { Buyer, Coordinator, Seller }
@@ -170,7 +170,7 @@ impl<R: fmt::Debug> Mesh<R> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use rumpsteak_aura_transport::tcp::{Mesh, TcpOptions};
+    /// use rumpsteak_aura_net::tcp::{Mesh, TcpOptions};
     ///
     /// let mesh = Mesh::new([
     ///     ("Buyer", "127.0.0.1:7001".parse().unwrap()),

@@ -61,9 +61,9 @@ use rumpsteak_aura::TransportError;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::RumpsteakSession;
 use crate::handshake::{self, FrameIo, check_name};
-use crate::wire::WIRE_VERSION;
+use rumpsteak_aura_transport::RumpsteakSession;
+use rumpsteak_aura_transport::wire::WIRE_VERSION;
 
 pub use mesh::{Mesh, MeshError};
 pub use options::TcpOptions;
@@ -260,7 +260,7 @@ pub(crate) async fn accept_handshake<T: Handshaking>(
 /// # Examples
 ///
 /// ```
-/// use rumpsteak_aura_transport::tcp::{self, SessionListener, TcpOptions};
+/// use rumpsteak_aura_net::tcp::{self, SessionListener, TcpOptions};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), rumpsteak_aura_transport::TransportError> {
@@ -308,7 +308,7 @@ impl SessionListener {
     /// # Examples
     ///
     /// ```
-    /// use rumpsteak_aura_transport::tcp::{SessionListener, TcpOptions};
+    /// use rumpsteak_aura_net::tcp::{SessionListener, TcpOptions};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), rumpsteak_aura_transport::TransportError> {
@@ -336,7 +336,7 @@ impl SessionListener {
     /// # Examples
     ///
     /// ```
-    /// use rumpsteak_aura_transport::tcp::{SessionListener, TcpOptions};
+    /// use rumpsteak_aura_net::tcp::{SessionListener, TcpOptions};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), rumpsteak_aura_transport::TransportError> {
@@ -391,7 +391,7 @@ impl SessionListener {
     /// # Examples
     ///
     /// ```
-    /// use rumpsteak_aura_transport::tcp::{self, SessionListener, TcpOptions};
+    /// use rumpsteak_aura_net::tcp::{self, SessionListener, TcpOptions};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), rumpsteak_aura_transport::TransportError> {

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::DEFAULT_MAX_FRAME_LEN;
+use rumpsteak_aura_transport::DEFAULT_MAX_FRAME_LEN;
 
 /// Settings for TCP (and WebSocket) sessions.
 ///
@@ -20,7 +20,7 @@ use crate::DEFAULT_MAX_FRAME_LEN;
 ///
 /// ```
 /// use std::time::Duration;
-/// use rumpsteak_aura_transport::tcp::TcpOptions;
+/// use rumpsteak_aura_net::tcp::TcpOptions;
 ///
 /// let options = TcpOptions::new()
 ///     .with_max_frame_len(1 << 20)
@@ -59,7 +59,8 @@ impl TcpOptions {
     /// # Examples
     ///
     /// ```
-    /// use rumpsteak_aura_transport::{DEFAULT_MAX_FRAME_LEN, tcp::TcpOptions};
+    /// use rumpsteak_aura_net::tcp::TcpOptions;
+    /// use rumpsteak_aura_transport::DEFAULT_MAX_FRAME_LEN;
     ///
     /// assert_eq!(TcpOptions::new().max_frame_len(), DEFAULT_MAX_FRAME_LEN);
     /// assert_eq!(TcpOptions::new(), TcpOptions::default());

@@ -19,7 +19,7 @@ use tokio_util::io::poll_read_buf;
 
 use super::TcpOptions;
 use super::deadline::ReadDeadline;
-use crate::SessionTransport;
+use rumpsteak_aura_transport::SessionTransport;
 
 /// Bytes in the length prefix (big-endian `u32`, the codec's default).
 const HEAD_LEN: usize = 4;

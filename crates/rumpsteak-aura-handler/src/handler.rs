@@ -233,7 +233,8 @@ where
         if let Some(hint) = hint {
             peer.send_hint = hint;
         }
-        self.ep.finish(flight.i, flight.last, flight.len, flight.next);
+        self.ep
+            .finish(flight.i, flight.last, flight.len, flight.next);
         self.ep.trace(flight.i, self.op, flight.len, what);
     }
 }

@@ -606,7 +606,9 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 let name = format_ident!("State{}", n);
                 quote!(#name { core: self.core.take() })
             }
-            Target::End => quote!(End { core: self.core.take() }),
+            Target::End => quote!(End {
+                core: self.core.take()
+            }),
         }
     }
 
@@ -810,7 +812,8 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                         )
                     }
                     None => {
-                        let doc = format!("Sends `{shown}`, which carries no payload, to `{peer}`.");
+                        let doc =
+                            format!("Sends `{shown}`, which carries no payload, to `{peer}`.");
                         (
                             quote! {
                                 #[doc = #doc]
@@ -832,7 +835,11 @@ impl<'g, 'i> RoleGen<'g, 'i> {
             } => {
                 let peer = &self.g.roles[*from];
                 let method = ident(&format!("recv_from_{}", snake(peer)), "method", span)?;
-                let timed = ident(&format!("recv_from_{}_timeout", snake(peer)), "method", span)?;
+                let timed = ident(
+                    &format!("recv_from_{}_timeout", snake(peer)),
+                    "method",
+                    span,
+                )?;
                 let role = self.role(*from);
                 let next_ty = self.target_ty(*next);
                 let goto = self.goto(*next);
@@ -885,7 +892,9 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     if let Some(other) = seen.insert(name.clone(), label) {
                         return Err(syn::Error::new(
                             span,
-                            format!("labels `{other}` and `{label}` would both be generated as method `{name}`: rename one"),
+                            format!(
+                                "labels `{other}` and `{label}` would both be generated as method `{name}`: rename one"
+                            ),
                         ));
                     }
                     let method = ident(&name, "method", span)?;
@@ -895,7 +904,11 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     let goto = self.goto(*next);
                     let doc = format!(
                         "Chooses `{label}`, telling {}.",
-                        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", then ")
+                        names
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", then ")
                     );
                     methods.push(quote! {
                         #[doc = #doc]
@@ -919,7 +932,9 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     if let Some(other) = seen.insert(v.clone(), label) {
                         return Err(syn::Error::new(
                             span,
-                            format!("labels `{other}` and `{label}` would both be generated as variant `{v}`: rename one"),
+                            format!(
+                                "labels `{other}` and `{label}` would both be generated as variant `{v}`: rename one"
+                            ),
                         ));
                     }
                     let v = ident(&v, "branch label", span)?;
@@ -927,7 +942,8 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     let goto = self.goto(*next);
                     let doc = format!("`{peer}` chose `{label}`.");
                     variants.push(quote!(#[doc = #doc] #v(#next_ty)));
-                    matches.push(quote!(#label => ::core::result::Result::Ok(#enum_name::#v(#goto))));
+                    matches
+                        .push(quote!(#label => ::core::result::Result::Ok(#enum_name::#v(#goto))));
                 }
                 let labels = arms.iter().map(|(l, _)| l);
                 let enum_doc = format!(

@@ -83,7 +83,10 @@ impl Parse for Input {
             syn::parenthesized!(inner in input);
             let lit: LitStr = inner.parse()?;
             let dir = std::env::var_os("CARGO_MANIFEST_DIR").ok_or_else(|| {
-                syn::Error::new(lit.span(), "CARGO_MANIFEST_DIR is not set: is this built by cargo?")
+                syn::Error::new(
+                    lit.span(),
+                    "CARGO_MANIFEST_DIR is not set: is this built by cargo?",
+                )
             })?;
             let path = PathBuf::from(dir).join(lit.value());
             Source::File { lit, path }

@@ -37,8 +37,8 @@ pub use rumpsteak_aura::{
 #[doc(hidden)]
 pub use rumpsteak_aura_handler::RumpsteakEndpoint;
 #[doc(hidden)]
+pub use rumpsteak_aura_protocol::ProjectionError;
+#[doc(hidden)]
 pub use rumpsteak_aura_protocol::{Monitor, Protocol};
 #[doc(hidden)]
 pub use serde;
-#[doc(hidden)]
-pub use rumpsteak_aura_protocol::ProjectionError;

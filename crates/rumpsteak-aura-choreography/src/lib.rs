@@ -16,7 +16,7 @@
 //! | crate root, [`effects`] | `rumpsteak-aura` (core traits, labels, errors) |
 //! | [`effects::handlers::rumpsteak`] | `rumpsteak-aura-handler` and `rumpsteak-aura-transport` |
 //! | [`transport`] | `rumpsteak-aura-transport` (sessions, wire format, in-memory sessions) and `rumpsteak-aura-net` (`tcp`, `websocket`) |
-//! | [`protocol`] | `rumpsteak-aura-protocol` (global types, projection, run-time monitors) |
+//! | [`protocol`](mod@protocol) | `rumpsteak-aura-protocol` (global types, projection, run-time monitors) |
 //! | [`layers`] | `rumpsteak-aura-layers` (tracing, metrics, recording and replay around a handler) |
 //! | `typed`, [`protocol!`](macro@protocol) (feature `typed`) | `rumpsteak-aura-typed` and `rumpsteak-aura-macros` (typed roles generated from a global protocol) |
 

@@ -19,7 +19,7 @@ use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_typ
 ///
 /// Peers are kept in registration order in a vector; protocols have a
 /// handful of roles, for which a linear scan beats hashing. An endpoint
-/// with more than [`LINEAR_PEERS`] peers also keeps a hash index of them,
+/// with more than 16 peers also keeps a hash index of them,
 /// so that finding a peer does not grow with their number.
 ///
 /// Dropping an endpoint closes every session, as

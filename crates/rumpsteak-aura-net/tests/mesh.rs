@@ -7,9 +7,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{any_port, within};
+use common::{ACCEPT, HELLO, any_port, greeting, read_frame, within, write_frame};
 use rumpsteak_aura_net::tcp::{Mesh, MeshError};
 use rumpsteak_aura_transport::RumpsteakSession;
+use rumpsteak_aura_transport::wire::WIRE_VERSION;
 use tokio::net::TcpListener;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -129,14 +130,14 @@ async fn a_missing_role_is_named_when_the_deadline_passes() {
 }
 
 #[tokio::test]
-async fn mismatched_names_fail_fast_on_the_dialer() {
+async fn mismatched_names_are_retried_until_the_deadline_and_named() {
     let a = TcpListener::bind(any_port()).await.unwrap();
     let table = [(Role::A, a.local_addr().unwrap()), (Role::B, any_port())];
     // A calls itself by another name than B expects.
     let mesh_a = Mesh::new(table)
         .with_role_names(|r| format!("{r:?}").to_lowercase())
         .with_deadline(Duration::from_millis(500));
-    let mesh_b = Mesh::new(table).with_deadline(Duration::from_secs(5));
+    let mesh_b = Mesh::new(table).with_deadline(Duration::from_millis(500));
     let started = Instant::now();
     let (ra, rb) = within(5, async {
         tokio::join!(
@@ -145,19 +146,47 @@ async fn mismatched_names_fail_fast_on_the_dialer() {
         )
     })
     .await;
-    let MeshError::Refused { peer, source } = rb.unwrap_err() else {
-        panic!("expected a refusal");
+    let err = rb.unwrap_err();
+    assert_eq!(err.missing_roles(), ["A"]);
+    let MeshError::Incomplete {
+        last_error: Some(last),
+        ..
+    } = &err
+    else {
+        panic!("expected the last refusal, got {err:?}");
     };
-    assert_eq!(peer, "A");
     assert!(
-        source
-            .to_string()
+        last.to_string()
             .contains("the peer expected role `A`, this side is `a`"),
-        "{source}"
+        "{last}"
     );
     assert!(started.elapsed() < Duration::from_secs(2));
     let err = ra.unwrap_err();
     assert_eq!(err.missing_roles(), ["b"]);
+}
+
+/// A peer that greets as B, gets the accept and never confirms holds
+/// nothing: the real B wires while it hangs (with the default 10 s
+/// handshake timeout, far past the 3 s deadline).
+#[tokio::test]
+async fn an_unconfirmed_hello_does_not_hold_the_role() {
+    let a = TcpListener::bind(any_port()).await.unwrap();
+    let addr = a.local_addr().unwrap();
+    let table = [(Role::A, addr), (Role::B, any_port())];
+    let mesh = Mesh::new(table).with_deadline(Duration::from_secs(3));
+    let wired_a = tokio::spawn(async move { mesh.connect_with_listener(&Role::A, a).await });
+
+    let mut fake = tokio::net::TcpStream::connect(addr).await.unwrap();
+    write_frame(&mut fake, &greeting(WIRE_VERSION, HELLO, &["B", "A"])).await;
+    let reply = within(5, read_frame(&mut fake)).await.expect("a reply");
+    assert_eq!(reply[5], ACCEPT, "the fake's hello was accepted: {reply:?}");
+
+    let mesh = Mesh::new(table).with_deadline(Duration::from_secs(3));
+    let mut b = within(5, mesh.connect(&Role::B)).await.unwrap();
+    let mut a = within(5, wired_a).await.unwrap().unwrap();
+    b[0].1.send_frame(b"real".to_vec()).await.unwrap();
+    assert_eq!(within(5, a[0].1.recv_frame()).await.unwrap(), b"real");
+    drop(fake);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use rumpsteak_aura::{TransportError, TransportErrorKind};
+use rumpsteak_aura::TransportError;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
@@ -35,17 +35,6 @@ pub enum MeshError {
         /// The local role.
         role: String,
         /// The bind or accept failure, naming the address.
-        #[source]
-        source: TransportError,
-    },
-
-    /// A peer was reached but refused the session, or was refused: a wrong
-    /// role or another wire version. Retrying would not help.
-    #[error("session with `{peer}` refused")]
-    Refused {
-        /// The peer.
-        peer: String,
-        /// The handshake error.
         #[source]
         source: TransportError,
     },
@@ -102,10 +91,19 @@ type NameFn<R> = Arc<dyn Fn(&R) -> String + Send + Sync>;
 /// earlier in the table listens, the later one dials.** So the first role
 /// only listens, the last only dials, and a role's own address is used only
 /// if some role comes after it. Dialing retries with exponential backoff
-/// while a peer is still starting (connection refused, reset, timed out);
-/// a handshake refusal (a wrong role or wire version) fails at once. One
-/// overall deadline bounds the whole wiring, and its error names the roles
-/// still missing.
+/// while a peer is still starting (connection refused, reset, timed out)
+/// and after a handshake refusal (the peer may be refusing a role that an
+/// unfinished handshake still holds, or not be wired up yet), all within one
+/// overall deadline; its error names the roles still missing and the last
+/// failure seen.
+///
+/// A role is taken only by a **completed** handshake: a connection that
+/// greets as a role and never confirms holds nothing, and the real peer's
+/// handshake runs beside it. Once a role is wired, a later connection
+/// claiming it is refused with `role ... is already connected`.
+/// Plain-text handshakes prove nothing about who is dialing: on an untrusted
+/// network, a peer that completes the handshake first as some role is taken
+/// for it.
 ///
 /// Roles are named by their `Debug` form unless
 /// [`with_role_names`](Mesh::with_role_names) says otherwise; all processes
@@ -330,10 +328,7 @@ enum Event {
         result: Result<RumpsteakSession, TransportError>,
     },
     Accepted(Result<(TcpStream, SocketAddr), TransportError>),
-    Handshaked {
-        claimed: Option<String>,
-        result: Result<(String, RumpsteakSession), TransportError>,
-    },
+    Handshaked(Result<(String, RumpsteakSession), TransportError>),
 }
 
 type Pending<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Event> + Send + 'a>>>;
@@ -345,7 +340,7 @@ struct Wiring<'a, R> {
     listener: Option<&'a SessionListener>,
     /// The roles that dial this one.
     later: &'a [String],
-    /// Roles that passed the handshake check, so that a second connection
+    /// Roles whose handshake completed, so that a later connection
     /// claiming the same role is refused.
     claimed: Arc<Mutex<HashSet<String>>>,
     sessions: Vec<Option<RumpsteakSession>>,
@@ -402,12 +397,9 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
                 attempt,
                 result: Err(e),
             } => {
-                if matches!(e.kind(), TransportErrorKind::Handshake(_)) {
-                    return Err(MeshError::Refused {
-                        peer: self.names[peer].clone(),
-                        source: e,
-                    });
-                }
+                // Refusals too: "already connected" while a stale claim is
+                // pending, or a peer whose table differs, shows in the
+                // deadline error as the last failure.
                 self.last_error = Some(e);
                 let factor = 2u32.saturating_pow(attempt.min(16));
                 let wait = self
@@ -431,23 +423,18 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
                     }));
                 }
             }
-            Event::Handshaked {
-                result: Ok((name, session)),
-                ..
-            } => {
-                if let Some(i) = self.names.iter().position(|n| *n == name) {
+            Event::Handshaked(Ok((name, session))) => {
+                // The first completed handshake takes the role; a second one
+                // that completed meanwhile is dropped (its peer sees the
+                // connection close).
+                if let Some(i) = self.names.iter().position(|n| *n == name)
+                    && self.sessions[i].is_none()
+                    && lock(&self.claimed).insert(name)
+                {
                     self.sessions[i] = Some(session);
                 }
             }
-            Event::Handshaked {
-                claimed,
-                result: Err(e),
-            } => {
-                if let Some(name) = claimed {
-                    lock(&self.claimed).remove(&name);
-                }
-                self.last_error = Some(e);
-            }
+            Event::Handshaked(Err(e)) => self.last_error = Some(e),
         }
         Ok(())
     }
@@ -462,7 +449,6 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
         let me = names[self.me].as_str();
         let options = listener.options();
         self.pending.push(Box::pin(async move {
-            let mut mine = None;
             let mut allow = |from: &str| -> Result<(), String> {
                 if !later.iter().any(|n| n == from) {
                     return Err(format!(
@@ -470,17 +456,12 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
                         Names(later)
                     ));
                 }
-                if !lock(&claimed).insert(from.to_string()) {
+                if lock(&claimed).contains(from) {
                     return Err(format!("role `{from}` is already connected"));
                 }
-                mine = Some(from.to_string());
                 Ok(())
             };
-            let result = accept_on(stream, addr, me, &mut allow, options).await;
-            Event::Handshaked {
-                claimed: mine,
-                result,
-            }
+            Event::Handshaked(accept_on(stream, addr, me, &mut allow, options).await)
         }));
     }
 

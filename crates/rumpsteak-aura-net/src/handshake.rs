@@ -71,6 +71,26 @@ impl FrameIo for RumpsteakSession {
     }
 }
 
+/// Text a peer controls (a role name, a refusal reason), made safe to put
+/// in an error message or a log line: control characters (newlines,
+/// terminal escapes) and the Unicode bidirectional overrides are written
+/// as Rust escapes, everything else as is.
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                write!(f, "{}", c.escape_unicode())?;
+            } else {
+                f.write_fmt(format_args!("{c}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Refuses role names the handshake cannot carry.
 pub(crate) fn check_name(name: &str) -> Result<(), TransportError> {
     if name.len() > MAX_NAME_LEN {
@@ -204,12 +224,17 @@ pub(crate) async fn dial<T: FrameIo>(
     let problem = match reply.as_deref().map_err(Clone::clone).and_then(decode) {
         Ok(Greeting::Reject { from, reason }) => {
             return Err(TransportError::handshake(format!(
-                "{addr} (`{from}`) refused the session: {reason}"
+                "{addr} (`{}`) refused the session: {}",
+                Escaped(from),
+                Escaped(reason)
             )));
         }
         Ok(Greeting::Accept { version: v, .. }) if v != version => version_reason(v, version),
         Ok(Greeting::Accept { from, .. }) if from != peer => {
-            format!("expected peer role `{peer}`, the peer is `{from}`")
+            format!(
+                "expected peer role `{peer}`, the peer is `{}`",
+                Escaped(from)
+            )
         }
         Ok(Greeting::Accept { .. }) => {
             io.send(encode(version, ACCEPT, &[me])).await?;
@@ -237,7 +262,8 @@ pub(crate) async fn accept<T: FrameIo>(
     let checked = match hello.as_deref().map_err(Clone::clone).and_then(decode) {
         Ok(Greeting::Hello { version: v, .. }) if v != version => Err(version_reason(v, version)),
         Ok(Greeting::Hello { to, .. }) if to != me => Err(format!(
-            "the peer expected role `{to}`, this side is `{me}`"
+            "the peer expected role `{}`, this side is `{me}`",
+            Escaped(to)
         )),
         Ok(Greeting::Hello { from, .. }) => allow(from).map(|()| from.to_string()),
         Ok(_) => Err("the peer answered instead of greeting".to_string()),
@@ -257,13 +283,17 @@ pub(crate) async fn accept<T: FrameIo>(
     match decode(&confirm) {
         Ok(Greeting::Accept { .. }) => Ok(from),
         Ok(Greeting::Reject { reason, .. }) => Err(TransportError::handshake(format!(
-            "{addr} (`{from}`) refused the session: {reason}"
+            "{addr} (`{}`) refused the session: {}",
+            Escaped(&from),
+            Escaped(reason)
         ))),
         Ok(Greeting::Hello { .. }) => Err(TransportError::handshake(format!(
-            "{addr} (`{from}`): malformed handshake: a second greeting"
+            "{addr} (`{}`): malformed handshake: a second greeting",
+            Escaped(&from)
         ))),
         Err(reason) => Err(TransportError::handshake(format!(
-            "{addr} (`{from}`): {reason}"
+            "{addr} (`{}`): {reason}",
+            Escaped(&from)
         ))),
     }
 }
@@ -275,7 +305,8 @@ pub(crate) fn expect_role(expected: &str) -> impl FnMut(&str) -> Result<(), Stri
             Ok(())
         } else {
             Err(format!(
-                "unexpected peer role `{from}` (expected `{expected}`)"
+                "unexpected peer role `{}` (expected `{expected}`)",
+                Escaped(from)
             ))
         }
     }
@@ -290,7 +321,8 @@ pub(crate) fn expect_one_of<'a>(
             Ok(())
         } else {
             Err(format!(
-                "unexpected peer role `{from}` (expected one of {expected:?})"
+                "unexpected peer role `{}` (expected one of {expected:?})",
+                Escaped(from)
             ))
         }
     }
@@ -410,6 +442,23 @@ mod tests {
             "{d}"
         );
         assert!(reason(&a).contains("expected role `Carol`"), "{a}");
+    }
+
+    #[tokio::test]
+    async fn peer_text_is_escaped_in_errors() {
+        let evil = "Mallory\n\u{1b}[31mroot\u{202e}";
+        let (d, a) = run((evil, "Bob", 1), ("Bob", "Alice", 1)).await;
+        for e in [d.unwrap_err(), a.unwrap_err()] {
+            let text = e.to_string();
+            assert!(
+                !text.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{text:?}"
+            );
+            assert!(
+                text.contains(r"Mallory\u{a}\u{1b}[31mroot\u{202e}"),
+                "{text}"
+            );
+        }
     }
 
     #[tokio::test]

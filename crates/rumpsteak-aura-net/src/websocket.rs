@@ -46,7 +46,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{WebSocketStream, accept_async_with_config, client_async_with_config};
 
-use crate::handshake;
+use crate::handshake::{self, Escaped};
 use crate::tcp::deadline::ReadDeadline;
 use crate::tcp::{self, SessionListener, TcpOptions};
 use rumpsteak_aura_transport::{IntoFrame, RumpsteakSession};
@@ -118,9 +118,10 @@ fn upgrade_error(addr: SocketAddr, e: WsError) -> TransportError {
             "{addr} refused the websocket upgrade: HTTP {}",
             response.status()
         )),
-        other => {
-            TransportError::handshake(format!("websocket upgrade with {addr} failed: {other}"))
-        }
+        other => TransportError::handshake(format!(
+            "websocket upgrade with {addr} failed: {}",
+            Escaped(&other.to_string())
+        )),
     }
 }
 

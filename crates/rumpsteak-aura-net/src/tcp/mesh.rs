@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use super::{SessionListener, TcpOptions, accept_on, connect};
+use crate::handshake::Escaped;
 use rumpsteak_aura_transport::RumpsteakSession;
 
 /// Why a [`Mesh`] could not be wired.
@@ -452,12 +453,13 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
             let mut allow = |from: &str| -> Result<(), String> {
                 if !later.iter().any(|n| n == from) {
                     return Err(format!(
-                        "unexpected peer role `{from}` (expected one of {})",
+                        "unexpected peer role `{}` (expected one of {})",
+                        Escaped(from),
                         Names(later)
                     ));
                 }
                 if lock(&claimed).contains(from) {
-                    return Err(format!("role `{from}` is already connected"));
+                    return Err(format!("role `{}` is already connected", Escaped(from)));
                 }
                 Ok(())
             };

@@ -123,7 +123,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Poll::Ready(Ok(0)) => self.eof = true,
                 Poll::Ready(Ok(_)) => self.deadline.progress(),
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(TransportError::io(e))),
+                Poll::Ready(Err(e)) => {
+                    // The connection is gone (a reset, say): report it once.
+                    // A partly received frame goes with it, and later reads
+                    // see `Closed`, not the same loss again as an EOF
+                    // inside a frame.
+                    self.buf.clear();
+                    self.discard = 0;
+                    self.eof = true;
+                    return Poll::Ready(Err(TransportError::io(e)));
+                }
                 Poll::Pending => return self.deadline.poll_expired(cx).map(Err),
             }
         }
@@ -406,6 +415,39 @@ mod tests {
             assert!(err.to_string().contains("middle of a frame"), "{err}");
             assert!(next(&mut reader).await.unwrap_err().is_closed());
         }
+    }
+
+    /// Half a frame, then a reset, then (as a socket does) end of stream.
+    struct ResetMidFrame(u8);
+
+    impl AsyncRead for ResetMidFrame {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            self.0 += 1;
+            Poll::Ready(match self.0 {
+                1 => {
+                    buf.put_slice(&framed(b"partial")[..6]);
+                    Ok(())
+                }
+                2 => Err(io::ErrorKind::ConnectionReset.into()),
+                _ => Ok(()),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reset_mid_frame_is_reported_once() {
+        let mut reader = FrameReader::new(ResetMidFrame(0), 1024, None);
+        let err = next(&mut reader).await.unwrap_err();
+        let TransportErrorKind::Io(io) = err.kind() else {
+            panic!("expected an i/o error, got {err}");
+        };
+        assert_eq!(io.kind(), io::ErrorKind::ConnectionReset);
+        let again = next(&mut reader).await.unwrap_err();
+        assert!(again.is_closed(), "the reset was reported twice: {again}");
     }
 
     #[tokio::test]

@@ -161,3 +161,43 @@ async fn first_frames_right_after_the_handshake_are_kept() {
     assert_eq!(bob.recv_frame().await.unwrap(), b"one");
     assert_eq!(bob.recv_frame().await.unwrap(), b"two");
 }
+
+/// A refused peer that keeps its end open does not keep the listener's
+/// socket for the linger time (5 s by default): soon after the refusal the
+/// listener's socket is gone, so a byte written to it is answered with a
+/// reset (while lingering it would be read and discarded, and the reader
+/// would see a clean end of stream).
+#[tokio::test]
+async fn a_refused_connection_does_not_linger() {
+    let listener = Net::Tcp.bind("Bob", &TcpOptions::new()).await;
+    let addr = listener.local_addr();
+    let peer = async {
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        write_frame(
+            &mut raw,
+            &greeting(WIRE_VERSION, HELLO, &["Mallory", "Bob"]),
+        )
+        .await;
+        let reply = read_frame(&mut raw).await.expect("a reject frame");
+        assert_eq!(reply[5], REJECT);
+        assert_eq!(read_frame(&mut raw).await, None, "then a FIN");
+        raw
+    };
+    let (accepted, mut raw) =
+        within(5, async { tokio::join!(listener.accept("Alice"), peer) }).await;
+    assert!(accepted.is_err());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The first write may be taken by our kernel before the reset comes
+    // back; a few tries, each within a bounded wait.
+    let mut reset = false;
+    for _ in 0..10 {
+        match raw.write_all(b"x").await {
+            Err(_) => {
+                reset = true;
+                break;
+            }
+            Ok(()) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    assert!(reset, "the refused connection is still lingering");
+}

@@ -170,12 +170,26 @@ pub(crate) trait Handshaking: FrameIo + Sized {
 
     /// The session that carries on once the handshake is done.
     fn into_session(self) -> RumpsteakSession;
+
+    /// The handshake failed: the connection is dropped next, lingering at
+    /// most [`REFUSED_LINGER`] instead of the session's linger time, so a
+    /// peer that was refused cannot keep the socket for long.
+    fn refused(&mut self) {}
 }
+
+/// How long a connection whose handshake failed lingers for its peer to
+/// close (enough for the refusal to be read, not for a refused peer to
+/// hold the socket).
+pub(crate) const REFUSED_LINGER: Duration = Duration::from_millis(100);
 
 impl Handshaking for TcpTransport {
     fn limit_frames(mut self, max: usize) -> Self {
         self.set_max_frame_len(max);
         self
+    }
+
+    fn refused(&mut self) {
+        self.shorten_linger(REFUSED_LINGER);
     }
 
     fn into_session(self) -> RumpsteakSession {
@@ -221,12 +235,16 @@ pub(crate) async fn dial_handshake<T: Handshaking>(
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
     let mut io = io.limit_frames(handshake::MAX_HANDSHAKE_FRAME);
-    within_handshake_timeout(
+    let done = within_handshake_timeout(
         options,
         addr,
         handshake::dial(&mut io, local_role, peer_role, addr, WIRE_VERSION),
     )
-    .await?;
+    .await;
+    if let Err(e) = done {
+        io.refused();
+        return Err(e);
+    }
     Ok(after_handshake(io, options))
 }
 
@@ -240,12 +258,19 @@ pub(crate) async fn accept_handshake<T: Handshaking>(
     options: &TcpOptions,
 ) -> Result<(String, RumpsteakSession), TransportError> {
     let mut io = io.limit_frames(handshake::MAX_HANDSHAKE_FRAME);
-    let role = within_handshake_timeout(
+    let role = match within_handshake_timeout(
         options,
         addr,
         handshake::accept(&mut io, local_role, allow, addr, WIRE_VERSION),
     )
-    .await?;
+    .await
+    {
+        Ok(role) => role,
+        Err(e) => {
+            io.refused();
+            return Err(e);
+        }
+    };
     Ok((role, after_handshake(io, options)))
 }
 

@@ -263,6 +263,11 @@ impl TcpTransport {
         }
     }
 
+    /// Lingers at most `max` when dropped.
+    pub(crate) fn shorten_linger(&mut self, max: Duration) {
+        self.linger = self.linger.min(max);
+    }
+
     pub(crate) fn set_max_frame_len(&mut self, max: usize) {
         if let Some(r) = &mut self.reader {
             r.set_max_frame_len(max);

@@ -17,7 +17,9 @@
 //! tungstenite (which answers pings) and skipped; a close message ends the
 //! session, so the pending receive sees `Closed`; a text message is an
 //! error of kind [`Other`](crate::TransportErrorKind::Other), and the
-//! session stays usable. A peer that vanishes without the WebSocket close
+//! session stays usable, unless the text is not valid UTF-8: RFC 6455 fails
+//! such a connection, so the error (kind `Other`, naming it) is followed by
+//! `Closed`. A peer that vanishes without the WebSocket close
 //! handshake (a killed process) makes the pending receive fail with an I/O
 //! error of kind `UnexpectedEof`. A message over the frame limit is refused
 //! by tungstenite before it is buffered whole, and ends the session.
@@ -383,8 +385,11 @@ impl IntoFrame for Received {
 
 /// A text message where a binary one was expected.
 #[derive(Debug, thiserror::Error)]
-#[error("received a websocket text message of {0} bytes; sessions carry binary messages only")]
-struct TextMessage(usize);
+#[error(
+    "received a websocket text message{}; sessions carry binary messages only",
+    match .0 { Some(n) => format!(" of {n} bytes"), None => " that is not valid UTF-8 (the connection ends)".to_string() }
+)]
+struct TextMessage(Option<usize>);
 
 fn receive_error(e: WsError) -> Option<TransportError> {
     Some(match e {
@@ -431,12 +436,20 @@ impl<S: Socket> Stream for BinaryStream<S> {
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                 Some(Ok(Message::Text(text))) => {
-                    let e = TransportError::other(TextMessage(text.len()));
+                    let e = TransportError::other(TextMessage(Some(text.len())));
                     return Poll::Ready(Some(Received(Err(e))));
                 }
                 Some(Ok(Message::Close(_))) | None => {
                     this.ended = true;
                     return Poll::Ready(None);
+                }
+                Some(Err(WsError::Utf8(_))) => {
+                    // tokio-tungstenite ends its stream after any error, as
+                    // RFC 6455 fails a connection on text that is not UTF-8:
+                    // reported as such, then the session is closed.
+                    this.ended = true;
+                    let e = TransportError::other(TextMessage(None));
+                    return Poll::Ready(Some(Received(Err(e))));
                 }
                 Some(Err(e)) => {
                     this.ended = true;
@@ -517,6 +530,20 @@ mod tests {
         assert!(session.recv_frame().await.unwrap_err().is_closed());
         // The raw side got its pong.
         assert!(matches!(raw.next().await, Some(Ok(Message::Pong(_)))));
+    }
+
+    #[tokio::test]
+    async fn text_that_is_not_utf8_is_one_error_then_closed() {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        let (mut session, mut raw) = pair(&TcpOptions::new()).await;
+        let bad = Frame::message(vec![0xff, 0xfe], OpCode::Data(Data::Text), true);
+        raw.send(Message::Frame(bad)).await.unwrap();
+        raw.send(Message::Binary(vec![5].into())).await.unwrap();
+        let err = session.recv_frame().await.unwrap_err();
+        assert!(matches!(err.kind(), TransportErrorKind::Other(_)), "{err}");
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+        assert!(session.recv_frame().await.unwrap_err().is_closed());
     }
 
     #[tokio::test]

@@ -360,7 +360,9 @@ impl<H> Recording<H> {
     /// Wraps the session with `peer` so that the payloads it receives reach
     /// the transcript. Register the returned session in place of the
     /// original; it keeps the original's frame limit and behaves the same,
-    /// at the cost of one copy of each received message.
+    /// at the cost of one copy of each received message, with one
+    /// exception over a transport that can be not ready to send, which
+    /// [`Recording::tap_transport`] avoids.
     ///
     /// # Examples
     ///
@@ -389,19 +391,45 @@ impl<H> Recording<H> {
     ) -> RumpsteakSession {
         let session = session.into();
         let max = session.max_frame_len();
-        let slot = Arc::new(Mutex::new(None));
-        let name = format!("{peer:?}");
-        {
-            let mut shared = lock(&self.shared);
-            shared.taps.retain(|(n, _)| *n != name);
-            shared.taps.push((name, Arc::clone(&slot)));
-        }
+        let slot = self.slot_for(peer);
         RumpsteakSession::from_transport(Tap {
             inner: session,
             pending: None,
             slot,
         })
         .with_max_frame_len(max)
+    }
+
+    /// Like [`Recording::tap`], for a session over a transport of your own:
+    /// the returned session forwards the transport's send readiness as it
+    /// is, so a send cancelled while the transport was not ready is not
+    /// delivered, exactly as on a session made with
+    /// [`RumpsteakSession::from_transport`]. (A session given to `tap` is
+    /// already whole, and its readiness cannot be asked before a frame is
+    /// handed over: `tap` buffers one frame, which over a transport that
+    /// can be not ready sends a frame whose send was cancelled later. Over
+    /// the in-memory channel a send completes at once and the two agree.)
+    ///
+    /// The session has the default frame limit; set another with
+    /// [`RumpsteakSession::with_max_frame_len`].
+    pub fn tap_transport<R: Debug>(
+        &self,
+        peer: &R,
+        transport: impl SessionTransport,
+    ) -> RumpsteakSession {
+        RumpsteakSession::from_transport(TapTransport {
+            inner: transport,
+            slot: self.slot_for(peer),
+        })
+    }
+
+    fn slot_for<R: Debug>(&self, peer: &R) -> TapSlot {
+        let slot = Arc::new(Mutex::new(None));
+        let name = bounded(format!("{peer:?}"));
+        let mut shared = lock(&self.shared);
+        shared.taps.retain(|(n, _)| *n != name);
+        shared.taps.push((name, Arc::clone(&slot)));
+        slot
     }
 
     /// The wrapped handler.
@@ -476,11 +504,55 @@ impl SessionTransport for Tap {
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
         let frame = ready!(self.inner.poll_recv_frame(cx))?;
-        let payload = match wire::decode(&frame) {
-            Ok(Frame::Message(payload)) => Some(payload.to_vec()),
-            _ => None,
-        };
-        *lock(&self.slot) = payload;
+        copy_payload(&self.slot, &frame);
+        Poll::Ready(Ok(frame))
+    }
+
+    fn close(&mut self) {
+        self.inner.close();
+    }
+}
+
+/// Leaves a copy of a received message's payload in the slot.
+fn copy_payload(slot: &TapSlot, frame: &[u8]) {
+    let payload = match wire::decode(frame) {
+        Ok(Frame::Message(payload)) => Some(payload.to_vec()),
+        _ => None,
+    };
+    *lock(slot) = payload;
+}
+
+/// A transport that copies each received message payload into a slot the
+/// recording reads, and forwards everything else as it is.
+struct TapTransport<T> {
+    inner: T,
+    slot: TapSlot,
+}
+
+impl<T: Debug> Debug for TapTransport<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TapTransport")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: SessionTransport> SessionTransport for TapTransport<T> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn start_send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+        self.inner.start_send(frame)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.inner.poll_flush(cx)
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
+        let frame = ready!(self.inner.poll_recv(cx))?;
+        copy_payload(&self.slot, &frame);
         Poll::Ready(Ok(frame))
     }
 

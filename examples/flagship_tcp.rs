@@ -32,9 +32,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::flagship::{self, Narrator};
-use common::{BoxError, Endpoint, Offer, Receipt, Refusal, Role};
-use rumpsteak_aura_choreography::effects::Label;
+use common::flagship;
+use common::narrate::{Say, say};
+use common::{BoxError, Endpoint, Role};
 use rumpsteak_aura_choreography::transport::RumpsteakSession;
 use rumpsteak_aura_choreography::transport::tcp::{Mesh, TcpOptions};
 use rumpsteak_aura_choreography::transport::websocket::{self, WebSocketListener};
@@ -51,77 +51,6 @@ const RUN_DEADLINE: Duration = Duration::from_secs(30);
 // --------------------------------------------------------------------------
 // The protocol: the role functions of `common/flagship.rs`, exactly as they
 // run in-process; only the log differs.
-
-fn say(me: Role, what: impl std::fmt::Display) {
-    println!("[{me:?}] {what}");
-}
-
-/// Logs each role's steps as `[Role] what`, one line per step.
-struct Say;
-
-impl Narrator for Say {
-    fn buyer_offers(&self, _round: usize, offer: &Offer) {
-        say(
-            Role::Buyer,
-            format_args!("offers {} for {}", offer.item, offer.price),
-        );
-    }
-
-    fn buyer_bought(&self, receipt: &Receipt) {
-        say(
-            Role::Buyer,
-            format_args!(
-                "bought {} for {} (receipt #{})",
-                receipt.item, receipt.price, receipt.number
-            ),
-        );
-    }
-
-    fn buyer_refused(&self, _offer: &Offer, refusal: &Refusal) {
-        say(Role::Buyer, format_args!("refused: {}", refusal.reason));
-    }
-
-    fn buyer_done(&self) {
-        say(Role::Buyer, "done");
-    }
-
-    fn coordinator_relays_offer(&self, offer: &Offer) {
-        say(
-            Role::Coordinator,
-            format_args!("relays the offer for {}", offer.item),
-        );
-    }
-
-    fn coordinator_relays_decision(&self, decision: Label) {
-        say(Role::Coordinator, format_args!("relays {decision}"));
-    }
-
-    fn coordinator_relays_receipt(&self, _receipt: &Receipt) {}
-
-    fn coordinator_relays_refusal(&self, _refusal: &Refusal) {}
-
-    fn coordinator_relays_done(&self) {
-        say(Role::Coordinator, "relays done");
-    }
-
-    fn seller_accepts(&self, receipt: &Receipt) {
-        say(
-            Role::Seller,
-            format_args!("accepts {} at {}", receipt.item, receipt.price),
-        );
-    }
-
-    fn seller_rejects(&self, offer: &Offer, _refusal: &Refusal) {
-        say(
-            Role::Seller,
-            format_args!("rejects {} at {}", offer.item, offer.price),
-        );
-    }
-
-    fn seller_closes(&self) {
-        say(Role::Seller, "closes the shop");
-    }
-}
 
 // --------------------------------------------------------------------------
 // Wiring: the only part that knows about the network.

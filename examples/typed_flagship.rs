@@ -20,116 +20,13 @@
 
 mod common;
 
-use common::flagship::{MIN_PRICE, Narrator, offers};
+use common::flagship::offers;
+use common::narrate::{Steps, name};
 use common::typed;
 /// The generated protocol module, re-exported so that `cargo doc` shows
 /// the typed API the roles are written against.
 pub use common::typed::purchase;
-use common::{
-    BoxError, Endpoint, Offer, Receipt, Refusal, Role, finish, print_metadata, purchase_endpoints,
-};
-use rumpsteak_aura_choreography::effects::Label;
-
-/// The role names padded to one width, so the log lines up.
-fn name(role: Role) -> String {
-    format!("{:<11}", format!("{role:?}"))
-}
-
-fn step(from: Role, to: Role, what: impl std::fmt::Display) {
-    println!("  {} -> {} {what}", name(from), name(to));
-}
-
-/// Logs every step as `from -> to what`, one round at a time, as
-/// `flagship` does.
-struct Steps;
-
-impl Narrator for Steps {
-    fn buyer_offers(&self, round: usize, offer: &Offer) {
-        println!("Round {round}");
-        step(
-            Role::Buyer,
-            Role::Coordinator,
-            format_args!("offer: {} for {}", offer.item, offer.price),
-        );
-    }
-
-    fn buyer_bought(&self, receipt: &Receipt) {
-        println!(
-            "  {}                bought {} for {} (receipt #{})",
-            name(Role::Buyer),
-            receipt.item,
-            receipt.price,
-            receipt.number
-        );
-    }
-
-    fn buyer_refused(&self, offer: &Offer, refusal: &Refusal) {
-        println!(
-            "  {}                gave up on {}: {}",
-            name(Role::Buyer),
-            offer.item,
-            refusal.reason
-        );
-    }
-
-    fn buyer_done(&self) {
-        println!("End");
-        step(Role::Buyer, Role::Coordinator, "done");
-    }
-
-    fn coordinator_relays_offer(&self, offer: &Offer) {
-        step(
-            Role::Coordinator,
-            Role::Seller,
-            format_args!("offer: {} for {} (relayed)", offer.item, offer.price),
-        );
-    }
-
-    fn coordinator_relays_decision(&self, decision: Label) {
-        step(Role::Coordinator, Role::Buyer, decision);
-    }
-
-    fn coordinator_relays_receipt(&self, receipt: &Receipt) {
-        step(
-            Role::Coordinator,
-            Role::Buyer,
-            format_args!("receipt #{} (relayed)", receipt.number),
-        );
-    }
-
-    fn coordinator_relays_refusal(&self, _refusal: &Refusal) {
-        step(Role::Coordinator, Role::Buyer, "refusal (relayed)");
-    }
-
-    fn coordinator_relays_done(&self) {
-        step(Role::Coordinator, Role::Seller, "done, then close");
-    }
-
-    fn seller_accepts(&self, receipt: &Receipt) {
-        // One print for both steps: once `accept` is sent, the coordinator
-        // prints concurrently.
-        step(
-            Role::Seller,
-            Role::Coordinator,
-            format_args!(
-                "accept ({} >= {MIN_PRICE}), then receipt #{}",
-                receipt.price, receipt.number
-            ),
-        );
-    }
-
-    fn seller_rejects(&self, offer: &Offer, _refusal: &Refusal) {
-        step(
-            Role::Seller,
-            Role::Coordinator,
-            format_args!("reject ({} < {MIN_PRICE}), then refusal", offer.price),
-        );
-    }
-
-    fn seller_closes(&self) {
-        println!("  {}                closes the shop", name(Role::Seller));
-    }
-}
+use common::{BoxError, Endpoint, finish, print_metadata, purchase_endpoints};
 
 /// `ep` with the monitor projected for its role attached.
 fn monitored(ep: Endpoint) -> Result<Endpoint, BoxError> {
@@ -148,15 +45,34 @@ async fn main() -> Result<(), BoxError> {
 
     // Each task owns its endpoint and hands it back when its role is done.
     let buyer = tokio::spawn(async move {
-        typed::buyer(&mut buyer_ep, offers(), &Steps).await?;
+        typed::buyer(
+            &mut buyer_ep,
+            offers(),
+            &Steps {
+                done: "done, then close",
+            },
+        )
+        .await?;
         Ok(buyer_ep)
     });
     let coordinator = tokio::spawn(async move {
-        typed::coordinator(&mut coordinator_ep, &Steps).await?;
+        typed::coordinator(
+            &mut coordinator_ep,
+            &Steps {
+                done: "done, then close",
+            },
+        )
+        .await?;
         Ok(coordinator_ep)
     });
     let seller = tokio::spawn(async move {
-        typed::seller(&mut seller_ep, &Steps).await?;
+        typed::seller(
+            &mut seller_ep,
+            &Steps {
+                done: "done, then close",
+            },
+        )
+        .await?;
         Ok(seller_ep)
     });
 

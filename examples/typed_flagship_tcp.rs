@@ -30,13 +30,13 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::flagship::{Narrator, offers};
+use common::flagship::offers;
+use common::narrate::{Say, say};
 use common::typed;
 /// The generated protocol module, re-exported so that `cargo doc` shows
 /// the typed API the roles are written against.
 pub use common::typed::purchase;
-use common::{BoxError, Endpoint, Offer, Receipt, Refusal, Role};
-use rumpsteak_aura_choreography::effects::Label;
+use common::{BoxError, Endpoint, Role};
 use rumpsteak_aura_choreography::transport::tcp::Mesh;
 
 /// The roles, in table order.
@@ -50,77 +50,6 @@ const RUN_DEADLINE: Duration = Duration::from_secs(30);
 
 // --------------------------------------------------------------------------
 // The protocol: the typed roles of `common/typed.rs`; only the log differs.
-
-fn say(me: Role, what: impl std::fmt::Display) {
-    println!("[{me:?}] {what}");
-}
-
-/// Logs each role's steps as `[Role] what`, one line per step.
-struct Say;
-
-impl Narrator for Say {
-    fn buyer_offers(&self, _round: usize, offer: &Offer) {
-        say(
-            Role::Buyer,
-            format_args!("offers {} for {}", offer.item, offer.price),
-        );
-    }
-
-    fn buyer_bought(&self, receipt: &Receipt) {
-        say(
-            Role::Buyer,
-            format_args!(
-                "bought {} for {} (receipt #{})",
-                receipt.item, receipt.price, receipt.number
-            ),
-        );
-    }
-
-    fn buyer_refused(&self, _offer: &Offer, refusal: &Refusal) {
-        say(Role::Buyer, format_args!("refused: {}", refusal.reason));
-    }
-
-    fn buyer_done(&self) {
-        say(Role::Buyer, "done");
-    }
-
-    fn coordinator_relays_offer(&self, offer: &Offer) {
-        say(
-            Role::Coordinator,
-            format_args!("relays the offer for {}", offer.item),
-        );
-    }
-
-    fn coordinator_relays_decision(&self, decision: Label) {
-        say(Role::Coordinator, format_args!("relays {decision}"));
-    }
-
-    fn coordinator_relays_receipt(&self, _receipt: &Receipt) {}
-
-    fn coordinator_relays_refusal(&self, _refusal: &Refusal) {}
-
-    fn coordinator_relays_done(&self) {
-        say(Role::Coordinator, "relays done");
-    }
-
-    fn seller_accepts(&self, receipt: &Receipt) {
-        say(
-            Role::Seller,
-            format_args!("accepts {} at {}", receipt.item, receipt.price),
-        );
-    }
-
-    fn seller_rejects(&self, offer: &Offer, _refusal: &Refusal) {
-        say(
-            Role::Seller,
-            format_args!("rejects {} at {}", offer.item, offer.price),
-        );
-    }
-
-    fn seller_closes(&self) {
-        say(Role::Seller, "closes the shop");
-    }
-}
 
 /// Wires `me` to its peers with the mesh helper, and attaches the monitor
 /// projected for `me`.

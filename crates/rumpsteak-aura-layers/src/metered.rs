@@ -568,8 +568,7 @@ impl Sessions<'_> {
     {
         let open = ep.active_channel_count();
         #[cfg(feature = "metrics")]
-        self.gauge
-            .report(open, self.role.as_deref().unwrap_or(""));
+        self.gauge.report(open, self.role.as_deref().unwrap_or(""));
         *self.open_sessions = open;
     }
 }

@@ -135,9 +135,9 @@ impl fmt::Display for Entry {
             write!(f, ", failed: {e}")?;
         }
         match self.cancelled {
-            Some(Cancellation {
-                deadline: Some(d),
-            }) => write!(f, ", cancelled by a deadline of {d:?}")?,
+            Some(Cancellation { deadline: Some(d) }) => {
+                write!(f, ", cancelled by a deadline of {d:?}")?
+            }
             Some(Cancellation { deadline: None }) => write!(f, ", cancelled")?,
             None => {}
         }
@@ -631,7 +631,11 @@ impl Drop for OpGuard<'_> {
             op: p.op,
             msg: p.msg.map(str::to_owned),
             label: p.label.map(str::to_owned),
-            payload: if p.op == OpKind::Send { p.payload } else { None },
+            payload: if p.op == OpKind::Send {
+                p.payload
+            } else {
+                None
+            },
             bytes: 0,
             error: None,
             cancelled: Some(Cancellation { deadline: None }),

@@ -329,7 +329,9 @@ impl<R> Replay<R> {
             {
                 Some("missing label")
             }
-            Some(r) if r.op == OpKind::Send && r.error.is_none() && r.payload != attempt.payload => {
+            Some(r)
+                if r.op == OpKind::Send && r.error.is_none() && r.payload != attempt.payload =>
+            {
                 Some("payload")
             }
             Some(r) if r.op == OpKind::Choose && r.label != attempt.label => Some("label"),
@@ -480,14 +482,14 @@ impl<R: Debug> Replay<R> {
         }
         // `step` made sure a completed recv has its payload.
         let payload = entry.payload.as_deref().unwrap_or_default();
-        Played::Done(wire::decode_message(payload).map_err(|e| {
-            ChoreographyError::Serialization {
+        Played::Done(
+            wire::decode_message(payload).map_err(|e| ChoreographyError::Serialization {
                 peer: entry.peer.clone(),
                 op: Operation::Recv,
                 type_name: type_name::<Msg>(),
                 source: Box::new(e),
-            }
-        }))
+            }),
+        )
     }
 
     fn do_choose(&mut self, who: &R, label: Label) -> Played<()> {

@@ -214,7 +214,9 @@ impl GaugeReader {
         use metrics_util::debugging::DebugValue;
         for (k, .., v) in self.snapshotter.snapshot().into_vec() {
             if k.key().name() == "rumpsteak_sessions_open"
-                && k.key().labels().any(|l| l.key() == "role" && l.value() == role)
+                && k.key()
+                    .labels()
+                    .any(|l| l.key() == "role" && l.value() == role)
                 && let DebugValue::Gauge(g) = v
             {
                 self.total += g.into_inner();
@@ -280,7 +282,11 @@ fn the_gauge_counts_every_session_of_a_role() {
             h1.send(&mut a1, Role::B, &2u8).await.expect("send");
         })
     });
-    assert_eq!(gauge.read("A"), 3.0, "1 session in the first, 2 in the second");
+    assert_eq!(
+        gauge.read("A"),
+        3.0,
+        "1 session in the first, 2 in the second"
+    );
     a1.close_channel(&Role::B);
     metrics::with_local_recorder(&recorder, || {
         let r = rt.block_on(h1.send(&mut a1, Role::B, &3u8));

@@ -193,7 +193,10 @@ fn steps_left_at_the_end() {
         .expect("step 1");
     let e = h.finish().expect_err("three steps left");
     let (expected, attempted) = out_of_protocol(&e);
-    assert_eq!(expected, "step 2: recv u32 from B (1 payload bytes) (not taken)");
+    assert_eq!(
+        expected,
+        "step 2: recv u32 from B (1 payload bytes) (not taken)"
+    );
     assert_eq!(attempted, "the end of the role");
 }
 
@@ -209,7 +212,10 @@ fn a_recv_recorded_without_its_payload() {
     });
     let e = e.expect_err("no payload");
     let (expected, attempted) = out_of_protocol(&e);
-    assert!(expected.starts_with("step 2: recv u32 from B ("), "{expected}");
+    assert!(
+        expected.starts_with("step 2: recv u32 from B ("),
+        "{expected}"
+    );
     assert!(expected.contains("Recording::tap"), "{expected}");
     assert_eq!(attempted, "recv u32 from B");
     let d = h.divergence().expect("a divergence, kept");

@@ -24,7 +24,10 @@ fn one_offer() -> Transcript {
             .choose(&mut b, Role::A, Label("start"))
             .await
             .expect("choose");
-        assert_eq!(h.offer(&mut a, Role::B).await.expect("offer"), Label("start"));
+        assert_eq!(
+            h.offer(&mut a, Role::B).await.expect("offer"),
+            Label("start")
+        );
     });
     rec.transcript()
 }
@@ -82,10 +85,14 @@ fn known_labels_are_returned_as_given() {
     let t = one_offer();
     let mut h = Replay::new(t.clone()).with_labels(&[START]);
     let mut ep = Endpoint::new(Role::A);
-    let l = runtime().block_on(h.offer(&mut ep, Role::B)).expect("offer");
+    let l = runtime()
+        .block_on(h.offer(&mut ep, Role::B))
+        .expect("offer");
     assert!(std::ptr::eq(l.0, START.0));
     // Without, a copy that compares equal.
     let mut h = Replay::new(t);
-    let l = runtime().block_on(h.offer(&mut ep, Role::B)).expect("offer");
+    let l = runtime()
+        .block_on(h.offer(&mut ep, Role::B))
+        .expect("offer");
     assert_eq!(l, START);
 }

@@ -69,7 +69,8 @@ where
     let mut a = Endpoint::new(Role::A);
     a.register_session(Role::B, session);
     runtime().block_on(async {
-        let r = tokio::time::timeout(Duration::from_millis(5), h.send(&mut a, Role::B, &1u32)).await;
+        let r =
+            tokio::time::timeout(Duration::from_millis(5), h.send(&mut a, Role::B, &1u32)).await;
         assert!(r.is_err(), "the gate was shut");
         gate.open();
         h.send(&mut a, Role::B, &2u32).await.expect("send");

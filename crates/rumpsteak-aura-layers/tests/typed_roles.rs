@@ -109,7 +109,10 @@ fn typed_roles_run_on_traced_metered() {
     let snap = hw.inner().snapshot();
     let peer = snap.peer("S").expect("S");
     assert_eq!((peer.operations.recv, peer.operations.offer), (2, 1));
-    assert_eq!(hs.inner().snapshot().peer("W").map(|p| p.operations.send), Some(2));
+    assert_eq!(
+        hs.inner().snapshot().peer("W").map(|p| p.operations.send),
+        Some(2)
+    );
 }
 
 /// Records both roles, `S` sending its first value after `delay`.
@@ -159,7 +162,9 @@ fn a_typed_receive_that_timed_out_replays() {
     let (recorded, t) = record(Duration::from_millis(60));
     assert_eq!(recorded, (true, 7, Some("late".to_owned())));
     assert_eq!(t.entries.len(), 4);
-    let c = t.entries[0].cancelled.expect("the dropped receive is recorded");
+    let c = t.entries[0]
+        .cancelled
+        .expect("the dropped receive is recorded");
     assert_eq!(c.deadline, None);
     assert!(t.entries[0].payload.is_none());
     assert_eq!(t.entries[1].payload.as_deref(), Some(&[7][..]));

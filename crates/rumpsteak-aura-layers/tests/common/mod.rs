@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use rumpsteak_aura::{ChoreographyError, Label};
+use rumpsteak_aura::{ChoreoHandler, ChoreographyError, Label};
 use rumpsteak_aura_handler::{RumpsteakEndpoint, RumpsteakHandler, SimpleChannel};
-use rumpsteak_aura_layers::{HandlerExt, Recording};
+use rumpsteak_aura_layers::{HandlerExt, Metered, Recording, Traced};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -267,4 +267,84 @@ pub fn expected_results() -> Results {
         3,
         2,
     )
+}
+
+/// Receives 20 numbers through `Traced<Metered<Recording>>` with a 1 ms
+/// timeout around each receive; returns how many receives were cancelled.
+pub fn cancelled_receives() -> u64 {
+    let rt = runtime();
+    let rec = Recording::new(Handler::new());
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let b_session_for_tap = {
+        // Re-register B's session through the recording's tap.
+        let (x, y) = rumpsteak_aura_handler::SimpleChannel::pair();
+        a.register_channel(Role::B, x);
+        y
+    };
+    b.register_session(Role::A, rec.tap(&Role::A, b_session_for_tap));
+    let mut h = Traced::new(Metered::new(rec.clone()));
+
+    let got = rt.block_on(async {
+        let sender = async {
+            let mut s = Handler::new();
+            for i in 0..20u32 {
+                // Let the receiver time out now and then.
+                if i % 4 == 0 {
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+                s.send(&mut a, Role::B, &i).await.expect("send");
+            }
+        };
+        let receiver = async {
+            let mut got = Vec::new();
+            let mut cancelled = 0;
+            while got.len() < 20 {
+                // An outer timeout drops the layered recv future mid-wait.
+                match tokio::time::timeout(Duration::from_millis(1), h.recv::<u32>(&mut b, Role::A))
+                    .await
+                {
+                    Ok(r) => got.push(r.expect("recv")),
+                    Err(_) => cancelled += 1,
+                }
+            }
+            (got, cancelled)
+        };
+        let ((), got) = tokio::join!(sender, receiver);
+        got
+    });
+    let (got, cancelled) = got;
+    assert_eq!(
+        got,
+        (0..20).collect::<Vec<_>>(),
+        "every message, once, in order"
+    );
+    assert!(cancelled > 0, "the test cancelled at least one receive");
+
+    let snapshot = h.inner().snapshot();
+    let peer = snapshot.peer("A").expect("peer A");
+    assert_eq!(peer.operations.recv, 20, "only completed receives count");
+    assert_eq!(peer.cancelled, cancelled);
+    assert_eq!(peer.errors.total(), 0);
+    let t = rec.transcript();
+    assert_eq!(
+        t.entries.len() as u64,
+        20 + cancelled,
+        "a cancelled receive leaves an entry marked cancelled"
+    );
+    let (done, dropped): (Vec<_>, Vec<_>) = t.entries.iter().partition(|e| e.cancelled.is_none());
+    for e in &dropped {
+        // Never counted as delivered: no payload, no bytes.
+        assert_eq!((e.payload.as_deref(), e.bytes), (None, 0), "{e}");
+        assert_eq!(e.cancelled.and_then(|c| c.deadline), None);
+    }
+    for (i, e) in done.iter().enumerate() {
+        let n: u32 =
+            postcard::from_bytes(e.payload.as_deref().expect("tapped payload")).expect("u32");
+        assert_eq!(n, i as u32);
+    }
+    assert_eq!(
+        b.get_metadata(&Role::A).map(|m| m.operation_count),
+        Some(20)
+    );
+    cancelled
 }

@@ -264,7 +264,8 @@ macro_rules! traced_op {
             session,
         } = $self;
         // Decided when the future is made: without a subscriber that wants
-        // debug spans, the inner future is returned as it is.
+        // debug spans, the inner future is returned as it is, and nothing
+        // of the operation (not even its type name) is looked at.
         if !tracing::level_enabled!(Level::DEBUG) {
             let $e = $ep;
             return Either::Left($call);
@@ -313,17 +314,16 @@ where
     where
         Msg: Serialize + Send + Sync,
     {
-        let info = OpInfo {
-            kind: OpKind::Send,
-            msg: Some(short_type_name(type_name::<Msg>())),
-            label: None,
-            timeout: None,
-        };
         traced_op!(
             self,
             ep,
             to,
-            info,
+            OpInfo {
+                kind: OpKind::Send,
+                msg: Some(short_type_name(type_name::<Msg>())),
+                label: None,
+                timeout: None,
+            },
             |inner, e| inner.send(e, to.clone(), msg),
             no_label
         )
@@ -337,17 +337,16 @@ where
     where
         Msg: DeserializeOwned + Send,
     {
-        let info = OpInfo {
-            kind: OpKind::Recv,
-            msg: Some(short_type_name(type_name::<Msg>())),
-            label: None,
-            timeout: None,
-        };
         traced_op!(
             self,
             ep,
             from,
-            info,
+            OpInfo {
+                kind: OpKind::Recv,
+                msg: Some(short_type_name(type_name::<Msg>())),
+                label: None,
+                timeout: None,
+            },
             |inner, e| inner.recv(e, from.clone()),
             no_label
         )
@@ -359,17 +358,16 @@ where
         who: R,
         label: Label,
     ) -> impl Future<Output = Result<()>> + Send {
-        let info = OpInfo {
-            kind: OpKind::Choose,
-            msg: None,
-            label: Some(label.0),
-            timeout: None,
-        };
         traced_op!(
             self,
             ep,
             who,
-            info,
+            OpInfo {
+                kind: OpKind::Choose,
+                msg: None,
+                label: Some(label.0),
+                timeout: None,
+            },
             |inner, e| inner.choose(e, who.clone(), label),
             no_label
         )
@@ -380,17 +378,16 @@ where
         ep: &mut Self::Endpoint,
         from: R,
     ) -> impl Future<Output = Result<Label>> + Send {
-        let info = OpInfo {
-            kind: OpKind::Offer,
-            msg: None,
-            label: None,
-            timeout: None,
-        };
         traced_op!(
             self,
             ep,
             from,
-            info,
+            OpInfo {
+                kind: OpKind::Offer,
+                msg: None,
+                label: None,
+                timeout: None,
+            },
             |inner, e| inner.offer(e, from.clone()),
             offered
         )
@@ -453,17 +450,16 @@ where
         from: R,
         expected: &[Label],
     ) -> impl Future<Output = Result<Label>> + Send {
-        let info = OpInfo {
-            kind: OpKind::Offer,
-            msg: None,
-            label: None,
-            timeout: None,
-        };
         traced_op!(
             self,
             ep,
             from,
-            info,
+            OpInfo {
+                kind: OpKind::Offer,
+                msg: None,
+                label: None,
+                timeout: None,
+            },
             |inner, e| inner.offer_among(e, from.clone(), expected),
             offered
         )
@@ -478,17 +474,16 @@ where
     where
         Msg: DeserializeOwned + Send,
     {
-        let info = OpInfo {
-            kind: OpKind::Recv,
-            msg: Some(short_type_name(type_name::<Msg>())),
-            label: None,
-            timeout: Some(dur),
-        };
         traced_op!(
             self,
             ep,
             from,
-            info,
+            OpInfo {
+                kind: OpKind::Recv,
+                msg: Some(short_type_name(type_name::<Msg>())),
+                label: None,
+                timeout: Some(dur),
+            },
             |inner, e| inner.recv_timeout(e, from.clone(), dur),
             no_label
         )
@@ -500,17 +495,16 @@ where
         from: R,
         dur: Duration,
     ) -> impl Future<Output = Result<Label>> + Send {
-        let info = OpInfo {
-            kind: OpKind::Offer,
-            msg: None,
-            label: None,
-            timeout: Some(dur),
-        };
         traced_op!(
             self,
             ep,
             from,
-            info,
+            OpInfo {
+                kind: OpKind::Offer,
+                msg: None,
+                label: None,
+                timeout: Some(dur),
+            },
             |inner, e| inner.offer_timeout(e, from.clone(), dur),
             offered
         )

@@ -3,43 +3,16 @@
 //! recorder; default latency sampling, and every operation timed) and
 //! `Recording`. Time per round trip.
 //!
-//! The layered rows run [`layered_pingpong`], the same loop as
+//! The layered rows run `layered_pingpong`, the same loop as
 //! `handler_pingpong` in `benches/common` written generic over the handler;
-//! its `generic_handler` row is the bare handler through that loop, so the
+//! `benches/common`; its `generic_handler` row is the bare handler through that loop, so the
 //! layers are compared with a loop of the same shape.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumpsteak_aura_benches::{
-    Flavor, Handler, Node, Ping, endpoints, handler_pingpong, ok, raw_pingpong, run_pair,
+    Flavor, Handler, endpoints, handler_pingpong, layered_pingpong, raw_pingpong,
 };
 use rumpsteak_aura_choreography::layers::{Metered, Recording, Traced};
-use rumpsteak_aura_choreography::{ChoreoHandler, RumpsteakEndpoint};
-
-/// Ping-pong with A's and B's handlers made by `make`.
-fn layered_pingpong<H>(
-    make: impl Fn() -> H,
-    iters: u64,
-    rt: &tokio::runtime::Runtime,
-) -> std::time::Duration
-where
-    H: ChoreoHandler<Role = Node, Endpoint = RumpsteakEndpoint<Node>> + Send + 'static,
-{
-    let (mut a, mut b) = endpoints();
-    let (mut ha, mut hb) = (make(), make());
-    let first = async move {
-        for seq in 0..iters {
-            ok(ha.send(&mut a, Node::B, &Ping { seq, stamp: 7 }).await);
-            std::hint::black_box(ok(ha.recv::<Ping>(&mut a, Node::B).await));
-        }
-    };
-    let second = async move {
-        for _ in 0..iters {
-            let p: Ping = ok(hb.recv(&mut b, Node::A).await);
-            ok(hb.send(&mut b, Node::A, &p).await);
-        }
-    };
-    run_pair(rt, Flavor::CurrentThread, first, second)
-}
 
 fn layers(c: &mut Criterion) {
     let flavor = Flavor::CurrentThread;

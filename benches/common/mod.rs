@@ -390,3 +390,29 @@ pub fn typed_choice_reply(rt: &Runtime, flavor: Flavor, iters: u64) -> Duration 
     };
     run_pair(rt, flavor, first, second)
 }
+
+/// Ping-pong with A's and B's handlers made by `make`, on the current-thread
+/// runtime: the loop of [`handler_pingpong`] written generic over the
+/// handler, for the layers' rows.
+pub fn layered_pingpong<H>(make: impl Fn() -> H, iters: u64, rt: &Runtime) -> Duration
+where
+    H: rumpsteak_aura::ChoreoHandler<Role = Node, Endpoint = RumpsteakEndpoint<Node>>
+        + Send
+        + 'static,
+{
+    let (mut a, mut b) = endpoints();
+    let (mut ha, mut hb) = (make(), make());
+    let first = async move {
+        for seq in 0..iters {
+            ok(ha.send(&mut a, Node::B, &Ping { seq, stamp: 7 }).await);
+            std::hint::black_box(ok(ha.recv::<Ping>(&mut a, Node::B).await));
+        }
+    };
+    let second = async move {
+        for _ in 0..iters {
+            let p: Ping = ok(hb.recv(&mut b, Node::A).await);
+            ok(hb.send(&mut b, Node::A, &p).await);
+        }
+    };
+    run_pair(rt, Flavor::CurrentThread, first, second)
+}

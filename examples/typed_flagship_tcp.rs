@@ -31,6 +31,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::flagship::offers;
+use common::launch::{self, ROLES, format_table, parse_role, parse_table};
 use common::narrate::{Say, say};
 use common::typed;
 /// The generated protocol module, re-exported so that `cargo doc` shows
@@ -38,9 +39,6 @@ use common::typed;
 pub use common::typed::purchase;
 use common::{BoxError, Endpoint, Role};
 use rumpsteak_aura_choreography::transport::tcp::Mesh;
-
-/// The roles, in table order.
-const ROLES: [Role; 3] = [Role::Buyer, Role::Coordinator, Role::Seller];
 
 /// How long wiring may take, how long a role may run once wired, and how
 /// long the launcher waits for its children.
@@ -125,55 +123,7 @@ async fn launch() -> Result<(), BoxError> {
         children.push((role, child));
     }
 
-    let mut failed = Vec::new();
-    for (role, mut child) in children {
-        match tokio::time::timeout(RUN_DEADLINE, child.wait()).await {
-            Ok(Ok(status)) if status.success() => {}
-            Ok(Ok(status)) => failed.push(format!("{role:?} exited with {status}")),
-            Ok(Err(e)) => failed.push(format!("{role:?}: {e}")),
-            Err(_) => failed.push(format!("{role:?} did not finish within {RUN_DEADLINE:?}")),
-        }
-    }
-    if failed.is_empty() {
-        println!("all {} typed roles finished successfully", ROLES.len());
-        Ok(())
-    } else {
-        Err(failed.join("; ").into())
-    }
-}
-
-fn parse_role(name: &str) -> Result<Role, BoxError> {
-    ROLES
-        .into_iter()
-        .find(|r| format!("{r:?}").eq_ignore_ascii_case(name))
-        .ok_or_else(|| format!("unknown role `{name}` (buyer, coordinator or seller)").into())
-}
-
-fn parse_table(text: &str) -> Result<Vec<(Role, SocketAddr)>, BoxError> {
-    let mut table = Vec::new();
-    for entry in text.split(',') {
-        let (role, addr) = entry
-            .split_once('=')
-            .ok_or_else(|| format!("table entry `{entry}` is not ROLE=ADDR"))?;
-        table.push((parse_role(role)?, addr.parse()?));
-    }
-    // Table order decides who listens: keep the protocol's order whatever
-    // order the entries were given in.
-    table.sort_by_key(|(role, _)| ROLES.iter().position(|r| r == role));
-    for role in ROLES {
-        if !table.iter().any(|(r, _)| *r == role) {
-            return Err(format!("the table has no address for {role:?}").into());
-        }
-    }
-    Ok(table)
-}
-
-fn format_table(table: &[(Role, SocketAddr)]) -> String {
-    let entries: Vec<String> = table
-        .iter()
-        .map(|(role, addr)| format!("{}={addr}", format!("{role:?}").to_lowercase()))
-        .collect();
-    entries.join(",")
+    launch::wait_all(children, RUN_DEADLINE, "typed roles").await
 }
 
 #[tokio::main]

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod flagship;
+pub(crate) mod launch;
 pub(crate) mod narrate;
 pub(crate) mod typed;
 

@@ -14,61 +14,31 @@
 //! is compared as well as the medians. The work per round trip is exactly
 //! that of the criterion rows: the same helpers are called.
 
-use std::time::Duration;
-
 use rumpsteak_aura_benches::{
-    Flavor, endpoints, handler_choice_reply, handler_pingpong, typed_choice_reply, typed_pingpong,
+    ALTERNATE_ROUNDS, Flavor, alternate, endpoints, handler_choice_reply, handler_pingpong,
+    typed_choice_reply, typed_pingpong,
 };
-
-/// Round trips per sample: long enough (tens of milliseconds) that the
-/// timer's resolution does not matter, short enough for many samples.
-const ROUNDS: u64 = 20_000;
-const SAMPLES: usize = 41;
-
-fn per_round(d: Duration) -> f64 {
-    d.as_nanos() as f64 / ROUNDS as f64
-}
-
-fn summary(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[0], v[v.len() / 2])
-}
-
-fn compare(name: &str, untyped: impl Fn() -> Duration, typed: impl Fn() -> Duration) {
-    // One warm-up of each.
-    untyped();
-    typed();
-    let (mut u, mut t) = (Vec::new(), Vec::new());
-    for _ in 0..SAMPLES {
-        u.push(per_round(untyped()));
-        t.push(per_round(typed()));
-    }
-    let ((ub, um), (tb, tm)) = (summary(u), summary(t));
-    println!(
-        "{name}: untyped best {ub:.1} ns, median {um:.1} ns; typed best {tb:.1} ns, median {tm:.1} ns; \
-         typed/untyped best {:.3}, median {:.3}",
-        tb / ub,
-        tm / um
-    );
-}
 
 fn main() {
     let flavor = Flavor::CurrentThread;
     let rt = flavor.runtime();
-    compare(
+    let names = ("untyped", "typed");
+    alternate(
         "ping-pong",
+        names,
         || {
             let (a, b) = endpoints();
-            handler_pingpong(&rt, flavor, a, b, ROUNDS)
+            handler_pingpong(&rt, flavor, a, b, ALTERNATE_ROUNDS)
         },
-        || typed_pingpong(&rt, flavor, ROUNDS),
+        || typed_pingpong(&rt, flavor, ALTERNATE_ROUNDS),
     );
-    compare(
+    alternate(
         "choice with reply",
+        names,
         || {
             let (a, b) = endpoints();
-            handler_choice_reply(&rt, flavor, a, b, ROUNDS)
+            handler_choice_reply(&rt, flavor, a, b, ALTERNATE_ROUNDS)
         },
-        || typed_choice_reply(&rt, flavor, ROUNDS),
+        || typed_choice_reply(&rt, flavor, ALTERNATE_ROUNDS),
     );
 }

@@ -416,3 +416,43 @@ where
     };
     run_pair(rt, Flavor::CurrentThread, first, second)
 }
+
+/// Round trips per sample of [`alternate`]: tens of milliseconds, so the
+/// timer's resolution does not matter, and short enough for many samples.
+pub const ALTERNATE_ROUNDS: u64 = 20_000;
+
+/// Samples of each side taken by [`alternate`].
+pub const ALTERNATE_SAMPLES: usize = 41;
+
+/// Times `base` and `other` in alternating samples of
+/// [`ALTERNATE_ROUNDS`] round trips each (after one warm-up of each), so
+/// that both see the same conditions on a shared machine, and prints the
+/// best and median time per round trip of each and their ratios. `names`
+/// says what the two sides are.
+pub fn alternate(
+    name: &str,
+    names: (&str, &str),
+    base: impl Fn() -> Duration,
+    other: impl Fn() -> Duration,
+) {
+    let per_round = |d: Duration| d.as_nanos() as f64 / ALTERNATE_ROUNDS as f64;
+    let summary = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2])
+    };
+    base();
+    other();
+    let (mut b, mut o) = (Vec::new(), Vec::new());
+    for _ in 0..ALTERNATE_SAMPLES {
+        b.push(per_round(base()));
+        o.push(per_round(other()));
+    }
+    let ((bb, bm), (ob, om)) = (summary(b), summary(o));
+    let (bn, on) = names;
+    println!(
+        "{name}: {bn} best {bb:.1} ns, median {bm:.1} ns; {on} best {ob:.1} ns, median {om:.1} ns; \
+         {on}/{bn} best {:.3}, median {:.3}",
+        ob / bb,
+        om / bm
+    );
+}

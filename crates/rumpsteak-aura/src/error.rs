@@ -307,12 +307,204 @@ pub enum TransportErrorKind {
     /// The peer did not answer within the session's read deadline.
     #[error("peer silent for longer than the read deadline of {0:?}")]
     ReadDeadline(Duration),
-    /// Session setup failed: wrong role, wrong version, bad greeting.
+    /// Session setup failed: a malformed greeting, a peer that is not a
+    /// rumpsteak-aura session, a broken connection during setup.
     #[error("handshake failed: {0}")]
     Handshake(String),
+    /// Session setup refused a peer, or a peer refused this side, because
+    /// an identity did not match: the role, the session, the wire version,
+    /// a certificate, plain text against TLS. The refusal names what was
+    /// expected and what was presented.
+    #[error("{0}")]
+    Refused(Refusal),
     /// Any other cause, from a custom transport.
     #[error("{0}")]
     Other(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+/// Why session setup refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// The peer is another role than the one expected.
+    WrongRole,
+    /// The peer belongs to another session (another instance of the
+    /// protocol between the same roles).
+    WrongSession,
+    /// The peer speaks another version of the handshake or wire format.
+    Version,
+    /// The role is already connected; a second connection claiming it is
+    /// refused.
+    DuplicateRole,
+    /// The peer's certificate does not chain to a trusted anchor, or its
+    /// key is not the one pinned for its role.
+    UntrustedCertificate,
+    /// The peer's certificate is expired or not valid yet.
+    ExpiredCertificate,
+    /// The peer's certificate names another role than the one expected or
+    /// claimed, or no role at all.
+    CertificateRole,
+    /// The peer presented no certificate where one is required.
+    NoCertificate,
+    /// The peer speaks plain text where TLS is required.
+    PlainTextPeer,
+    /// The peer speaks TLS where plain text is expected.
+    TlsPeer,
+    /// The peer refused this side for a reason of its own (its message is
+    /// in [`Refusal::detail`]).
+    ByPeer,
+}
+
+impl RefusalReason {
+    /// A short description, as in error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RefusalReason::WrongRole => "wrong role",
+            RefusalReason::WrongSession => "wrong session",
+            RefusalReason::Version => "version mismatch",
+            RefusalReason::DuplicateRole => "role already connected",
+            RefusalReason::UntrustedCertificate => "untrusted certificate",
+            RefusalReason::ExpiredCertificate => "expired or not yet valid certificate",
+            RefusalReason::CertificateRole => "certificate of another role",
+            RefusalReason::NoCertificate => "no certificate",
+            RefusalReason::PlainTextPeer => "plain-text peer",
+            RefusalReason::TlsPeer => "TLS peer",
+            RefusalReason::ByPeer => "refused by the peer",
+        }
+    }
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// A refused session setup: why, what this side expected, what the peer
+/// presented, and who refused.
+///
+/// Both sides of a refused connection see one where the transport lets the
+/// refusal reach them: the side that decided builds it, and the other side
+/// receives the same reason, expected and presented identity in the
+/// refusal message.
+///
+/// Text in it may come from a peer; its `Display` form escapes control
+/// characters, so that it is safe to log.
+///
+/// # Examples
+///
+/// ```
+/// use rumpsteak_aura::{Refusal, RefusalReason, TransportError, TransportErrorKind};
+///
+/// let e = TransportError::refused(Refusal::new(RefusalReason::WrongRole, "Seller", "Mallory\n"));
+/// let TransportErrorKind::Refused(r) = e.kind() else { unreachable!() };
+/// assert_eq!(r.reason(), RefusalReason::WrongRole);
+/// assert_eq!(r.expected(), "Seller");
+/// assert_eq!(e.to_string(), r"session refused (wrong role): expected `Seller`, presented `Mallory\u{a}`");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    reason: RefusalReason,
+    expected: String,
+    presented: String,
+    by_peer: bool,
+    detail: Option<String>,
+}
+
+impl Refusal {
+    /// A refusal decided by this side.
+    pub fn new(
+        reason: RefusalReason,
+        expected: impl Into<String>,
+        presented: impl Into<String>,
+    ) -> Self {
+        Refusal {
+            reason,
+            expected: expected.into(),
+            presented: presented.into(),
+            by_peer: false,
+            detail: None,
+        }
+    }
+
+    /// Adds a detail (an address, the underlying TLS error).
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Marks the refusal as decided by the peer, not by this side.
+    pub fn from_peer(mut self) -> Self {
+        self.by_peer = true;
+        self
+    }
+
+    /// Why the connection was refused.
+    pub fn reason(&self) -> RefusalReason {
+        self.reason
+    }
+
+    /// The identity the refusing side expected.
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+
+    /// The identity the refused side presented.
+    pub fn presented(&self) -> &str {
+        &self.presented
+    }
+
+    /// Whether the peer decided the refusal (this side was refused).
+    pub fn is_from_peer(&self) -> bool {
+        self.by_peer
+    }
+
+    /// More about the refusal, if any.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let who = if self.by_peer {
+            "refused by the peer"
+        } else {
+            "session refused"
+        };
+        write!(
+            f,
+            "{who} ({}): expected `{}`, presented `{}`",
+            self.reason,
+            Escaped(&self.expected),
+            Escaped(&self.presented)
+        )?;
+        if let Some(detail) = &self.detail {
+            write!(f, "; {}", Escaped(detail))?;
+        }
+        Ok(())
+    }
+}
+
+/// Text that may come from a peer, written with control characters and the
+/// Unicode bidirectional overrides as Rust escapes.
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            let bidi = matches!(
+                c,
+                '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            );
+            if c.is_control() || bidi {
+                write!(f, "{}", c.escape_unicode())?;
+            } else {
+                fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A typed transport failure, with the peer and operation once known.
@@ -370,6 +562,19 @@ impl TransportError {
     /// A failed handshake, with a human-readable reason.
     pub fn handshake(reason: impl Into<String>) -> Self {
         Self::new(TransportErrorKind::Handshake(reason.into()))
+    }
+
+    /// A refused session setup.
+    pub fn refused(refusal: Refusal) -> Self {
+        Self::new(TransportErrorKind::Refused(refusal))
+    }
+
+    /// The refusal, if session setup was refused.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match &self.0.kind {
+            TransportErrorKind::Refused(r) => Some(r),
+            _ => None,
+        }
     }
 
     /// Any other cause.

@@ -21,7 +21,8 @@ mod monitor;
 mod role;
 
 pub use error::{
-    ChoreographyError, FrameError, Operation, Result, TransportError, TransportErrorKind, Violation,
+    ChoreographyError, FrameError, Operation, Refusal, RefusalReason, Result, TransportError,
+    TransportErrorKind, Violation,
 };
 pub use handler::ChoreoHandler;
 pub use label::Label;

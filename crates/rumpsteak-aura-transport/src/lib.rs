@@ -17,6 +17,11 @@
 //! The [`wire`] module defines what the frames contain. The handler crate
 //! turns messages and labels into frames and back.
 //!
+//! With the `test-utils` feature, the `fault` module wraps a session so
+//! that its frames are cut off, delayed, corrupted, truncated, duplicated,
+//! reordered or stalled, for tests of what a role does when its transport
+//! misbehaves.
+//!
 //! # Memory a slow peer can cost
 //!
 //! | transport | the sender waits? | buffered for a peer that does not read |
@@ -28,6 +33,8 @@
 
 mod bounded;
 mod depth;
+#[cfg(feature = "test-utils")]
+pub mod fault;
 mod session;
 mod simple;
 mod sink_stream;

@@ -11,17 +11,25 @@
 //!   handshake, and `tcp::Mesh` to wire a multi-party protocol from a table
 //!   of addresses;
 //! - the `websocket` module (feature `websocket`): WebSocket binary
-//!   messages.
+//!   messages;
+//! - the `tls` module (feature `tls`): TLS 1.3 for both, with each role
+//!   proven by its certificate.
 //!
 //! Plain-text sessions authenticate nothing: any process that reaches a
-//! listener can claim any role. Use them on trusted networks only.
+//! listener can claim any role, and can read every message. Use them on
+//! trusted networks only, and TLS everywhere else.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 #[cfg(feature = "tcp")]
 mod handshake;
 #[cfg(feature = "tcp")]
 pub mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 
+#[cfg(feature = "tcp")]
+pub use handshake::HANDSHAKE_VERSION;
+pub use rumpsteak_aura::{Refusal, RefusalReason};
 pub use rumpsteak_aura_transport::{TransportError, TransportErrorKind};

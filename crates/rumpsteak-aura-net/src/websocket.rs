@@ -48,9 +48,18 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{WebSocketStream, accept_async_with_config, client_async_with_config};
 
-use crate::handshake::{self, Escaped};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rumpsteak_aura::{Refusal, RefusalReason};
+#[cfg(feature = "tls")]
+use tokio::io::AsyncWriteExt;
+use tokio::io::ReadBuf;
+use tokio::time::Instant;
+
+use crate::handshake::Escaped;
 use crate::tcp::deadline::ReadDeadline;
-use crate::tcp::{self, SessionListener, TcpOptions};
+use crate::tcp::{self, Accepted, Opener, SessionListener, TcpOptions, Ticket};
 use rumpsteak_aura_transport::{IntoFrame, RumpsteakSession};
 
 /// The WebSocket library the sessions are built on, re-exported so that
@@ -116,6 +125,13 @@ where
 fn upgrade_error(addr: SocketAddr, e: WsError) -> TransportError {
     match e {
         WsError::Io(e) => tcp::at_address("websocket upgrade with", addr, e),
+        WsError::Http(response) if response.status() == PLAIN_AT_TLS_STATUS => {
+            TransportError::refused(
+                Refusal::new(RefusalReason::PlainTextPeer, "TLS", "plain text")
+                    .from_peer()
+                    .with_detail(format!("{addr} accepts WebSocket over TLS only")),
+            )
+        }
         WsError::Http(response) => TransportError::handshake(format!(
             "{addr} refused the websocket upgrade: HTTP {}",
             response.status()
@@ -127,8 +143,16 @@ fn upgrade_error(addr: SocketAddr, e: WsError) -> TransportError {
     }
 }
 
+/// The status a TLS WebSocket listener answers a plain-text upgrade with.
+const PLAIN_AT_TLS_STATUS: u16 = 426;
+
+/// How many bytes a side reads before its role handshake is done: the
+/// HTTP upgrade (request or response, headers included) and the handshake
+/// frames. A peer that sends more is cut off before it has cost more.
+pub const MAX_PREHANDSHAKE_BYTES: usize = 16 * 1024;
+
 /// Connects to the peer playing `peer_role` at `addr` over WebSocket, as
-/// `local_role`.
+/// `local_role`; over TLS (`wss`) when the options carry an identity.
 ///
 /// Errors are those of [`tcp::connect`]; a server that refuses the
 /// WebSocket upgrade gives a [`Handshake`](crate::TransportErrorKind::Handshake)
@@ -165,17 +189,147 @@ pub async fn connect(
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
     let stream = tcp::dial_checked(addr, local_role, peer_role, options).await?;
-    let url = format!("ws://{addr}{PATH}");
+    #[cfg(feature = "tls")]
+    if let Some(tls) = options.tls() {
+        let halves = tls.connect(stream, addr, options).await?;
+        let (budget, stream) = Budget::new(halves.read.unsplit(halves.write));
+        let session = upgrade_as_client(stream, addr, "wss", options).await?;
+        let verdict = halves.verdict.and_then(|proven| {
+            if proven.iter().any(|r| r == peer_role) {
+                Ok(())
+            } else {
+                Err(Refusal::new(
+                    RefusalReason::CertificateRole,
+                    peer_role,
+                    format!("certificate of {}", crate::handshake::Names(&proven)),
+                ))
+            }
+        });
+        if let Err(refusal) = verdict {
+            let deadline = Instant::now() + options.handshake_timeout();
+            let refused = tcp::refuse_now(session, addr, local_role, refusal, deadline, options);
+            return Err(refused.await);
+        }
+        let session = tcp::dial_handshake(session, addr, local_role, peer_role, options).await?;
+        budget.lift();
+        return Ok(session);
+    }
+    let (budget, stream) = Budget::new(stream);
+    let session = upgrade_as_client(stream, addr, "ws", options).await?;
+    let session = tcp::dial_handshake(session, addr, local_role, peer_role, options).await?;
+    budget.lift();
+    Ok(session)
+}
+
+async fn upgrade_as_client<S: Socket>(
+    stream: S,
+    addr: SocketAddr,
+    scheme: &str,
+    options: &TcpOptions,
+) -> Result<RumpsteakSession, TransportError> {
+    let url = format!("{scheme}://{addr}{PATH}");
     let (ws, _response) = tcp::within_handshake_timeout(options, addr, async {
         client_async_with_config(url, stream, Some(config(options)))
             .await
             .map_err(|e| upgrade_error(addr, e))
     })
     .await?;
-    tcp::dial_handshake(session(ws, options), addr, local_role, peer_role, options).await
+    Ok(session(ws, options))
+}
+
+/// The listener side of a WebSocket connection, plain or over TLS.
+fn ws_opener(local_role: &str, options: &TcpOptions) -> Opener {
+    let role: Arc<str> = Arc::from(local_role);
+    let options = Arc::new(options.clone());
+    Arc::new(move |stream: TcpStream, addr: SocketAddr, ticket: Ticket| {
+        let (role, options) = (Arc::clone(&role), Arc::clone(&options));
+        Box::pin(async move {
+            let result = open_ws(stream, addr, &role, &options, &ticket).await;
+            ticket.done(result);
+        })
+    })
+}
+
+async fn open_ws(
+    stream: TcpStream,
+    addr: SocketAddr,
+    local_role: &str,
+    options: &TcpOptions,
+    ticket: &Ticket,
+) -> Accepted {
+    let deadline = ticket.deadline;
+    let first =
+        tcp::until_deadline(deadline, options, addr, tcp::first_byte(&stream, addr)).await?;
+    let speaks_tls = first == Some(tcp::TLS_HANDSHAKE_RECORD);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = options.tls() {
+        if !speaks_tls {
+            let mut stream = stream;
+            let answer = format!(
+                "HTTP/1.1 {PLAIN_AT_TLS_STATUS} Upgrade Required\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+            );
+            let write = async {
+                stream
+                    .write_all(answer.as_bytes())
+                    .await
+                    .map_err(TransportError::io)
+            };
+            let _ = tcp::until_deadline(deadline, options, addr, write).await;
+            return Err(TransportError::refused(
+                Refusal::new(RefusalReason::PlainTextPeer, "TLS", "plain text")
+                    .with_detail(format!("refused {addr}")),
+            ));
+        }
+        let halves = tcp::until_deadline(deadline, options, addr, tls.accept(stream, addr)).await?;
+        let (budget, stream) = Budget::new(halves.read.unsplit(halves.write));
+        let session = upgrade_as_server(stream, addr, options, deadline).await?;
+        return match halves.verdict {
+            Ok(proven) => {
+                let accepted =
+                    tcp::admit(session, addr, local_role, Some(&proven), options, ticket).await;
+                budget.lift();
+                accepted
+            }
+            Err(refusal) => {
+                Err(tcp::refuse_now(session, addr, local_role, refusal, deadline, options).await)
+            }
+        };
+    }
+    if speaks_tls {
+        // A TLS dialer at a plain listener: its TLS layer finds this
+        // refusal, in TCP framing, where it expected a server hello.
+        let io = tcp::TcpTransport::tcp(stream, addr, options);
+        let refusal = Refusal::new(RefusalReason::TlsPeer, "plain text", "TLS");
+        return Err(tcp::refuse_now(io, addr, local_role, refusal, deadline, options).await);
+    }
+    let (budget, stream) = Budget::new(stream);
+    let session = upgrade_as_server(stream, addr, options, deadline).await?;
+    let accepted = tcp::admit(session, addr, local_role, None, options, ticket).await;
+    budget.lift();
+    accepted
+}
+
+async fn upgrade_as_server<S: Socket>(
+    stream: S,
+    addr: SocketAddr,
+    options: &TcpOptions,
+    deadline: Instant,
+) -> Result<RumpsteakSession, TransportError> {
+    let ws = tcp::until_deadline(deadline, options, addr, async {
+        accept_async_with_config(stream, Some(config(options)))
+            .await
+            .map_err(|e| upgrade_error(addr, e))
+    })
+    .await?;
+    Ok(session(ws, options))
 }
 
 /// A bound TCP address on which one role accepts WebSocket sessions.
+///
+/// Handshakes (the WebSocket upgrade and the role handshake) run
+/// concurrently, with the limits of [`SessionListener`]; before its
+/// handshake is done, a connection may send at most
+/// [`MAX_PREHANDSHAKE_BYTES`].
 pub struct WebSocketListener {
     inner: SessionListener,
 }
@@ -203,9 +357,8 @@ impl WebSocketListener {
         local_role: &str,
         options: &TcpOptions,
     ) -> Result<Self, TransportError> {
-        Ok(WebSocketListener {
-            inner: SessionListener::bind(addr, local_role, options).await?,
-        })
+        let listener = tcp::bind_listener(addr, options).await?;
+        Self::from_listener(listener, local_role, options)
     }
 
     /// Uses a listener the caller bound already.
@@ -230,7 +383,7 @@ impl WebSocketListener {
         options: &TcpOptions,
     ) -> Result<Self, TransportError> {
         Ok(WebSocketListener {
-            inner: SessionListener::from_listener(listener, local_role, options)?,
+            inner: SessionListener::with_opener(listener, local_role, options, ws_opener)?,
         })
     }
 
@@ -244,13 +397,16 @@ impl WebSocketListener {
         self.inner.local_role()
     }
 
-    /// Accepts the next connection, upgrades it and runs the handshake,
-    /// expecting the peer to be `peer_role`. As
-    /// [`SessionListener::accept`], a refused peer makes this call fail;
-    /// call it again to keep waiting.
+    /// How many connections are in their handshake right now.
+    pub fn pending_handshakes(&self) -> usize {
+        self.inner.pending_handshakes()
+    }
+
+    /// Waits for the next completed handshake of a peer playing
+    /// `peer_role`. As [`SessionListener::accept`], a refused peer makes
+    /// this call fail; call it again to keep waiting.
     pub async fn accept(&self, peer_role: &str) -> Result<RumpsteakSession, TransportError> {
-        let mut allow = handshake::expect_role(peer_role);
-        self.accept_checked(&mut allow).await.map(|(_, s)| s)
+        self.inner.accept(peer_role).await
     }
 
     /// Accepts the next connection from any of `peer_roles`, returning the
@@ -259,24 +415,7 @@ impl WebSocketListener {
         &self,
         peer_roles: &[&str],
     ) -> Result<(String, RumpsteakSession), TransportError> {
-        let mut allow = handshake::expect_one_of(peer_roles);
-        self.accept_checked(&mut allow).await
-    }
-
-    async fn accept_checked(
-        &self,
-        allow: &mut (dyn FnMut(&str) -> Result<(), String> + Send),
-    ) -> Result<(String, RumpsteakSession), TransportError> {
-        let (stream, addr): (TcpStream, SocketAddr) = self.inner.accept_stream().await?;
-        let options = self.inner.options();
-        let ws = tcp::within_handshake_timeout(options, addr, async {
-            accept_async_with_config(stream, Some(config(options)))
-                .await
-                .map_err(|e| upgrade_error(addr, e))
-        })
-        .await?;
-        let session = session(ws, options);
-        tcp::accept_handshake(session, addr, self.local_role(), allow, options).await
+        self.inner.accept_any(peer_roles).await
     }
 }
 
@@ -286,6 +425,80 @@ impl fmt::Debug for WebSocketListener {
             .field("local_addr", &self.local_addr())
             .field("local_role", &self.local_role())
             .finish_non_exhaustive()
+    }
+}
+
+/// Caps the bytes read from a stream until the handshake is done
+/// ([`MAX_PREHANDSHAKE_BYTES`]); then it only passes bytes through.
+struct Budget<S> {
+    inner: S,
+    left: Arc<AtomicUsize>,
+}
+
+/// Lifts the cap of a [`Budget`] once the handshake is done.
+struct Lift(Arc<AtomicUsize>);
+
+impl Lift {
+    fn lift(&self) {
+        self.0.store(usize::MAX, Ordering::Relaxed);
+    }
+}
+
+impl<S> Budget<S> {
+    fn new(inner: S) -> (Lift, Self) {
+        let left = Arc::new(AtomicUsize::new(MAX_PREHANDSHAKE_BYTES));
+        (Lift(Arc::clone(&left)), Budget { inner, left })
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Budget<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let left = self.left.load(Ordering::Relaxed);
+        if left == usize::MAX {
+            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
+        if left == 0 {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the peer sent more than {MAX_PREHANDSHAKE_BYTES} bytes before its handshake was done"
+                ),
+            )));
+        }
+        // Read at most what is left, through a small buffer of our own
+        // (only until the handshake is done).
+        let mut scratch = [0u8; 2048];
+        let room = buf.remaining().min(left).min(scratch.len());
+        let mut limited = ReadBuf::new(&mut scratch[..room]);
+        let polled = Pin::new(&mut self.inner).poll_read(cx, &mut limited);
+        if let Poll::Ready(Ok(())) = &polled {
+            let n = limited.filled().len();
+            buf.put_slice(limited.filled());
+            self.left.fetch_sub(n, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Budget<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

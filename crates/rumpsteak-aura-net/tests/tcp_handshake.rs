@@ -1,24 +1,26 @@
-//! The role and wire-version handshake: a wrong peer gets a clear
-//! `Handshake` error on both sides, and the connection is closed.
+//! The role and version handshake: a wrong peer gets a typed refusal on
+//! both sides, and the connection is closed.
 #![cfg(feature = "tcp")]
 
 mod common;
 
 use common::{
-    ACCEPT, HELLO, Net, REJECT, any_port, assert_unexpected_role_refused, greeting, read_frame,
-    reason, within, write_frame,
+    ACCEPT, Net, REJECT, any_port, assert_unexpected_role_refused, greeting, hello, read_frame,
+    reason, refusal, within, write_frame,
 };
 use rumpsteak_aura_net::tcp::{self, TcpOptions};
+use rumpsteak_aura_net::{HANDSHAKE_VERSION, RefusalReason};
 use rumpsteak_aura_transport::wire::WIRE_VERSION;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-/// The reason inside a raw reject frame.
+/// The reason text inside a raw reject frame.
 fn rejection(frame: &[u8]) -> String {
     assert_eq!(&frame[..4], b"RSKA");
     assert_eq!(frame[5], REJECT, "not a reject frame: {frame:?}");
     let from_len = frame[6] as usize;
-    let reason = &frame[8 + from_len..];
+    let reason_len = frame[7 + from_len] as usize;
+    let reason = &frame[8 + from_len..8 + from_len + reason_len];
     String::from_utf8(reason.to_vec()).unwrap()
 }
 
@@ -42,15 +44,11 @@ async fn dialing_the_wrong_role_is_refused_on_both_sides() {
     let (dialed, accepted) = listener
         .dial_and_accept(Net::Tcp, ("Alice", "Carol"), "Alice", &options)
         .await;
-    let (d, a) = (dialed.unwrap_err(), accepted.unwrap_err());
-    assert!(
-        reason(&d).contains("the peer expected role `Carol`, this side is `Bob`"),
-        "{d}"
-    );
-    assert!(
-        reason(&a).contains("the peer expected role `Carol`, this side is `Bob`"),
-        "{a}"
-    );
+    for e in [dialed.unwrap_err(), accepted.unwrap_err()] {
+        let r = refusal(&e);
+        assert_eq!(r.reason(), RefusalReason::WrongRole, "{e}");
+        assert_eq!((r.expected(), r.presented()), ("Bob", "Carol"));
+    }
 }
 
 #[tokio::test]
@@ -60,7 +58,9 @@ async fn an_acceptor_refuses_another_wire_version_and_closes() {
     let future = WIRE_VERSION.wrapping_add(1);
     let peer = async {
         let mut raw = TcpStream::connect(addr).await.unwrap();
-        write_frame(&mut raw, &greeting(future, HELLO, &["Alice", "Bob"])).await;
+        let mut frame = hello("Alice", "Bob");
+        *frame.last_mut().unwrap() = future;
+        write_frame(&mut raw, &frame).await;
         let reply = read_frame(&mut raw).await.expect("a reject frame");
         // Then the connection is closed.
         let after = read_frame(&mut raw).await;
@@ -69,11 +69,16 @@ async fn an_acceptor_refuses_another_wire_version_and_closes() {
     let (accepted, (reply, after)) =
         within(5, async { tokio::join!(listener.accept("Alice"), peer) }).await;
     let err = accepted.unwrap_err();
-    let expected = format!("wire format version {future} is not supported");
-    assert!(reason(&err).contains(&expected), "{err}");
-    assert!(rejection(&reply).contains(&expected), "{reply:?}");
+    let r = refusal(&err);
+    assert_eq!(r.reason(), RefusalReason::Version);
+    assert_eq!(r.expected(), format!("wire format version {WIRE_VERSION}"));
+    assert_eq!(r.presented(), format!("wire format version {future}"));
+    assert!(
+        rejection(&reply).contains(&format!("presented `wire format version {future}`")),
+        "{reply:?}"
+    );
     assert_eq!(
-        reply[4], WIRE_VERSION,
+        reply[4], HANDSHAKE_VERSION,
         "the reject carries the acceptor's version"
     );
     assert_eq!(after, None);
@@ -83,7 +88,7 @@ async fn an_acceptor_refuses_another_wire_version_and_closes() {
 async fn a_dialer_refuses_another_wire_version_and_closes() {
     let raw_listener = TcpListener::bind(any_port()).await.unwrap();
     let addr = raw_listener.local_addr().unwrap();
-    let future = WIRE_VERSION.wrapping_add(1);
+    let future = HANDSHAKE_VERSION.wrapping_add(1);
     // A peer of another version that accepts without checking.
     let peer = async {
         let (mut raw, _) = raw_listener.accept().await.unwrap();
@@ -98,11 +103,15 @@ async fn a_dialer_refuses_another_wire_version_and_closes() {
         tokio::join!(tcp::connect(addr, "Alice", "Bob", &options), peer)
     })
     .await;
-    assert_eq!(hello, greeting(WIRE_VERSION, HELLO, &["Alice", "Bob"]));
+    assert_eq!(hello, common::hello("Alice", "Bob"));
     let err = dialed.unwrap_err();
-    let expected = format!("wire format version {future} is not supported");
-    assert!(reason(&err).contains(&expected), "{err}");
-    assert!(rejection(&verdict).contains(&expected), "{verdict:?}");
+    let r = refusal(&err);
+    assert_eq!(r.reason(), RefusalReason::Version);
+    assert_eq!(r.presented(), format!("handshake version {future}"));
+    assert!(
+        rejection(&verdict).contains(&format!("presented `handshake version {future}`")),
+        "{verdict:?}"
+    );
     assert_eq!(after, None);
 }
 
@@ -139,13 +148,13 @@ async fn first_frames_right_after_the_handshake_are_kept() {
     let addr = listener.local_addr();
     let dialer = async {
         let mut raw = TcpStream::connect(addr).await.unwrap();
-        write_frame(&mut raw, &greeting(WIRE_VERSION, HELLO, &["Alice", "Bob"])).await;
+        write_frame(&mut raw, &hello("Alice", "Bob")).await;
         let reply = read_frame(&mut raw).await.unwrap();
-        assert_eq!(reply, greeting(WIRE_VERSION, ACCEPT, &["Bob"]));
+        assert_eq!(reply, greeting(HANDSHAKE_VERSION, ACCEPT, &["Bob"]));
         // Confirmation and two frames in one write.
         let mut bytes = Vec::new();
         for payload in [
-            greeting(WIRE_VERSION, ACCEPT, &["Alice"]),
+            greeting(HANDSHAKE_VERSION, ACCEPT, &["Alice"]),
             b"one".to_vec(),
             b"two".to_vec(),
         ] {
@@ -173,11 +182,7 @@ async fn a_refused_connection_does_not_linger() {
     let addr = listener.local_addr();
     let peer = async {
         let mut raw = TcpStream::connect(addr).await.unwrap();
-        write_frame(
-            &mut raw,
-            &greeting(WIRE_VERSION, HELLO, &["Mallory", "Bob"]),
-        )
-        .await;
+        write_frame(&mut raw, &hello("Mallory", "Bob")).await;
         let reply = read_frame(&mut raw).await.expect("a reject frame");
         assert_eq!(reply[5], REJECT);
         assert_eq!(read_frame(&mut raw).await, None, "then a FIN");

@@ -102,16 +102,14 @@ async fn a_vanished_peer_ends_the_pending_receive() {
                 .unwrap();
         use futures::{SinkExt, StreamExt};
         use websocket::tokio_tungstenite::tungstenite::Message;
-        let wire = rumpsteak_aura_transport::wire::WIRE_VERSION;
-        ws.send(Message::Binary(
-            common::greeting(wire, common::HELLO, &["Alice", "Bob"]).into(),
-        ))
-        .await
-        .unwrap();
+        let version = rumpsteak_aura_net::HANDSHAKE_VERSION;
+        ws.send(Message::Binary(common::hello("Alice", "Bob").into()))
+            .await
+            .unwrap();
         let reply = ws.next().await.unwrap().unwrap();
         assert!(matches!(reply, Message::Binary(_)));
         ws.send(Message::Binary(
-            common::greeting(wire, common::ACCEPT, &["Alice"]).into(),
+            common::greeting(version, common::ACCEPT, &["Alice"]).into(),
         ))
         .await
         .unwrap();

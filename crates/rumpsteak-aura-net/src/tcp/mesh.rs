@@ -11,11 +11,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rumpsteak_aura::TransportError;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use super::{SessionListener, TcpOptions, accept_on, connect};
-use crate::handshake::Escaped;
+use rumpsteak_aura::{Refusal, RefusalReason, TransportErrorKind};
+
+use super::{Accepted, SessionListener, TcpOptions, connect};
 use rumpsteak_aura_transport::RumpsteakSession;
 
 /// Why a [`Mesh`] could not be wired.
@@ -69,19 +70,7 @@ impl MeshError {
     }
 }
 
-struct Names<'a>(&'a [String]);
-
-impl fmt::Display for Names<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, name) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "`{name}`")?;
-        }
-        Ok(())
-    }
-}
+use crate::handshake::{Escaped, Names};
 
 type NameFn<R> = Arc<dyn Fn(&R) -> String + Send + Sync>;
 
@@ -277,7 +266,7 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
         let listener = if me + 1 < self.table.len() {
             let bound = match listener {
                 Some(l) => l,
-                None => super::bind_listener(self.table[me].1)
+                None => super::bind_listener(self.table[me].1, &self.options)
                     .await
                     .map_err(|source| MeshError::Listen {
                         role: my_name.to_string(),
@@ -328,8 +317,8 @@ enum Event {
         attempt: u32,
         result: Result<RumpsteakSession, TransportError>,
     },
-    Accepted(Result<(TcpStream, SocketAddr), TransportError>),
-    Handshaked(Result<(String, RumpsteakSession), TransportError>),
+    /// A handshake on this role's listener ended.
+    Admitted(Accepted),
 }
 
 type Pending<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Event> + Send + 'a>>>;
@@ -378,12 +367,44 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
         }));
     }
 
+    /// Waits for the next completed handshake on the listener. Every
+    /// connection's handshake runs in its own task, so one that greets and
+    /// never confirms delays nobody; a role is claimed only when its
+    /// handshake completes.
     fn accept(&mut self) {
-        if let Some(listener) = self.listener {
-            self.pending.push(Box::pin(async move {
-                Event::Accepted(listener.accept_stream().await)
-            }));
-        }
+        self.accept_after(Duration::ZERO);
+    }
+
+    fn accept_after(&mut self, pause: Duration) {
+        let Some(listener) = self.listener else {
+            return;
+        };
+        let later = self.later;
+        let claimed = Arc::clone(&self.claimed);
+        self.pending.push(Box::pin(async move {
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            let mut allow = |from: &str| -> Result<(), Refusal> {
+                if !later.iter().any(|n| n == from) {
+                    return Err(Refusal::new(
+                        RefusalReason::WrongRole,
+                        format!("one of {}", Names(later)),
+                        from,
+                    ));
+                }
+                if lock(&claimed).contains(from) {
+                    return Err(Refusal::new(
+                        RefusalReason::DuplicateRole,
+                        "a role not connected yet",
+                        from,
+                    )
+                    .with_detail(format!("role `{}` is already connected", Escaped(from))));
+                }
+                Ok(())
+            };
+            Event::Admitted(listener.accept_checked(&mut allow).await)
+        }));
     }
 
     fn handle(&mut self, event: Event) -> Result<(), MeshError> {
@@ -410,21 +431,7 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
                     .min(self.mesh.retry_max);
                 self.dial(peer, attempt.saturating_add(1), wait);
             }
-            Event::Accepted(Ok((stream, addr))) => {
-                self.handshake(stream, addr);
-                self.accept();
-            }
-            Event::Accepted(Err(e)) => {
-                // Out of descriptors and the like: note it, breathe, go on.
-                self.last_error = Some(e);
-                if let Some(listener) = self.listener {
-                    self.pending.push(Box::pin(async move {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        Event::Accepted(listener.accept_stream().await)
-                    }));
-                }
-            }
-            Event::Handshaked(Ok((name, session))) => {
+            Event::Admitted(Ok((name, session))) => {
                 // The first completed handshake takes the role; a second one
                 // that completed meanwhile is dropped (its peer sees the
                 // connection close).
@@ -434,37 +441,23 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
                 {
                     self.sessions[i] = Some(session);
                 }
+                self.accept();
             }
-            Event::Handshaked(Err(e)) => self.last_error = Some(e),
+            Event::Admitted(Err(e)) => {
+                // A refused or failed handshake, or accepting itself failed
+                // (out of descriptors, say): note it and go on, after a
+                // pause if the failure may be the listener's own, so as
+                // not to spin on it.
+                let pause = if matches!(e.kind(), TransportErrorKind::Io(_)) {
+                    Duration::from_millis(50)
+                } else {
+                    Duration::ZERO
+                };
+                self.last_error = Some(e);
+                self.accept_after(pause);
+            }
         }
         Ok(())
-    }
-
-    fn handshake(&mut self, stream: TcpStream, addr: SocketAddr) {
-        let Some(listener) = self.listener else {
-            return;
-        };
-        let later = self.later;
-        let claimed = Arc::clone(&self.claimed);
-        let names = self.names;
-        let me = names[self.me].as_str();
-        let options = listener.options();
-        self.pending.push(Box::pin(async move {
-            let mut allow = |from: &str| -> Result<(), String> {
-                if !later.iter().any(|n| n == from) {
-                    return Err(format!(
-                        "unexpected peer role `{}` (expected one of {})",
-                        Escaped(from),
-                        Names(later)
-                    ));
-                }
-                if lock(&claimed).contains(from) {
-                    return Err(format!("role `{}` is already connected", Escaped(from)));
-                }
-                Ok(())
-            };
-            Event::Handshaked(accept_on(stream, addr, me, &mut allow, options).await)
-        }));
     }
 
     fn finish(self) -> Result<Vec<(R, RumpsteakSession)>, MeshError> {

@@ -47,6 +47,7 @@
 //! Everything here runs on tokio and needs a runtime with I/O and timers
 //! enabled (`#[tokio::main]` or `Builder::enable_all`).
 
+mod admission;
 pub(crate) mod deadline;
 mod mesh;
 mod options;
@@ -57,17 +58,22 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rumpsteak_aura::TransportError;
+use std::sync::Arc;
+
+use rumpsteak_aura::{Refusal, RefusalReason, TransportError};
 use socket2::{SockRef, TcpKeepalive};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::time::Instant;
 
-use crate::handshake::{self, FrameIo, check_name};
+use crate::handshake::{self, Allow, FrameIo, Local, check_name};
 use rumpsteak_aura_transport::RumpsteakSession;
-use rumpsteak_aura_transport::wire::WIRE_VERSION;
 
+use admission::Admission;
+pub(crate) use admission::{Accepted, Opener, Ticket};
 pub use mesh::{Mesh, MeshError};
 pub use options::TcpOptions;
-pub(crate) use stream::TcpTransport;
+pub(crate) use stream::{FramedTransport, TcpTransport};
 
 /// An I/O error that happened at a known address.
 #[derive(Debug, thiserror::Error)]
@@ -121,11 +127,26 @@ pub(crate) async fn dial_stream(
     Ok(stream)
 }
 
-/// Binds a listener, naming the address when that fails.
-pub(crate) async fn bind_listener(addr: SocketAddr) -> Result<TcpListener, TransportError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| at_address("listen on", addr, e))
+/// Binds a listener with the options' backlog, naming the address when
+/// that fails.
+pub(crate) async fn bind_listener(
+    addr: SocketAddr,
+    options: &TcpOptions,
+) -> Result<TcpListener, TransportError> {
+    let bind = || -> io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // As std and tokio do on Unix: a restarted listener can bind its
+        // port while old connections are in TIME_WAIT.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(options.listen_backlog())
+    };
+    bind().map_err(|e| at_address("listen on", addr, e))
 }
 
 /// `TCP_NODELAY` and keepalive.
@@ -162,9 +183,22 @@ pub(crate) async fn within_handshake_timeout<T>(
         .map_err(|_| timed_out("handshake with", addr, options.handshake_timeout()))?
 }
 
-/// A connection the role handshake runs on: TCP framing, or WebSocket
-/// messages wrapped in a session.
-pub(crate) trait Handshaking: FrameIo + Sized {
+/// Runs a handshake step until `deadline`, the end of the handshake
+/// timeout that started when the connection was accepted.
+pub(crate) async fn until_deadline<T>(
+    deadline: Instant,
+    options: &TcpOptions,
+    addr: SocketAddr,
+    step: impl Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    tokio::time::timeout_at(deadline, step)
+        .await
+        .map_err(|_| timed_out("handshake with", addr, options.handshake_timeout()))?
+}
+
+/// A connection the role handshake runs on: TCP framing (plain or over
+/// TLS), or WebSocket messages wrapped in a session.
+pub(crate) trait Handshaking: FrameIo + Sized + 'static {
     /// Sets the frame limit in both directions.
     fn limit_frames(self, max: usize) -> Self;
 
@@ -182,7 +216,11 @@ pub(crate) trait Handshaking: FrameIo + Sized {
 /// hold the socket).
 pub(crate) const REFUSED_LINGER: Duration = Duration::from_millis(100);
 
-impl Handshaking for TcpTransport {
+impl<R, W> Handshaking for FramedTransport<R, W>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     fn limit_frames(mut self, max: usize) -> Self {
         self.set_max_frame_len(max);
         self
@@ -213,7 +251,8 @@ fn after_handshake<T: Handshaking>(io: T, options: &TcpOptions) -> RumpsteakSess
     io.limit_frames(max).into_session().with_max_frame_len(max)
 }
 
-/// Checks both role names, then opens the TCP connection for a dialer.
+/// Checks both role names and the session identifier, then opens the TCP
+/// connection for a dialer.
 pub(crate) async fn dial_checked(
     addr: SocketAddr,
     local_role: &str,
@@ -222,11 +261,17 @@ pub(crate) async fn dial_checked(
 ) -> Result<TcpStream, TransportError> {
     check_name(local_role)?;
     check_name(peer_role)?;
+    check_name(options.session_id())?;
+    #[cfg(feature = "tls")]
+    if let Some(tls) = options.tls() {
+        tls.check_role(local_role)?;
+    }
     dial_stream(addr, options).await
 }
 
 /// The dialing side of the handshake, under the handshake timeout and the
-/// handshake frame limit.
+/// handshake frame limit. Over TLS, `io` is already encrypted and the
+/// listener's certificate already checked.
 pub(crate) async fn dial_handshake<T: Handshaking>(
     io: T,
     addr: SocketAddr,
@@ -235,10 +280,15 @@ pub(crate) async fn dial_handshake<T: Handshaking>(
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
     let mut io = io.limit_frames(handshake::MAX_HANDSHAKE_FRAME);
+    let local = Local {
+        role: local_role,
+        session: options.session_id(),
+        peer_proven: None,
+    };
     let done = within_handshake_timeout(
         options,
         addr,
-        handshake::dial(&mut io, local_role, peer_role, addr, WIRE_VERSION),
+        handshake::dial(&mut io, local, peer_role, addr),
     )
     .await;
     if let Err(e) = done {
@@ -248,39 +298,178 @@ pub(crate) async fn dial_handshake<T: Handshaking>(
     Ok(after_handshake(io, options))
 }
 
-/// The accepting side of the handshake, under the handshake timeout and
-/// the handshake frame limit; returns the peer's role with the session.
-pub(crate) async fn accept_handshake<T: Handshaking>(
+/// The accepting side of the handshake on an opened connection, under
+/// the ticket's deadline and the handshake frame limit: reads and checks
+/// the hello, asks the listener for its verdict on the claimed role, then
+/// answers. `peer_proven` is, over TLS, the roles the dialer's certificate
+/// proves.
+pub(crate) async fn admit<T: Handshaking>(
     io: T,
     addr: SocketAddr,
     local_role: &str,
-    allow: &mut (dyn FnMut(&str) -> Result<(), String> + Send),
+    peer_proven: Option<&[String]>,
     options: &TcpOptions,
-) -> Result<(String, RumpsteakSession), TransportError> {
+    ticket: &Ticket,
+) -> Accepted {
     let mut io = io.limit_frames(handshake::MAX_HANDSHAKE_FRAME);
-    let role = match within_handshake_timeout(
-        options,
-        addr,
-        handshake::accept(&mut io, local_role, allow, addr, WIRE_VERSION),
-    )
-    .await
-    {
-        Ok(role) => role,
+    let local = Local {
+        role: local_role,
+        session: options.session_id(),
+        peer_proven,
+    };
+    let step = async {
+        let from = handshake::read_hello(&mut io, local, addr).await?;
+        let verdict = ticket.verdict(&from).await;
+        handshake::finish_accept(&mut io, local_role, &from, verdict, addr).await?;
+        Ok(from)
+    };
+    match until_deadline(ticket.deadline, options, addr, step).await {
+        Ok(from) => Ok((from, after_handshake(io, options))),
         Err(e) => {
             io.refused();
-            return Err(e);
+            Err(e)
         }
-    };
-    Ok((role, after_handshake(io, options)))
+    }
+}
+
+/// Opens a dialed TCP connection: TLS first when the options carry an
+/// identity, then the role handshake.
+async fn dial_on(
+    stream: TcpStream,
+    addr: SocketAddr,
+    local_role: &str,
+    peer_role: &str,
+    options: &TcpOptions,
+) -> Result<RumpsteakSession, TransportError> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = options.tls() {
+        let halves = tls.connect(stream, addr, options).await?;
+        let transport = FramedTransport::new(halves.read, halves.write, addr, options);
+        let verdict = halves.verdict.and_then(|proven| {
+            if proven.iter().any(|r| r == peer_role) {
+                Ok(())
+            } else {
+                Err(Refusal::new(
+                    RefusalReason::CertificateRole,
+                    peer_role,
+                    format!("certificate of {}", handshake::Names(&proven)),
+                ))
+            }
+        });
+        if let Err(refusal) = verdict {
+            let deadline = Instant::now() + options.handshake_timeout();
+            return Err(refuse_now(transport, addr, local_role, refusal, deadline, options).await);
+        }
+        return dial_handshake(transport, addr, local_role, peer_role, options).await;
+    }
+    let transport = TcpTransport::tcp(stream, addr, options);
+    dial_handshake(transport, addr, local_role, peer_role, options).await
+}
+
+/// The listener side of a plain or TLS connection (not WebSocket).
+fn framed_opener(local_role: &str, options: &TcpOptions) -> Opener {
+    let role: Arc<str> = Arc::from(local_role);
+    let options = Arc::new(options.clone());
+    Arc::new(move |stream: TcpStream, addr: SocketAddr, ticket: Ticket| {
+        let (role, options) = (Arc::clone(&role), Arc::clone(&options));
+        Box::pin(async move {
+            let result = open_framed(stream, addr, &role, &options, &ticket).await;
+            ticket.done(result);
+        })
+    })
+}
+
+async fn open_framed(
+    stream: TcpStream,
+    addr: SocketAddr,
+    local_role: &str,
+    options: &TcpOptions,
+    ticket: &Ticket,
+) -> Accepted {
+    let first = until_deadline(ticket.deadline, options, addr, first_byte(&stream, addr)).await?;
+    let speaks_tls = first == Some(TLS_HANDSHAKE_RECORD);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = options.tls() {
+        if !speaks_tls {
+            // A plain-text dialer: it is told so in its own framing.
+            let io = TcpTransport::tcp(stream, addr, options);
+            let refusal = Refusal::new(RefusalReason::PlainTextPeer, "TLS", "plain text");
+            return Err(refuse_now(io, addr, local_role, refusal, ticket.deadline, options).await);
+        }
+        let accepted = until_deadline(ticket.deadline, options, addr, tls.accept(stream, addr));
+        let halves = accepted.await?;
+        let transport = FramedTransport::new(halves.read, halves.write, addr, options);
+        return match halves.verdict {
+            Ok(proven) => admit(transport, addr, local_role, Some(&proven), options, ticket).await,
+            Err(refusal) => Err(refuse_now(
+                transport,
+                addr,
+                local_role,
+                refusal,
+                ticket.deadline,
+                options,
+            )
+            .await),
+        };
+    }
+    let io = TcpTransport::tcp(stream, addr, options);
+    if speaks_tls {
+        // A TLS dialer at a plain listener: its TLS layer finds this
+        // refusal in what it reads instead of a server hello.
+        let refusal = Refusal::new(RefusalReason::TlsPeer, "plain text", "TLS");
+        return Err(refuse_now(io, addr, local_role, refusal, ticket.deadline, options).await);
+    }
+    admit(io, addr, local_role, None, options, ticket).await
+}
+
+/// Refuses a connection before its role handshake, telling the peer why
+/// (as far as it listens before `deadline`); returns this side's error.
+pub(crate) async fn refuse_now<T: Handshaking>(
+    io: T,
+    addr: SocketAddr,
+    local_role: &str,
+    refusal: Refusal,
+    deadline: Instant,
+    options: &TcpOptions,
+) -> TransportError {
+    let mut io = io.limit_frames(handshake::MAX_HANDSHAKE_FRAME);
+    let sent = handshake::refuse_plainly(&mut io, local_role, refusal.clone());
+    let _ = until_deadline(deadline, options, addr, sent).await;
+    io.refused();
+    TransportError::refused(refusal.with_detail(format!("refused {addr}")))
+}
+
+/// The first byte of every TLS connection: a handshake record.
+pub(crate) const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Waits for the dialer's first byte without taking it; `None` if it
+/// closed first.
+pub(crate) async fn first_byte(
+    stream: &TcpStream,
+    addr: SocketAddr,
+) -> Result<Option<u8>, TransportError> {
+    let mut byte = [0u8; 1];
+    match stream.peek(&mut byte).await {
+        Ok(0) => Ok(None),
+        Ok(_) => Ok(Some(byte[0])),
+        Err(e) => Err(at_address("read from", addr, e)),
+    }
 }
 
 /// Connects to the peer playing `peer_role` at `addr`, as `local_role`.
 ///
+/// With an identity in the options ([`TcpOptions::with_tls`]) the
+/// connection runs TLS 1.3 and the listener must prove with its
+/// certificate that it is `peer_role`; without one it is plain text.
+///
 /// Fails with an I/O error naming the address when the connection is
-/// refused or does not open within [`TcpOptions::connect_timeout`], and with
-/// a [`Handshake`](crate::TransportErrorKind::Handshake) error when the
-/// peer is not `peer_role`, does not expect `local_role`, or speaks another
-/// wire format version.
+/// refused or does not open within [`TcpOptions::connect_timeout`]; with a
+/// [`Refused`](crate::TransportErrorKind::Refused) error naming what was
+/// expected and what was presented when the peer is not `peer_role`, does
+/// not expect `local_role`, belongs to another session, speaks another
+/// version, or fails the certificate checks; and with a
+/// [`Handshake`](crate::TransportErrorKind::Handshake) error when it is not
+/// a rumpsteak-aura session at all.
 ///
 /// # Examples
 ///
@@ -312,20 +501,37 @@ pub async fn connect(
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
     let stream = dial_checked(addr, local_role, peer_role, options).await?;
-    let transport = TcpTransport::new(stream, addr, options);
-    dial_handshake(transport, addr, local_role, peer_role, options).await
+    dial_on(stream, addr, local_role, peer_role, options).await
 }
 
 /// A bound TCP address on which one role accepts sessions from its peers.
+///
+/// Every connection runs its handshake in a task of its own, so a peer
+/// that connects and stays silent delays no other: it is closed when the
+/// handshake timeout passes ([`TcpOptions::with_handshake_timeout`]). At
+/// most [`TcpOptions::max_pending_handshakes`] handshakes run at once;
+/// at the cap, the oldest connection that has not greeted yet is closed to
+/// make room. The listen backlog is [`TcpOptions::listen_backlog`].
+///
+/// Handshakes make progress while a call of [`accept`](Self::accept) (or
+/// [`accept_any`](Self::accept_any)) is waiting; calls on one listener are
+/// served one at a time. A call that is cancelled loses nothing: a
+/// handshake it agreed to completes, and its session goes to the next call
+/// that expects its role.
+///
+/// The listener does not track the sessions it handed out: each call asks
+/// for one more session, so one role may connect again after its earlier
+/// session was accepted (a server with many clients of the same role).
+/// [`Mesh`], which knows the whole table, refuses a second connection for a
+/// role already wired.
 pub struct SessionListener {
-    listener: TcpListener,
-    local_addr: SocketAddr,
+    admission: Admission,
     local_role: String,
-    options: TcpOptions,
 }
 
 impl SessionListener {
-    /// Binds `addr` for the role `local_role`. Port 0 picks a free port; see
+    /// Binds `addr` for the role `local_role`, with the backlog of
+    /// [`TcpOptions::listen_backlog`]. Port 0 picks a free port; see
     /// [`local_addr`](SessionListener::local_addr).
     ///
     /// Fails with an I/O error naming the address when it is in use.
@@ -351,12 +557,13 @@ impl SessionListener {
         options: &TcpOptions,
     ) -> Result<Self, TransportError> {
         check_name(local_role)?;
-        let listener = bind_listener(addr).await?;
+        let listener = bind_listener(addr, options).await?;
         Self::from_listener(listener, local_role, options)
     }
 
     /// Uses a listener the caller bound already (for example, to learn an
-    /// ephemeral port before the table of addresses is written).
+    /// ephemeral port before the table of addresses is written). Its
+    /// backlog is the one it was bound with.
     ///
     /// # Examples
     ///
@@ -377,19 +584,32 @@ impl SessionListener {
         local_role: &str,
         options: &TcpOptions,
     ) -> Result<Self, TransportError> {
+        Self::with_opener(listener, local_role, options, framed_opener)
+    }
+
+    /// A listener whose connections are opened by the opener that
+    /// `opener` builds for the role and options (plain, TLS, WebSocket).
+    pub(crate) fn with_opener(
+        listener: TcpListener,
+        local_role: &str,
+        options: &TcpOptions,
+        opener: fn(&str, &TcpOptions) -> Opener,
+    ) -> Result<Self, TransportError> {
         check_name(local_role)?;
-        let local_addr = listener.local_addr().map_err(TransportError::io)?;
+        check_name(options.session_id())?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = options.tls() {
+            tls.check_role(local_role)?;
+        }
         Ok(SessionListener {
-            listener,
-            local_addr,
+            admission: Admission::new(listener, options, opener(local_role, options))?,
             local_role: local_role.to_string(),
-            options: options.clone(),
         })
     }
 
     /// The address this listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.admission.local_addr()
     }
 
     /// The role this listener accepts sessions for.
@@ -397,17 +617,25 @@ impl SessionListener {
         &self.local_role
     }
 
-    /// Accepts the next connection and runs the handshake, expecting the
-    /// peer to be `peer_role`.
+    /// How many connections are in their handshake right now.
+    pub fn pending_handshakes(&self) -> usize {
+        self.admission.pending()
+    }
+
+    /// Waits for the next completed handshake of a peer playing
+    /// `peer_role`, and returns its session.
     ///
-    /// A connection from any other role, or from a peer of another wire
-    /// version, is refused and closed, and this call returns the
-    /// [`Handshake`](crate::TransportErrorKind::Handshake) error; call it
-    /// again to keep waiting. A peer that connects and says nothing is cut
-    /// off after [`TcpOptions::handshake_timeout`].
+    /// A connection from any other role, from another session, from a peer
+    /// of another version or (over TLS) one whose certificate fails, is
+    /// refused and closed, and this call returns the
+    /// [`Refused`](crate::TransportErrorKind::Refused) error; a connection
+    /// that is not a rumpsteak-aura session, or breaks, gives a
+    /// [`Handshake`](crate::TransportErrorKind::Handshake) or I/O error, and
+    /// a silent one a timeout after [`TcpOptions::handshake_timeout`]. Call
+    /// it again to keep waiting: other handshakes go on meanwhile.
     pub async fn accept(&self, peer_role: &str) -> Result<RumpsteakSession, TransportError> {
         let mut allow = handshake::expect_role(peer_role);
-        self.accept_checked(&mut allow).await.map(|(_, s)| s)
+        self.admission.next(&mut allow).await.map(|(_, s)| s)
     }
 
     /// Accepts the next connection from any of `peer_roles`, returning the
@@ -435,52 +663,26 @@ impl SessionListener {
         peer_roles: &[&str],
     ) -> Result<(String, RumpsteakSession), TransportError> {
         let mut allow = handshake::expect_one_of(peer_roles);
-        self.accept_checked(&mut allow).await
+        self.admission.next(&mut allow).await
     }
 
-    pub(crate) async fn accept_checked(
-        &self,
-        allow: &mut (dyn FnMut(&str) -> Result<(), String> + Send),
-    ) -> Result<(String, RumpsteakSession), TransportError> {
-        let (stream, addr) = self.accept_stream().await?;
-        accept_on(stream, addr, &self.local_role, allow, &self.options).await
-    }
-
-    pub(crate) async fn accept_stream(&self) -> Result<(TcpStream, SocketAddr), TransportError> {
-        let (stream, addr) = self
-            .listener
-            .accept()
-            .await
-            .map_err(|e| at_address("accept on", self.local_addr, e))?;
-        configure(&stream, &self.options)
-            .map_err(|e| at_address("configure connection from", addr, e))?;
-        Ok((stream, addr))
+    /// The next completed handshake whose claimed role `allow` accepts.
+    pub(crate) async fn accept_checked(&self, allow: &mut Allow<'_>) -> Accepted {
+        self.admission.next(allow).await
     }
 
     pub(crate) fn options(&self) -> &TcpOptions {
-        &self.options
+        self.admission.options()
     }
-}
-
-/// The accepting side of the handshake on a fresh connection.
-pub(crate) async fn accept_on(
-    stream: TcpStream,
-    addr: SocketAddr,
-    local_role: &str,
-    allow: &mut (dyn FnMut(&str) -> Result<(), String> + Send),
-    options: &TcpOptions,
-) -> Result<(String, RumpsteakSession), TransportError> {
-    let transport = TcpTransport::new(stream, addr, options);
-    accept_handshake(transport, addr, local_role, allow, options).await
 }
 
 impl fmt::Debug for SessionListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionListener")
-            .field("local_addr", &self.local_addr)
+            .field("local_addr", &self.local_addr())
             .field("local_role", &self.local_role)
-            .field("options", &self.options)
-            .finish()
+            .field("options", self.options())
+            .finish_non_exhaustive()
     }
 }
 

@@ -15,6 +15,15 @@ use rumpsteak_aura_transport::DEFAULT_MAX_FRAME_LEN;
 /// | [`connect_timeout`](TcpOptions::connect_timeout) | 10 s |
 /// | [`handshake_timeout`](TcpOptions::handshake_timeout) | 10 s |
 /// | [`linger`](TcpOptions::linger) | 5 s |
+/// | [`session_id`](TcpOptions::session_id) | empty |
+/// | [`max_pending_handshakes`](TcpOptions::max_pending_handshakes) | 1024 |
+/// | [`listen_backlog`](TcpOptions::listen_backlog) | 1024 |
+/// | [`tls`](TcpOptions::with_tls) | none: plain text, for trusted networks only |
+///
+/// The limits on connections that have not finished their handshake
+/// (timeout, pending handshakes, backlog) suit a listener open to the
+/// public: a silent connection costs one small task and its socket, at
+/// most 10 s.
 ///
 /// # Examples
 ///
@@ -38,6 +47,11 @@ pub struct TcpOptions {
     connect_timeout: Duration,
     handshake_timeout: Duration,
     linger: Duration,
+    session_id: String,
+    max_pending_handshakes: usize,
+    listen_backlog: u32,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for TcpOptions {
@@ -49,6 +63,11 @@ impl Default for TcpOptions {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             linger: Duration::from_secs(5),
+            session_id: String::new(),
+            max_pending_handshakes: 1024,
+            listen_backlog: 1024,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -118,6 +137,62 @@ impl TcpOptions {
     pub fn with_linger(mut self, linger: Duration) -> Self {
         self.linger = linger;
         self
+    }
+
+    /// Sets the session identifier, which both sides of every connection
+    /// must share: two instances of a protocol between the same roles (on
+    /// the same listener) with different identifiers are never crossed. A
+    /// dialer of another session is refused with
+    /// [`RefusalReason::WrongSession`](rumpsteak_aura::RefusalReason::WrongSession).
+    /// At most 255 bytes of UTF-8; empty by default.
+    pub fn with_session_id(mut self, id: impl Into<String>) -> Self {
+        self.session_id = id.into();
+        self
+    }
+
+    /// Sets how many accepted connections may be in their handshake at
+    /// once (at least 1). At the cap, the oldest one that has not sent its
+    /// hello is closed to make room for a new one.
+    pub fn with_max_pending_handshakes(mut self, max: usize) -> Self {
+        self.max_pending_handshakes = max.max(1);
+        self
+    }
+
+    /// Sets the listen backlog of listeners this crate binds: how many
+    /// connections the kernel queues before they are accepted.
+    pub fn with_listen_backlog(mut self, backlog: u32) -> Self {
+        self.listen_backlog = backlog.max(1);
+        self
+    }
+
+    /// Runs every session over TLS 1.3 with `tls`'s identity: the local
+    /// role proves itself with its certificate and checks the peer's (see
+    /// [`tls`](crate::tls)).
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The TLS configuration, if sessions run over TLS.
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Option<&crate::tls::TlsConfig> {
+        self.tls.as_ref()
+    }
+
+    /// The session identifier.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The cap on connections in their handshake at once.
+    pub fn max_pending_handshakes(&self) -> usize {
+        self.max_pending_handshakes
+    }
+
+    /// The listen backlog.
+    pub fn listen_backlog(&self) -> u32 {
+        self.listen_backlog
     }
 
     /// The largest frame, in bytes.

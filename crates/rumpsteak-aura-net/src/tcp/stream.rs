@@ -240,18 +240,36 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
-/// A [`SessionTransport`] over one TCP connection.
-pub(crate) struct TcpTransport {
-    reader: Option<FrameReader<OwnedReadHalf>>,
-    writer: Option<FrameWriter<OwnedWriteHalf>>,
+/// A [`SessionTransport`] of length-delimited frames over the two halves of
+/// a byte stream: a TCP connection, or a TLS stream over one.
+pub(crate) struct FramedTransport<R, W>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    reader: Option<FrameReader<R>>,
+    writer: Option<FrameWriter<W>>,
     peer_addr: SocketAddr,
     linger: Duration,
 }
 
+/// The transport of a plain TCP connection.
+pub(crate) type TcpTransport = FramedTransport<OwnedReadHalf, OwnedWriteHalf>;
+
 impl TcpTransport {
-    pub(crate) fn new(stream: TcpStream, peer_addr: SocketAddr, options: &TcpOptions) -> Self {
+    pub(crate) fn tcp(stream: TcpStream, peer_addr: SocketAddr, options: &TcpOptions) -> Self {
         let (read, write) = stream.into_split();
-        TcpTransport {
+        FramedTransport::new(read, write, peer_addr, options)
+    }
+}
+
+impl<R, W> FramedTransport<R, W>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    pub(crate) fn new(read: R, write: W, peer_addr: SocketAddr, options: &TcpOptions) -> Self {
+        FramedTransport {
             reader: Some(FrameReader::new(
                 read,
                 options.max_frame_len(),
@@ -278,7 +296,11 @@ impl TcpTransport {
     }
 }
 
-impl SessionTransport for TcpTransport {
+impl<R, W> SessionTransport for FramedTransport<R, W>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
         match &mut self.writer {
             Some(w) => w.poll_ready(cx),
@@ -327,7 +349,11 @@ impl SessionTransport for TcpTransport {
     }
 }
 
-impl Drop for TcpTransport {
+impl<R, W> Drop for FramedTransport<R, W>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     /// Closing a socket while the peer's frames sit unread in it makes the
     /// kernel answer with a reset, which can destroy frames the peer has
     /// not read yet. So, inside a runtime, the receiving half lingers in the
@@ -357,9 +383,13 @@ impl Drop for TcpTransport {
     }
 }
 
-impl fmt::Debug for TcpTransport {
+impl<R, W> fmt::Debug for FramedTransport<R, W>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpTransport")
+        f.debug_struct("FramedTransport")
             .field("peer_addr", &self.peer_addr)
             .field("sending", &self.writer.is_some())
             .finish_non_exhaustive()

@@ -11,8 +11,8 @@ use rumpsteak_aura_transport::{TransportError, TransportErrorKind};
 #[cfg(feature = "tcp")]
 #[allow(unused_imports)]
 pub(crate) use net::{
-    ACCEPT, HELLO, Listener, Net, REJECT, any_port, assert_unexpected_role_refused, greeting, pair,
-    raw_dial, raw_peer, read_frame, write_frame,
+    ACCEPT, HELLO, Listener, Net, REJECT, any_port, assert_unexpected_role_refused, greeting,
+    hello, pair, raw_dial, raw_peer, read_frame, write_frame,
 };
 
 /// Fails the test if `f` takes longer than `secs` seconds, rather than
@@ -46,6 +46,13 @@ pub(crate) async fn assert_send_over_limit_refused(
     );
 }
 
+/// The refusal of a refused session setup; fails the test on any other
+/// error.
+pub(crate) fn refusal(err: &TransportError) -> &rumpsteak_aura_net::Refusal {
+    err.refusal()
+        .unwrap_or_else(|| panic!("expected a refusal, got {err}"))
+}
+
 /// The reason of a handshake error; fails the test on any other error.
 pub(crate) fn reason(err: &TransportError) -> &str {
     match err.kind() {
@@ -64,7 +71,8 @@ mod net {
     use rumpsteak_aura_net::websocket::{self, WebSocketListener};
     use rumpsteak_aura_transport::{RumpsteakSession, TransportError};
 
-    use super::{reason, within};
+    use super::{refusal, within};
+    use rumpsteak_aura_net::{HANDSHAKE_VERSION, RefusalReason};
     use rumpsteak_aura_transport::wire::WIRE_VERSION;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
@@ -176,8 +184,9 @@ mod net {
     }
 
     /// Mallory dials a `Bob` listener over `net` that expects Alice: both
-    /// sides fail with a handshake error naming the unexpected role, and the
-    /// dialer's names the address. Returns the listener, still usable.
+    /// sides fail with a refusal naming the expected and the presented
+    /// role, and the dialer's names the address. Returns the listener,
+    /// still usable.
     pub(crate) async fn assert_unexpected_role_refused(net: Net) -> Listener {
         let options = TcpOptions::new();
         let listener = net.bind("Bob", &options).await;
@@ -185,17 +194,29 @@ mod net {
             .dial_and_accept(net, ("Mallory", "Bob"), "Alice", &options)
             .await;
         let (d, a) = (dialed.unwrap_err(), accepted.unwrap_err());
-        let expected = "unexpected peer role `Mallory` (expected `Alice`)";
-        assert!(reason(&d).contains(expected), "{d}");
+        for e in [&d, &a] {
+            let r = refusal(e);
+            assert_eq!(r.reason(), RefusalReason::WrongRole, "{e}");
+            assert_eq!((r.expected(), r.presented()), ("Alice", "Mallory"));
+        }
+        assert!(refusal(&d).is_from_peer());
+        assert!(!refusal(&a).is_from_peer());
         assert!(
-            reason(&d).contains(&listener.local_addr().to_string()),
+            d.to_string().contains(&listener.local_addr().to_string()),
             "{d}"
         );
-        assert!(reason(&a).contains(expected), "{a}");
         listener
     }
 
-    /// A handshake frame payload as documented in the `tcp` module: magic,
+    /// A version 2 hello, as documented in the handshake: `from`, `to`, an
+    /// empty session, the wire format version.
+    pub(crate) fn hello(me: &str, peer: &str) -> Vec<u8> {
+        let mut frame = greeting(HANDSHAKE_VERSION, HELLO, &[me, peer, ""]);
+        frame.push(WIRE_VERSION);
+        frame
+    }
+
+    /// A handshake frame payload as documented in the handshake: magic,
     /// version, kind, then length-prefixed strings.
     pub(crate) fn greeting(version: u8, kind: u8, strings: &[&str]) -> Vec<u8> {
         let mut out = b"RSKA".to_vec();
@@ -238,10 +259,10 @@ mod net {
     /// a test can then misbehave at the byte level.
     pub(crate) async fn raw_dial(addr: SocketAddr, me: &str, peer: &str) -> TcpStream {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        write_frame(&mut s, &greeting(WIRE_VERSION, HELLO, &[me, peer])).await;
+        write_frame(&mut s, &hello(me, peer)).await;
         let reply = read_frame(&mut s).await.expect("a handshake reply");
         assert_eq!(reply[5], ACCEPT, "the acceptor refused: {reply:?}");
-        write_frame(&mut s, &greeting(WIRE_VERSION, ACCEPT, &[me])).await;
+        write_frame(&mut s, &greeting(HANDSHAKE_VERSION, ACCEPT, &[me])).await;
         s
     }
 

@@ -1,0 +1,194 @@
+//! Every fuzz entry function on a few thousand generated inputs, so that
+//! the default test run guards the invariants the fuzz targets check.
+//!
+//! The inputs are bytes shaped like what each target reads (a frame header,
+//! protocol tokens, step triples, handshake frames), so that most of them
+//! get past the first check, plus the seed corpus of `fuzz/seeds`.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use rumpsteak_aura_reliability::{
+    fuzz_frame, fuzz_handshake, fuzz_message, fuzz_monitor, fuzz_protocol,
+};
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        // Failures are kept as regression tests in `fuzz_regressions.rs`,
+        // not in a file beside this one.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// A frame: mostly the right version, either kind, then anything.
+fn frame() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop_oneof![8 => Just(1u8), 1 => any::<u8>()],
+        prop_oneof![4 => Just(0u8), 4 => Just(1u8), 1 => any::<u8>()],
+        prop::collection::vec(any::<u8>(), 0..300),
+    )
+        .prop_map(|(version, kind, rest)| {
+            let mut f = vec![version, kind];
+            f.extend(rest);
+            f
+        })
+}
+
+/// Protocol text from the syntax's own tokens, so that many inputs parse.
+fn protocol_text() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("A"),
+        Just("B"),
+        Just("C"),
+        Just("->"),
+        Just(":"),
+        Just(";"),
+        Just("Msg"),
+        Just("(u32)"),
+        Just("choice at"),
+        Just("{"),
+        Just("}"),
+        Just("yes:"),
+        Just("no:"),
+        Just("rec X"),
+        Just("continue X;"),
+        Just("end;"),
+        Just("roles A, B, C;"),
+        Just("A -> B: Ping;"),
+        Just("B -> C: Pong(u8);"),
+        Just("//"),
+        Just("\n"),
+    ];
+    prop::collection::vec(token, 0..60).prop_map(|t| t.join(" "))
+}
+
+/// A monitor input: a built-in protocol or none, a role, step triples.
+fn monitor_input() -> impl Strategy<Value = Vec<u8>> {
+    (
+        0u8..4,
+        any::<u8>(),
+        prop::collection::vec((0u8..6, any::<u8>(), any::<u8>()), 0..40),
+    )
+        .prop_map(|(select, role, steps)| {
+            let mut v = vec![select, role];
+            for (op, a, b) in steps {
+                v.extend([op, a, b]);
+            }
+            v
+        })
+}
+
+fn name(s: &[u8]) -> Vec<u8> {
+    let mut v = vec![s.len() as u8];
+    v.extend_from_slice(s);
+    v
+}
+
+/// A handshake frame of the framed modes: the magic mostly right, a kind,
+/// role names from a few, then maybe garbage.
+fn handshake_frame() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop_oneof![6 => Just(b"RSKA".to_vec()), 1 => prop::collection::vec(any::<u8>(), 4)],
+        prop_oneof![4 => Just(1u8), 1 => any::<u8>()],
+        1u8..4,
+        prop::sample::select(vec![&b"Client"[..], b"Server", b"", b"Mallory"]),
+        prop::sample::select(vec![&b"Client"[..], b"Server", b"\xff\xfe"]),
+        prop::collection::vec(any::<u8>(), 0..4),
+    )
+        .prop_map(|(magic, version, kind, a, b, junk)| {
+            let mut f = magic;
+            f.extend([version, kind]);
+            f.extend(name(a));
+            f.extend(name(b));
+            f.extend(junk);
+            f
+        })
+}
+
+fn handshake_input() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any::<u8>(),
+        prop::collection::vec(handshake_frame(), 0..3),
+        prop::collection::vec(any::<u8>(), 0..40),
+    )
+        .prop_map(|(mode, frames, raw)| {
+            let mut v = vec![mode];
+            if mode % 4 == 1 || mode % 4 == 2 {
+                for f in frames {
+                    v.push(f.len() as u8);
+                    v.extend(f);
+                }
+            }
+            v.extend(raw);
+            v
+        })
+}
+
+/// Runs `target` on every file of `fuzz/seeds/<name>`.
+fn seeds(name: &str, target: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds")
+        .join(name);
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        target(&std::fs::read(entry.unwrap().path()).unwrap());
+        count += 1;
+    }
+    assert!(count >= 3, "{} holds {count} seeds", dir.display());
+}
+
+#[test]
+fn the_seed_corpus_passes_every_target() {
+    seeds("frame", fuzz_frame);
+    seeds("message", fuzz_message);
+    seeds("protocol", fuzz_protocol);
+    seeds("monitor", fuzz_monitor);
+    seeds("handshake", fuzz_handshake);
+}
+
+proptest! {
+    #![proptest_config(config(4000))]
+
+    #[test]
+    fn frames(data in frame()) {
+        fuzz_frame(&data);
+    }
+
+    #[test]
+    fn messages(data in prop::collection::vec(any::<u8>(), 0..200)) {
+        fuzz_message(&data);
+    }
+}
+
+proptest! {
+    // A few token soups expand to the parser's limit of 100 000 nodes (a
+    // run of choices copies what follows into every branch), which takes
+    // a debug build a good part of a second each: fewer of them.
+    #![proptest_config(config(1000))]
+
+    #[test]
+    fn protocols(text in protocol_text()) {
+        fuzz_protocol(text.as_bytes());
+    }
+}
+
+proptest! {
+    #![proptest_config(config(3000))]
+
+    #[test]
+    fn monitors(data in monitor_input()) {
+        fuzz_monitor(&data);
+    }
+}
+
+proptest! {
+    // Each input opens a loopback connection: fewer of them.
+    #![proptest_config(config(1000))]
+
+    #[test]
+    fn handshakes(data in handshake_input()) {
+        fuzz_handshake(&data);
+    }
+}

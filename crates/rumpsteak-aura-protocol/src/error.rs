@@ -57,6 +57,15 @@ pub enum ParseErrorKind {
         /// What is there, for example ``"`:`"`` or `"end of input"`.
         found: String,
     },
+    /// A keyword of the syntax where a name is due, such as a message
+    /// labelled `end`.
+    #[error("`{keyword}` is a keyword and cannot be {expected}: rename it")]
+    Keyword {
+        /// The keyword.
+        keyword: String,
+        /// The kind of name due there, for example `"a message label"`.
+        expected: String,
+    },
     /// A role used in a statement is missing from the `roles` header.
     #[error("role `{role}` is not declared in the `roles` header")]
     UndeclaredRole {
@@ -206,6 +215,20 @@ pub enum ProjectionError {
         /// Where the role's behaviour differs, for example
         /// ``"`recv Confirm from C` against `recv Cancel from C`"``.
         detail: String,
+    },
+    /// A role that is not told of a choice sends a message that its
+    /// receiver branches on in some of the choice's branches but not in
+    /// others: it cannot know whether to send the message's label first.
+    #[error(
+        "role `{role}` sends `{label}` to `{to}` in branches it cannot tell apart, but `{to}` branches on that message in only some of them"
+    )]
+    LabelledInPart {
+        /// The sending role.
+        role: String,
+        /// The receiving role.
+        to: String,
+        /// The message label.
+        label: String,
     },
     /// `continue X` outside every loop named `X`.
     #[error("`continue {name}` is outside every loop named `{name}`")]

@@ -4,6 +4,7 @@ use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
 use crate::ParseError;
+use crate::local::Msg;
 
 /// A multiparty protocol seen from above: who sends what to whom, who
 /// chooses, where it loops.
@@ -227,9 +228,10 @@ impl Printer<'_, '_> {
                     then,
                 } => {
                     match payload {
-                        Some(p) => {
-                            self.line(indent, format_args!("{from} -> {to}: {label}({p});"))?
-                        }
+                        Some(p) => self.line(
+                            indent,
+                            format_args!("{from} -> {to}: {};", Msg(label, Some(p))),
+                        )?,
                         None => self.line(indent, format_args!("{from} -> {to}: {label};"))?,
                     }
                     g = then;

@@ -42,18 +42,21 @@
 //! ```text
 //! protocol  := header? stmt*
 //! header    := "roles" Ident ("," Ident)* ";"
-//! stmt      := Ident "->" Ident ":" Ident ("(" Ident ")")? ";"     message
+//! stmt      := Ident "->" Ident ":" Ident payload? ";"              message
 //!            | "choice" "at" Ident "{" (Ident ":" "{" stmt* "}")* "}"
 //!            | "rec" Ident "{" stmt* "}"
 //!            | "continue" Ident ";"
 //!            | "end" ";"
+//! payload   := "(" (Ident ("," Ident)*)? ")"
 //! Ident     := [A-Za-z_][A-Za-z0-9_]*, except the keywords
 //!              roles, choice, at, rec, continue, end
 //! ```
 //!
 //! - `A -> B: Offer(Price);` is a message from `A` to `B` with label `Offer`
-//!   and payload type `Price`; `A -> B: Ping;` has label `Ping` and no
-//!   payload type.
+//!   and payload type `Price`; `A -> B: Ping;` and `A -> B: Ping();` have
+//!   label `Ping` and no payload type; `A -> B: Pair(u32, Text);` carries
+//!   the tuple `(u32, Text)`. A keyword where a name is due is refused with
+//!   [`ParseErrorKind::Keyword`], which names it.
 //! - With a `roles` header every role used must be declared, and the roles
 //!   are in declaration order; without one they are in order of first
 //!   appearance.
@@ -95,7 +98,9 @@
 //! set of **told** roles: every role `R` other than `A` such that, in at
 //! least one branch, `R`'s first interaction is with `A`. An interaction is
 //! a message in either direction, or a nested choice that `R` makes or is
-//! told of; what follows a `continue` is not looked at.
+//! told of. After a `continue`, the first interactions of the loop's body
+//! count (the loop is unfolded once), so a role that hears first from the
+//! chooser in the next round is told now.
 //!
 //! - `A` performs its `choose` steps at the choice point, one per told role,
 //!   in the protocol's role order. Its local type is a chain of selects:
@@ -103,25 +108,41 @@
 //!   every select after the first offers only the label already picked.
 //! - Each told role `R` gets `branch from A { l1: { proj(G1) } ... }`.
 //! - Every other role gets the **merge** of its projections of all
-//!   branches: equal steps merge their continuations; two `branch from`
-//!   the same role merge into one with the union of their labels (merging
-//!   the continuations of shared labels); two `select to` the same role
-//!   need the same labels; anything else does not merge and the protocol is
-//!   rejected with [`ProjectionError::NotTold`], naming the role, the
-//!   chooser and two branches. A role that is not told can therefore learn
-//!   the branch only if a told role later tells it, with a `choice` of its
-//!   own whose labels differ between the outer branches.
+//!   branches (the full merge):
+//!   - equal steps merge their continuations;
+//!   - receives from the same sender with **distinct labels** merge into a
+//!     branch on the message received, `branch from B { Foo: { recv Foo
+//!     from B; ... } Bar: { recv Bar from B; ... } }`. A message frame
+//!     carries no type, so the sender sends such a message's label first
+//!     (its local type has `select to C { Foo: { send Foo to C; ... } }`),
+//!     and the receiver learns the branch from it;
+//!   - such a receive also merges with a `branch from` the same sender
+//!     (its label joins the others), and two `branch from` the same role
+//!     merge into one with the union of their labels, merging the
+//!     continuations of shared labels;
+//!   - sends must be identical, and two `select to` the same role need
+//!     the same labels;
+//!   - anything else does not merge and the protocol is rejected with
+//!     [`ProjectionError::NotTold`], naming the role, the chooser, two
+//!     branches and the steps that differ: the same label received in both
+//!     branches and then different steps (``after `recv Same from B` in
+//!     both, `send Thanks to B` against `end` ``), one label with two
+//!     payloads, sends that differ, or selects with different labels
+//!     (``select to B { p, q }` against `select to B { p, r }``).
 //!
 //! A choice with no branches, two branches with one label, or nobody to
 //! tell is rejected.
 //!
 //! # Loops
 //!
-//! `rec X { G }` projects onto `rec X { proj(G) }` for every role that
-//! takes part in it: that occurs in `G`, or can reach through a `continue`
-//! in `G` an enclosing loop it takes part in. For any other role the loop is
-//! dropped (what follows a loop is inside `G`, so the role has nothing left
-//! to do). A `rec` whose projection never continues is dropped as well.
+//! `rec X { G }` projects onto `rec X { proj(G) }`. A role that does
+//! nothing between the start of a round and a `continue` (a bystander of
+//! that round) does not follow the loop: for it, such a branch is the loop
+//! again, so merging leaves it out, and what it does when the loop is left
+//! is its continuation. `rec X { choice at A { more: { A -> B: M; continue
+//! X; } stop: { A -> B: S; } } } B -> C: Done;` projects onto `C` as `recv
+//! Done from B; end`. A role that occurs nowhere in the loop has nothing to
+//! do in it, and a `rec` whose projection never continues is dropped.
 //! Every path from `rec X` to `continue X` must pass through a message or a
 //! choice, `continue` must be bound, and a loop may not be declared inside a
 //! loop of the same name.

@@ -106,32 +106,16 @@ impl LocalType {
             LocalType::End => "end".to_owned(),
         }
     }
-
-    /// Whether `continue name` occurs free (not under a `rec name`).
-    pub(crate) fn mentions(&self, name: &str) -> bool {
-        let mut l = self;
-        while let LocalType::Send { then, .. } | LocalType::Recv { then, .. } = l {
-            l = then;
-        }
-        match l {
-            // Not reached: the loop above walks past messages.
-            LocalType::Send { .. } | LocalType::Recv { .. } => false,
-            LocalType::Select { branches, .. } | LocalType::Branch { branches, .. } => {
-                branches.iter().any(|(_, l)| l.mentions(name))
-            }
-            LocalType::Rec { name: n, body } => n != name && body.mentions(name),
-            LocalType::Continue { name: n } => n == name,
-            LocalType::End => false,
-        }
-    }
 }
 
-/// A message as written: `Label(Type)` or `Label`.
+/// A message as written: `Label(Type)`, `Label(A, B)` for the tuple
+/// payload `(A, B)`, or `Label`.
 pub(crate) struct Msg<'a>(pub(crate) &'a str, pub(crate) Option<&'a str>);
 
 impl fmt::Display for Msg<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.1 {
+            Some(p) if p.starts_with('(') => write!(f, "{}{p}", self.0),
             Some(p) => write!(f, "{}({p})", self.0),
             None => f.write_str(self.0),
         }
@@ -204,7 +188,5 @@ mod tests {
             l.to_string(),
             "rec Loop { select to B { ping: { send Ping to B; recv Pong(u32) from B; continue Loop } stop: { end } } }"
         );
-        assert!(!l.mentions("Loop"));
-        assert!(send("B", "x", LocalType::Continue { name: "L".into() }).mentions("L"));
     }
 }

@@ -107,6 +107,35 @@ fn message_name<'a>(label: &'a str, payload: Option<&'a str>) -> &'a str {
     payload.unwrap_or(label)
 }
 
+/// Whether the type name a handler passed, `got`, is the message named
+/// `want`. Handlers shorten a type's path (`app::Price` is `Price`) but
+/// pass a tuple whole (`(u32, alloc::string::String)`), so for a tuple
+/// payload such as `(u32, String)` every path inside is shortened first.
+fn is_message(want: &str, got: &str) -> bool {
+    want == got || (want.starts_with('(') && got.starts_with('(') && short_paths(got) == want)
+}
+
+/// `got` with every `path::` before a name left out.
+fn short_paths(got: &str) -> String {
+    let mut out = String::with_capacity(got.len());
+    let mut word = String::new();
+    let mut chars = got.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            word.clear();
+        } else {
+            out.push_str(&word);
+            word.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&word);
+    out
+}
+
 impl Monitor {
     /// Compiles `local`, the local type of `role`.
     ///
@@ -219,7 +248,7 @@ impl Monitor {
                 },
                 Step::Send { to, message },
             ) if *self.peers[*peer] == *to
-                && message_name(label, payload.as_deref()) == message =>
+                && is_message(message_name(label, payload.as_deref()), message) =>
             {
                 Some(*next)
             }
@@ -232,7 +261,7 @@ impl Monitor {
                 },
                 Step::Recv { from, message },
             ) if *self.peers[*peer] == *from
-                && message_name(label, payload.as_deref()) == message =>
+                && is_message(message_name(label, payload.as_deref()), message) =>
             {
                 Some(*next)
             }
@@ -709,6 +738,28 @@ mod tests {
                 label: "x".into()
             }
         );
+    }
+
+    #[test]
+    fn tuple_payloads_match_the_handlers_full_tuple_names() {
+        assert!(is_message("(u32, String)", "(u32, alloc::string::String)"));
+        assert!(is_message(
+            "(u32, Vec<Item>)",
+            "(u32, alloc::vec::Vec<app::Item>)"
+        ));
+        assert!(!is_message("(u32, String)", "(u64, alloc::string::String)"));
+        assert!(
+            !is_message("Price", "app::Price"),
+            "the handler shortens plain names itself"
+        );
+        let p = Protocol::parse("A -> B: Pair(u32, String);").unwrap();
+        let mut b = p.monitor_for("B").unwrap();
+        let step = Step::Recv {
+            from: "A",
+            message: "(u32, alloc::string::String)",
+        };
+        b.step(&step).unwrap();
+        assert!(b.is_complete());
     }
 
     #[test]

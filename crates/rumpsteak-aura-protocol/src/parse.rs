@@ -182,7 +182,7 @@ enum Stmt<'s> {
         from: &'s str,
         to: &'s str,
         label: &'s str,
-        payload: Option<&'s str>,
+        payload: Option<String>,
         pos: Pos,
     },
     Choice {
@@ -325,8 +325,39 @@ impl<'s> Parser<'s> {
                 self.bump();
                 Ok((s, t.pos))
             }
+            Tok::Kw(k) => Err(Self::keyword(t.pos, k, expected)),
             _ => Err(Self::unexpected(t, expected)),
         }
+    }
+
+    /// A keyword where a name is due.
+    fn keyword(pos: Pos, k: Kw, expected: &str) -> ParseError {
+        pos.error(ParseErrorKind::Keyword {
+            keyword: k.text().to_owned(),
+            expected: expected.to_owned(),
+        })
+    }
+
+    /// A payload after its `(`: nothing (`Label()`, no payload), one type
+    /// name, or several, which make a tuple `(A, B)`; then `)`.
+    fn payload(&mut self) -> Result<Option<String>, ParseError> {
+        if self.peek().tok == Tok::RParen {
+            self.bump();
+            return Ok(None);
+        }
+        let mut names = vec![self.ident("a payload type name")?.0];
+        loop {
+            let t = self.bump();
+            match t.tok {
+                Tok::RParen => break,
+                Tok::Comma => names.push(self.ident("a payload type name")?.0),
+                _ => return Err(Self::unexpected(t, "`,` or `)`")),
+            }
+        }
+        Ok(Some(match names.as_slice() {
+            [one] => (*one).to_owned(),
+            many => format!("({})", many.join(", ")),
+        }))
     }
 
     /// A role name, checked against the header and recorded.
@@ -469,10 +500,9 @@ impl<'s> Parser<'s> {
                 let payload = match next.tok {
                     Tok::Semi => None,
                     Tok::LParen => {
-                        let (ty, _) = self.ident("a payload type name")?;
-                        self.expect(Tok::RParen, "`)`")?;
+                        let ty = self.payload()?;
                         self.expect(Tok::Semi, "`;`")?;
-                        Some(ty)
+                        ty
                     }
                     _ => return Err(Self::unexpected(next, "`(` or `;`")),
                 };
@@ -500,6 +530,7 @@ impl<'s> Parser<'s> {
                     let label = match b.tok {
                         Tok::RBrace => break,
                         Tok::Ident(l) => l,
+                        Tok::Kw(k) => return Err(Self::keyword(b.pos, k, "a branch label")),
                         _ => return Err(Self::unexpected(b, "a branch label or `}`")),
                     };
                     if branches.len() >= MAX_BRANCHES {
@@ -661,7 +692,7 @@ impl Lowerer {
                             from: (*from).to_owned(),
                             to: (*to).to_owned(),
                             label: (*label).to_owned(),
-                            payload: payload.map(str::to_owned),
+                            payload: payload.clone(),
                             then: Box::new(then.ty),
                         },
                         origin: Origin::Message {
@@ -937,7 +968,7 @@ mod tests {
     fn bad_tokens_name_what_was_expected() {
         assert_eq!(
             err("A -> B: m(u32;"),
-            (1, 14, "expected `)`, found `;`".into())
+            (1, 14, "expected `,` or `)`, found `;`".into())
         );
         assert_eq!(
             err("A -> B: m;\n  B # A"),
@@ -953,7 +984,11 @@ mod tests {
         );
         assert_eq!(
             err("A -> end: m;"),
-            (1, 6, "expected a role name, found `end`".into())
+            (
+                1,
+                6,
+                "`end` is a keyword and cannot be a role name: rename it".into()
+            )
         );
         assert_eq!(
             err("A -> B: m; }"),

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::local::Msg;
 use crate::roleset::RoleSet;
 use crate::{GlobalType, LocalType, ProjectionError};
 
@@ -15,6 +16,8 @@ pub(crate) enum Node<'g> {
         to: usize,
         label: &'g str,
         payload: Option<&'g str>,
+        /// The message's number, unique in the tree.
+        id: usize,
         then: Box<Node<'g>>,
     },
     Choice {
@@ -119,12 +122,40 @@ impl Trail for Vec<usize> {
     }
 }
 
+/// For each loop (by the address of its `rec` node), the roles its body can
+/// begin with an interaction with, per role: what a `continue` to it
+/// counts as when the checker works out who a choice tells.
+type Unfold = HashMap<usize, BTreeMap<usize, RoleSet>>;
+
+/// How many times the checker goes over a protocol with loops to learn what
+/// the first steps after each `continue` are. Every pass gives told sets
+/// that project soundly (telling a role more never harms); more passes only
+/// let knowledge travel through more loops.
+const UNFOLD_PASSES: usize = 3;
+
+/// What `continue` stands for, learnt by passes that do not fail on a
+/// choice that tells nobody (a later pass may find whom it tells).
+fn unfolding(roles: &[String], global: &GlobalType) -> Result<Unfold, ProjectionError> {
+    let mut unfold = Unfold::new();
+    for _ in 0..UNFOLD_PASSES {
+        let mut a = Analyser::new(roles, (), &unfold);
+        a.lenient = true;
+        a.visit(global, 0)?;
+        if !a.found_loop || a.found == unfold {
+            break;
+        }
+        unfold = a.found;
+    }
+    Ok(unfold)
+}
+
 /// Checks a global type against the roles of its protocol.
 pub(crate) fn analyse<'g>(
     roles: &'g [String],
     global: &'g GlobalType,
 ) -> Result<Node<'g>, ProjectionError> {
-    Analyser::new(roles, ())
+    let unfold = unfolding(roles, global)?;
+    Analyser::new(roles, (), &unfold)
         .visit(global, 0)
         .map(|(node, _)| node)
 }
@@ -145,7 +176,19 @@ pub(crate) fn locate(
     ) {
         return None;
     }
-    let mut a = Analyser::new(roles, Vec::new());
+    let unfold = match unfolding(roles, global) {
+        Ok(u) => u,
+        Err(e) => {
+            let none = Unfold::new();
+            let mut a = Analyser::new(roles, Vec::new(), &none);
+            a.lenient = true;
+            return match a.visit(global, 0) {
+                Err(found) if found == *err && e == *err => Some(a.trail),
+                _ => None,
+            };
+        }
+    };
+    let mut a = Analyser::new(roles, Vec::new(), &unfold);
     let node = match a.visit(global, 0) {
         Ok((node, _)) => node,
         Err(e) => return (e == *err).then_some(a.trail),
@@ -155,29 +198,34 @@ pub(crate) fn locate(
         return None;
     };
     let me = roles.iter().position(|r| r == role)?;
-    let mut p = Projector {
-        roles,
-        me,
-        loops: Vec::new(),
-        trail: Vec::new(),
-    };
+    let mut p = Projector::new(roles, me, Vec::new());
     match p.project(&node) {
         Err(e) if e == *err => Some(p.trail),
         _ => None,
     }
 }
 
-struct Analyser<'g, T> {
+struct Analyser<'g, 'u, T> {
     /// Each role's index in the protocol's roles.
     index: HashMap<&'g str, usize>,
-    /// Open loops, with the number of interactions on the path to each and
-    /// the trail's mark at each.
-    scope: Vec<(&'g str, usize, usize)>,
+    /// Open loops, with the number of interactions on the path to each,
+    /// the trail's mark at each and the address of each `rec` node.
+    scope: Vec<(&'g str, usize, usize, usize)>,
     trail: T,
+    /// The number the next message gets.
+    next_id: usize,
+    /// What a `continue` to each loop counts as (from an earlier pass).
+    unfold: &'u Unfold,
+    /// What this pass found a `continue` to each loop counts as.
+    found: Unfold,
+    /// Whether any loop was seen.
+    found_loop: bool,
+    /// Whether a choice that tells nobody is let through (earlier passes).
+    lenient: bool,
 }
 
-impl<'g, T: Trail> Analyser<'g, T> {
-    fn new(roles: &'g [String], trail: T) -> Self {
+impl<'g, 'u, T: Trail> Analyser<'g, 'u, T> {
+    fn new(roles: &'g [String], trail: T, unfold: &'u Unfold) -> Self {
         let mut index = HashMap::with_capacity(roles.len());
         for (i, r) in roles.iter().enumerate() {
             index.entry(r.as_str()).or_insert(i);
@@ -186,6 +234,11 @@ impl<'g, T: Trail> Analyser<'g, T> {
             index,
             scope: Vec::new(),
             trail,
+            next_id: 0,
+            unfold,
+            found: Unfold::new(),
+            found_loop: false,
+            lenient: false,
         }
     }
 
@@ -234,11 +287,13 @@ impl<'g, T: Trail> Analyser<'g, T> {
             s.first.insert(t, RoleSet::single(f));
             s.occurs.insert(f);
             s.occurs.insert(t);
+            self.next_id += 1;
             node = Node::Message {
                 from: f,
                 to: t,
                 label,
                 payload,
+                id: self.next_id,
                 then: Box::new(node),
             };
         }
@@ -259,16 +314,21 @@ impl<'g, T: Trail> Analyser<'g, T> {
             GlobalType::Choice { at, branches } => self.visit_choice(at, branches, guards),
             GlobalType::Rec { name, body } => self.visit_rec(name, body, guards),
             GlobalType::Continue { name } => {
-                match self.scope.iter().rev().find(|(n, ..)| n == name) {
+                let key = match self.scope.iter().rev().find(|(n, ..)| n == name) {
                     None => return Err(ProjectionError::UnboundLoop { name: name.clone() }),
-                    Some(&(_, at, mark)) if at == guards => {
+                    Some(&(_, at, mark, _)) if at == guards => {
                         // The error is about the loop, not the `continue`.
                         self.trail.back_to(mark);
                         return Err(ProjectionError::UnguardedLoop { name: name.clone() });
                     }
-                    Some(_) => {}
-                }
+                    Some(&(.., key)) => key,
+                };
                 let mut s = Summary::empty();
+                // What follows a `continue` is the loop's body again: its
+                // first interactions count as the first ones here.
+                if let Some(first) = self.unfold.get(&key) {
+                    s.first = first.clone();
+                }
                 s.free.push(name);
                 Ok((Node::Continue { name }, s))
             }
@@ -316,7 +376,7 @@ impl<'g, T: Trail> Analyser<'g, T> {
             s.absorb(bs);
         }
         let told: Vec<usize> = told_set.iter().collect();
-        if told.is_empty() {
+        if told.is_empty() && !self.lenient {
             return Err(ProjectionError::ChoiceTellsNobody {
                 chooser: at.to_owned(),
                 labels: branches.iter().map(|(l, _)| l.clone()).collect(),
@@ -350,12 +410,15 @@ impl<'g, T: Trail> Analyser<'g, T> {
             });
         }
         let mark = self.trail.mark();
-        self.scope.push((name, guards, mark));
+        let key = std::ptr::from_ref(body) as usize;
+        self.found_loop = true;
+        self.scope.push((name, guards, mark, key));
         self.trail.enter(0);
         let visited = self.visit(body, guards);
         self.scope.pop();
         let (body, mut s) = visited?;
         self.trail.back_to(mark);
+        self.found.insert(key, s.first.clone());
         s.free.retain(|v| *v != name);
         let node = Node::Rec {
             name,
@@ -367,47 +430,355 @@ impl<'g, T: Trail> Analyser<'g, T> {
     }
 }
 
+/// A local type under construction: roles by index, and for each message
+/// the numbers of the global messages it stands for (several once the
+/// branches of a choice are merged). [`finish`] turns it into a
+/// [`LocalType`] once every role's merges are known.
+#[derive(Clone, Debug)]
+enum Loc<'g> {
+    Send {
+        to: usize,
+        label: &'g str,
+        payload: Option<&'g str>,
+        ids: Vec<usize>,
+        then: Box<Loc<'g>>,
+    },
+    Recv {
+        from: usize,
+        label: &'g str,
+        payload: Option<&'g str>,
+        ids: Vec<usize>,
+        then: Box<Loc<'g>>,
+    },
+    Select {
+        to: usize,
+        branches: Vec<(&'g str, Loc<'g>)>,
+    },
+    /// A choice `from` tells this role of, or the messages it may send
+    /// next, each preceded by its label (a branch on the message received).
+    Branch {
+        from: usize,
+        branches: Vec<(&'g str, Loc<'g>)>,
+    },
+    Rec {
+        name: &'g str,
+        body: Box<Loc<'g>>,
+    },
+    /// `idle` is the depth of the loop (0 the outermost open one) when the
+    /// role did nothing on the way from the loop's start to here: it then
+    /// stands for the role's whole view of the loop again, and merging it
+    /// with another branch gives that branch.
+    Continue {
+        name: &'g str,
+        idle: Option<usize>,
+    },
+    End,
+}
+
+impl Loc<'_> {
+    /// The first step, as in error messages (see [`LocalType::head`]).
+    fn head(&self, roles: &[String]) -> String {
+        match self {
+            Loc::Send {
+                to, label, payload, ..
+            } => format!("send {} to {}", Msg(label, *payload), roles[*to]),
+            Loc::Recv {
+                from,
+                label,
+                payload,
+                ..
+            } => format!("recv {} from {}", Msg(label, *payload), roles[*from]),
+            Loc::Select { to, branches } => {
+                format!("select to {} {{ {} }}", roles[*to], labels_of(branches))
+            }
+            Loc::Branch { from, branches } => {
+                format!("branch from {} {{ {} }}", roles[*from], labels_of(branches))
+            }
+            Loc::Rec { name, .. } => format!("rec {name}"),
+            Loc::Continue { name, .. } => format!("continue {name}"),
+            Loc::End => "end".to_owned(),
+        }
+    }
+}
+
+/// `a, b, c`.
+fn labels_of(branches: &[(&str, Loc<'_>)]) -> String {
+    branches
+        .iter()
+        .map(|(l, _)| *l)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The projections of a checked global type onto every role.
+pub(crate) fn project_all(
+    roles: &[String],
+    node: &Node<'_>,
+) -> Result<Vec<LocalType>, ProjectionError> {
+    let mut labelled = HashSet::new();
+    let mut locs = Vec::with_capacity(roles.len());
+    for me in 0..roles.len() {
+        let mut p = Projector::new(roles, me, ());
+        locs.push(p.project(node)?);
+        labelled.extend(p.labelled);
+    }
+    locs.iter()
+        .enumerate()
+        .map(|(me, l)| finish(roles, me, l, &labelled))
+        .collect()
+}
+
 /// Projects a checked global type onto the role with index `me`.
+///
+/// Whether a message `me` sends travels with its label depends on how its
+/// receiver merges the branches it is in, so the roles `me` sends to are
+/// projected too (their errors are theirs, and left to
+/// [`project_all`]).
 pub(crate) fn project(
     roles: &[String],
     node: &Node<'_>,
     me: usize,
 ) -> Result<LocalType, ProjectionError> {
-    Projector {
-        roles,
-        me,
-        loops: Vec::new(),
-        trail: (),
+    let mut p = Projector::new(roles, me, ());
+    let loc = p.project(node)?;
+    let mut labelled = std::mem::take(&mut p.labelled);
+    let mut peers = RoleSet::new();
+    receivers_of(node, me, &mut peers);
+    for peer in peers.iter().filter(|r| *r != me) {
+        let mut q = Projector::new(roles, peer, ());
+        if q.project(node).is_ok() {
+            labelled.extend(q.labelled);
+        }
     }
-    .project(node)
+    finish(roles, me, &loc, &labelled)
+}
+
+/// The roles `me` sends a message to somewhere in `node`.
+fn receivers_of(node: &Node<'_>, me: usize, out: &mut RoleSet) {
+    let mut n = node;
+    loop {
+        match n {
+            Node::Message { from, to, then, .. } => {
+                if *from == me {
+                    out.insert(*to);
+                }
+                n = then;
+            }
+            Node::Choice { branches, .. } => {
+                for (_, b) in branches {
+                    receivers_of(b, me, out);
+                }
+                return;
+            }
+            Node::Rec { body, .. } => n = body,
+            Node::Continue { .. } | Node::End => return,
+        }
+    }
+}
+
+/// Turns a role's [`Loc`] into its local type: a message whose receiver
+/// branches on it is sent after its label (a one-label `select`), and a
+/// receive of such a message outside a branch on it is preceded by one.
+fn finish(
+    roles: &[String],
+    me: usize,
+    loc: &Loc<'_>,
+    labelled: &HashSet<usize>,
+) -> Result<LocalType, ProjectionError> {
+    // Runs of messages are walked in a loop, then built back.
+    enum Wrap {
+        Plain,
+        Select(String),
+        Branch(String),
+    }
+    let mut run = Vec::new();
+    let mut l = loc;
+    loop {
+        match l {
+            Loc::Send {
+                to,
+                label,
+                payload,
+                ids,
+                then,
+            } => {
+                let tagged = ids.iter().filter(|i| labelled.contains(i)).count();
+                if tagged != 0 && tagged != ids.len() {
+                    return Err(ProjectionError::LabelledInPart {
+                        role: roles[me].clone(),
+                        to: roles[*to].clone(),
+                        label: (*label).to_owned(),
+                    });
+                }
+                let wrap = if tagged == 0 {
+                    Wrap::Plain
+                } else {
+                    Wrap::Select((*label).to_owned())
+                };
+                run.push((true, *to, *label, *payload, wrap));
+                l = then;
+            }
+            Loc::Recv {
+                from,
+                label,
+                payload,
+                ids,
+                then,
+            } => {
+                let wrap = if ids.iter().any(|i| labelled.contains(i)) {
+                    Wrap::Branch((*label).to_owned())
+                } else {
+                    Wrap::Plain
+                };
+                run.push((false, *from, *label, *payload, wrap));
+                l = then;
+            }
+            _ => break,
+        }
+    }
+    let mut local = match l {
+        Loc::Send { .. } | Loc::Recv { .. } => {
+            unreachable!("invariant: the loop above walks past messages")
+        }
+        Loc::Select { to, branches } => LocalType::Select {
+            to: roles[*to].clone(),
+            branches: finish_arms(roles, me, *to, branches, labelled)?,
+        },
+        Loc::Branch { from, branches } => LocalType::Branch {
+            from: roles[*from].clone(),
+            branches: finish_arms(roles, me, *from, branches, labelled)?,
+        },
+        Loc::Rec { name, body } => LocalType::Rec {
+            name: (*name).to_owned(),
+            body: Box::new(finish(roles, me, body, labelled)?),
+        },
+        Loc::Continue { name, .. } => LocalType::Continue {
+            name: (*name).to_owned(),
+        },
+        Loc::End => LocalType::End,
+    };
+    for (send, peer, label, payload, wrap) in run.into_iter().rev() {
+        let (peer, label, payload) = (
+            roles[peer].clone(),
+            label.to_owned(),
+            payload.map(str::to_owned),
+        );
+        local = if send {
+            LocalType::Send {
+                to: peer.clone(),
+                label,
+                payload,
+                then: Box::new(local),
+            }
+        } else {
+            LocalType::Recv {
+                from: peer.clone(),
+                label,
+                payload,
+                then: Box::new(local),
+            }
+        };
+        local = match wrap {
+            Wrap::Plain => local,
+            Wrap::Select(l) => LocalType::Select {
+                to: peer,
+                branches: vec![(l, local)],
+            },
+            Wrap::Branch(l) => LocalType::Branch {
+                from: peer,
+                branches: vec![(l, local)],
+            },
+        };
+    }
+    Ok(local)
+}
+
+/// The arms of a `select` or `branch` with `peer`: an arm that begins by
+/// receiving the message of its own label from `peer` has that label
+/// already, so the message is a plain receive.
+fn finish_arms(
+    roles: &[String],
+    me: usize,
+    peer: usize,
+    branches: &[(&str, Loc<'_>)],
+    labelled: &HashSet<usize>,
+) -> Result<Vec<(String, LocalType)>, ProjectionError> {
+    let mut out = Vec::with_capacity(branches.len());
+    for (label, body) in branches {
+        let local = match body {
+            Loc::Recv {
+                from,
+                label: l,
+                payload,
+                then,
+                ..
+            } if *from == peer && l == label => LocalType::Recv {
+                from: roles[peer].clone(),
+                label: (*l).to_owned(),
+                payload: payload.map(str::to_owned),
+                then: Box::new(finish(roles, me, then, labelled)?),
+            },
+            _ => finish(roles, me, body, labelled)?,
+        };
+        out.push(((*label).to_owned(), local));
+    }
+    Ok(out)
 }
 
 struct Projector<'a, 'g, T> {
     roles: &'a [String],
     me: usize,
-    /// The enclosing loops, all of which this role takes part in.
-    loops: Vec<&'g str>,
+    /// The enclosing loops, each with the number of this role's steps on
+    /// the path from the root to its start.
+    loops: Vec<(&'g str, usize)>,
+    /// The number of this role's steps on the path from the root to here.
+    acts: usize,
+    /// The messages this role branches on: their senders send the label
+    /// first.
+    labelled: HashSet<usize>,
     trail: T,
 }
 
-impl<'g, T: Trail> Projector<'_, 'g, T> {
-    fn project(&mut self, node: &Node<'g>) -> Result<LocalType, ProjectionError> {
+impl<'a, 'g, T: Trail> Projector<'a, 'g, T> {
+    fn new(roles: &'a [String], me: usize, trail: T) -> Self {
+        Projector {
+            roles,
+            me,
+            loops: Vec::new(),
+            acts: 0,
+            labelled: HashSet::new(),
+            trail,
+        }
+    }
+
+    fn project(&mut self, node: &Node<'g>) -> Result<Loc<'g>, ProjectionError> {
         match node {
             Node::Message { .. } => self.project_messages(node),
             Node::Choice { at, told, branches } => {
+                let involved = *at == self.me || told.contains(&self.me);
+                if involved {
+                    self.acts += 1;
+                }
                 let mut conts = Vec::with_capacity(branches.len());
                 let mark = self.trail.mark();
                 for (i, (l, b)) in branches.iter().enumerate() {
                     self.trail.enter(i);
-                    conts.push((*l, self.project(b)?));
+                    let c = self.project(b);
+                    if c.is_err() && involved {
+                        self.acts -= 1;
+                    }
+                    conts.push((*l, c?));
                     self.trail.back_to(mark);
+                }
+                if involved {
+                    self.acts -= 1;
                 }
                 if *at == self.me {
                     Ok(self.select_chain(told, conts))
                 } else if told.contains(&self.me) {
-                    Ok(LocalType::Branch {
-                        from: self.roles[*at].clone(),
-                        branches: conts.into_iter().map(|(l, c)| (l.to_owned(), c)).collect(),
+                    Ok(Loc::Branch {
+                        from: *at,
+                        branches: conts,
                     })
                 } else {
                     self.merge_all(*at, conts)
@@ -419,37 +790,40 @@ impl<'g, T: Trail> Projector<'_, 'g, T> {
                 free,
                 body,
             } => {
-                let takes_part =
-                    occurs.contains(self.me) || free.iter().any(|v| self.loops.contains(v));
-                if !takes_part {
-                    return Ok(LocalType::End);
+                if !occurs.contains(self.me) && free.is_empty() {
+                    return Ok(Loc::End);
                 }
                 let mark = self.trail.mark();
-                self.loops.push(name);
+                let depth = self.loops.len();
+                self.loops.push((name, self.acts));
                 self.trail.enter(0);
                 let body = self.project(body);
                 self.loops.pop();
                 let body = body?;
                 self.trail.back_to(mark);
-                Ok(if body.mentions(name) {
-                    LocalType::Rec {
-                        name: (*name).to_owned(),
+                Ok(match body {
+                    // The role does nothing in this loop: what follows it
+                    // (in the branches that leave it) is all it does.
+                    Loc::Continue { idle: Some(d), .. } if d >= depth => Loc::End,
+                    body if mentions(&body, name) => Loc::Rec {
+                        name,
                         body: Box::new(body),
-                    }
-                } else {
-                    body
+                    },
+                    body => body,
                 })
             }
-            Node::Continue { name } => Ok(LocalType::Continue {
-                name: (*name).to_owned(),
-            }),
-            Node::End => Ok(LocalType::End),
+            Node::Continue { name } => {
+                let found = self.loops.iter().rposition(|(n, _)| n == name);
+                let idle = found.filter(|&d| self.loops[d].1 == self.acts);
+                Ok(Loc::Continue { name, idle })
+            }
+            Node::End => Ok(Loc::End),
         }
     }
 
     /// A run of messages, walked in a loop; the role keeps those it sends or
     /// receives.
-    fn project_messages(&mut self, node: &Node<'g>) -> Result<LocalType, ProjectionError> {
+    fn project_messages(&mut self, node: &Node<'g>) -> Result<Loc<'g>, ProjectionError> {
         let mark = self.trail.mark();
         let mut run = Vec::new();
         let mut rest = node;
@@ -458,32 +832,38 @@ impl<'g, T: Trail> Projector<'_, 'g, T> {
             to,
             label,
             payload,
+            id,
             then,
         } = rest
         {
             if *from == self.me || *to == self.me {
-                run.push((*from, *to, *label, *payload));
+                run.push((*from, *to, *label, *payload, *id));
             }
             self.trail.enter(0);
             rest = then;
         }
-        let mut local = self.project(rest)?;
+        self.acts += run.len();
+        let local = self.project(rest);
+        self.acts -= run.len();
+        let mut local = local?;
         self.trail.back_to(mark);
-        for (from, to, label, payload) in run.into_iter().rev() {
-            let (label, payload) = (label.to_owned(), payload.map(str::to_owned));
+        for (from, to, label, payload, id) in run.into_iter().rev() {
+            let then = Box::new(local);
             local = if from == self.me {
-                LocalType::Send {
-                    to: self.roles[to].clone(),
+                Loc::Send {
+                    to,
                     label,
                     payload,
-                    then: Box::new(local),
+                    ids: vec![id],
+                    then,
                 }
             } else {
-                LocalType::Recv {
-                    from: self.roles[from].clone(),
+                Loc::Recv {
+                    from,
                     label,
                     payload,
-                    then: Box::new(local),
+                    ids: vec![id],
+                    then,
                 }
             };
         }
@@ -492,49 +872,76 @@ impl<'g, T: Trail> Projector<'_, 'g, T> {
 
     /// The chooser's side: one `select` per told role, in role order; the
     /// first offers every label, each later one only the label already taken.
-    fn select_chain(&self, told: &[usize], conts: Vec<(&str, LocalType)>) -> LocalType {
+    fn select_chain(&self, told: &[usize], conts: Vec<(&'g str, Loc<'g>)>) -> Loc<'g> {
         let Some((first, rest)) = told.split_first() else {
             // The checker rejects choices that tell nobody; with no one to
             // tell, a single branch is all that could be taken.
-            return conts.into_iter().next().map_or(LocalType::End, |(_, c)| c);
+            return conts.into_iter().next().map_or(Loc::End, |(_, c)| c);
         };
         let branches = conts
             .into_iter()
             .map(|(label, cont)| {
-                let inner = rest.iter().rev().fold(cont, |acc, r| LocalType::Select {
-                    to: self.roles[*r].clone(),
-                    branches: vec![(label.to_owned(), acc)],
+                let inner = rest.iter().rev().fold(cont, |acc, r| Loc::Select {
+                    to: *r,
+                    branches: vec![(label, acc)],
                 });
-                (label.to_owned(), inner)
+                (label, inner)
             })
             .collect();
-        LocalType::Select {
-            to: self.roles[*first].clone(),
+        Loc::Select {
+            to: *first,
             branches,
         }
     }
 
     /// A role that is not told: the merge of its views of every branch.
+    /// Branches in which it does nothing before the loop starts again are
+    /// left out: there it is simply waiting for the loop's next round.
     fn merge_all(
-        &self,
+        &mut self,
         at: usize,
-        conts: Vec<(&str, LocalType)>,
-    ) -> Result<LocalType, ProjectionError> {
-        let mut iter = conts.iter();
+        conts: Vec<(&'g str, Loc<'g>)>,
+    ) -> Result<Loc<'g>, ProjectionError> {
+        let mut idle: Option<Loc<'g>> = None;
+        let mut busy = Vec::with_capacity(conts.len());
+        for (l, c) in conts {
+            match c {
+                Loc::Continue { idle: Some(d), .. } => {
+                    let outer = match &idle {
+                        Some(Loc::Continue { idle: Some(e), .. }) => d < *e,
+                        _ => true,
+                    };
+                    if outer {
+                        idle = Some(c);
+                    }
+                }
+                c => busy.push((l, c)),
+            }
+        }
+        let mut iter = busy.iter();
         let Some((_, first)) = iter.next() else {
-            return Ok(LocalType::End);
+            return Ok(idle.unwrap_or(Loc::End));
         };
         let mut acc = first.clone();
         for (i, (right, cont)) in iter.enumerate() {
-            match merge(&acc, cont) {
-                Ok(m) => acc = m,
+            let mut m = Merger {
+                roles: self.roles,
+                labelled: &mut self.labelled,
+            };
+            match m.merge(&acc, cont) {
+                Ok(merged) => acc = merged,
                 Err(detail) => {
                     // Name the first earlier branch that alone clashes with
                     // this one, or else the first branch.
-                    let (left, detail) = conts[..=i]
+                    let mut scratch = HashSet::new();
+                    let mut probe = Merger {
+                        roles: self.roles,
+                        labelled: &mut scratch,
+                    };
+                    let (left, detail) = busy[..=i]
                         .iter()
-                        .find_map(|(l, c)| merge(c, cont).err().map(|d| (*l, d)))
-                        .unwrap_or((conts[0].0, detail));
+                        .find_map(|(l, c)| probe.merge(c, cont).err().map(|d| (*l, d)))
+                        .unwrap_or((busy[0].0, detail));
                     return Err(ProjectionError::NotTold {
                         role: self.roles[self.me].clone(),
                         chooser: self.roles[at].clone(),
@@ -549,145 +956,323 @@ impl<'g, T: Trail> Projector<'_, 'g, T> {
     }
 }
 
-/// The full merge of two local types: equal heads merge their
-/// continuations, two `branch from` the same role merge by the union of
-/// their labels (merging the continuations of shared labels), two `select`
-/// to the same role need the same labels. Anything else does not merge; the
-/// error says where, as `` `a` against `b` ``.
-pub(crate) fn merge(a: &LocalType, b: &LocalType) -> Result<LocalType, String> {
-    // Equal sends and receives, walked in a loop: (is a send, peer, label,
-    // payload).
-    let mut run: Vec<(bool, &String, &String, &Option<String>)> = Vec::new();
-    let (mut x, mut y) = (a, b);
-    loop {
-        match (x, y) {
-            (
-                LocalType::Send {
-                    to: p,
-                    label,
-                    payload,
-                    then,
-                },
-                LocalType::Send {
-                    to: p2,
-                    label: label2,
-                    payload: payload2,
-                    then: then2,
-                },
-            )
-            | (
-                LocalType::Recv {
-                    from: p,
-                    label,
-                    payload,
-                    then,
-                },
-                LocalType::Recv {
-                    from: p2,
-                    label: label2,
-                    payload: payload2,
-                    then: then2,
-                },
-            ) if p == p2 && label == label2 && payload == payload2 => {
-                run.push((matches!(x, LocalType::Send { .. }), p, label, payload));
-                (x, y) = (then, then2);
-            }
-            _ => break,
+/// Whether `continue name` occurs free in `l`.
+fn mentions(l: &Loc<'_>, name: &str) -> bool {
+    let mut l = l;
+    while let Loc::Send { then, .. } | Loc::Recv { then, .. } = l {
+        l = then;
+    }
+    match l {
+        Loc::Send { .. } | Loc::Recv { .. } => false,
+        Loc::Select { branches, .. } | Loc::Branch { branches, .. } => {
+            branches.iter().any(|(_, l)| mentions(l, name))
         }
+        Loc::Rec { name: n, body } => *n != name && mentions(body, name),
+        Loc::Continue { name: n, .. } => *n == name,
+        Loc::End => false,
     }
-    let mut merged = merge_step(x, y)?;
-    for (send, peer, label, payload) in run.into_iter().rev() {
-        let (peer, label, payload, then) = (
-            peer.clone(),
-            label.clone(),
-            payload.clone(),
-            Box::new(merged),
-        );
-        merged = if send {
-            LocalType::Send {
-                to: peer,
-                label,
-                payload,
-                then,
-            }
-        } else {
-            LocalType::Recv {
-                from: peer,
-                label,
-                payload,
-                then,
-            }
-        };
-    }
-    Ok(merged)
 }
 
-/// [`merge`] of two types that do not both start with the same message.
-fn merge_step(a: &LocalType, b: &LocalType) -> Result<LocalType, String> {
-    let clash = || Err(format!("`{}` against `{}`", a.head(), b.head()));
-    match (a, b) {
-        (LocalType::End, LocalType::End) => Ok(LocalType::End),
-        (LocalType::Continue { name: x }, LocalType::Continue { name: y }) if x == y => {
-            Ok(a.clone())
-        }
-        (
-            LocalType::Select { to, branches },
-            LocalType::Select {
-                to: to2,
-                branches: branches2,
-            },
-        ) if to == to2
-            && branches.len() == branches2.len()
-            && branches
-                .iter()
-                .all(|(l, _)| branches2.iter().any(|(m, _)| l == m)) =>
-        {
-            let mut out = Vec::with_capacity(branches.len());
-            for (l, x) in branches {
-                let y = branches2.iter().find(|(m, _)| m == l).map(|(_, y)| y);
-                let merged = match y {
-                    Some(y) => merge(x, y)?,
-                    None => return clash(),
-                };
-                out.push((l.clone(), merged));
-            }
-            Ok(LocalType::Select {
-                to: to.clone(),
-                branches: out,
-            })
-        }
-        (
-            LocalType::Branch { from, branches },
-            LocalType::Branch {
-                from: from2,
-                branches: branches2,
-            },
-        ) if from == from2 => {
-            let mut out = Vec::with_capacity(branches.len() + branches2.len());
-            for (l, x) in branches {
-                let merged = match branches2.iter().find(|(m, _)| m == l) {
-                    Some((_, y)) => merge(x, y)?,
-                    None => x.clone(),
-                };
-                out.push((l.clone(), merged));
-            }
-            for (l, y) in branches2 {
-                if !branches.iter().any(|(m, _)| m == l) {
-                    out.push((l.clone(), y.clone()));
+/// A message both sides of a merge begin with: whether it is a send, the
+/// peer, label and payload, and the global messages it stands for.
+type MergedMessage<'g> = (bool, usize, &'g str, Option<&'g str>, Vec<usize>);
+
+/// The full merge of two views of a role that is not told of a choice, and
+/// the messages it branches on.
+struct Merger<'a, 'm> {
+    roles: &'a [String],
+    labelled: &'m mut HashSet<usize>,
+}
+
+impl<'g> Merger<'_, '_> {
+    /// Equal heads merge their continuations; receives from one sender with
+    /// distinct labels merge into a branch on the message received (its
+    /// label travels first); two `branch from` the same role merge by the
+    /// union of their labels; two `select` to the same role need the same
+    /// labels. Anything else does not merge; the error says where.
+    fn merge(&mut self, a: &Loc<'g>, b: &Loc<'g>) -> Result<Loc<'g>, String> {
+        // Equal sends and receives, walked in a loop.
+        let mut run: Vec<MergedMessage<'g>> = Vec::new();
+        let (mut x, mut y) = (a, b);
+        loop {
+            match (x, y) {
+                (
+                    Loc::Send {
+                        to: p,
+                        label,
+                        payload,
+                        ids,
+                        then,
+                    },
+                    Loc::Send {
+                        to: p2,
+                        label: label2,
+                        payload: payload2,
+                        ids: ids2,
+                        then: then2,
+                    },
+                )
+                | (
+                    Loc::Recv {
+                        from: p,
+                        label,
+                        payload,
+                        ids,
+                        then,
+                    },
+                    Loc::Recv {
+                        from: p2,
+                        label: label2,
+                        payload: payload2,
+                        ids: ids2,
+                        then: then2,
+                    },
+                ) if p == p2 && label == label2 && payload == payload2 => {
+                    let mut both = ids.clone();
+                    both.extend(ids2.iter().copied());
+                    run.push((matches!(x, Loc::Send { .. }), *p, label, *payload, both));
+                    (x, y) = (then, then2);
                 }
+                _ => break,
             }
-            Ok(LocalType::Branch {
-                from: from.clone(),
-                branches: out,
-            })
         }
-        (LocalType::Rec { name, body }, LocalType::Rec { name: n2, body: b2 }) if name == n2 => {
-            Ok(LocalType::Rec {
-                name: name.clone(),
-                body: Box::new(merge(body, b2)?),
-            })
+        let mut merged = match self.merge_step(x, y) {
+            Ok(m) => m,
+            Err(e) if run.is_empty() => return Err(e),
+            Err(e) => {
+                let (send, peer, label, payload, _) = &run[run.len() - 1];
+                let verb = if *send { "send" } else { "recv" };
+                let dir = if *send { "to" } else { "from" };
+                return Err(format!(
+                    "after `{verb} {} {dir} {}` in both, {e}",
+                    Msg(label, *payload),
+                    self.roles[*peer]
+                ));
+            }
+        };
+        for (send, peer, label, payload, ids) in run.into_iter().rev() {
+            let then = Box::new(merged);
+            merged = if send {
+                Loc::Send {
+                    to: peer,
+                    label,
+                    payload,
+                    ids,
+                    then,
+                }
+            } else {
+                Loc::Recv {
+                    from: peer,
+                    label,
+                    payload,
+                    ids,
+                    then,
+                }
+            };
         }
-        _ => clash(),
+        Ok(merged)
+    }
+
+    /// Marks the messages `recv` stands for as sent with their label.
+    fn tag(&mut self, recv: &Loc<'g>) {
+        if let Loc::Recv { ids, .. } = recv {
+            self.labelled.extend(ids.iter().copied());
+        }
+    }
+
+    /// Whether `l` is a receive of the message labelled `label` from `peer`
+    /// whose label travels before it: the first step of a branch on that
+    /// message.
+    fn message_arm(&self, l: &Loc<'g>, peer: usize, label: &str) -> bool {
+        matches!(l, Loc::Recv { from, label: m, ids, .. }
+            if *from == peer && *m == label && ids.iter().any(|i| self.labelled.contains(i)))
+    }
+
+    /// Merges the continuations of label `label` of two branches from
+    /// `peer`. Where one of them is a branch on the message received, the
+    /// label stands for that message, so the other must receive it too.
+    fn merge_arm(
+        &mut self,
+        peer: usize,
+        label: &str,
+        x: &Loc<'g>,
+        y: &Loc<'g>,
+    ) -> Result<Loc<'g>, String> {
+        if self.message_arm(x, peer, label) || self.message_arm(y, peer, label) {
+            let same = match (x, y) {
+                (
+                    Loc::Recv {
+                        from,
+                        label: l,
+                        payload,
+                        ..
+                    },
+                    Loc::Recv {
+                        from: f2,
+                        label: l2,
+                        payload: p2,
+                        ..
+                    },
+                ) => from == f2 && l == l2 && payload == p2,
+                _ => false,
+            };
+            if !same {
+                return Err(format!(
+                    "label `{label}` from {} is a message in one branch, `{}` against `{}`",
+                    self.roles[peer],
+                    x.head(self.roles),
+                    y.head(self.roles)
+                ));
+            }
+        }
+        self.merge(x, y)
+    }
+
+    /// Adds `recv` (a receive from `peer`) to the arms of a branch from
+    /// `peer` as a branch on the message received.
+    fn add_message_arm(
+        &mut self,
+        peer: usize,
+        arms: &[(&'g str, Loc<'g>)],
+        recv: &Loc<'g>,
+    ) -> Result<Loc<'g>, String> {
+        let Loc::Recv { label, .. } = recv else {
+            return Err("internal: not a receive".to_owned());
+        };
+        self.tag(recv);
+        let mut out = Vec::with_capacity(arms.len() + 1);
+        let mut found = false;
+        for (l, c) in arms {
+            if l == label {
+                found = true;
+                out.push((*l, self.merge_arm(peer, l, c, recv)?));
+            } else {
+                out.push((*l, c.clone()));
+            }
+        }
+        if !found {
+            out.push((*label, recv.clone()));
+        }
+        Ok(Loc::Branch {
+            from: peer,
+            branches: out,
+        })
+    }
+
+    /// [`Merger::merge`] of two types that do not both start with the same
+    /// message.
+    fn merge_step(&mut self, a: &Loc<'g>, b: &Loc<'g>) -> Result<Loc<'g>, String> {
+        let clash =
+            |roles: &[String]| Err(format!("`{}` against `{}`", a.head(roles), b.head(roles)));
+        match (a, b) {
+            // Doing nothing until the loop's next round: see `merge_all`.
+            (Loc::Continue { idle: Some(_), .. }, other)
+            | (other, Loc::Continue { idle: Some(_), .. }) => Ok(other.clone()),
+            (Loc::End, Loc::End) => Ok(Loc::End),
+            (Loc::Continue { name: x, .. }, Loc::Continue { name: y, .. }) if x == y => {
+                Ok(a.clone())
+            }
+            (
+                Loc::Recv {
+                    from,
+                    label,
+                    payload,
+                    ..
+                },
+                Loc::Recv {
+                    from: f2,
+                    label: l2,
+                    payload: p2,
+                    ..
+                },
+            ) if from == f2 => {
+                if label == l2 {
+                    return Err(format!(
+                        "`recv {} from {r}` against `recv {} from {r}`: one label, two payloads",
+                        Msg(label, *payload),
+                        Msg(l2, *p2),
+                        r = self.roles[*from]
+                    ));
+                }
+                self.tag(a);
+                self.tag(b);
+                Ok(Loc::Branch {
+                    from: *from,
+                    branches: vec![(label, a.clone()), (l2, b.clone())],
+                })
+            }
+            (Loc::Recv { from, .. }, Loc::Branch { from: f2, branches })
+            | (Loc::Branch { from: f2, branches }, Loc::Recv { from, .. })
+                if from == f2 =>
+            {
+                let recv = if matches!(a, Loc::Recv { .. }) { a } else { b };
+                self.add_message_arm(*from, branches, recv)
+            }
+            (
+                Loc::Select { to, branches },
+                Loc::Select {
+                    to: to2,
+                    branches: branches2,
+                },
+            ) if to == to2 => {
+                let same = branches.len() == branches2.len()
+                    && branches
+                        .iter()
+                        .all(|(l, _)| branches2.iter().any(|(m, _)| l == m));
+                if !same {
+                    return Err(format!(
+                        "`{}` against `{}`: a role that is not told must offer the same labels",
+                        a.head(self.roles),
+                        b.head(self.roles)
+                    ));
+                }
+                let mut out = Vec::with_capacity(branches.len());
+                for (l, x) in branches {
+                    let y = branches2.iter().find(|(m, _)| m == l).map(|(_, y)| y);
+                    let merged = match y {
+                        Some(y) => self.merge(x, y)?,
+                        None => return clash(self.roles),
+                    };
+                    out.push((*l, merged));
+                }
+                Ok(Loc::Select {
+                    to: *to,
+                    branches: out,
+                })
+            }
+            (
+                Loc::Branch { from, branches },
+                Loc::Branch {
+                    from: from2,
+                    branches: branches2,
+                },
+            ) if from == from2 => {
+                let mut out = Vec::with_capacity(branches.len() + branches2.len());
+                for (l, x) in branches {
+                    let merged = match branches2.iter().find(|(m, _)| m == l) {
+                        Some((_, y)) => self.merge_arm(*from, l, x, y)?,
+                        None => x.clone(),
+                    };
+                    out.push((*l, merged));
+                }
+                for (l, y) in branches2 {
+                    if !branches.iter().any(|(m, _)| m == l) {
+                        out.push((*l, y.clone()));
+                    }
+                }
+                Ok(Loc::Branch {
+                    from: *from,
+                    branches: out,
+                })
+            }
+            (Loc::Rec { name, body }, Loc::Rec { name: n2, body: b2 }) if name == n2 => {
+                Ok(Loc::Rec {
+                    name,
+                    body: Box::new(self.merge(body, b2)?),
+                })
+            }
+            _ => clash(self.roles),
+        }
     }
 }
 
@@ -695,62 +1280,48 @@ fn merge_step(a: &LocalType, b: &LocalType) -> Result<LocalType, String> {
 mod tests {
     use super::*;
 
-    fn recv(from: &str, label: &str, then: LocalType) -> LocalType {
-        LocalType::Recv {
-            from: from.into(),
-            label: label.into(),
-            payload: None,
-            then: Box::new(then),
-        }
+    fn roles(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
     }
 
-    fn branch(from: &str, arms: Vec<(&str, LocalType)>) -> LocalType {
-        LocalType::Branch {
-            from: from.into(),
-            branches: arms.into_iter().map(|(l, t)| (l.into(), t)).collect(),
-        }
+    fn projections(src: &str) -> Result<Vec<String>, ProjectionError> {
+        let p = crate::Protocol::parse(src).unwrap();
+        let node = analyse(p.roles(), p.global())?;
+        Ok(project_all(p.roles(), &node)?
+            .iter()
+            .map(|l| l.to_string())
+            .collect())
     }
 
     #[test]
-    fn merge_unites_branch_labels_and_merges_shared_ones() {
-        let a = branch(
-            "B",
-            vec![
-                ("x", recv("B", "X", LocalType::End)),
-                ("s", branch("C", vec![("p", LocalType::End)])),
-            ],
-        );
-        let b = branch(
-            "B",
-            vec![
-                ("s", branch("C", vec![("q", LocalType::End)])),
-                ("y", LocalType::End),
-            ],
-        );
-        let m = merge(&a, &b).unwrap();
+    fn receives_with_distinct_labels_merge_into_a_branch_and_the_sender_sends_the_label() {
+        let got = projections(
+            "roles A, B, C; choice at A { Foo: { A -> B: Foo; B -> C: Foo; } Bar: { A -> B: Bar; B -> C: Bar; } }",
+        )
+        .unwrap();
         assert_eq!(
-            m.to_string(),
-            "branch from B { x: { recv X from B; end } s: { branch from C { p: { end } q: { end } } } y: { end } }"
+            got[1],
+            "branch from A { Foo: { recv Foo from A; select to C { Foo: { send Foo to C; end } } } Bar: { recv Bar from A; select to C { Bar: { send Bar to C; end } } } }"
+        );
+        assert_eq!(
+            got[2],
+            "branch from B { Foo: { recv Foo from B; end } Bar: { recv Bar from B; end } }"
         );
     }
 
     #[test]
-    fn merge_refuses_different_heads() {
-        let a = recv("B", "X", LocalType::End);
-        let b = recv("B", "Y", LocalType::End);
-        assert_eq!(
-            merge(&a, &b).unwrap_err(),
-            "`recv X from B` against `recv Y from B`"
-        );
-        let c = branch("B", vec![("x", recv("B", "X", LocalType::End))]);
-        let d = branch("B", vec![("x", LocalType::End)]);
-        assert_eq!(merge(&c, &d).unwrap_err(), "`recv X from B` against `end`");
-        assert!(merge(&a, &a).is_ok());
+    fn equal_receives_merge_without_a_label() {
+        let got = projections(
+            "roles A, B, C; choice at A { x: { A -> B: X; B -> C: Go; } y: { A -> B: Y; B -> C: Go; } }",
+        )
+        .unwrap();
+        assert_eq!(got[2], "recv Go from B; end");
+        assert!(!got[1].contains("select"), "{}", got[1]);
     }
 
     #[test]
     fn chooser_selects_in_role_order() {
-        let roles: Vec<String> = ["A", "B", "C"].iter().map(|s| s.to_string()).collect();
+        let roles = roles(&["A", "B", "C"]);
         let g: GlobalType =
             "choice at A { x: { A -> C: X; A -> B: X; } y: { A -> B: Y; A -> C: Y; } }"
                 .parse()
@@ -759,6 +1330,32 @@ mod tests {
         assert_eq!(
             project(&roles, &node, 0).unwrap().to_string(),
             "select to B { x: { select to C { x: { send X to C; send X to B; end } } } y: { select to C { y: { send Y to B; send Y to C; end } } } }"
+        );
+    }
+
+    #[test]
+    fn a_bystander_of_a_loop_waits_for_what_follows_it() {
+        let got = projections(
+            "roles A, B, C; rec X { choice at A { more: { A -> B: More; continue X; } stop: { A -> B: Stop; } } } B -> C: Done;",
+        )
+        .unwrap();
+        assert_eq!(got[2], "recv Done from B; end");
+        assert_eq!(
+            got[1],
+            "rec X { branch from A { more: { recv More from A; continue X } stop: { recv Stop from A; send Done to C; end } } }"
+        );
+    }
+
+    #[test]
+    fn a_continue_tells_what_the_next_round_begins_with() {
+        // `C` hears from `A` first in the next round, so `A` tells it.
+        let got = projections(
+            "roles A, B, C; rec X { A -> C: Tick; choice at A { more: { A -> B: More; continue X; } stop: { A -> B: Stop; } } }",
+        )
+        .unwrap();
+        assert_eq!(
+            got[2],
+            "rec X { recv Tick from A; branch from A { more: { continue X } stop: { end } } }"
         );
     }
 }

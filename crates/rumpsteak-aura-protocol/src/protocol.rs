@@ -160,10 +160,7 @@ impl Protocol {
     /// ```
     pub fn validate(&self) -> Result<(), ProjectionError> {
         let node = project::analyse(&self.roles, &self.global)?;
-        for me in 0..self.roles.len() {
-            project::project(&self.roles, &node, me)?;
-        }
-        Ok(())
+        project::project_all(&self.roles, &node).map(drop)
     }
 
     /// A run-time monitor for `role`: its projection compiled by

@@ -42,7 +42,7 @@ fn missing_pieces_of_a_message() {
     );
     assert_eq!(
         at("A -> B: Ping(u32;"),
-        "line 1, column 17: expected `)`, found `;`"
+        "line 1, column 17: expected `,` or `)`, found `;`"
     );
     assert_eq!(
         at("A -> B: Ping"),
@@ -62,11 +62,11 @@ fn keywords_are_not_names() {
     );
     assert_eq!(
         at("A -> choice: Ping;"),
-        "line 1, column 6: expected a role name, found `choice`"
+        "line 1, column 6: `choice` is a keyword and cannot be a role name: rename it"
     );
     assert_eq!(
         at("choice at A { end: {} }"),
-        "line 1, column 15: expected a branch label or `}`, found `end`"
+        "line 1, column 15: `end` is a keyword and cannot be a branch label: rename it"
     );
 }
 

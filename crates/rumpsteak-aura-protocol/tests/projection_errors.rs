@@ -20,12 +20,12 @@ fn untold_role_that_must_behave_differently() {
             chooser: "Buyer".into(),
             left: "accept".into(),
             right: "reject".into(),
-            detail: "`recv Confirm from Coordinator` against `recv Cancel from Coordinator`".into(),
+            detail: "after `recv Decision from Coordinator` in both, `send Receipt(Receipt) to Buyer` against `end`".into(),
         }
     );
     assert_eq!(
         e.to_string(),
-        "role `Seller` behaves differently in branches `accept` and `reject` of the choice at `Buyer` but is never told which was taken (`recv Confirm from Coordinator` against `recv Cancel from Coordinator`)"
+        "role `Seller` behaves differently in branches `accept` and `reject` of the choice at `Buyer` but is never told which was taken (after `recv Decision from Coordinator` in both, `send Receipt(Receipt) to Buyer` against `end`)"
     );
     // The roles that are told still project.
     let p = Protocol::parse(NEGOTIATION_UNTOLD).unwrap();
@@ -41,7 +41,7 @@ fn untold_role_names_the_two_clashing_branches() {
         "choice at A {
              a: { A -> B: X; B -> C: Same; }
              b: { A -> B: Y; B -> C: Same; }
-             c: { A -> B: Z; B -> C: Other; }
+             c: { A -> B: Z; B -> C: Same; C -> B: Extra; }
          }",
     );
     match e {

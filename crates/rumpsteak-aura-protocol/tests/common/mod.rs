@@ -3,6 +3,7 @@
 //! and a deterministic simulator that runs every role's monitor together.
 #![allow(dead_code)]
 
+pub(crate) mod checker;
 pub(crate) mod protocols;
 
 use std::collections::VecDeque;
@@ -63,7 +64,7 @@ struct Builder<'a> {
 
 const NAMES: [&str; 5] = ["Alice", "Bob", "Carol", "Dave", "Eve"];
 const LABELS: [&str; 3] = ["Ping", "Data", "Ack"];
-const PAYLOADS: [Option<&str>; 3] = [None, Some("u32"), Some("Text")];
+const PAYLOADS: [Option<&str>; 4] = [None, Some("u32"), Some("Text"), Some("(u32, Text)")];
 
 impl Builder<'_> {
     fn fresh(&mut self, prefix: &str) -> String {
@@ -141,7 +142,10 @@ impl Builder<'_> {
             .copied()
             .filter(|r| !told.contains(r))
             .collect();
-        let relay = if !outside.is_empty() && self.tape.pick(2) == 1 {
+        // 1: relayed by a choice of the told role; 2: by a message whose
+        // label differs in every branch, which the untold role branches on.
+        let mode = self.tape.pick(3);
+        let relay = if !outside.is_empty() && mode != 0 {
             Some((
                 told[self.tape.pick(told.len())],
                 outside[self.tape.pick(outside.len())],
@@ -160,9 +164,15 @@ impl Builder<'_> {
                     let mut wider = inner.clone();
                     wider.push(r);
                     let rest = self.global(&wider, loops, depth - 1);
-                    let told_r = self.message(t, r, rest);
-                    let relay_label = self.fresh("r");
-                    GlobalType::choice(&self.roles[t], [(relay_label, told_r)])
+                    if mode == 2 {
+                        let label = self.fresh("m");
+                        let payload = PAYLOADS[self.tape.pick(PAYLOADS.len())];
+                        GlobalType::message(&self.roles[t], &self.roles[r], label, payload, rest)
+                    } else {
+                        let told_r = self.message(t, r, rest);
+                        let relay_label = self.fresh("r");
+                        GlobalType::choice(&self.roles[t], [(relay_label, told_r)])
+                    }
                 }
                 None => self.global(&inner, loops, depth - 1),
             };
@@ -173,7 +183,22 @@ impl Builder<'_> {
 
     fn rec(&mut self, active: &[usize], loops: &[Loop], depth: u32) -> GlobalType {
         let at = active[self.tape.pick(active.len())];
-        let told: Vec<usize> = active.iter().copied().filter(|r| *r != at).collect();
+        let mut told: Vec<usize> = active.iter().copied().filter(|r| *r != at).collect();
+        // Sometimes a bystander takes no part in the rounds and hears from a
+        // told role only once the loop is left.
+        let bystander = if told.len() >= 2 && self.tape.pick(3) == 0 {
+            let by = told.remove(self.tape.pick(told.len()));
+            Some((told[self.tape.pick(told.len())], by))
+        } else {
+            None
+        };
+        let all = active;
+        let inner: Vec<usize> = active
+            .iter()
+            .copied()
+            .filter(|r| bystander.is_none_or(|(_, by)| *r != by))
+            .collect();
+        let active = &inner[..];
         let name = self.fresh("L");
         let mut inside: Vec<Loop> = loops
             .iter()
@@ -189,11 +214,27 @@ impl Builder<'_> {
         let mut branches = Vec::new();
         for i in 0..1 + self.tape.pick(2) {
             let label = self.fresh("more");
-            let body = self.global(active, &inside, depth - 1);
+            let body = if bystander.is_some() {
+                // Every round goes round again, or the bystander would wait
+                // for ever: one message, then `continue`.
+                let from = active[self.tape.pick(active.len())];
+                let others: Vec<usize> = active.iter().copied().filter(|r| *r != from).collect();
+                let to = others[self.tape.pick(others.len())];
+                self.message(from, to, GlobalType::continue_loop(&name))
+            } else {
+                self.global(active, &inside, depth - 1)
+            };
             branches.push((label, self.tell(at, &told, i == 0, body)));
         }
         let label = self.fresh(QUIT);
-        let body = self.global(active, &[], depth - 1);
+        let body = self.global(all, &[], depth - 1);
+        let body = match bystander {
+            Some((t, by)) => {
+                let label = self.fresh("Over");
+                GlobalType::message(&self.roles[t], &self.roles[by], label, None, body)
+            }
+            None => body,
+        };
         branches.push((label, self.tell(at, &told, false, body)));
         GlobalType::rec(name, GlobalType::choice(&self.roles[at], branches))
     }

@@ -15,7 +15,7 @@
 //! |---|---|
 //! | crate root, [`effects`] | `rumpsteak-aura` (core traits, labels, errors) |
 //! | [`effects::handlers::rumpsteak`] | `rumpsteak-aura-handler` and `rumpsteak-aura-transport` |
-//! | [`transport`] | `rumpsteak-aura-transport` (sessions, wire format, in-memory sessions) and `rumpsteak-aura-net` (`tcp`, `websocket`) |
+//! | [`transport`] | `rumpsteak-aura-transport` (sessions, wire format, in-memory sessions) and `rumpsteak-aura-net` (`tcp`, `websocket`, `tls`) |
 //! | [`protocol`](mod@protocol) | `rumpsteak-aura-protocol` (global types, projection, run-time monitors) |
 //! | [`layers`] | `rumpsteak-aura-layers` (tracing, metrics, recording and replay around a handler) |
 //! | `typed`, [`protocol!`](macro@protocol) (feature `typed`) | `rumpsteak-aura-typed` and `rumpsteak-aura-macros` (typed roles generated from a global protocol) |
@@ -50,8 +50,13 @@ pub mod effects {
 pub mod transport {
     #[cfg(feature = "tcp")]
     pub use rumpsteak_aura_net::tcp;
+    #[cfg(feature = "tls")]
+    pub use rumpsteak_aura_net::tls;
     #[cfg(feature = "websocket")]
     pub use rumpsteak_aura_net::websocket;
+    #[cfg(feature = "tcp")]
+    pub use rumpsteak_aura_net::HANDSHAKE_VERSION;
+    pub use rumpsteak_aura::{Refusal, RefusalReason};
     pub use rumpsteak_aura_transport::*;
 }
 

@@ -72,6 +72,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 
 use crate::handshake::{self, Escaped, MAX_HANDSHAKE_FRAME};
+
+#[cfg(feature = "dev-certs")]
+pub mod dev;
 use crate::tcp::{TcpOptions, within_handshake_timeout};
 
 /// rustls and its helper crates, re-exported so that certificates and keys

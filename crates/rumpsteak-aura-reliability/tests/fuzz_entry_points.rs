@@ -86,22 +86,36 @@ fn name(s: &[u8]) -> Vec<u8> {
     v
 }
 
-/// A handshake frame of the framed modes: the magic mostly right, a kind,
-/// role names from a few, then maybe garbage.
+/// A handshake frame of the framed modes: the magic mostly right, the
+/// version mostly the current one (2), a kind, role names from a few, a
+/// session identifier and the wire byte of a hello, then maybe garbage.
 fn handshake_frame() -> impl Strategy<Value = Vec<u8>> {
+    let names = || {
+        prop::sample::select(vec![
+            &b"Client"[..],
+            b"Server",
+            b"",
+            b"Mallory",
+            b"\xff\xfe",
+        ])
+    };
     (
         prop_oneof![6 => Just(b"RSKA".to_vec()), 1 => prop::collection::vec(any::<u8>(), 4)],
-        prop_oneof![4 => Just(1u8), 1 => any::<u8>()],
+        prop_oneof![4 => Just(2u8), 1 => Just(1u8), 1 => any::<u8>()],
         1u8..4,
-        prop::sample::select(vec![&b"Client"[..], b"Server", b"", b"Mallory"]),
-        prop::sample::select(vec![&b"Client"[..], b"Server", b"\xff\xfe"]),
+        (names(), names(), names()),
+        prop_oneof![3 => Just(1u8), 1 => any::<u8>()],
         prop::collection::vec(any::<u8>(), 0..4),
     )
-        .prop_map(|(magic, version, kind, a, b, junk)| {
+        .prop_map(|(magic, version, kind, (a, b, c), byte, junk)| {
             let mut f = magic;
             f.extend([version, kind]);
             f.extend(name(a));
-            f.extend(name(b));
+            if kind != 2 {
+                f.extend(name(b));
+                f.extend(name(c));
+                f.push(byte);
+            }
             f.extend(junk);
             f
         })

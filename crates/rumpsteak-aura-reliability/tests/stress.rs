@@ -91,7 +91,7 @@ fn stress_ten_million_messages_through_one_pair_with_flat_resident_memory() {
             assert_eq!(got.n, n, "order");
         }
         sent += BATCH;
-        if sent % SAMPLE_EVERY == 0 {
+        if sent.is_multiple_of(SAMPLE_EVERY) {
             let rss = resident_bytes();
             eprintln!("after {sent} messages: resident {} KiB", rss / 1024);
             if sent == SAMPLE_EVERY {
@@ -229,7 +229,7 @@ fn stress_ten_thousand_concurrent_two_party_sessions_all_complete() {
             servers.push(tokio::spawn(async move {
                 let mut h = Handler::new();
                 let m: Msg = h.recv(&mut server, Party::Alice).await?;
-                let label = if m.n % 2 == 0 { YES } else { NO };
+                let label = if m.n.is_multiple_of(2) { YES } else { NO };
                 h.choose(&mut server, Party::Alice, label).await?;
                 h.send(&mut server, Party::Alice, &msg(m.n * 2)).await?;
                 Ok::<_, ChoreographyError>(server)
@@ -250,7 +250,7 @@ fn stress_ten_thousand_concurrent_two_party_sessions_all_complete() {
         let mut completed = 0;
         for task in running {
             let (n, label, reply) = task.await.unwrap().unwrap();
-            assert_eq!(label, if n % 2 == 0 { YES } else { NO });
+            assert_eq!(label, if n.is_multiple_of(2) { YES } else { NO });
             assert_eq!(reply, n * 2);
             completed += 1;
         }

@@ -5,8 +5,9 @@
 //! TCP and WebSocket (the last two through the public API of
 //! `rumpsteak-aura-net`, over loopback).
 //!
-//! TLS and QUIC sessions do not exist in the workspace yet; when they do,
-//! they get a `Kind` here and run the same scenarios.
+//! TLS sessions run over TCP with certificates made at test time, each
+//! role's pinned. QUIC sessions do not exist in the workspace yet; when
+//! they do, they get a `Kind` here and run the same scenarios.
 
 mod common;
 
@@ -17,6 +18,10 @@ use futures::channel::mpsc;
 use rumpsteak_aura::ChoreoHandler;
 use rumpsteak_aura_handler::{RumpsteakEndpoint, RumpsteakSession};
 use rumpsteak_aura_net::tcp::{self, SessionListener, TcpOptions};
+use rumpsteak_aura_net::tls::rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer,
+};
+use rumpsteak_aura_net::tls::{self, TlsConfig, Trust};
 use rumpsteak_aura_net::websocket::{self, WebSocketListener};
 use rumpsteak_aura_transport::{BoundedChannel, SimpleChannel};
 
@@ -27,6 +32,7 @@ enum Kind {
     SinkStream,
     Tcp,
     WebSocket,
+    Tls,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -40,6 +46,30 @@ enum Ending {
 fn options() -> TcpOptions {
     // A short linger, so that a dropped side lets go of its socket soon.
     TcpOptions::new().with_linger(Duration::from_millis(100))
+}
+
+/// A self-signed certificate naming `role`, and its key.
+fn identity(role: &str) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    let uri = rcgen::string::Ia5String::try_from(tls::role_uri(role)).unwrap();
+    params.subject_alt_names = vec![rcgen::SanType::URI(uri)];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let der = PrivatePkcs8KeyDer::from(key.serialize_der());
+    (cert.der().clone(), der.into())
+}
+
+/// Alice's and Bob's TLS options, each trusting the other's pinned key.
+fn tls_options() -> (TcpOptions, TcpOptions) {
+    let (alice_cert, alice_key) = identity("Alice");
+    let (bob_cert, bob_key) = identity("Bob");
+    let trust = Trust::pinned([("Alice", &alice_cert), ("Bob", &bob_cert)]).unwrap();
+    let alice = TlsConfig::new("Alice", vec![alice_cert.clone()], alice_key, trust.clone());
+    let bob = TlsConfig::new("Bob", vec![bob_cert.clone()], bob_key, trust);
+    (
+        options().with_tls(alice.unwrap()),
+        options().with_tls(bob.unwrap()),
+    )
 }
 
 /// Alice's and Bob's sessions, connected over `kind`.
@@ -70,6 +100,16 @@ async fn sessions(kind: Kind) -> (RumpsteakSession, RumpsteakSession) {
             let addr = listener.local_addr();
             let (a, b) = tokio::join!(
                 tcp::connect(addr, "Alice", "Bob", &options),
+                listener.accept("Alice")
+            );
+            (a.unwrap(), b.unwrap())
+        }
+        Kind::Tls => {
+            let (alice, bob) = tls_options();
+            let listener = SessionListener::bind(loopback, "Bob", &bob).await.unwrap();
+            let addr = listener.local_addr();
+            let (a, b) = tokio::join!(
+                tcp::connect(addr, "Alice", "Bob", &alice),
                 listener.accept("Alice")
             );
             (a.unwrap(), b.unwrap())
@@ -196,4 +236,9 @@ async fn tcp_operations_in_flight_end_with_an_error() {
 #[tokio::test]
 async fn websocket_operations_in_flight_end_with_an_error() {
     all_scenarios(Kind::WebSocket, Some(256 * 1024)).await;
+}
+
+#[tokio::test]
+async fn tls_operations_in_flight_end_with_an_error() {
+    all_scenarios(Kind::Tls, Some(256 * 1024)).await;
 }

@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run -p rumpsteak-aura-examples --example flagship_tcp                  # all three roles, TCP
 //! cargo run -p rumpsteak-aura-examples --example flagship_tcp -- --websocket   # all three roles, WebSocket
+//! cargo run -p rumpsteak-aura-examples --example flagship_tcp -- --tls         # TCP with TLS 1.3
+//! cargo run -p rumpsteak-aura-examples --example flagship_tcp -- --websocket --tls
 //! ```
 //!
 //! Without `--role`, the program is a launcher: it picks three free
@@ -14,7 +16,7 @@
 //! roles can also run in three terminals:
 //!
 //! ```text
-//! flagship_tcp --role seller      [--websocket] [--table buyer=ADDR,coordinator=ADDR,seller=ADDR]
+//! flagship_tcp --role seller      [--websocket] [--certs DIR] [--table buyer=ADDR,coordinator=ADDR,seller=ADDR]
 //! flagship_tcp --role coordinator ...
 //! flagship_tcp --role buyer       ...
 //! ```
@@ -26,6 +28,13 @@
 //! the buyer and the seller dial it. Either way the protocol code is the
 //! same as in-process (the role functions of `common/flagship.rs`): only
 //! the setup and the log differ.
+//!
+//! With `--tls` the launcher makes a throwaway CA and a certificate per
+//! role, writes them as PEM files into a temporary directory (removed at
+//! the end) and passes it to each child as `--certs DIR`; each child loads
+//! its identity from the files, and every session runs over TLS 1.3 with
+//! each side proving its role by certificate (see `common/certs.rs` for
+//! the file names, to run the roles by hand with certificates of your own).
 
 mod common;
 
@@ -33,9 +42,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::flagship;
-use common::launch::{self, ROLES, address, format_table, parse_role, parse_table};
+use common::launch::{self, Args, Transport, address};
 use common::narrate::{Say, say};
-use common::{BoxError, Endpoint, Role};
+use common::{BoxError, Endpoint, Role, certs};
 use rumpsteak_aura_choreography::transport::RumpsteakSession;
 use rumpsteak_aura_choreography::transport::tcp::{Mesh, TcpOptions};
 use rumpsteak_aura_choreography::transport::websocket::{self, WebSocketListener};
@@ -54,8 +63,14 @@ const RUN_DEADLINE: Duration = Duration::from_secs(30);
 // Wiring: the only part that knows about the network.
 
 /// Over TCP: the mesh helper wires every pair of roles from the table.
-async fn wire_tcp(me: Role, table: &[(Role, SocketAddr)]) -> Result<Endpoint, BoxError> {
-    let mesh = Mesh::new(table.iter().copied()).with_deadline(WIRING_DEADLINE);
+async fn wire_tcp(
+    me: Role,
+    table: &[(Role, SocketAddr)],
+    options: &TcpOptions,
+) -> Result<Endpoint, BoxError> {
+    let mesh = Mesh::new(table.iter().copied())
+        .with_options(options.clone())
+        .with_deadline(WIRING_DEADLINE);
     let mut ep = Endpoint::new(me);
     for (peer, session) in mesh.connect(&me).await? {
         ep.register_session(peer, session);
@@ -65,12 +80,15 @@ async fn wire_tcp(me: Role, table: &[(Role, SocketAddr)]) -> Result<Endpoint, Bo
 
 /// Over WebSocket: a star around the coordinator, which listens at its
 /// table address; the others dial it, retrying while it starts.
-async fn wire_websocket(me: Role, table: &[(Role, SocketAddr)]) -> Result<Endpoint, BoxError> {
-    let options = TcpOptions::new();
+async fn wire_websocket(
+    me: Role,
+    table: &[(Role, SocketAddr)],
+    options: &TcpOptions,
+) -> Result<Endpoint, BoxError> {
     let coordinator_addr = address(table, Role::Coordinator)?;
     let mut ep = Endpoint::new(me);
     if me == Role::Coordinator {
-        let listener = WebSocketListener::bind(coordinator_addr, "Coordinator", &options).await?;
+        let listener = WebSocketListener::bind(coordinator_addr, "Coordinator", options).await?;
         for _ in 0..2 {
             let (name, session) =
                 tokio::time::timeout(WIRING_DEADLINE, listener.accept_any(&["Buyer", "Seller"]))
@@ -84,7 +102,7 @@ async fn wire_websocket(me: Role, table: &[(Role, SocketAddr)]) -> Result<Endpoi
             ep.register_session(peer, session);
         }
     } else {
-        let session = dial_websocket(coordinator_addr, me, &options).await?;
+        let session = dial_websocket(coordinator_addr, me, options).await?;
         ep.register_session(Role::Coordinator, session);
     }
     Ok(ep)
@@ -113,19 +131,28 @@ async fn dial_websocket(
     }
 }
 
-async fn play(
-    me: Role,
-    table: &[(Role, SocketAddr)],
-    over_websocket: bool,
-) -> Result<(), BoxError> {
-    let mut ep = if over_websocket {
-        wire_websocket(me, table).await?
+async fn play(me: Role, args: &Args) -> Result<(), BoxError> {
+    // Plain, or TLS with this role's identity from `--certs`: the same
+    // options for every transport.
+    let options = certs::tcp_options(me, args.certs.as_deref())?;
+    let mut ep = match args.transport {
+        Transport::Tcp => wire_tcp(me, &args.table, &options).await?,
+        Transport::WebSocket => wire_websocket(me, &args.table, &options).await?,
+        // QUIC plugs in here: a `Transport::Quic` in common/launch.rs and
+        // an arm wiring with its listener and connect, with these options.
+    };
+    let security = if options.tls().is_some() {
+        ", TLS 1.3, each peer's certificate checked for its role"
     } else {
-        wire_tcp(me, table).await?
+        ""
     };
     say(
         me,
-        format_args!("connected to {} peer(s)", ep.active_channel_count()),
+        format_args!(
+            "connected to {} peer(s) over {}{security}",
+            ep.active_channel_count(),
+            args.transport.name()
+        ),
     );
     match me {
         Role::Buyer => flagship::buyer(&mut ep, flagship::offers(), &Say).await?,
@@ -147,61 +174,16 @@ async fn play(
 }
 
 // --------------------------------------------------------------------------
-// The launcher and the command line.
-
-/// Starts one child process per role and checks that each succeeds.
-async fn launch(over_websocket: bool) -> Result<(), BoxError> {
-    // Free ports, found by binding port 0 and letting go.
-    let mut table = Vec::new();
-    for role in ROLES {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-        table.push((role, probe.local_addr()?));
-    }
-    let table_arg = format_table(&table);
-    println!(
-        "launching {} roles over {}: {table_arg}",
-        ROLES.len(),
-        if over_websocket { "WebSocket" } else { "TCP" }
-    );
-
-    let exe = std::env::current_exe()?;
-    let mut children = Vec::new();
-    for role in ROLES {
-        let mut command = tokio::process::Command::new(&exe);
-        command
-            .args([
-                "--role",
-                &format!("{role:?}").to_lowercase(),
-                "--table",
-                &table_arg,
-            ])
-            .kill_on_drop(true);
-        if over_websocket {
-            command.arg("--websocket");
-        }
-        children.push((role, command.spawn()?));
-    }
-
-    launch::wait_all(children, RUN_DEADLINE, "roles").await
-}
+// The command line: without `--role`, the launcher of `common/launch.rs`.
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let mut role = None;
-    let mut over_websocket = false;
-    let mut table =
-        parse_table("buyer=127.0.0.1:7401,coordinator=127.0.0.1:7402,seller=127.0.0.1:7403")?;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--role" => role = Some(parse_role(&args.next().ok_or("--role needs a value")?)?),
-            "--table" => table = parse_table(&args.next().ok_or("--table needs a value")?)?,
-            "--websocket" => over_websocket = true,
-            other => return Err(format!("unknown argument `{other}`").into()),
-        }
-    }
-    match role {
-        None => launch(over_websocket).await,
-        Some(me) => play(me, &table, over_websocket).await,
+    let args = Args::parse(
+        "buyer=127.0.0.1:7401,coordinator=127.0.0.1:7402,seller=127.0.0.1:7403",
+        &[Transport::Tcp, Transport::WebSocket],
+    )?;
+    match args.role {
+        None => launch::launch(&args, "roles", RUN_DEADLINE).await,
+        Some(me) => play(me, &args).await,
     }
 }

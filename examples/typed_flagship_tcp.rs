@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run -p rumpsteak-aura-examples --example typed_flagship_tcp
+//! cargo run -p rumpsteak-aura-examples --example typed_flagship_tcp -- --tls   # TCP with TLS 1.3
 //! ```
 //!
 //! Without `--role`, the program is a launcher: it picks three free
@@ -13,7 +14,7 @@
 //! roles can also run in three terminals:
 //!
 //! ```text
-//! typed_flagship_tcp --role seller      [--table buyer=ADDR,coordinator=ADDR,seller=ADDR]
+//! typed_flagship_tcp --role seller      [--certs DIR] [--table buyer=ADDR,coordinator=ADDR,seller=ADDR]
 //! typed_flagship_tcp --role coordinator ...
 //! typed_flagship_tcp --role buyer       ...
 //! ```
@@ -24,6 +25,10 @@
 //! The roles are the typed ones of `common/typed.rs`, exactly as they run
 //! in memory, each endpoint carrying its monitor: only the setup and the
 //! log differ.
+//!
+//! `--tls` runs every session over TLS 1.3 with each role proving itself
+//! by certificate, as in `flagship_tcp` (the launcher code is shared in
+//! `common/launch.rs` and `common/certs.rs`).
 
 mod common;
 
@@ -31,14 +36,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::flagship::offers;
-use common::launch::{self, ROLES, format_table, parse_role, parse_table};
+use common::launch::{self, Args, Transport};
 use common::narrate::{Say, say};
 use common::typed;
 /// The generated protocol module, re-exported so that `cargo doc` shows
 /// the typed API the roles are written against.
 pub use common::typed::purchase;
-use common::{BoxError, Endpoint, Role};
-use rumpsteak_aura_choreography::transport::tcp::Mesh;
+use common::{BoxError, Endpoint, Role, certs};
+use rumpsteak_aura_choreography::transport::tcp::{Mesh, TcpOptions};
 
 /// How long wiring may take, how long a role may run once wired, and how
 /// long the launcher waits for its children.
@@ -51,8 +56,14 @@ const RUN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Wires `me` to its peers with the mesh helper, and attaches the monitor
 /// projected for `me`.
-async fn wire(me: Role, table: &[(Role, SocketAddr)]) -> Result<Endpoint, BoxError> {
-    let mesh = Mesh::new(table.iter().copied()).with_deadline(WIRING_DEADLINE);
+async fn wire(
+    me: Role,
+    table: &[(Role, SocketAddr)],
+    options: &TcpOptions,
+) -> Result<Endpoint, BoxError> {
+    let mesh = Mesh::new(table.iter().copied())
+        .with_options(options.clone())
+        .with_deadline(WIRING_DEADLINE);
     let mut ep = Endpoint::new(me);
     for (peer, session) in mesh.connect(&me).await? {
         ep.register_session(peer, session);
@@ -60,11 +71,25 @@ async fn wire(me: Role, table: &[(Role, SocketAddr)]) -> Result<Endpoint, BoxErr
     Ok(ep.with_protocol(purchase::monitor(me)?))
 }
 
-async fn play(me: Role, table: &[(Role, SocketAddr)]) -> Result<(), BoxError> {
-    let mut ep = wire(me, table).await?;
+async fn play(me: Role, args: &Args) -> Result<(), BoxError> {
+    let options = certs::tcp_options(me, args.certs.as_deref())?;
+    let mut ep = match args.transport {
+        Transport::Tcp => wire(me, &args.table, &options).await?,
+        other => {
+            return Err(format!("typed roles are wired over TCP, not {}", other.name()).into());
+        }
+    };
+    let security = if options.tls().is_some() {
+        ", TLS 1.3, each peer's certificate checked for its role"
+    } else {
+        ""
+    };
     say(
         me,
-        format_args!("connected to {} peer(s)", ep.active_channel_count()),
+        format_args!(
+            "connected to {} peer(s) over TCP{security}",
+            ep.active_channel_count()
+        ),
     );
     let run = async {
         match me {
@@ -92,55 +117,16 @@ async fn play(me: Role, table: &[(Role, SocketAddr)]) -> Result<(), BoxError> {
 }
 
 // --------------------------------------------------------------------------
-// The launcher and the command line.
-
-/// Starts one child process per role and checks that each succeeds.
-async fn launch() -> Result<(), BoxError> {
-    // Free ports, found by binding port 0 and letting go.
-    let mut table = Vec::new();
-    for role in ROLES {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-        table.push((role, probe.local_addr()?));
-    }
-    let table_arg = format_table(&table);
-    println!(
-        "launching {} typed roles over TCP: {table_arg}",
-        ROLES.len()
-    );
-
-    let exe = std::env::current_exe()?;
-    let mut children = Vec::new();
-    for role in ROLES {
-        let child = tokio::process::Command::new(&exe)
-            .args([
-                "--role",
-                &format!("{role:?}").to_lowercase(),
-                "--table",
-                &table_arg,
-            ])
-            .kill_on_drop(true)
-            .spawn()?;
-        children.push((role, child));
-    }
-
-    launch::wait_all(children, RUN_DEADLINE, "typed roles").await
-}
+// The command line: without `--role`, the launcher of `common/launch.rs`.
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let mut role = None;
-    let mut table =
-        parse_table("buyer=127.0.0.1:7411,coordinator=127.0.0.1:7412,seller=127.0.0.1:7413")?;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--role" => role = Some(parse_role(&args.next().ok_or("--role needs a value")?)?),
-            "--table" => table = parse_table(&args.next().ok_or("--table needs a value")?)?,
-            other => return Err(format!("unknown argument `{other}`").into()),
-        }
-    }
-    match role {
-        None => launch().await,
-        Some(me) => play(me, &table).await,
+    let args = Args::parse(
+        "buyer=127.0.0.1:7411,coordinator=127.0.0.1:7412,seller=127.0.0.1:7413",
+        &[Transport::Tcp],
+    )?;
+    match args.role {
+        None => launch::launch(&args, "typed roles", RUN_DEADLINE).await,
+        Some(me) => play(me, &args).await,
     }
 }

@@ -1,20 +1,187 @@
-//! What the one-process-per-role examples share: the role table given on
-//! the command line (`buyer=ADDR,coordinator=ADDR,seller=ADDR`) and the
-//! launcher's wait for its children.
+//! What the one-process-per-role examples share: the command line (the
+//! role table `buyer=ADDR,coordinator=ADDR,seller=ADDR`, the transport,
+//! `--tls`), and the launcher, which starts one child per role and waits
+//! for them.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::process::Child;
 
+use super::certs::{CertDir, role_name};
 use super::{BoxError, Role};
+
+/// How the roles' sessions travel.
+///
+/// A new transport (QUIC) is a new variant here with its flag in
+/// [`Transport::from_flag`], and an arm in the `match` on the transport in
+/// each example's wiring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// Length-delimited frames over TCP (the default).
+    Tcp,
+    /// WebSocket binary messages (`--websocket`).
+    WebSocket,
+}
+
+impl Transport {
+    /// The transport a command-line flag selects, if it is a transport
+    /// flag.
+    fn from_flag(flag: &str) -> Option<Transport> {
+        match flag {
+            "--websocket" => Some(Transport::WebSocket),
+            _ => None,
+        }
+    }
+
+    /// The flag that selects this transport, if it is not the default.
+    fn flag(self) -> Option<&'static str> {
+        match self {
+            Transport::Tcp => None,
+            Transport::WebSocket => Some("--websocket"),
+        }
+    }
+
+    /// Its name in the log.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "TCP",
+            Transport::WebSocket => "WebSocket",
+        }
+    }
+}
+
+/// The command line of a one-process-per-role example.
+#[derive(Debug)]
+pub(crate) struct Args {
+    /// `--role R`: play that role; without it, launch all of them.
+    pub(crate) role: Option<Role>,
+    /// `--table buyer=ADDR,coordinator=ADDR,seller=ADDR`.
+    pub(crate) table: Vec<(Role, SocketAddr)>,
+    /// `--websocket`, or TCP.
+    pub(crate) transport: Transport,
+    /// `--tls`: the launcher makes throwaway certificates for the roles.
+    pub(crate) tls: bool,
+    /// `--certs DIR`: the roles' certificates and keys as PEM files (see
+    /// `common/certs.rs`); implies TLS.
+    pub(crate) certs: Option<PathBuf>,
+}
+
+impl Args {
+    /// Reads the process's arguments; `transports` are those the example
+    /// can wire.
+    pub(crate) fn parse(default_table: &str, transports: &[Transport]) -> Result<Args, BoxError> {
+        let mut parsed = Args {
+            role: None,
+            table: parse_table(default_table)?,
+            transport: Transport::Tcp,
+            tls: false,
+            certs: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--role" => {
+                    parsed.role = Some(parse_role(&args.next().ok_or("--role needs a value")?)?);
+                }
+                "--table" => {
+                    parsed.table = parse_table(&args.next().ok_or("--table needs a value")?)?;
+                }
+                "--tls" => parsed.tls = true,
+                "--certs" => {
+                    parsed.certs = Some(args.next().ok_or("--certs needs a directory")?.into());
+                }
+                flag => match Transport::from_flag(flag) {
+                    Some(t) if transports.contains(&t) => parsed.transport = t,
+                    Some(t) => {
+                        return Err(format!("this example does not run over {}", t.name()).into());
+                    }
+                    None => return Err(format!("unknown argument `{flag}`").into()),
+                },
+            }
+        }
+        if parsed.role.is_some() && parsed.tls && parsed.certs.is_none() {
+            return Err("--tls with --role needs --certs DIR (the launcher makes one)".into());
+        }
+        Ok(parsed)
+    }
+
+    /// Whether the sessions run over TLS.
+    pub(crate) fn uses_tls(&self) -> bool {
+        self.tls || self.certs.is_some()
+    }
+}
+
+/// The launcher: picks free loopback ports, makes the certificates if
+/// TLS is asked for without a `--certs` directory, starts this program
+/// once per role, and waits for every child within `deadline`. `what`
+/// names the roles in the log (`typed roles`).
+pub(crate) async fn launch(args: &Args, what: &str, deadline: Duration) -> Result<(), BoxError> {
+    // Free ports, found by binding port 0 and letting go.
+    let mut table = Vec::new();
+    for role in ROLES {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        table.push((role, probe.local_addr()?));
+    }
+    let table_arg = format_table(&table);
+    let security = if args.uses_tls() { " with TLS 1.3" } else { "" };
+    println!(
+        "launching {} {what} over {}{security}: {table_arg}",
+        ROLES.len(),
+        args.transport.name()
+    );
+
+    // Removed when dropped, after the children are done.
+    let made = match (&args.certs, args.tls) {
+        (None, true) => Some(CertDir::create(&ROLES)?),
+        _ => None,
+    };
+    let certs: Option<&Path> = made.as_ref().map(CertDir::path).or(args.certs.as_deref());
+    if let Some(dir) = certs {
+        let names: Vec<String> = ROLES.into_iter().map(role_name).collect();
+        let source = if made.is_some() {
+            "certificates from a throwaway CA"
+        } else {
+            "certificates"
+        };
+        println!(
+            "TLS role identities: {}; {source} in {}",
+            names.join(", "),
+            dir.display()
+        );
+    }
+
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for role in ROLES {
+        let mut command = tokio::process::Command::new(&exe);
+        command
+            .args([
+                "--role",
+                &format!("{role:?}").to_lowercase(),
+                "--table",
+                &table_arg,
+            ])
+            .kill_on_drop(true);
+        if let Some(flag) = args.transport.flag() {
+            command.arg(flag);
+        }
+        if let Some(dir) = certs {
+            command.arg("--certs").arg(dir);
+        }
+        children.push((role, command.spawn()?));
+    }
+
+    wait_all(children, deadline, what).await
+}
 
 /// The roles, in table order.
 pub(crate) const ROLES: [Role; 3] = [Role::Buyer, Role::Coordinator, Role::Seller];
 
 /// Waits for every child within `deadline`, and says which failed. `what`
 /// names the roles in the success line (`all 3 typed roles finished ...`).
-pub(crate) async fn wait_all(
+async fn wait_all(
     children: Vec<(Role, Child)>,
     deadline: Duration,
     what: &str,

@@ -4,6 +4,7 @@
 //! unused items are expected here.
 #![allow(dead_code)]
 
+pub(crate) mod certs;
 pub(crate) mod flagship;
 pub(crate) mod launch;
 pub(crate) mod narrate;

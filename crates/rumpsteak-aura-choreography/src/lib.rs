@@ -15,7 +15,7 @@
 //! |---|---|
 //! | crate root, [`effects`] | `rumpsteak-aura` (core traits, labels, errors) |
 //! | [`effects::handlers::rumpsteak`] | `rumpsteak-aura-handler` and `rumpsteak-aura-transport` |
-//! | [`transport`] | `rumpsteak-aura-transport` (sessions, wire format, in-memory sessions) and `rumpsteak-aura-net` (`tcp`, `websocket`, `tls`) |
+//! | [`transport`] | `rumpsteak-aura-transport` (sessions, wire format, in-memory sessions) and `rumpsteak-aura-net` (`tcp`, `websocket`, `tls`, `quic`) |
 //! | [`protocol`](mod@protocol) | `rumpsteak-aura-protocol` (global types, projection, run-time monitors) |
 //! | [`layers`] | `rumpsteak-aura-layers` (tracing, metrics, recording and replay around a handler) |
 //! | `typed`, [`protocol!`](macro@protocol) (feature `typed`) | `rumpsteak-aura-typed` and `rumpsteak-aura-macros` (typed roles generated from a global protocol) |
@@ -50,6 +50,8 @@ pub mod effects {
 pub mod transport {
     #[cfg(feature = "tcp")]
     pub use rumpsteak_aura_net::tcp;
+    #[cfg(feature = "quic")]
+    pub use rumpsteak_aura_net::quic;
     #[cfg(feature = "tls")]
     pub use rumpsteak_aura_net::tls;
     #[cfg(feature = "websocket")]

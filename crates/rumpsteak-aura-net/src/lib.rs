@@ -13,7 +13,9 @@
 //! - the `websocket` module (feature `websocket`): WebSocket binary
 //!   messages;
 //! - the `tls` module (feature `tls`): TLS 1.3 for both, with each role
-//!   proven by its certificate.
+//!   proven by its certificate;
+//! - the `quic` module (feature `quic`): QUIC connections, one per pair of
+//!   roles, with the same identities.
 //!
 //! Plain-text sessions authenticate nothing: any process that reaches a
 //! listener can claim any role, and can read every message. Use them on
@@ -22,6 +24,8 @@
 
 #[cfg(feature = "tcp")]
 mod handshake;
+#[cfg(feature = "quic")]
+pub mod quic;
 #[cfg(feature = "tcp")]
 pub mod tcp;
 #[cfg(feature = "tls")]

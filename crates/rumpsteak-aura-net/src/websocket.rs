@@ -194,18 +194,7 @@ pub async fn connect(
         let halves = tls.connect(stream, addr, options).await?;
         let (budget, stream) = Budget::new(halves.read.unsplit(halves.write));
         let session = upgrade_as_client(stream, addr, "wss", options).await?;
-        let verdict = halves.verdict.and_then(|proven| {
-            if proven.iter().any(|r| r == peer_role) {
-                Ok(())
-            } else {
-                Err(Refusal::new(
-                    RefusalReason::CertificateRole,
-                    peer_role,
-                    format!("certificate of {}", crate::handshake::Names(&proven)),
-                ))
-            }
-        });
-        if let Err(refusal) = verdict {
+        if let Err(refusal) = tcp::proven_as(halves.verdict, peer_role) {
             let deadline = Instant::now() + options.handshake_timeout();
             let refused = tcp::refuse_now(session, addr, local_role, refusal, deadline, options);
             return Err(refused.await);
@@ -416,6 +405,10 @@ impl WebSocketListener {
         peer_roles: &[&str],
     ) -> Result<(String, RumpsteakSession), TransportError> {
         self.inner.accept_any(peer_roles).await
+    }
+
+    pub(crate) async fn accept_checked(&self, allow: &mut crate::handshake::Allow<'_>) -> Accepted {
+        self.inner.accept_checked(allow).await
     }
 }
 

@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{any_port, greeting, hello, refusal, within};
+use common::{any_port, assert_refused_both, greeting, hello, refusal, within};
 use rumpsteak_aura_net::tcp::{self, Mesh, SessionListener, TcpOptions};
 use rumpsteak_aura_net::tls::dev::{self, DevCa, Issued};
-use rumpsteak_aura_net::tls::rustls::{self, pki_types};
+use rumpsteak_aura_net::tls::rustls::pki_types;
 use rumpsteak_aura_net::tls::{TlsConfig, Trust};
 use rumpsteak_aura_net::{HANDSHAKE_VERSION, RefusalReason, TransportError};
 use rumpsteak_aura_transport::RumpsteakSession;
@@ -49,25 +49,6 @@ async fn attempt(
         )
     })
     .await
-}
-
-/// Both errors are refusals for `reason`, the dialer's decided by its peer
-/// exactly when `listener_decided`.
-fn assert_refused_both(
-    dialed: Result<RumpsteakSession, TransportError>,
-    accepted: Result<RumpsteakSession, TransportError>,
-    reason: RefusalReason,
-    listener_decided: bool,
-) -> (TransportError, TransportError) {
-    let (d, a) = (dialed.unwrap_err(), accepted.unwrap_err());
-    for e in [&d, &a] {
-        assert_eq!(refusal(e).reason(), reason, "{e}");
-    }
-    assert_eq!(refusal(&d).is_from_peer(), listener_decided, "{d}");
-    assert_eq!(refusal(&a).is_from_peer(), !listener_decided, "{a}");
-    assert_eq!(refusal(&d).expected(), refusal(&a).expected());
-    assert_eq!(refusal(&d).presented(), refusal(&a).presented());
-    (d, a)
 }
 
 /// After a refusal the listener still serves the right peer, whose first
@@ -212,57 +193,7 @@ async fn raw_tls(
     addr: SocketAddr,
     cert: Option<&Issued>,
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    #[derive(Debug)]
-    struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    impl ServerCertVerifier for AnyServer {
-        fn verify_server_cert(
-            &self,
-            _: &pki_types::CertificateDer<'_>,
-            _: &[pki_types::CertificateDer<'_>],
-            _: &pki_types::ServerName<'_>,
-            _: &[u8],
-            _: pki_types::UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            _: &[u8],
-            _: &pki_types::CertificateDer<'_>,
-            _: &rustls::DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            Err(rustls::Error::General("TLS 1.3 only".into()))
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &pki_types::CertificateDer<'_>,
-            d: &rustls::DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyServer(provider)));
-    let config = match cert {
-        Some(c) => builder
-            .with_client_auth_cert(vec![c.cert.clone()], c.key())
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
+    let config = common::raw_client_config(cert);
     let stream = TcpStream::connect(addr).await.unwrap();
     let name = pki_types::ServerName::try_from("rumpsteak-aura.invalid").unwrap();
     tokio_rustls::TlsConnector::from(Arc::new(config))

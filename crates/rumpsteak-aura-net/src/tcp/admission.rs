@@ -22,6 +22,7 @@
 //! the new one is closed instead.
 
 use std::collections::VecDeque;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -97,10 +98,42 @@ impl Drop for Live {
 }
 
 /// Opens an accepted connection and runs its handshake, reporting through
-/// the ticket: the part that differs between TCP, TLS and WebSocket.
-pub(crate) type Opener = Arc<
-    dyn Fn(TcpStream, SocketAddr, Ticket) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync,
->;
+/// the ticket: the part that differs between TCP, TLS, WebSocket and QUIC.
+pub(crate) type Opener<C = TcpStream> =
+    Arc<dyn Fn(C, SocketAddr, Ticket) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Where connections come from: a TCP listener, a QUIC endpoint.
+pub(crate) trait Listen: Send + Sync + 'static {
+    /// A connection as it arrives, before its handshake.
+    type Conn: Send + 'static;
+
+    /// The next connection and its peer's address.
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Conn, SocketAddr)>> + Send;
+
+    /// The bound address.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Sets a new connection up before its handshake task starts.
+    fn prepare(&self, _conn: &Self::Conn, _options: &TcpOptions) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Listen for TcpListener {
+    type Conn = TcpStream;
+
+    async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        TcpListener::accept(self).await
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        TcpListener::local_addr(self)
+    }
+
+    fn prepare(&self, conn: &TcpStream, options: &TcpOptions) -> io::Result<()> {
+        configure(conn, options)
+    }
+}
 
 struct Slot {
     task: AbortHandle,
@@ -118,21 +151,21 @@ struct Inner {
 
 /// The accepting half of a listener: the socket, the handshake tasks, and
 /// the events they send.
-pub(crate) struct Admission {
-    listener: TcpListener,
+pub(crate) struct Admission<L: Listen = TcpListener> {
+    listener: L,
     local_addr: SocketAddr,
     options: TcpOptions,
-    opener: Opener,
+    opener: Opener<L::Conn>,
     sender: mpsc::UnboundedSender<Admitted>,
     live: Arc<AtomicUsize>,
     inner: Mutex<Inner>,
 }
 
-impl Admission {
+impl<L: Listen> Admission<L> {
     pub(crate) fn new(
-        listener: TcpListener,
+        listener: L,
         options: &TcpOptions,
-        opener: Opener,
+        opener: Opener<L::Conn>,
     ) -> Result<Self, TransportError> {
         let local_addr = listener.local_addr().map_err(TransportError::io)?;
         let (sender, events) = mpsc::unbounded_channel();
@@ -192,7 +225,7 @@ impl Admission {
                     None => return Err(TransportError::closed()),
                 },
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, addr)) => self.start(&mut inner, stream, addr),
+                    Ok((conn, addr)) => self.start(&mut inner, conn, addr),
                     Err(e) => return Err(at_address("accept on", self.local_addr, e)),
                 },
             }
@@ -201,7 +234,7 @@ impl Admission {
 
     /// Starts the handshake task of a new connection, making room under
     /// the cap first.
-    fn start(&self, inner: &mut Inner, stream: TcpStream, addr: SocketAddr) {
+    fn start(&self, inner: &mut Inner, conn: L::Conn, addr: SocketAddr) {
         inner.slots.retain(|s| !s.task.is_finished());
         if self.live.load(Ordering::Relaxed) >= self.options.max_pending_handshakes() {
             match inner
@@ -219,7 +252,7 @@ impl Admission {
                 None => return,
             }
         }
-        if configure(&stream, &self.options).is_err() {
+        if self.listener.prepare(&conn, &self.options).is_err() {
             return;
         }
         self.live.fetch_add(1, Ordering::Relaxed);
@@ -230,7 +263,7 @@ impl Admission {
             _live: Live(Arc::clone(&self.live)),
             deadline: Instant::now() + self.options.handshake_timeout(),
         };
-        let task = tokio::spawn((self.opener)(stream, addr, ticket));
+        let task = tokio::spawn((self.opener)(conn, addr, ticket));
         inner.slots.push_back(Slot {
             task: task.abort_handle(),
             greeted,
@@ -238,7 +271,7 @@ impl Admission {
     }
 }
 
-impl Drop for Admission {
+impl<L: Listen> Drop for Admission<L> {
     fn drop(&mut self) {
         // Handshakes of a listener that is gone cannot be handed to anyone.
         for slot in &self.inner.get_mut().slots {

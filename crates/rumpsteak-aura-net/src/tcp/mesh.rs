@@ -148,6 +148,50 @@ pub struct Mesh<R> {
     retry_initial: Duration,
     retry_max: Duration,
     names: NameFn<R>,
+    transport: MeshTransport,
+}
+
+/// Which network a [`Mesh`] wires its sessions over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MeshTransport {
+    /// TCP connections (over TLS when the options carry an identity).
+    #[default]
+    Tcp,
+    /// WebSocket connections (`wss` when the options carry an identity).
+    #[cfg(feature = "websocket")]
+    WebSocket,
+    /// QUIC connections over UDP; the options must carry an identity.
+    #[cfg(feature = "quic")]
+    Quic,
+}
+
+/// The listener of the role being wired.
+enum Listening {
+    Tcp(SessionListener),
+    #[cfg(feature = "websocket")]
+    WebSocket(crate::websocket::WebSocketListener),
+    #[cfg(feature = "quic")]
+    Quic(crate::quic::QuicListener),
+}
+
+impl Listening {
+    async fn accept_checked(&self, allow: &mut crate::handshake::Allow<'_>) -> Accepted {
+        match self {
+            Listening::Tcp(l) => l.accept_checked(allow).await,
+            #[cfg(feature = "websocket")]
+            Listening::WebSocket(l) => l.accept_checked(allow).await,
+            #[cfg(feature = "quic")]
+            Listening::Quic(l) => l.accept_checked(allow).await,
+        }
+    }
+}
+
+/// A socket the caller bound for the role being wired.
+enum Bound {
+    Tcp(TcpListener),
+    #[cfg(feature = "quic")]
+    Udp(std::net::UdpSocket),
 }
 
 impl<R: fmt::Debug> Mesh<R> {
@@ -178,6 +222,7 @@ impl<R: fmt::Debug> Mesh<R> {
             retry_initial: Duration::from_millis(20),
             retry_max: Duration::from_millis(500),
             names: Arc::new(|role: &R| format!("{role:?}")),
+            transport: MeshTransport::Tcp,
         }
     }
 }
@@ -211,6 +256,18 @@ impl<R> Mesh<R> {
         self
     }
 
+    /// Wires the sessions over `transport` (TCP by default). All processes
+    /// of one protocol must use the same.
+    pub fn with_transport(mut self, transport: MeshTransport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// The transport the sessions are wired over.
+    pub fn transport(&self) -> MeshTransport {
+        self.transport
+    }
+
     /// The table, in order.
     pub fn table(&self) -> &[(R, SocketAddr)] {
         &self.table
@@ -238,18 +295,81 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
     /// Like [`connect`](Mesh::connect), but accepts on `listener` instead of
     /// binding the table address: the way to use ephemeral ports. The
     /// listener is not needed (and is dropped) when `local` is last.
+    ///
+    /// For TCP and WebSocket meshes; a QUIC mesh takes a UDP socket
+    /// ([`connect_with_socket`](Mesh::connect_with_socket)).
     pub async fn connect_with_listener(
         &self,
         local: &R,
         listener: TcpListener,
     ) -> Result<Vec<(R, RumpsteakSession)>, MeshError> {
-        self.run(local, Some(listener)).await
+        self.run(local, Some(Bound::Tcp(listener))).await
+    }
+
+    /// Like [`connect`](Mesh::connect) for a QUIC mesh, but accepts on
+    /// `socket` instead of binding the table address.
+    #[cfg(feature = "quic")]
+    pub async fn connect_with_socket(
+        &self,
+        local: &R,
+        socket: std::net::UdpSocket,
+    ) -> Result<Vec<(R, RumpsteakSession)>, MeshError> {
+        self.run(local, Some(Bound::Udp(socket))).await
+    }
+
+    /// The listener of the role at index `me`.
+    async fn listen(
+        &self,
+        me: usize,
+        name: &str,
+        bound: Option<Bound>,
+    ) -> Result<Listening, TransportError> {
+        let addr = self.table[me].1;
+        let tcp = |bound: Option<Bound>| async move {
+            match bound {
+                Some(Bound::Tcp(l)) => Ok(l),
+                None => super::bind_listener(addr, &self.options).await,
+                #[cfg(feature = "quic")]
+                Some(Bound::Udp(_)) => Err(wrong_socket("a TCP listener", "a UDP socket")),
+            }
+        };
+        match self.transport {
+            MeshTransport::Tcp => Ok(Listening::Tcp(SessionListener::from_listener(
+                tcp(bound).await?,
+                name,
+                &self.options,
+            )?)),
+            #[cfg(feature = "websocket")]
+            MeshTransport::WebSocket => Ok(Listening::WebSocket(
+                crate::websocket::WebSocketListener::from_listener(
+                    tcp(bound).await?,
+                    name,
+                    &self.options,
+                )?,
+            )),
+            #[cfg(feature = "quic")]
+            MeshTransport::Quic => {
+                let socket = match bound {
+                    Some(Bound::Udp(socket)) => socket,
+                    None => std::net::UdpSocket::bind(addr)
+                        .map_err(|e| super::at_address("listen on", addr, e))?,
+                    Some(Bound::Tcp(_)) => {
+                        return Err(wrong_socket("a UDP socket", "a TCP listener"));
+                    }
+                };
+                Ok(Listening::Quic(crate::quic::QuicListener::from_socket(
+                    socket,
+                    name,
+                    &self.options,
+                )?))
+            }
+        }
     }
 
     async fn run(
         &self,
         local: &R,
-        listener: Option<TcpListener>,
+        bound: Option<Bound>,
     ) -> Result<Vec<(R, RumpsteakSession)>, MeshError> {
         let started = Instant::now();
         let names: Vec<String> = self.table.iter().map(|(r, _)| (self.names)(r)).collect();
@@ -264,22 +384,13 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
         let my_name = names[me].as_str();
 
         let listener = if me + 1 < self.table.len() {
-            let bound = match listener {
-                Some(l) => l,
-                None => super::bind_listener(self.table[me].1, &self.options)
+            Some(
+                self.listen(me, my_name, bound)
                     .await
                     .map_err(|source| MeshError::Listen {
                         role: my_name.to_string(),
                         source,
                     })?,
-            };
-            Some(
-                SessionListener::from_listener(bound, my_name, &self.options).map_err(
-                    |source| MeshError::Listen {
-                        role: my_name.to_string(),
-                        source,
-                    },
-                )?,
             )
         } else {
             None
@@ -327,7 +438,7 @@ struct Wiring<'a, R> {
     mesh: &'a Mesh<R>,
     names: &'a [String],
     me: usize,
-    listener: Option<&'a SessionListener>,
+    listener: Option<&'a Listening>,
     /// The roles that dial this one.
     later: &'a [String],
     /// Roles whose handshake completed, so that a later connection
@@ -358,7 +469,7 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
         let addr = mesh.table[peer].1;
         self.pending.push(Box::pin(async move {
             tokio::time::sleep(wait).await;
-            let result = connect(addr, me, them, &mesh.options).await;
+            let result = dial(mesh.transport, addr, me, them, &mesh.options).await;
             Event::Dialed {
                 peer,
                 attempt,
@@ -483,6 +594,31 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
     }
 }
 
+/// Dials one peer over the mesh's transport.
+async fn dial(
+    transport: MeshTransport,
+    addr: SocketAddr,
+    me: &str,
+    them: &str,
+    options: &TcpOptions,
+) -> Result<RumpsteakSession, TransportError> {
+    match transport {
+        MeshTransport::Tcp => connect(addr, me, them, options).await,
+        #[cfg(feature = "websocket")]
+        MeshTransport::WebSocket => crate::websocket::connect(addr, me, them, options).await,
+        #[cfg(feature = "quic")]
+        MeshTransport::Quic => crate::quic::connect(addr, me, them, options).await,
+    }
+}
+
+#[cfg(feature = "quic")]
+fn wrong_socket(wanted: &str, given: &str) -> TransportError {
+    TransportError::other(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("this mesh's transport listens on {wanted}, and was given {given}"),
+    ))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The set stays consistent even if a holder panicked mid-insert.
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -496,6 +632,7 @@ impl<R: fmt::Debug> fmt::Debug for Mesh<R> {
             .field("deadline", &self.deadline)
             .field("retry_initial", &self.retry_initial)
             .field("retry_max", &self.retry_max)
+            .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
 }

@@ -69,9 +69,10 @@ use tokio::time::Instant;
 use crate::handshake::{self, Allow, FrameIo, Local, check_name};
 use rumpsteak_aura_transport::RumpsteakSession;
 
-use admission::Admission;
-pub(crate) use admission::{Accepted, Opener, Ticket};
-pub use mesh::{Mesh, MeshError};
+#[cfg(feature = "quic")]
+pub(crate) use admission::Listen;
+pub(crate) use admission::{Accepted, Admission, Opener, Ticket};
+pub use mesh::{Mesh, MeshError, MeshTransport};
 pub use options::TcpOptions;
 pub(crate) use stream::{FramedTransport, TcpTransport};
 
@@ -345,18 +346,7 @@ async fn dial_on(
     if let Some(tls) = options.tls() {
         let halves = tls.connect(stream, addr, options).await?;
         let transport = FramedTransport::new(halves.read, halves.write, addr, options);
-        let verdict = halves.verdict.and_then(|proven| {
-            if proven.iter().any(|r| r == peer_role) {
-                Ok(())
-            } else {
-                Err(Refusal::new(
-                    RefusalReason::CertificateRole,
-                    peer_role,
-                    format!("certificate of {}", handshake::Names(&proven)),
-                ))
-            }
-        });
-        if let Err(refusal) = verdict {
+        if let Err(refusal) = proven_as(halves.verdict, peer_role) {
             let deadline = Instant::now() + options.handshake_timeout();
             return Err(refuse_now(transport, addr, local_role, refusal, deadline, options).await);
         }
@@ -364,6 +354,21 @@ async fn dial_on(
     }
     let transport = TcpTransport::tcp(stream, addr, options);
     dial_handshake(transport, addr, local_role, peer_role, options).await
+}
+
+/// The dialer's verdict on the listener's certificate: it must prove
+/// `peer_role`, the role dialed.
+#[cfg(feature = "tls")]
+pub(crate) fn proven_as(verdict: crate::tls::Verdict, peer_role: &str) -> Result<(), Refusal> {
+    let proven = verdict?;
+    if proven.iter().any(|r| r == peer_role) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        RefusalReason::CertificateRole,
+        peer_role,
+        format!("certificate of {}", handshake::Names(&proven)),
+    ))
 }
 
 /// The listener side of a plain or TLS connection (not WebSocket).

@@ -431,6 +431,32 @@ impl TlsConfig {
         })
     }
 
+    /// The rustls client configuration, for transports that run TLS
+    /// themselves (QUIC).
+    #[cfg(feature = "quic")]
+    pub(crate) fn rustls_client(&self) -> ClientConfig {
+        (*self.0.client).clone()
+    }
+
+    /// The rustls server configuration, for transports that run TLS
+    /// themselves (QUIC).
+    #[cfg(feature = "quic")]
+    pub(crate) fn rustls_server(&self) -> ServerConfig {
+        (*self.0.server).clone()
+    }
+
+    /// The verdict on a listener's certificate chain, checked by a dialer.
+    #[cfg(feature = "quic")]
+    pub(crate) fn verify_listener(&self, chain: Option<&[CertificateDer<'_>]>) -> Verdict {
+        self.verify(chain, Side::Listener)
+    }
+
+    /// The verdict on a dialer's certificate chain, checked by a listener.
+    #[cfg(feature = "quic")]
+    pub(crate) fn verify_dialer(&self, chain: Option<&[CertificateDer<'_>]>) -> Verdict {
+        self.verify(chain, Side::Dialer)
+    }
+
     /// Checks a peer's certificate chain against this side's trust: the
     /// roles it proves, or why it is refused.
     fn verify(&self, chain: Option<&[CertificateDer<'_>]>, side: Side) -> Verdict {

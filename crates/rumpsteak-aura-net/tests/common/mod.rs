@@ -53,6 +53,26 @@ pub(crate) fn refusal(err: &TransportError) -> &rumpsteak_aura_net::Refusal {
         .unwrap_or_else(|| panic!("expected a refusal, got {err}"))
 }
 
+/// Both errors are refusals for `reason`, the dialer's decided by its peer
+/// exactly when `listener_decided`, and both name the same expected and
+/// presented identity. Returns the two errors.
+pub(crate) fn assert_refused_both(
+    dialed: Result<rumpsteak_aura_transport::RumpsteakSession, TransportError>,
+    accepted: Result<rumpsteak_aura_transport::RumpsteakSession, TransportError>,
+    reason: rumpsteak_aura_net::RefusalReason,
+    listener_decided: bool,
+) -> (TransportError, TransportError) {
+    let (d, a) = (dialed.unwrap_err(), accepted.unwrap_err());
+    for e in [&d, &a] {
+        assert_eq!(refusal(e).reason(), reason, "{e}");
+    }
+    assert_eq!(refusal(&d).is_from_peer(), listener_decided, "{d}");
+    assert_eq!(refusal(&a).is_from_peer(), !listener_decided, "{a}");
+    assert_eq!(refusal(&d).expected(), refusal(&a).expected());
+    assert_eq!(refusal(&d).presented(), refusal(&a).presented());
+    (d, a)
+}
+
 /// The reason of a handshake error; fails the test on any other error.
 pub(crate) fn reason(err: &TransportError) -> &str {
     match err.kind() {
@@ -274,5 +294,69 @@ mod net {
         let (accepted, raw) =
             tokio::join!(listener.accept("Alice"), raw_dial(addr, "Alice", "Bob"));
         (accepted.unwrap(), raw)
+    }
+}
+
+/// A rustls client configuration that believes any server and presents
+/// `cert`, if any: for peers that do not follow this crate's rules.
+#[cfg(feature = "dev-certs")]
+pub(crate) fn raw_client_config(
+    cert: Option<&rumpsteak_aura_net::tls::dev::Issued>,
+) -> rumpsteak_aura_net::tls::rustls::ClientConfig {
+    use rumpsteak_aura_net::tls::rustls::{self, pki_types};
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use std::sync::Arc;
+
+    #[derive(Debug)]
+    struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for AnyServer {
+        fn verify_server_cert(
+            &self,
+            _: &pki_types::CertificateDer<'_>,
+            _: &[pki_types::CertificateDer<'_>],
+            _: &pki_types::ServerName<'_>,
+            _: &[u8],
+            _: pki_types::UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Err(rustls::Error::General("TLS 1.3 only".into()))
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServer(provider)));
+    match cert {
+        Some(c) => builder
+            .with_client_auth_cert(vec![c.cert.clone()], c.key())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
     }
 }

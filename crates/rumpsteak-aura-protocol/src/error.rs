@@ -66,6 +66,39 @@ pub enum ParseErrorKind {
         /// The kind of name due there, for example `"a message label"`.
         expected: String,
     },
+    /// A role written with an index (`Worker[i]`) that is not declared as
+    /// a family in the `roles` header (`roles Worker[n];`), or a `foreach`
+    /// over such a role.
+    #[error("role `{role}` is not a family: declare it as `{role}[n]` in the `roles` header")]
+    NotAFamily {
+        /// The role.
+        role: String,
+    },
+    /// A member of a family used outside a `foreach` over it, or with
+    /// another index than the one `foreach` binds.
+    #[error(
+        "`{role}[{index}]` is not bound here: members of `{role}` are used inside `foreach {role}[{index}] {{ ... }}`"
+    )]
+    IndexNotBound {
+        /// The family.
+        role: String,
+        /// The index written.
+        index: String,
+    },
+    /// A family written without an index.
+    #[error(
+        "role `{role}` is a family: name one member, as `{role}[i]` inside `foreach {role}[i] {{ ... }}`"
+    )]
+    FamilyWithoutIndex {
+        /// The family.
+        role: String,
+    },
+    /// `rec`, `continue`, `end` or a nested `foreach` inside a `foreach`.
+    #[error("`{keyword}` cannot be used inside a `foreach` body")]
+    InForeach {
+        /// The keyword found.
+        keyword: String,
+    },
     /// A role used in a statement is missing from the `roles` header.
     #[error("role `{role}` is not declared in the `roles` header")]
     UndeclaredRole {
@@ -229,6 +262,32 @@ pub enum ProjectionError {
         to: String,
         /// The message label.
         label: String,
+    },
+    /// A local type with a `foreach` (or a choice told to a whole family)
+    /// given to a monitor: it must be instantiated for the family's size
+    /// first.
+    #[error(
+        "the local type goes over the family `{family}`: instantiate it for the family's size first (Protocol::instantiate)"
+    )]
+    NotInstantiated {
+        /// The family.
+        family: String,
+    },
+    /// No size was given for a family, or the size is 0.
+    #[error("the family `{family}` needs a size of at least 1")]
+    FamilySize {
+        /// The family.
+        family: String,
+    },
+    /// A member index at or past the family's size.
+    #[error("`{family}[{index}]` is not a member: the family has {size} members")]
+    NoSuchMember {
+        /// The family.
+        family: String,
+        /// The index asked for.
+        index: usize,
+        /// The family's size.
+        size: usize,
     },
     /// `continue X` outside every loop named `X`.
     #[error("`continue {name}` is outside every loop named `{name}`")]

@@ -49,8 +49,31 @@ pub enum GlobalType {
         /// The loop name.
         name: String,
     },
+    /// `foreach family[index] { body }` then `then`: `body` once for each
+    /// member of the family, in index order, where `family[index]` names
+    /// the member. The body ends with [`GlobalType::End`] (the end of one
+    /// round) and holds no loop, `continue` or nested `foreach`.
+    Foreach {
+        /// The family, declared as `family[n]` in the `roles` header.
+        family: String,
+        /// The index name the body uses.
+        index: String,
+        /// One round.
+        body: Box<GlobalType>,
+        /// What follows the last round.
+        then: Box<GlobalType>,
+    },
     /// The end of the protocol.
     End,
+}
+
+/// The role a name in a global type stands for: `Worker[i]` is a member of
+/// the family `Worker`, any other name is itself.
+pub(crate) fn role_of(name: &str) -> &str {
+    match name.find('[') {
+        Some(i) if name.ends_with(']') => &name[..i],
+        _ => name,
+    }
 }
 
 impl GlobalType {
@@ -138,7 +161,8 @@ impl GlobalType {
     }
 
     /// Every role that sends, receives or chooses, in order of first
-    /// appearance.
+    /// appearance; a family counts once, by its name (`Worker` for
+    /// `Worker[i]`).
     ///
     /// # Examples
     ///
@@ -153,8 +177,9 @@ impl GlobalType {
         let mut out: Vec<String> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut add = |r: &String| {
-            if seen.insert(r.clone()) {
-                out.push(r.clone());
+            let r = role_of(r);
+            if seen.insert(r.to_owned()) {
+                out.push(r.to_owned());
             }
         };
         let mut stack = vec![self];
@@ -170,6 +195,10 @@ impl GlobalType {
                     stack.extend(branches.iter().rev().map(|(_, b)| b));
                 }
                 GlobalType::Rec { body, .. } => stack.push(body),
+                GlobalType::Foreach { body, then, .. } => {
+                    stack.push(then);
+                    stack.push(body);
+                }
                 GlobalType::Continue { .. } | GlobalType::End => {}
             }
         }
@@ -182,7 +211,7 @@ impl FromStr for GlobalType {
 
     /// Parses the text syntax; a `roles` header is checked, then dropped.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        crate::parse::parse(s).map(|(_, g, _)| g)
+        crate::parse::parse(s).map(|(_, _, g, _)| g)
     }
 }
 
@@ -256,6 +285,17 @@ impl Printer<'_, '_> {
                 }
                 GlobalType::Continue { name } => {
                     return self.line(indent, format_args!("continue {name};"));
+                }
+                GlobalType::Foreach {
+                    family,
+                    index,
+                    body,
+                    then,
+                } => {
+                    self.line(indent, format_args!("foreach {family}[{index}] {{"))?;
+                    self.global(body, indent + 1)?;
+                    self.line(indent, format_args!("}}"))?;
+                    g = then;
                 }
                 GlobalType::End => return Ok(()),
             }

@@ -41,15 +41,18 @@
 //!
 //! ```text
 //! protocol  := header? stmt*
-//! header    := "roles" Ident ("," Ident)* ";"
-//! stmt      := Ident "->" Ident ":" Ident payload? ";"              message
+//! header    := "roles" decl ("," decl)* ";"
+//! decl      := Ident ("[" Ident "]")?                  a role, or a family and its size
+//! stmt      := role "->" role ":" Ident payload? ";"                message
 //!            | "choice" "at" Ident "{" (Ident ":" "{" stmt* "}")* "}"
 //!            | "rec" Ident "{" stmt* "}"
 //!            | "continue" Ident ";"
 //!            | "end" ";"
+//!            | "foreach" Ident "[" Ident "]" "{" stmt* "}"         each member's round
+//! role      := Ident ("[" Ident "]")?                  a member inside a `foreach`
 //! payload   := "(" (Ident ("," Ident)*)? ")"
 //! Ident     := [A-Za-z_][A-Za-z0-9_]*, except the keywords
-//!              roles, choice, at, rec, continue, end
+//!              roles, choice, at, rec, continue, end, foreach
 //! ```
 //!
 //! - `A -> B: Offer(Price);` is a message from `A` to `B` with label `Offer`
@@ -147,6 +150,25 @@
 //! choice, `continue` must be bound, and a loop may not be declared inside a
 //! loop of the same name.
 //!
+//! # Role families
+//!
+//! `roles Coordinator, Worker[n];` declares a family `Worker` whose size
+//! `n` is known only at run time. `foreach Worker[i] { ... }` runs its body
+//! once per member, in index order, with `Worker[i]` naming the member; the
+//! body may use the member and roles that are not families, and holds no
+//! `rec`, `continue`, `end;` or nested `foreach`. A choice whose told roles
+//! include a family is told to every member.
+//!
+//! The family is projected once: [`Protocol::project`]`("Worker")` is every
+//! member's local type (a member takes part in its own round only), and
+//! the other roles' local types hold `foreach Worker[i] { ... }` rounds and
+//! `select to Worker[*]` for a choice told to the whole family.
+//! [`Protocol::instantiate`] unrolls them for a size and a member given at
+//! run time, [`Protocol::monitor_instance`] monitors one concrete role
+//! (`"Worker[3]"`, see [`member_name`]), and [`Protocol::instance_roles`]
+//! lists the concrete roles, the table a transport's addresses are keyed
+//! by.
+//!
 //! # Local types
 //!
 //! [`LocalType`]'s `Display` prints one line, for example
@@ -165,6 +187,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
+mod family;
 mod global;
 mod local;
 mod monitor;
@@ -174,6 +197,7 @@ mod protocol;
 mod roleset;
 
 pub use error::{ParseError, ParseErrorKind, ProjectionError};
+pub use family::{MAX_MEMBERS, member_name};
 pub use global::GlobalType;
 pub use local::LocalType;
 pub use monitor::{Labels, Monitor, NextStep};

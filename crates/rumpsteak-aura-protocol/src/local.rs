@@ -15,6 +15,7 @@ use std::fmt;
 /// | `Branch` | `branch from R { a: { ... } b: { ... } }` (`R` picks) |
 /// | `Rec` | `rec X { ... }` |
 /// | `Continue` | `continue X` |
+/// | `Foreach` | `foreach Worker[i] { ... }; ...` (each member's round, then what follows) |
 /// | `End` | `end` |
 ///
 /// ```
@@ -81,6 +82,21 @@ pub enum LocalType {
         /// The loop name.
         name: String,
     },
+    /// What this role does in each round of a `foreach` over `family`
+    /// (whose member is named `family[index]` in `body`), then `then`.
+    /// Printed `foreach Worker[i] { ... }; ...`;
+    /// [`Protocol::instantiate`](crate::Protocol::instantiate) unrolls it
+    /// for a family's size.
+    Foreach {
+        /// The family.
+        family: String,
+        /// The index name `body` uses.
+        index: String,
+        /// One round.
+        body: Box<LocalType>,
+        /// What follows the last round.
+        then: Box<LocalType>,
+    },
     /// Nothing more to do.
     End,
 }
@@ -103,6 +119,7 @@ impl LocalType {
             LocalType::Branch { from, .. } => format!("branch from {from}"),
             LocalType::Rec { name, .. } => format!("rec {name}"),
             LocalType::Continue { name } => format!("continue {name}"),
+            LocalType::Foreach { family, index, .. } => format!("foreach {family}[{index}]"),
             LocalType::End => "end".to_owned(),
         }
     }
@@ -139,6 +156,10 @@ impl fmt::Display for LocalType {
                     return f.write_str("}");
                 }
                 LocalType::Rec { name, body } => return write!(f, "rec {name} {{ {body} }}"),
+                LocalType::Foreach { body, then, .. } => {
+                    write!(f, "{} {{ {body} }}; ", l.head())?;
+                    l = then;
+                }
                 LocalType::Continue { .. } | LocalType::End => return f.write_str(&l.head()),
             }
         }

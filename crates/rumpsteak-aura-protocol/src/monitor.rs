@@ -593,6 +593,11 @@ impl<'l> Compiler<'l> {
     fn compile(&mut self, l: &'l LocalType) -> Result<usize, ProjectionError> {
         match l {
             LocalType::Send { .. } | LocalType::Recv { .. } => self.compile_messages(l),
+            LocalType::Select { to, .. } if to.ends_with("[*]") => {
+                Err(ProjectionError::NotInstantiated {
+                    family: to.trim_end_matches("[*]").to_owned(),
+                })
+            }
             LocalType::Select { to, branches } => {
                 let peer = self.peer(to);
                 let at = self.nodes.len();
@@ -630,6 +635,9 @@ impl<'l> Compiler<'l> {
                 self.nodes.push(Node::End);
                 Ok(self.nodes.len() - 1)
             }
+            LocalType::Foreach { family, .. } => Err(ProjectionError::NotInstantiated {
+                family: family.clone(),
+            }),
         }
     }
 }

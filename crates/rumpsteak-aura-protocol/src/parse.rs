@@ -49,6 +49,7 @@ enum Kw {
     Rec,
     Continue,
     End,
+    Foreach,
 }
 
 impl Kw {
@@ -60,6 +61,7 @@ impl Kw {
             "rec" => Kw::Rec,
             "continue" => Kw::Continue,
             "end" => Kw::End,
+            "foreach" => Kw::Foreach,
             _ => return None,
         })
     }
@@ -72,6 +74,7 @@ impl Kw {
             Kw::Rec => "rec",
             Kw::Continue => "continue",
             Kw::End => "end",
+            Kw::Foreach => "foreach",
         }
     }
 }
@@ -88,6 +91,8 @@ enum Tok<'s> {
     RBrace,
     LParen,
     RParen,
+    LBracket,
+    RBracket,
     /// A character that starts no token.
     Invalid(char),
     Eof,
@@ -109,6 +114,8 @@ impl Tok<'_> {
             Tok::RBrace => "}",
             Tok::LParen => "(",
             Tok::RParen => ")",
+            Tok::LBracket => "[",
+            Tok::RBracket => "]",
         };
         format!("`{punct}`")
     }
@@ -153,6 +160,8 @@ fn lex(src: &str) -> Vec<Token<'_>> {
             '}' => Tok::RBrace,
             '(' => Tok::LParen,
             ')' => Tok::RParen,
+            '[' => Tok::LBracket,
+            ']' => Tok::RBracket,
             c if c.is_ascii_alphabetic() || c == '_' => {
                 let mut end = start + c.len_utf8();
                 while let Some((i, n)) =
@@ -179,14 +188,14 @@ fn lex(src: &str) -> Vec<Token<'_>> {
 #[derive(Debug)]
 enum Stmt<'s> {
     Message {
-        from: &'s str,
-        to: &'s str,
+        from: String,
+        to: String,
         label: &'s str,
         payload: Option<String>,
         pos: Pos,
     },
     Choice {
-        at: &'s str,
+        at: String,
         branches: Vec<(&'s str, Vec<Stmt<'s>>)>,
         pos: Pos,
     },
@@ -202,6 +211,13 @@ enum Stmt<'s> {
         name: &'s str,
     },
     End,
+    /// `foreach family[index] { body }`.
+    Foreach {
+        family: &'s str,
+        index: &'s str,
+        body: Vec<Stmt<'s>>,
+        pos: Pos,
+    },
 }
 
 /// Where a statement list stops.
@@ -226,6 +242,10 @@ struct Parser<'s> {
     nesting: usize,
     /// How many statements that become nodes of the lowered type were read.
     nodes: usize,
+    /// The families of the header: name and size parameter.
+    families: Vec<(&'s str, &'s str)>,
+    /// The `foreach` the parser is in: family and index.
+    foreach: Option<(&'s str, &'s str)>,
 }
 
 /// Where each node of a lowered [`GlobalType`] was written: a tree of the
@@ -248,6 +268,12 @@ pub(crate) enum Origin {
         pos: Pos,
         body: Box<Origin>,
     },
+    /// A `foreach`: its body is child 0, what follows it child 1.
+    Foreach {
+        pos: Pos,
+        body: Box<Origin>,
+        then: Box<Origin>,
+    },
     /// A `continue` or the end, which no error points at.
     Leaf,
 }
@@ -263,13 +289,16 @@ impl Origin {
                     next
                 }
                 Origin::Choice { branches, .. } => branches.get(i)?,
+                Origin::Foreach { body, .. } if i == 0 => body,
+                Origin::Foreach { then, .. } if i == 1 => then,
                 _ => return None,
             };
         }
         match node {
-            Origin::Message { pos, .. } | Origin::Choice { pos, .. } | Origin::Rec { pos, .. } => {
-                Some((pos.line, pos.column))
-            }
+            Origin::Message { pos, .. }
+            | Origin::Choice { pos, .. }
+            | Origin::Rec { pos, .. }
+            | Origin::Foreach { pos, .. } => Some((pos.line, pos.column)),
             Origin::Leaf => None,
         }
     }
@@ -361,8 +390,37 @@ impl<'s> Parser<'s> {
     }
 
     /// A role name, checked against the header and recorded.
-    fn role(&mut self) -> Result<&'s str, ParseError> {
+    fn role(&mut self) -> Result<String, ParseError> {
         let (name, pos) = self.ident("a role name")?;
+        let family = self.families.iter().any(|(f, _)| *f == name);
+        if self.peek().tok == Tok::LBracket {
+            if !family {
+                return Err(pos.error(ParseErrorKind::NotAFamily {
+                    role: name.to_owned(),
+                }));
+            }
+            self.bump();
+            let (index, at) = self.ident("an index name")?;
+            self.expect(Tok::RBracket, "`]`")?;
+            if self.foreach != Some((name, index)) {
+                return Err(at.error(ParseErrorKind::IndexNotBound {
+                    role: name.to_owned(),
+                    index: index.to_owned(),
+                }));
+            }
+            return Ok(format!("{name}[{index}]"));
+        }
+        if family {
+            return Err(pos.error(ParseErrorKind::FamilyWithoutIndex {
+                role: name.to_owned(),
+            }));
+        }
+        self.plain_role(name, pos).map(str::to_owned)
+    }
+
+    /// A role that is not a family, checked against the header and
+    /// recorded.
+    fn plain_role(&mut self, name: &'s str, pos: Pos) -> Result<&'s str, ParseError> {
         if self.known.contains(name) {
             return Ok(name);
         }
@@ -397,6 +455,12 @@ impl<'s> Parser<'s> {
             }
             declared.push(name);
             self.known.insert(name);
+            if self.peek().tok == Tok::LBracket {
+                self.bump();
+                let (size, _) = self.ident("a size name")?;
+                self.expect(Tok::RBracket, "`]`")?;
+                self.families.push((name, size));
+            }
             let t = self.bump();
             match t.tok {
                 Tok::Comma => {}
@@ -459,9 +523,11 @@ impl<'s> Parser<'s> {
                 (Tok::RBrace, Closing::Brace) | (Tok::Eof, Closing::Eof) => {
                     return Ok((stmts, falls, ctx.live));
                 }
-                (Tok::Ident(_) | Tok::Kw(Kw::Choice | Kw::Rec | Kw::Continue | Kw::End), _)
-                    if !falls =>
-                {
+                (
+                    Tok::Ident(_)
+                    | Tok::Kw(Kw::Choice | Kw::Rec | Kw::Continue | Kw::End | Kw::Foreach),
+                    _,
+                ) if !falls => {
                     return Err(t.pos.error(ParseErrorKind::Unreachable));
                 }
                 _ => {}
@@ -478,6 +544,42 @@ impl<'s> Parser<'s> {
             stmts.push(stmt);
             falls = f;
         }
+    }
+
+    /// `foreach Family[i] { ... }`, in a function of its own so that the
+    /// frames of the recursion through [`Parser::stmt`] stay small.
+    fn foreach_stmt(
+        &mut self,
+        t: Token<'s>,
+        ctx: Ctx,
+        inner: Ctx,
+    ) -> Result<(Stmt<'s>, bool, bool), ParseError> {
+        self.bump();
+        let (family, pos) = self.ident("a family name")?;
+        if !self.families.iter().any(|(f, _)| *f == family) {
+            return Err(pos.error(ParseErrorKind::NotAFamily {
+                role: family.to_owned(),
+            }));
+        }
+        self.expect(Tok::LBracket, "`[`")?;
+        let (index, _) = self.ident("an index name")?;
+        self.expect(Tok::RBracket, "`]`")?;
+        self.expect(Tok::LBrace, "`{`")?;
+        self.enter(t.pos)?;
+        self.account(ctx, 1, 1, t.pos)?;
+        self.foreach = Some((family, index));
+        let body = self.block(Closing::Brace, inner);
+        self.foreach = None;
+        let (body, _, _) = body?;
+        self.expect(Tok::RBrace, "`}`")?;
+        self.nesting -= 1;
+        let stmt = Stmt::Foreach {
+            family,
+            index,
+            body,
+            pos: t.pos,
+        };
+        Ok((stmt, true, ctx.live))
     }
 
     /// One statement at `ctx`; says whether control can fall off its end,
@@ -558,6 +660,14 @@ impl<'s> Parser<'s> {
                 };
                 Ok((stmt, falls, live))
             }
+            Tok::Kw(k @ (Kw::Rec | Kw::Continue | Kw::End | Kw::Foreach))
+                if self.foreach.is_some() =>
+            {
+                Err(t.pos.error(ParseErrorKind::InForeach {
+                    keyword: k.text().to_owned(),
+                }))
+            }
+            Tok::Kw(Kw::Foreach) => self.foreach_stmt(t, ctx, inner),
             Tok::Kw(Kw::Rec) => {
                 self.bump();
                 let (name, pos) = self.ident("a loop name")?;
@@ -664,6 +774,39 @@ impl Lowerer {
         Ok(k.clone())
     }
 
+    /// A lowered `foreach` followed by `then`, in a function of its own so
+    /// that the frames of the recursion through [`Lowerer::seq`] stay small.
+    fn foreach<'s>(
+        &mut self,
+        family: &str,
+        index: &str,
+        body: &[Stmt<'s>],
+        pos: Pos,
+        then: Lowered<'s>,
+    ) -> Result<Lowered<'s>, ParseError> {
+        let b = self.seq(body, &Lowered::end(), pos)?;
+        let depth = b.depth.max(then.depth) + 1;
+        let nesting = b.nesting.max(then.nesting) + 1;
+        self.account(1, depth, nesting, pos)?;
+        Ok(Lowered {
+            ty: GlobalType::Foreach {
+                family: family.to_owned(),
+                index: index.to_owned(),
+                body: Box::new(b.ty),
+                then: Box::new(then.ty),
+            },
+            origin: Origin::Foreach {
+                pos,
+                body: Box::new(b.origin),
+                then: Box::new(then.origin),
+            },
+            size: b.size + then.size + 1,
+            depth,
+            nesting,
+            loops: then.loops,
+        })
+    }
+
     /// Lowers `stmts`, continuing with `k` where control falls off the end.
     fn seq<'s>(
         &mut self,
@@ -689,8 +832,8 @@ impl Lowerer {
                     self.account(1, depth, then.nesting, *pos)?;
                     Lowered {
                         ty: GlobalType::Message {
-                            from: (*from).to_owned(),
-                            to: (*to).to_owned(),
+                            from: from.clone(),
+                            to: to.clone(),
                             label: (*label).to_owned(),
                             payload: payload.clone(),
                             then: Box::new(then.ty),
@@ -728,7 +871,7 @@ impl Lowerer {
                     self.account(1, depth, nesting, *pos)?;
                     Lowered {
                         ty: GlobalType::Choice {
-                            at: (*at).to_owned(),
+                            at: at.clone(),
                             branches: out,
                         },
                         origin: Origin::Choice {
@@ -782,6 +925,18 @@ impl Lowerer {
                     ..Lowered::end()
                 },
                 Stmt::End => Lowered::end(),
+                Stmt::Foreach {
+                    family,
+                    index,
+                    body,
+                    pos,
+                } => {
+                    let then = match acc.take() {
+                        Some(a) => a,
+                        None => self.copy(k, *pos)?,
+                    };
+                    self.foreach(family, index, body, *pos, then)?
+                }
             };
             acc = Some(lowered);
         }
@@ -794,7 +949,12 @@ impl Lowerer {
 
 /// Parses the text syntax into the protocol's roles, its global type and
 /// where each node of it was written.
-pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType, Origin), ParseError> {
+/// A parsed protocol: its roles, its families (name and size parameter,
+/// each also among the roles), its global type and where each node of it
+/// was written.
+pub(crate) type Parsed = (Vec<String>, Vec<(String, String)>, GlobalType, Origin);
+
+pub(crate) fn parse(src: &str) -> Result<Parsed, ParseError> {
     let mut p = Parser {
         toks: lex(src),
         at: 0,
@@ -804,6 +964,8 @@ pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType, Origin), Pars
         loops: Vec::new(),
         nesting: 0,
         nodes: 0,
+        families: Vec::new(),
+        foreach: None,
     };
     p.header()?;
     let root = Ctx {
@@ -814,9 +976,15 @@ pub(crate) fn parse(src: &str) -> Result<(Vec<String>, GlobalType, Origin), Pars
     let (stmts, _, _) = p.block(Closing::Eof, root)?;
     let end_pos = p.peek().pos;
     let lowered = Lowerer { made: 0 }.seq(&stmts, &Lowered::end(), end_pos)?;
+    let families = p
+        .families
+        .iter()
+        .map(|(f, n)| ((*f).to_owned(), (*n).to_owned()))
+        .collect();
     let roles = p.declared.unwrap_or(p.seen);
     Ok((
         roles.into_iter().map(str::to_owned).collect(),
+        families,
         lowered.ty,
         lowered.origin,
     ))
@@ -857,7 +1025,7 @@ mod tests {
 
     #[test]
     fn statements_after_a_block_continue_every_branch() {
-        let (roles, g, _) =
+        let (roles, _, g, _) =
             parse("choice at A { x: { A -> B: X; } y: { A -> B: Y; end; } } B -> A: Done;")
                 .unwrap();
         assert_eq!(roles, ["A", "B"]);
@@ -877,7 +1045,7 @@ mod tests {
 
     #[test]
     fn statements_after_a_loop_run_when_it_does_not_continue() {
-        let (_, g, _) = parse(
+        let (_, _, g, _) = parse(
             "rec L { choice at A { more: { A -> B: M; continue L; } stop: {} } } A -> B: Bye;",
         )
         .unwrap();
@@ -919,7 +1087,7 @@ mod tests {
     #[test]
     fn origins_have_the_shape_of_the_type_and_copies_share_a_position() {
         let src = "rec L {\n  choice at A { more: { A -> B: M; continue L; } stop: {} }\n}\nA -> B: Bye;\nchoice at B { x: { B -> A: X; } y: {} }\nend;";
-        let (_, g, origin) = parse(src).unwrap();
+        let (_, _, g, origin) = parse(src).unwrap();
         assert!(same_shape(&g, &origin));
         assert_eq!(origin.at(&[]), Some((1, 1)));
         assert_eq!(origin.at(&[0]), Some((2, 3)));
@@ -932,7 +1100,7 @@ mod tests {
         assert_eq!(origin.at(&[0, 1, 0, 1]), None);
         assert_eq!(origin.at(&[0, 2]), None, "no third branch");
         let twice = "choice at A { x: { A -> B: X; } y: { A -> B: Y; } }\nB -> A: Done;";
-        let (_, g, origin) = parse(twice).unwrap();
+        let (_, _, g, origin) = parse(twice).unwrap();
         assert!(same_shape(&g, &origin));
         assert_eq!(origin.at(&[0, 0]), Some((2, 1)));
         assert_eq!(origin.at(&[1, 0]), Some((2, 1)));
@@ -940,12 +1108,12 @@ mod tests {
 
     #[test]
     fn header_sets_role_order() {
-        let (roles, _, _) = parse("roles C, B, A;\nA -> B: m;").unwrap();
+        let (roles, _, _, _) = parse("roles C, B, A;\nA -> B: m;").unwrap();
         assert_eq!(roles, ["C", "B", "A"]);
-        let (roles, g, origin) = parse("").unwrap();
+        let (roles, _, g, origin) = parse("").unwrap();
         assert!(roles.is_empty() && matches!(origin, Origin::Leaf));
         assert_eq!(g, GlobalType::End);
-        assert_eq!(parse("end;").unwrap().1, GlobalType::End);
+        assert_eq!(parse("end;").unwrap().2, GlobalType::End);
     }
 
     #[test]

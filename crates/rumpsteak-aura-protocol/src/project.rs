@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::global::role_of;
 use crate::local::Msg;
 use crate::roleset::RoleSet;
 use crate::{GlobalType, LocalType, ProjectionError};
@@ -36,6 +37,13 @@ pub(crate) enum Node<'g> {
     },
     Continue {
         name: &'g str,
+    },
+    /// `foreach family[index] { body }` then `then`.
+    Foreach {
+        family: usize,
+        index: &'g str,
+        body: Box<Node<'g>>,
+        then: Box<Node<'g>>,
     },
     End,
 }
@@ -150,11 +158,29 @@ fn unfolding(roles: &[String], global: &GlobalType) -> Result<Unfold, Projection
 }
 
 /// Checks a global type against the roles of its protocol.
+///
+/// A protocol without loops takes one pass; with loops, passes go on until
+/// what a `continue` stands for no longer changes (see [`unfolding`]).
 pub(crate) fn analyse<'g>(
     roles: &'g [String],
     global: &'g GlobalType,
 ) -> Result<Node<'g>, ProjectionError> {
-    let unfold = unfolding(roles, global)?;
+    let mut unfold = Unfold::new();
+    for pass in 1..=UNFOLD_PASSES {
+        let mut a = Analyser::new(roles, (), &unfold);
+        a.lenient = pass < UNFOLD_PASSES;
+        // On an error, the strict pass below says which comes first.
+        let Ok((node, _)) = a.visit(global, 0) else {
+            break;
+        };
+        if !a.found_loop || a.found == unfold {
+            if a.tells_nobody.is_some() {
+                break;
+            }
+            return Ok(node);
+        }
+        unfold = a.found;
+    }
     Analyser::new(roles, (), &unfold)
         .visit(global, 0)
         .map(|(node, _)| node)
@@ -222,6 +248,8 @@ struct Analyser<'g, 'u, T> {
     found_loop: bool,
     /// Whether a choice that tells nobody is let through (earlier passes).
     lenient: bool,
+    /// The first choice that tells nobody, let through.
+    tells_nobody: Option<ProjectionError>,
 }
 
 impl<'g, 'u, T: Trail> Analyser<'g, 'u, T> {
@@ -239,12 +267,13 @@ impl<'g, 'u, T: Trail> Analyser<'g, 'u, T> {
             found: Unfold::new(),
             found_loop: false,
             lenient: false,
+            tells_nobody: None,
         }
     }
 
     fn index(&self, role: &str) -> Result<usize, ProjectionError> {
         self.index
-            .get(role)
+            .get(role_of(role))
             .copied()
             .ok_or_else(|| ProjectionError::UnknownRole {
                 role: role.to_owned(),
@@ -332,6 +361,12 @@ impl<'g, 'u, T: Trail> Analyser<'g, 'u, T> {
                 s.free.push(name);
                 Ok((Node::Continue { name }, s))
             }
+            GlobalType::Foreach {
+                family,
+                index,
+                body,
+                then,
+            } => self.visit_foreach(family, index, body, then, guards),
             GlobalType::End => Ok((Node::End, Summary::empty())),
         }
     }
@@ -376,11 +411,15 @@ impl<'g, 'u, T: Trail> Analyser<'g, 'u, T> {
             s.absorb(bs);
         }
         let told: Vec<usize> = told_set.iter().collect();
-        if told.is_empty() && !self.lenient {
-            return Err(ProjectionError::ChoiceTellsNobody {
+        if told.is_empty() {
+            let e = ProjectionError::ChoiceTellsNobody {
                 chooser: at.to_owned(),
                 labels: branches.iter().map(|(l, _)| l.clone()).collect(),
-            });
+            };
+            if !self.lenient {
+                return Err(e);
+            }
+            self.tells_nobody.get_or_insert(e);
         }
         // The chooser's first interactions are with the told roles, theirs
         // with the chooser; every other role keeps the union over the
@@ -394,6 +433,39 @@ impl<'g, 'u, T: Trail> Analyser<'g, 'u, T> {
             at: a,
             told,
             branches: nodes,
+        };
+        Ok((node, s))
+    }
+
+    fn visit_foreach(
+        &mut self,
+        family: &'g str,
+        index: &'g str,
+        body: &'g GlobalType,
+        then: &'g GlobalType,
+        guards: usize,
+    ) -> Result<(Node<'g>, Summary<'g>), ProjectionError> {
+        let f = self.index(family)?;
+        let mark = self.trail.mark();
+        self.trail.enter(0);
+        let (body, inner) = self.visit(body, guards)?;
+        self.trail.back_to(mark);
+        // A family has at least one member, so a round that has a
+        // step guards what follows.
+        let guarded = guards + usize::from(inner.occurs.iter().next().is_some());
+        self.trail.enter(1);
+        let (then, mut s) = self.visit(then, guarded)?;
+        self.trail.back_to(mark);
+        // The rounds come first: their first interactions win.
+        for (r, first) in inner.first {
+            s.first.insert(r, first);
+        }
+        s.occurs.union_with(&inner.occurs);
+        let node = Node::Foreach {
+            family: f,
+            index,
+            body: Box::new(body),
+            then: Box::new(then),
         };
         Ok((node, s))
     }
@@ -431,8 +503,8 @@ impl<'g, 'u, T: Trail> Analyser<'g, 'u, T> {
 }
 
 /// A local type under construction: roles by index, and for each message
-/// the numbers of the global messages it stands for (several once the
-/// branches of a choice are merged). [`finish`] turns it into a
+/// the class of the global messages it stands for (several once the
+/// branches of a choice are merged; see [`Classes`]). [`finish`] turns it into a
 /// [`LocalType`] once every role's merges are known.
 #[derive(Clone, Debug)]
 enum Loc<'g> {
@@ -440,14 +512,14 @@ enum Loc<'g> {
         to: usize,
         label: &'g str,
         payload: Option<&'g str>,
-        ids: Vec<usize>,
+        class: usize,
         then: Box<Loc<'g>>,
     },
     Recv {
         from: usize,
         label: &'g str,
         payload: Option<&'g str>,
-        ids: Vec<usize>,
+        class: usize,
         then: Box<Loc<'g>>,
     },
     Select {
@@ -471,6 +543,13 @@ enum Loc<'g> {
     Continue {
         name: &'g str,
         idle: Option<usize>,
+    },
+    /// What a role other than the family does in each round, then `then`.
+    Foreach {
+        family: usize,
+        index: &'g str,
+        body: Box<Loc<'g>>,
+        then: Box<Loc<'g>>,
     },
     End,
 }
@@ -496,8 +575,69 @@ impl Loc<'_> {
             }
             Loc::Rec { name, .. } => format!("rec {name}"),
             Loc::Continue { name, .. } => format!("continue {name}"),
+            Loc::Foreach { family, index, .. } => format!("foreach {}[{index}]", roles[*family]),
             Loc::End => "end".to_owned(),
         }
+    }
+}
+
+/// `first` followed by `then`: every end of `first` goes on with `then`.
+/// `first` is one round of a `foreach`, which holds no loop.
+fn sequence<'g>(first: Loc<'g>, then: &Loc<'g>) -> Loc<'g> {
+    match first {
+        Loc::End => then.clone(),
+        Loc::Send {
+            to,
+            label,
+            payload,
+            class,
+            then: t,
+        } => Loc::Send {
+            to,
+            label,
+            payload,
+            class,
+            then: Box::new(sequence(*t, then)),
+        },
+        Loc::Recv {
+            from,
+            label,
+            payload,
+            class,
+            then: t,
+        } => Loc::Recv {
+            from,
+            label,
+            payload,
+            class,
+            then: Box::new(sequence(*t, then)),
+        },
+        Loc::Select { to, branches } => Loc::Select {
+            to,
+            branches: branches
+                .into_iter()
+                .map(|(l, b)| (l, sequence(b, then)))
+                .collect(),
+        },
+        Loc::Branch { from, branches } => Loc::Branch {
+            from,
+            branches: branches
+                .into_iter()
+                .map(|(l, b)| (l, sequence(b, then)))
+                .collect(),
+        },
+        Loc::Foreach {
+            family,
+            index,
+            body,
+            then: t,
+        } => Loc::Foreach {
+            family,
+            index,
+            body,
+            then: Box::new(sequence(*t, then)),
+        },
+        other @ (Loc::Rec { .. } | Loc::Continue { .. }) => other,
     }
 }
 
@@ -510,6 +650,61 @@ fn labels_of(branches: &[(&str, Loc<'_>)]) -> String {
         .join(", ")
 }
 
+/// Classes of global messages that merging made one step of a role's local
+/// type (a union-find over message numbers), and the classes the role
+/// branches on, whose messages are sent after their label.
+#[derive(Clone, Default)]
+struct Classes {
+    parent: Vec<usize>,
+    marked: HashSet<usize>,
+}
+
+impl Classes {
+    fn root(&self, mut x: usize) -> usize {
+        while let Some(&p) = self.parent.get(x) {
+            if p == x {
+                break;
+            }
+            x = p;
+        }
+        x
+    }
+
+    fn grow(&mut self, x: usize) {
+        while self.parent.len() <= x {
+            self.parent.push(self.parent.len());
+        }
+    }
+
+    /// Makes one class of the classes of `a` and `b`; marked if either was.
+    fn union(&mut self, a: usize, b: usize) -> usize {
+        self.grow(a.max(b));
+        let (ra, rb) = (self.root(a), self.root(b));
+        if ra != rb {
+            self.parent[rb] = ra;
+            if self.marked.remove(&rb) {
+                self.marked.insert(ra);
+            }
+        }
+        ra
+    }
+
+    fn mark(&mut self, x: usize) {
+        self.grow(x);
+        let r = self.root(x);
+        self.marked.insert(r);
+    }
+
+    fn is_marked(&self, x: usize) -> bool {
+        self.marked.contains(&self.root(x))
+    }
+
+    /// Every message in a marked class.
+    fn labelled(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.parent.len()).filter(|&x| self.is_marked(x))
+    }
+}
+
 /// The projections of a checked global type onto every role.
 pub(crate) fn project_all(
     roles: &[String],
@@ -519,12 +714,13 @@ pub(crate) fn project_all(
     let mut locs = Vec::with_capacity(roles.len());
     for me in 0..roles.len() {
         let mut p = Projector::new(roles, me, ());
-        locs.push(p.project(node)?);
-        labelled.extend(p.labelled);
+        let loc = p.project(node)?;
+        labelled.extend(p.classes.labelled());
+        locs.push((loc, p.classes));
     }
     locs.iter()
         .enumerate()
-        .map(|(me, l)| finish(roles, me, l, &labelled))
+        .map(|(me, (l, classes))| finish(roles, node, me, l, classes, &labelled))
         .collect()
 }
 
@@ -541,16 +737,16 @@ pub(crate) fn project(
 ) -> Result<LocalType, ProjectionError> {
     let mut p = Projector::new(roles, me, ());
     let loc = p.project(node)?;
-    let mut labelled = std::mem::take(&mut p.labelled);
     let mut peers = RoleSet::new();
     receivers_of(node, me, &mut peers);
+    let mut labelled: HashSet<usize> = HashSet::new();
     for peer in peers.iter().filter(|r| *r != me) {
         let mut q = Projector::new(roles, peer, ());
         if q.project(node).is_ok() {
-            labelled.extend(q.labelled);
+            labelled.extend(q.classes.labelled());
         }
     }
-    finish(roles, me, &loc, &labelled)
+    finish(roles, node, me, &loc, &p.classes, &labelled)
 }
 
 /// The roles `me` sends a message to somewhere in `node`.
@@ -571,6 +767,36 @@ fn receivers_of(node: &Node<'_>, me: usize, out: &mut RoleSet) {
                 return;
             }
             Node::Rec { body, .. } => n = body,
+            Node::Foreach { body, then, .. } => {
+                receivers_of(body, me, out);
+                n = then;
+            }
+            Node::Continue { .. } | Node::End => return,
+        }
+    }
+}
+
+/// The families of a checked global type: the roles some `foreach` goes
+/// over.
+fn families_of(node: &Node<'_>, out: &mut RoleSet) {
+    let mut n = node;
+    loop {
+        match n {
+            Node::Message { then, .. } => n = then,
+            Node::Choice { branches, .. } => {
+                for (_, b) in branches {
+                    families_of(b, out);
+                }
+                return;
+            }
+            Node::Rec { body, .. } => n = body,
+            Node::Foreach {
+                family, body, then, ..
+            } => {
+                out.insert(*family);
+                families_of(body, out);
+                n = then;
+            }
             Node::Continue { .. } | Node::End => return,
         }
     }
@@ -579,150 +805,213 @@ fn receivers_of(node: &Node<'_>, me: usize, out: &mut RoleSet) {
 /// Turns a role's [`Loc`] into its local type: a message whose receiver
 /// branches on it is sent after its label (a one-label `select`), and a
 /// receive of such a message outside a branch on it is preceded by one.
+/// A member of a family is named `Worker[i]` inside a `foreach` over it,
+/// and the whole family `Worker[*]` elsewhere (a choice it is told of).
 fn finish(
     roles: &[String],
+    node: &Node<'_>,
     me: usize,
     loc: &Loc<'_>,
+    classes: &Classes,
     labelled: &HashSet<usize>,
 ) -> Result<LocalType, ProjectionError> {
-    // Runs of messages are walked in a loop, then built back.
-    enum Wrap {
-        Plain,
-        Select(String),
-        Branch(String),
+    let mut families = RoleSet::new();
+    families_of(node, &mut families);
+    // For each class of this role's messages: how many messages, and how
+    // many of them are sent after their label.
+    let mut counts: HashMap<usize, (usize, usize)> = HashMap::new();
+    for x in 0..classes.parent.len() {
+        let c = counts.entry(classes.root(x)).or_default();
+        c.0 += 1;
+        c.1 += usize::from(labelled.contains(&x) || classes.is_marked(x));
     }
-    let mut run = Vec::new();
-    let mut l = loc;
-    loop {
-        match l {
-            Loc::Send {
-                to,
-                label,
-                payload,
-                ids,
-                then,
-            } => {
-                let tagged = ids.iter().filter(|i| labelled.contains(i)).count();
-                if tagged != 0 && tagged != ids.len() {
-                    return Err(ProjectionError::LabelledInPart {
-                        role: roles[me].clone(),
-                        to: roles[*to].clone(),
-                        label: (*label).to_owned(),
-                    });
-                }
-                let wrap = if tagged == 0 {
-                    Wrap::Plain
-                } else {
-                    Wrap::Select((*label).to_owned())
-                };
-                run.push((true, *to, *label, *payload, wrap));
-                l = then;
-            }
-            Loc::Recv {
-                from,
-                label,
-                payload,
-                ids,
-                then,
-            } => {
-                let wrap = if ids.iter().any(|i| labelled.contains(i)) {
-                    Wrap::Branch((*label).to_owned())
-                } else {
-                    Wrap::Plain
-                };
-                run.push((false, *from, *label, *payload, wrap));
-                l = then;
-            }
-            _ => break,
-        }
+    Finisher {
+        roles,
+        families,
+        me,
+        classes,
+        counts,
     }
-    let mut local = match l {
-        Loc::Send { .. } | Loc::Recv { .. } => {
-            unreachable!("invariant: the loop above walks past messages")
-        }
-        Loc::Select { to, branches } => LocalType::Select {
-            to: roles[*to].clone(),
-            branches: finish_arms(roles, me, *to, branches, labelled)?,
-        },
-        Loc::Branch { from, branches } => LocalType::Branch {
-            from: roles[*from].clone(),
-            branches: finish_arms(roles, me, *from, branches, labelled)?,
-        },
-        Loc::Rec { name, body } => LocalType::Rec {
-            name: (*name).to_owned(),
-            body: Box::new(finish(roles, me, body, labelled)?),
-        },
-        Loc::Continue { name, .. } => LocalType::Continue {
-            name: (*name).to_owned(),
-        },
-        Loc::End => LocalType::End,
-    };
-    for (send, peer, label, payload, wrap) in run.into_iter().rev() {
-        let (peer, label, payload) = (
-            roles[peer].clone(),
-            label.to_owned(),
-            payload.map(str::to_owned),
-        );
-        local = if send {
-            LocalType::Send {
-                to: peer.clone(),
-                label,
-                payload,
-                then: Box::new(local),
-            }
-        } else {
-            LocalType::Recv {
-                from: peer.clone(),
-                label,
-                payload,
-                then: Box::new(local),
-            }
-        };
-        local = match wrap {
-            Wrap::Plain => local,
-            Wrap::Select(l) => LocalType::Select {
-                to: peer,
-                branches: vec![(l, local)],
-            },
-            Wrap::Branch(l) => LocalType::Branch {
-                from: peer,
-                branches: vec![(l, local)],
-            },
-        };
-    }
-    Ok(local)
+    .finish(loc, None)
 }
 
-/// The arms of a `select` or `branch` with `peer`: an arm that begins by
-/// receiving the message of its own label from `peer` has that label
-/// already, so the message is a plain receive.
-fn finish_arms(
-    roles: &[String],
+struct Finisher<'a> {
+    roles: &'a [String],
+    families: RoleSet,
     me: usize,
-    peer: usize,
-    branches: &[(&str, Loc<'_>)],
-    labelled: &HashSet<usize>,
-) -> Result<Vec<(String, LocalType)>, ProjectionError> {
-    let mut out = Vec::with_capacity(branches.len());
-    for (label, body) in branches {
-        let local = match body {
-            Loc::Recv {
-                from,
-                label: l,
-                payload,
-                then,
-                ..
-            } if *from == peer && l == label => LocalType::Recv {
-                from: roles[peer].clone(),
-                label: (*l).to_owned(),
-                payload: payload.map(str::to_owned),
-                then: Box::new(finish(roles, me, then, labelled)?),
-            },
-            _ => finish(roles, me, body, labelled)?,
-        };
-        out.push(((*label).to_owned(), local));
+    classes: &'a Classes,
+    counts: HashMap<usize, (usize, usize)>,
+}
+
+impl Finisher<'_> {
+    fn name(&self, peer: usize, foreach: Option<(usize, &str)>) -> String {
+        if !self.families.contains(peer) {
+            return self.roles[peer].clone();
+        }
+        match foreach {
+            Some((f, index)) if f == peer => format!("{}[{index}]", self.roles[peer]),
+            _ => format!("{}[*]", self.roles[peer]),
+        }
     }
-    Ok(out)
+
+    fn finish(
+        &self,
+        loc: &Loc<'_>,
+        foreach: Option<(usize, &str)>,
+    ) -> Result<LocalType, ProjectionError> {
+        // Runs of messages are walked in a loop, then built back.
+        enum Wrap {
+            Plain,
+            Select(String),
+            Branch(String),
+        }
+        let mut run = Vec::new();
+        let mut l = loc;
+        loop {
+            match l {
+                Loc::Send {
+                    to,
+                    label,
+                    payload,
+                    class,
+                    then,
+                } => {
+                    let (total, tagged) = self
+                        .counts
+                        .get(&self.classes.root(*class))
+                        .copied()
+                        .unwrap_or((1, 0));
+                    if tagged != 0 && tagged != total {
+                        return Err(ProjectionError::LabelledInPart {
+                            role: self.roles[self.me].clone(),
+                            to: self.name(*to, foreach),
+                            label: (*label).to_owned(),
+                        });
+                    }
+                    let wrap = if tagged == 0 {
+                        Wrap::Plain
+                    } else {
+                        Wrap::Select((*label).to_owned())
+                    };
+                    run.push((true, *to, *label, *payload, wrap));
+                    l = then;
+                }
+                Loc::Recv {
+                    from,
+                    label,
+                    payload,
+                    class,
+                    then,
+                } => {
+                    let wrap = if self.classes.is_marked(*class) {
+                        Wrap::Branch((*label).to_owned())
+                    } else {
+                        Wrap::Plain
+                    };
+                    run.push((false, *from, *label, *payload, wrap));
+                    l = then;
+                }
+                _ => break,
+            }
+        }
+        let mut local = match l {
+            Loc::Send { .. } | Loc::Recv { .. } => {
+                unreachable!("invariant: the loop above walks past messages")
+            }
+            Loc::Select { to, branches } => LocalType::Select {
+                to: self.name(*to, foreach),
+                branches: self.arms(*to, branches, foreach)?,
+            },
+            Loc::Branch { from, branches } => LocalType::Branch {
+                from: self.name(*from, foreach),
+                branches: self.arms(*from, branches, foreach)?,
+            },
+            Loc::Rec { name, body } => LocalType::Rec {
+                name: (*name).to_owned(),
+                body: Box::new(self.finish(body, foreach)?),
+            },
+            Loc::Continue { name, .. } => LocalType::Continue {
+                name: (*name).to_owned(),
+            },
+            Loc::Foreach {
+                family,
+                index,
+                body,
+                then,
+            } => LocalType::Foreach {
+                family: self.roles[*family].clone(),
+                index: (*index).to_owned(),
+                body: Box::new(self.finish(body, Some((*family, index)))?),
+                then: Box::new(self.finish(then, foreach)?),
+            },
+            Loc::End => LocalType::End,
+        };
+        for (send, peer, label, payload, wrap) in run.into_iter().rev() {
+            let (peer, label, payload) = (
+                self.name(peer, foreach),
+                label.to_owned(),
+                payload.map(str::to_owned),
+            );
+            local = if send {
+                LocalType::Send {
+                    to: peer.clone(),
+                    label,
+                    payload,
+                    then: Box::new(local),
+                }
+            } else {
+                LocalType::Recv {
+                    from: peer.clone(),
+                    label,
+                    payload,
+                    then: Box::new(local),
+                }
+            };
+            local = match wrap {
+                Wrap::Plain => local,
+                Wrap::Select(l) => LocalType::Select {
+                    to: peer,
+                    branches: vec![(l, local)],
+                },
+                Wrap::Branch(l) => LocalType::Branch {
+                    from: peer,
+                    branches: vec![(l, local)],
+                },
+            };
+        }
+        Ok(local)
+    }
+
+    /// The arms of a `select` or `branch` with `peer`: an arm that begins by
+    /// receiving the message of its own label from `peer` has that label
+    /// already, so the message is a plain receive.
+    fn arms(
+        &self,
+        peer: usize,
+        branches: &[(&str, Loc<'_>)],
+        foreach: Option<(usize, &str)>,
+    ) -> Result<Vec<(String, LocalType)>, ProjectionError> {
+        let mut out = Vec::with_capacity(branches.len());
+        for (label, body) in branches {
+            let local = match body {
+                Loc::Recv {
+                    from,
+                    label: l,
+                    payload,
+                    then,
+                    ..
+                } if *from == peer && l == label => LocalType::Recv {
+                    from: self.name(peer, foreach),
+                    label: (*l).to_owned(),
+                    payload: payload.map(str::to_owned),
+                    then: Box::new(self.finish(then, foreach)?),
+                },
+                _ => self.finish(body, foreach)?,
+            };
+            out.push(((*label).to_owned(), local));
+        }
+        Ok(out)
+    }
 }
 
 struct Projector<'a, 'g, T> {
@@ -733,9 +1022,9 @@ struct Projector<'a, 'g, T> {
     loops: Vec<(&'g str, usize)>,
     /// The number of this role's steps on the path from the root to here.
     acts: usize,
-    /// The messages this role branches on: their senders send the label
-    /// first.
-    labelled: HashSet<usize>,
+    /// The classes of this role's messages, and those it branches on
+    /// (their senders send the label first).
+    classes: Classes,
     trail: T,
 }
 
@@ -746,7 +1035,7 @@ impl<'a, 'g, T: Trail> Projector<'a, 'g, T> {
             me,
             loops: Vec::new(),
             acts: 0,
-            labelled: HashSet::new(),
+            classes: Classes::default(),
             trail,
         }
     }
@@ -817,8 +1106,49 @@ impl<'a, 'g, T: Trail> Projector<'a, 'g, T> {
                 let idle = found.filter(|&d| self.loops[d].1 == self.acts);
                 Ok(Loc::Continue { name, idle })
             }
+            Node::Foreach {
+                family,
+                index,
+                body,
+                then,
+            } => self.project_foreach(*family, index, body, then),
             Node::End => Ok(Loc::End),
         }
+    }
+
+    /// A `foreach`, in a function of its own so that the frames of
+    /// [`Projector::project`] stay small.
+    fn project_foreach(
+        &mut self,
+        family: usize,
+        index: &'g str,
+        body: &Node<'g>,
+        then: &Node<'g>,
+    ) -> Result<Loc<'g>, ProjectionError> {
+        let mark = self.trail.mark();
+        self.trail.enter(0);
+        let round = self.project(body)?;
+        self.trail.back_to(mark);
+        let acted = usize::from(!matches!(round, Loc::End));
+        self.acts += acted;
+        self.trail.enter(1);
+        let after = self.project(then);
+        self.acts -= acted;
+        let after = after?;
+        self.trail.back_to(mark);
+        Ok(if family == self.me {
+            // A member takes part in its own round only.
+            sequence(round, &after)
+        } else if acted == 0 {
+            after
+        } else {
+            Loc::Foreach {
+                family,
+                index,
+                body: Box::new(round),
+                then: Box::new(after),
+            }
+        })
     }
 
     /// A run of messages, walked in a loop; the role keeps those it sends or
@@ -837,6 +1167,7 @@ impl<'a, 'g, T: Trail> Projector<'a, 'g, T> {
         } = rest
         {
             if *from == self.me || *to == self.me {
+                self.classes.grow(*id);
                 run.push((*from, *to, *label, *payload, *id));
             }
             self.trail.enter(0);
@@ -854,7 +1185,7 @@ impl<'a, 'g, T: Trail> Projector<'a, 'g, T> {
                     to,
                     label,
                     payload,
-                    ids: vec![id],
+                    class: id,
                     then,
                 }
             } else {
@@ -862,7 +1193,7 @@ impl<'a, 'g, T: Trail> Projector<'a, 'g, T> {
                     from,
                     label,
                     payload,
-                    ids: vec![id],
+                    class: id,
                     then,
                 }
             };
@@ -926,17 +1257,17 @@ impl<'a, 'g, T: Trail> Projector<'a, 'g, T> {
         for (i, (right, cont)) in iter.enumerate() {
             let mut m = Merger {
                 roles: self.roles,
-                labelled: &mut self.labelled,
+                classes: &mut self.classes,
             };
             match m.merge(&acc, cont) {
                 Ok(merged) => acc = merged,
                 Err(detail) => {
                     // Name the first earlier branch that alone clashes with
                     // this one, or else the first branch.
-                    let mut scratch = HashSet::new();
+                    let mut scratch = self.classes.clone();
                     let mut probe = Merger {
                         roles: self.roles,
-                        labelled: &mut scratch,
+                        classes: &mut scratch,
                     };
                     let (left, detail) = busy[..=i]
                         .iter()
@@ -969,19 +1300,20 @@ fn mentions(l: &Loc<'_>, name: &str) -> bool {
         }
         Loc::Rec { name: n, body } => *n != name && mentions(body, name),
         Loc::Continue { name: n, .. } => *n == name,
+        Loc::Foreach { body, then, .. } => mentions(body, name) || mentions(then, name),
         Loc::End => false,
     }
 }
 
 /// A message both sides of a merge begin with: whether it is a send, the
-/// peer, label and payload, and the global messages it stands for.
-type MergedMessage<'g> = (bool, usize, &'g str, Option<&'g str>, Vec<usize>);
+/// peer, label and payload, and the class of global messages it stands for.
+type MergedMessage<'g> = (bool, usize, &'g str, Option<&'g str>, usize);
 
 /// The full merge of two views of a role that is not told of a choice, and
 /// the messages it branches on.
 struct Merger<'a, 'm> {
     roles: &'a [String],
-    labelled: &'m mut HashSet<usize>,
+    classes: &'m mut Classes,
 }
 
 impl<'g> Merger<'_, '_> {
@@ -1001,14 +1333,14 @@ impl<'g> Merger<'_, '_> {
                         to: p,
                         label,
                         payload,
-                        ids,
+                        class,
                         then,
                     },
                     Loc::Send {
                         to: p2,
                         label: label2,
                         payload: payload2,
-                        ids: ids2,
+                        class: class2,
                         then: then2,
                     },
                 )
@@ -1017,19 +1349,18 @@ impl<'g> Merger<'_, '_> {
                         from: p,
                         label,
                         payload,
-                        ids,
+                        class,
                         then,
                     },
                     Loc::Recv {
                         from: p2,
                         label: label2,
                         payload: payload2,
-                        ids: ids2,
+                        class: class2,
                         then: then2,
                     },
                 ) if p == p2 && label == label2 && payload == payload2 => {
-                    let mut both = ids.clone();
-                    both.extend(ids2.iter().copied());
+                    let both = self.classes.union(*class, *class2);
                     run.push((matches!(x, Loc::Send { .. }), *p, label, *payload, both));
                     (x, y) = (then, then2);
                 }
@@ -1050,14 +1381,14 @@ impl<'g> Merger<'_, '_> {
                 ));
             }
         };
-        for (send, peer, label, payload, ids) in run.into_iter().rev() {
+        for (send, peer, label, payload, class) in run.into_iter().rev() {
             let then = Box::new(merged);
             merged = if send {
                 Loc::Send {
                     to: peer,
                     label,
                     payload,
-                    ids,
+                    class,
                     then,
                 }
             } else {
@@ -1065,7 +1396,7 @@ impl<'g> Merger<'_, '_> {
                     from: peer,
                     label,
                     payload,
-                    ids,
+                    class,
                     then,
                 }
             };
@@ -1075,8 +1406,8 @@ impl<'g> Merger<'_, '_> {
 
     /// Marks the messages `recv` stands for as sent with their label.
     fn tag(&mut self, recv: &Loc<'g>) {
-        if let Loc::Recv { ids, .. } = recv {
-            self.labelled.extend(ids.iter().copied());
+        if let Loc::Recv { class, .. } = recv {
+            self.classes.mark(*class);
         }
     }
 
@@ -1084,8 +1415,8 @@ impl<'g> Merger<'_, '_> {
     /// whose label travels before it: the first step of a branch on that
     /// message.
     fn message_arm(&self, l: &Loc<'g>, peer: usize, label: &str) -> bool {
-        matches!(l, Loc::Recv { from, label: m, ids, .. }
-            if *from == peer && *m == label && ids.iter().any(|i| self.labelled.contains(i)))
+        matches!(l, Loc::Recv { from, label: m, class, .. }
+            if *from == peer && *m == label && self.classes.is_marked(*class))
     }
 
     /// Merges the continuations of label `label` of two branches from
@@ -1265,6 +1596,25 @@ impl<'g> Merger<'_, '_> {
                     branches: out,
                 })
             }
+            (
+                Loc::Foreach {
+                    family,
+                    index,
+                    body,
+                    then,
+                },
+                Loc::Foreach {
+                    family: f2,
+                    body: b2,
+                    then: t2,
+                    ..
+                },
+            ) if family == f2 => Ok(Loc::Foreach {
+                family: *family,
+                index,
+                body: Box::new(self.merge(body, b2)?),
+                then: Box::new(self.merge(then, t2)?),
+            }),
             (Loc::Rec { name, body }, Loc::Rec { name: n2, body: b2 }) if name == n2 => {
                 Ok(Loc::Rec {
                     name,

@@ -20,6 +20,8 @@ use crate::{GlobalType, LocalType, Monitor, ParseError, ProjectionError, project
 #[derive(Clone, Debug)]
 pub struct Protocol {
     roles: Vec<String>,
+    /// The families among the roles, with their size parameters.
+    families: Vec<(String, String)>,
     global: GlobalType,
     /// Where each node of `global` was written, for a protocol parsed from
     /// text.
@@ -28,7 +30,7 @@ pub struct Protocol {
 
 impl PartialEq for Protocol {
     fn eq(&self, other: &Self) -> bool {
-        self.roles == other.roles && self.global == other.global
+        self.roles == other.roles && self.families == other.families && self.global == other.global
     }
 }
 
@@ -50,9 +52,10 @@ impl Protocol {
     /// # Ok::<(), rumpsteak_aura_protocol::ParseError>(())
     /// ```
     pub fn parse(src: &str) -> Result<Self, ParseError> {
-        let (roles, global, origin) = crate::parse::parse(src)?;
+        let (roles, families, global, origin) = crate::parse::parse(src)?;
         Ok(Protocol {
             roles,
+            families,
             global,
             origin: Some(origin),
         })
@@ -72,6 +75,7 @@ impl Protocol {
     pub fn new(global: GlobalType) -> Self {
         Protocol {
             roles: global.roles(),
+            families: Vec::new(),
             global,
             origin: None,
         }
@@ -113,6 +117,7 @@ impl Protocol {
         }
         Ok(Protocol {
             roles: list,
+            families: Vec::new(),
             global,
             origin: None,
         })
@@ -216,6 +221,128 @@ impl Protocol {
         origin.at(&path)
     }
 
+    /// The families among the roles, each with the name of its size in
+    /// the `roles` header: `[("Worker", "n")]` for `roles Coordinator,
+    /// Worker[n];`.
+    pub fn families(&self) -> &[(String, String)] {
+        &self.families
+    }
+
+    /// The local type of one concrete role of the protocol run with the
+    /// given family sizes: a role that is not a family (`"Coordinator"`),
+    /// or a member (`"Worker[3]"`, see [`member_name`](crate::member_name)).
+    /// Every family needs a size from 1 to [`MAX_MEMBERS`](crate::MAX_MEMBERS)
+    /// in `sizes`.
+    ///
+    /// [`project`](Protocol::project) projects once for a family (a
+    /// member's local type, the same for every member) and once for each
+    /// other role, with `foreach` rounds over the family. This unrolls
+    /// them: each round once per member, in index order, and a choice told
+    /// to the whole family (`select to Worker[*]`) told to each member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_protocol::Protocol;
+    ///
+    /// let p = Protocol::parse(
+    ///     "roles Boss, Worker[n];
+    ///      foreach Worker[i] { Boss -> Worker[i]: Task(u32); }
+    ///      foreach Worker[i] { Worker[i] -> Boss: Done(u64); }",
+    /// )?;
+    /// assert_eq!(
+    ///     p.project("Boss")?.to_string(),
+    ///     "foreach Worker[i] { send Task(u32) to Worker[i]; end }; foreach Worker[i] { recv Done(u64) from Worker[i]; end }; end"
+    /// );
+    /// assert_eq!(p.project("Worker")?.to_string(), "recv Task(u32) from Boss; send Done(u64) to Boss; end");
+    /// assert_eq!(
+    ///     p.instantiate("Boss", &[("Worker", 2)])?.to_string(),
+    ///     "send Task(u32) to Worker[0]; send Task(u32) to Worker[1]; recv Done(u64) from Worker[0]; recv Done(u64) from Worker[1]; end"
+    /// );
+    /// let worker = p.monitor_instance("Worker[1]", &[("Worker", 2)])?;
+    /// assert_eq!(worker.role(), "Worker[1]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn instantiate(
+        &self,
+        role: &str,
+        sizes: &[(&str, usize)],
+    ) -> Result<LocalType, ProjectionError> {
+        let size = |family: &str| -> Result<usize, ProjectionError> {
+            match sizes.iter().find(|(f, _)| *f == family) {
+                Some(&(_, n)) if (1..=crate::MAX_MEMBERS).contains(&n) => Ok(n),
+                _ => Err(ProjectionError::FamilySize {
+                    family: family.to_owned(),
+                }),
+            }
+        };
+        for (family, _) in &self.families {
+            size(family)?;
+        }
+        let local = match crate::family::split_member(role) {
+            Some((family, index)) if self.families.iter().any(|(f, _)| f == family) => {
+                let n = size(family)?;
+                if index >= n {
+                    return Err(ProjectionError::NoSuchMember {
+                        family: family.to_owned(),
+                        index,
+                        size: n,
+                    });
+                }
+                self.project(family)?
+            }
+            _ if self.families.iter().any(|(f, _)| f == role) => {
+                return Err(ProjectionError::UnknownRole {
+                    role: role.to_owned(),
+                });
+            }
+            _ => self.project(role)?,
+        };
+        crate::family::unroll(&local, &size)
+    }
+
+    /// A monitor for one concrete role of the protocol run with the given
+    /// family sizes: [`instantiate`](Protocol::instantiate) compiled by
+    /// [`Monitor::new`], watching `role` (`"Worker[3]"` for a member).
+    pub fn monitor_instance(
+        &self,
+        role: &str,
+        sizes: &[(&str, usize)],
+    ) -> Result<Monitor, ProjectionError> {
+        Monitor::new(role, &self.instantiate(role, sizes)?)
+    }
+
+    /// Every concrete role of the protocol run with the given family sizes,
+    /// in protocol order, each family as its members in index order:
+    /// `["Coordinator", "Worker[0]", "Worker[1]"]`. This is the table of
+    /// role names a transport's configuration (a mesh's addresses) is
+    /// keyed by.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_protocol::Protocol;
+    ///
+    /// let p = Protocol::parse("roles Boss, Worker[n]; foreach Worker[i] { Boss -> Worker[i]: Go; }")?;
+    /// assert_eq!(p.instance_roles(&[("Worker", 2)])?, ["Boss", "Worker[0]", "Worker[1]"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn instance_roles(&self, sizes: &[(&str, usize)]) -> Result<Vec<String>, ProjectionError> {
+        let mut out = Vec::new();
+        for r in &self.roles {
+            if self.families.iter().any(|(f, _)| f == r) {
+                let n = match sizes.iter().find(|(f, _)| f == r) {
+                    Some(&(_, n)) if (1..=crate::MAX_MEMBERS).contains(&n) => n,
+                    _ => return Err(ProjectionError::FamilySize { family: r.clone() }),
+                };
+                out.extend((0..n).map(|k| crate::member_name(r, k)));
+            } else {
+                out.push(r.clone());
+            }
+        }
+        Ok(out)
+    }
+
     fn index(&self, role: &str) -> Result<usize, ProjectionError> {
         self.roles
             .iter()
@@ -241,7 +368,17 @@ impl fmt::Display for Protocol {
             // `roles ;` does not parse; no header means no roles here.
             return write!(f, "{}", self.global);
         }
-        write!(f, "roles {};\n{}", self.roles.join(", "), self.global)
+        f.write_str("roles ")?;
+        for (i, r) in self.roles.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match self.families.iter().find(|(name, _)| name == r) {
+                Some((_, size)) => write!(f, "{r}[{size}]")?,
+                None => f.write_str(r)?,
+            }
+        }
+        write!(f, ";\n{}", self.global)
     }
 }
 

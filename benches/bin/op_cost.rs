@@ -13,6 +13,12 @@
 //! valgrind --tool=callgrind target/release/op_cost typed_pingpong
 //! valgrind --tool=callgrind target/release/op_cost choice_reply
 //! valgrind --tool=callgrind target/release/op_cost typed_choice_reply
+//! valgrind --tool=callgrind target/release/op_cost layered_bare
+//! valgrind --tool=callgrind target/release/op_cost layered_traced
+//! valgrind --tool=callgrind target/release/op_cost layered_metered
+//! valgrind --tool=callgrind target/release/op_cost runtime_bare
+//! valgrind --tool=callgrind target/release/op_cost runtime_metered
+//! target/release/op_cost future_sizes
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost raw_sessions
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost channel_sessions
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost handler_sessions
@@ -33,6 +39,17 @@
 //! typed by `protocol!` (the bench groups' `typed` rows), so the pair of
 //! totals is the typed API's own cost.
 //!
+//! The `layered_` modes are the `pingpong` round trip through a handler
+//! written generic over the handler, as the `layers` bench group's loop
+//! is: the bare handler, `Traced` with no subscriber and `Metered` with no
+//! recorder (the `metrics` feature on), so the pair of totals is the
+//! layer's own cost.
+//!
+//! The `runtime_` modes run the same generic round trip on tokio's
+//! current-thread runtime, the loop `layers_ratio` times: each receive
+//! waits once and is polled again when its frame arrives, and the runtime's
+//! own work is counted too.
+//!
 //! The `_sessions` modes make 1,024 sessions (by hand over tokio's mpsc,
 //! by hand over `SimpleChannel`, through the handler) and send and receive
 //! one `Ping` on each in turn, 100 times over: the same 102,400 pairs,
@@ -45,10 +62,13 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use rumpsteak_aura::{ChoreoHandler, Label};
+use rumpsteak_aura_benches::layered_pingpong as layered_pingpong_on;
 use rumpsteak_aura_benches::{
     ByHand, ChannelEnd, Handler, Node, Ping, RawEnd, endpoints, ok, typed_choice_protocol,
     typed_pingpong_protocol,
 };
+use rumpsteak_aura_choreography::RumpsteakEndpoint;
+use rumpsteak_aura_choreography::layers::{Metered, Traced};
 use rumpsteak_aura_choreography::protocol::Protocol;
 
 const PAIRS: u64 = 100_000;
@@ -106,6 +126,41 @@ fn pingpong() {
         ok(now(hb.send(&mut b, Node::A, &p)));
         black_box(ok(now(ha.recv::<Ping>(&mut a, Node::B))));
     }
+}
+
+/// The round trips of `pingpong` through handlers made by `make`.
+fn layered_pingpong<H>(make: impl Fn() -> H)
+where
+    H: ChoreoHandler<Role = Node, Endpoint = RumpsteakEndpoint<Node>>,
+{
+    let (mut a, mut b) = endpoints();
+    let (mut ha, mut hb) = (make(), make());
+    for seq in 0..PAIRS {
+        ok(now(ha.send(&mut a, Node::B, &Ping { seq, stamp: 7 })));
+        let p: Ping = ok(now(hb.recv(&mut b, Node::A)));
+        ok(now(hb.send(&mut b, Node::A, &p)));
+        black_box(ok(now(ha.recv::<Ping>(&mut a, Node::B))));
+    }
+}
+
+/// Prints the size of the `send` and `recv` futures of the bare handler
+/// and of each layer around it: what an operation moves when it is
+/// awaited.
+fn future_sizes() {
+    use std::mem::size_of_val;
+    fn show<H>(name: &str, mut h: H)
+    where
+        H: ChoreoHandler<Role = Node, Endpoint = RumpsteakEndpoint<Node>>,
+    {
+        let (mut a, _b) = endpoints();
+        let p = Ping { seq: 1, stamp: 2 };
+        let send = size_of_val(&h.send(&mut a, Node::B, &p));
+        let recv = size_of_val(&h.recv::<Ping>(&mut a, Node::B));
+        println!("{name}: send future {send} bytes, recv future {recv} bytes");
+    }
+    show("bare", Handler::new());
+    show("Traced", Traced::new(Handler::new()));
+    show("Metered", Metered::new(Handler::new()));
 }
 
 /// The same round trips with both roles typed.
@@ -182,6 +237,20 @@ fn main() {
         "pingpong" => pingpong(),
         "typed_pingpong" => typed_pingpong(),
         "choice_reply" => choice_reply(),
+        "layered_bare" => layered_pingpong(Handler::new),
+        "future_sizes" => future_sizes(),
+        "runtime_bare" | "runtime_metered" | "runtime_traced" => {
+            // The `layers_ratio` loop itself, on the current-thread runtime:
+            // receives wait and are polled again, as in the timed rows.
+            let rt = rumpsteak_aura_benches::Flavor::CurrentThread.runtime();
+            black_box(match mode.as_str() {
+                "runtime_bare" => layered_pingpong_on(Handler::new, PAIRS, &rt),
+                "runtime_traced" => layered_pingpong_on(|| Traced::new(Handler::new()), PAIRS, &rt),
+                _ => layered_pingpong_on(|| Metered::new(Handler::new()), PAIRS, &rt),
+            });
+        }
+        "layered_traced" => layered_pingpong(|| Traced::new(Handler::new())),
+        "layered_metered" => layered_pingpong(|| Metered::new(Handler::new())),
         "typed_choice_reply" => typed_choice_reply(),
         "handler" | "monitor" => {
             let (mut a, mut b) = endpoints();
@@ -214,7 +283,8 @@ fn main() {
             eprintln!(
                 "usage: op_cost raw|channel|handler|monitor|offer|offer_among|\
                  raw_sessions|channel_sessions|handler_sessions|pingpong|typed_pingpong|\
-                 choice_reply|typed_choice_reply (got {other:?})"
+                 choice_reply|typed_choice_reply|layered_bare|layered_traced|layered_metered|\
+                 future_sizes|runtime_bare|runtime_traced|runtime_metered (got {other:?})"
             );
             std::process::exit(2);
         }

@@ -40,6 +40,12 @@ pub struct RumpsteakEndpoint<R> {
                   three cache lines, with what every operation reads in the first"
     )]
     index: Option<Box<HashMap<R, usize>>>,
+    /// The frames and bytes of every peer together, so that a layer can
+    /// read what an operation moved without finding its peer.
+    total: Traffic,
+    /// How many peers have an open session: kept up to date when a session
+    /// is registered or closed, so that counting costs nothing.
+    open: u32,
     local_role: R,
     /// Short message type names recently handed to the monitor, keyed by the
     /// full `type_name` (compared by address), so that a monitored hot loop
@@ -51,25 +57,33 @@ pub struct RumpsteakEndpoint<R> {
 const LINEAR_PEERS: usize = 16;
 
 /// A small cache from `type_name::<M>()` to its short form.
+///
+/// The short form is always a tail of the full name, so an entry keeps the
+/// full name and where its tail starts: 24 bytes instead of the 32 of two
+/// `&str`s.
 #[derive(Default)]
 struct TypeNameCache {
-    entries: [Cell<Option<(&'static str, &'static str)>>; 4],
+    entries: [Cell<Option<(&'static str, u32)>>; 4],
     next: Cell<usize>,
 }
 
 impl TypeNameCache {
     fn short(&self, full: &'static str) -> &'static str {
         for e in &self.entries {
-            if let Some((f, short)) = e.get()
+            if let Some((f, at)) = e.get()
                 && std::ptr::eq(f, full)
             {
-                return short;
+                return f.get(at as usize..).unwrap_or(f);
             }
         }
         let short = short_type_name(full);
-        let slot = self.next.get();
-        self.entries[slot].set(Some((full, short)));
-        self.next.set((slot + 1) % self.entries.len());
+        let at = full.len() - short.len();
+        // A type name longer than 4 GiB is not cached.
+        if let Ok(at) = u32::try_from(at) {
+            let slot = self.next.get();
+            self.entries[slot].set(Some((full, at)));
+            self.next.set((slot + 1) % self.entries.len());
+        }
         short
     }
 }
@@ -142,6 +156,8 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             peers: Vec::new(),
             index: None,
             monitor: None,
+            total: Traffic::default(),
+            open: 0,
             type_names: TypeNameCache::default(),
         }
     }
@@ -186,8 +202,14 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         };
         match self.position(&fresh.role) {
             // Dropping the old peer closes its session.
-            Some(i) => self.peers[i] = fresh,
+            Some(i) => {
+                if self.peers[i].session.is_none() {
+                    self.open += 1;
+                }
+                self.peers[i] = fresh;
+            }
             None => {
+                self.open += 1;
                 if let Some(index) = &mut self.index {
                     index.insert(fresh.role.clone(), self.peers.len());
                 }
@@ -235,14 +257,17 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// The peer receives every frame sent before, then a closed-channel
     /// error. The peer's metadata stays readable, marked complete.
     pub fn close_channel(&mut self, peer: &R) -> bool {
-        match self.position(peer) {
+        let closed = match self.position(peer) {
             Some(i) => close(&mut self.peers[i]),
             None => false,
-        }
+        };
+        self.open -= u32::from(closed);
+        closed
     }
 
     /// Closes every open channel and returns how many were open.
     pub fn close_all_channels(&mut self) -> usize {
+        self.open = 0;
         self.peers
             .iter_mut()
             .map(close)
@@ -290,6 +315,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             if close(p) {
                 p.last = LastOp::Abandoned;
                 closed += 1;
+                self.open -= 1;
             }
         }
         if closed > 0 {
@@ -325,9 +351,45 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         self.peer(peer).map(|p| p.traffic)
     }
 
-    /// How many channels are open.
+    /// The frames and bytes exchanged with every peer together, since the
+    /// endpoint was made (sessions replaced or closed included). Reading it
+    /// is a copy of four counters, with no peer to find, so a layer can read
+    /// it before and after an operation and learn what the operation moved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura::ChoreoHandler;
+    /// use rumpsteak_aura_handler::{RumpsteakEndpoint, RumpsteakHandler, SimpleChannel};
+    ///
+    /// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    /// enum Party { Alice, Bob }
+    /// impl rumpsteak_aura::Role for Party {
+    ///     type Message = ();
+    ///     fn seal(&mut self) {}
+    ///     fn is_sealed(&self) -> bool { false }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (a, _b) = SimpleChannel::pair();
+    /// let mut ep = RumpsteakEndpoint::new(Party::Alice);
+    /// ep.register_channel(Party::Bob, a);
+    /// RumpsteakHandler::<Party, ()>::new().send(&mut ep, Party::Bob, &7u8).await?;
+    /// assert_eq!(ep.total_traffic().frames_sent, 1);
+    /// assert_eq!(ep.total_traffic(), ep.traffic(&Party::Bob).unwrap());
+    /// # Ok::<(), rumpsteak_aura::ChoreographyError>(())
+    /// # }).unwrap();
+    /// ```
+    #[inline]
+    pub fn total_traffic(&self) -> Traffic {
+        self.total
+    }
+
+    /// How many channels are open. The endpoint keeps the count as sessions
+    /// are registered and closed, so reading it costs nothing.
+    #[inline]
     pub fn active_channel_count(&self) -> usize {
-        self.peers.iter().filter(|p| p.session.is_some()).count()
+        self.open as usize
     }
 
     /// Whether no channel is open (also true before any registration).
@@ -464,6 +526,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         let p = &mut self.peers[i];
         p.operation_count += 1;
         p.traffic.count(last, bytes);
+        self.total.count(last, bytes);
         p.last = last;
         p.meta.invalidate();
     }
@@ -594,6 +657,46 @@ mod tests {
         }
     }
 
+    /// The open count the endpoint keeps, against a count of the peers.
+    fn counted<R>(ep: &RumpsteakEndpoint<R>) -> usize {
+        ep.peers.iter().filter(|p| p.session.is_some()).count()
+    }
+
+    #[test]
+    fn the_open_count_follows_registrations_and_closes() {
+        let mut ep = RumpsteakEndpoint::new(Id(0));
+        let mut far = Vec::new();
+        let check = |ep: &RumpsteakEndpoint<Id>, open: usize| {
+            assert_eq!(ep.active_channel_count(), open);
+            assert_eq!(counted(ep), open);
+        };
+        for i in 1..=3 {
+            let (near, other) = SimpleChannel::pair();
+            ep.register_channel(Id(i), near);
+            far.push(other);
+        }
+        check(&ep, 3);
+        // Replacing an open session keeps the count; reopening a closed
+        // one adds to it.
+        let (near, _other) = SimpleChannel::pair();
+        ep.register_channel(Id(1), near);
+        check(&ep, 3);
+        assert!(ep.close_channel(&Id(2)));
+        assert!(!ep.close_channel(&Id(2)));
+        assert!(!ep.close_channel(&Id(9)));
+        check(&ep, 2);
+        let (near, _again) = SimpleChannel::pair();
+        ep.register_channel(Id(2), near);
+        check(&ep, 3);
+        assert_eq!(ep.abandon(&[Id(1), Id(3), Id(9)]), 2);
+        check(&ep, 1);
+        assert_eq!(ep.abandon(&[Id(1)]), 0);
+        check(&ep, 1);
+        assert_eq!(ep.close_all_channels(), 1);
+        check(&ep, 0);
+        assert!(ep.is_all_closed());
+    }
+
     #[test]
     fn peers_past_the_scan_are_found_through_the_index() {
         let n = LINEAR_PEERS as u32 + 8;
@@ -606,6 +709,7 @@ mod tests {
         }
         assert!(ep.index.is_some());
         assert_eq!(ep.active_channel_count(), n as usize);
+        assert_eq!(counted(&ep), n as usize);
         // Replacing a peer keeps its place and adds no peer.
         let (near, _other) = SimpleChannel::pair();
         ep.register_channel(Id(n - 1), near);

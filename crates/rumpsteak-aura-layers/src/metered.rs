@@ -5,7 +5,7 @@ use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use rumpsteak_aura::{ChoreoHandler, ChoreographyError, Label, Result, Role};
-use rumpsteak_aura_handler::{RumpsteakEndpoint, Traffic};
+use rumpsteak_aura_handler::RumpsteakEndpoint;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +47,8 @@ mod export;
 /// What counts: an operation that completed, with success or an error, is
 /// counted once, in `operations` and, if it failed, in `errors`; bytes are
 /// the frames' sizes (header included), read from the endpoint's
-/// [`Traffic`] before and after, never by encoding again. An operation
+/// [`total_traffic`](RumpsteakEndpoint::total_traffic) before and after,
+/// never by encoding again. An operation
 /// whose future was dropped before it completed (a timeout around it, a
 /// `select!`) counts only in `cancelled`; so does the step under way when
 /// the deadline of [`HandlerExt::within`] passes, whereas
@@ -74,14 +75,34 @@ mod export;
 /// `inner()` of the layer above it.
 pub struct Metered<H: ChoreoHandler> {
     inner: H,
+    meter: Meter<H::Role>,
+}
+
+/// Everything of [`Metered`] but the inner handler: what an operation
+/// updates, borrowed apart from the handler so that both can be used while
+/// the operation runs. An operation's future holds one reference to it.
+struct Meter<R> {
     role: Option<String>,
-    peers: Vec<PeerStats<H::Role>>,
+    peers: Vec<PeerStats<R>>,
+    /// The endpoint's open channels as read after the last operation;
+    /// [`NOT_READ`] before the first.
     open_sessions: usize,
     sample_every: u32,
     until_sample: u32,
+    /// The operation under way: its peer's place in `peers`, the
+    /// endpoint's byte total in its direction when it began, and its start
+    /// when it is timed. Kept here rather than in the operation's future,
+    /// which holds only a reference to the meter: a smaller future is
+    /// cheaper to move.
+    current: usize,
+    before: u64,
+    start: Option<Instant>,
     #[cfg(feature = "metrics")]
     sessions_gauge: export::SessionsShare,
 }
+
+/// [`Meter::open_sessions`] before any operation read it.
+const NOT_READ: usize = usize::MAX;
 
 /// How many latency buckets: bucket `i` holds durations below `2^i`
 /// nanoseconds (and at least `2^(i-1)`), the last one everything longer.
@@ -394,13 +415,18 @@ impl<H: ChoreoHandler> Metered<H> {
     pub fn new(inner: H) -> Self {
         Metered {
             inner,
-            role: None,
-            peers: Vec::new(),
-            open_sessions: 0,
-            sample_every: DEFAULT_LATENCY_SAMPLING,
-            until_sample: 0,
-            #[cfg(feature = "metrics")]
-            sessions_gauge: export::SessionsShare::default(),
+            meter: Meter {
+                role: None,
+                peers: Vec::new(),
+                open_sessions: NOT_READ,
+                sample_every: DEFAULT_LATENCY_SAMPLING,
+                until_sample: 0,
+                current: 0,
+                before: 0,
+                start: None,
+                #[cfg(feature = "metrics")]
+                sessions_gauge: export::SessionsShare::default(),
+            },
         }
     }
 
@@ -420,22 +446,27 @@ impl<H: ChoreoHandler> Metered<H> {
     /// assert_eq!(metered.latency_sampling(), 16);
     /// ```
     pub fn with_latency_sampling(mut self, every: u32) -> Self {
-        self.sample_every = every.max(1);
-        self.until_sample = 0;
+        self.meter.sample_every = every.max(1);
+        self.meter.until_sample = 0;
         self
     }
 
     /// One operation in how many is timed.
     pub fn latency_sampling(&self) -> u32 {
-        self.sample_every
+        self.meter.sample_every
     }
 
     /// The figures so far.
     pub fn snapshot(&self) -> MetricsSnapshot {
+        let m = &self.meter;
         MetricsSnapshot {
-            role: self.role.clone(),
-            open_sessions: self.open_sessions,
-            peers: self
+            role: m.role.clone(),
+            open_sessions: if m.open_sessions == NOT_READ {
+                0
+            } else {
+                m.open_sessions
+            },
+            peers: m
                 .peers
                 .iter()
                 .map(|p| PeerMetrics {
@@ -487,120 +518,106 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Metered")
             .field("inner", &self.inner)
-            .field("role", &self.role)
+            .field("role", &self.meter.role)
             .field(
                 "peers",
-                &self.peers.iter().map(|p| &p.name).collect::<Vec<_>>(),
+                &self.meter.peers.iter().map(|p| &p.name).collect::<Vec<_>>(),
             )
-            .field("latency_sampling", &self.sample_every)
+            .field("latency_sampling", &self.meter.sample_every)
             .finish()
     }
 }
 
-/// What an operation needs of the layer, borrowed apart from the inner
-/// handler so that both can be used while the operation runs.
-struct Meter<'a, R> {
-    role: &'a mut Option<String>,
-    peers: &'a mut Vec<PeerStats<R>>,
-    open_sessions: &'a mut usize,
-    #[cfg(feature = "metrics")]
-    sessions_gauge: &'a mut export::SessionsShare,
-    timed: bool,
-}
-
-/// An operation under way. Dropped before [`Pending::finish`], it counts
-/// as cancelled.
+/// An operation under way, whose figures wait in [`Meter::current`] and
+/// the fields after it. Dropped before [`Pending::finish`], it counts as
+/// cancelled.
 struct Pending<'a, R> {
-    stats: &'a mut PeerStats<R>,
-    kind: OpKind,
-    start: Option<Instant>,
-    before: Option<Traffic>,
-    done: bool,
+    meter: &'a mut Meter<R>,
 }
 
-impl<'a, R> Meter<'a, R>
+/// The bytes the endpoint has moved so far in the direction of `kind`.
+#[inline]
+fn moved<R>(ep: &RumpsteakEndpoint<R>, kind: OpKind) -> u64
 where
     R: Role + Eq + Hash + Clone + Debug,
 {
+    let total = ep.total_traffic();
+    if kind.is_outgoing() {
+        total.bytes_sent
+    } else {
+        total.bytes_received
+    }
+}
+
+impl<R> Meter<R>
+where
+    R: Role + Eq + Hash + Clone + Debug,
+{
+    /// Whether the operation beginning now is timed.
     #[inline]
-    fn begin(
-        self,
+    fn tick(&mut self) -> bool {
+        if self.until_sample == 0 {
+            self.until_sample = self.sample_every - 1;
+            true
+        } else {
+            self.until_sample -= 1;
+            false
+        }
+    }
+
+    /// Begins an operation with `peer`, at its first poll.
+    #[inline]
+    fn begin<'a>(
+        &'a mut self,
         ep: &RumpsteakEndpoint<R>,
         peer: &R,
         kind: OpKind,
-    ) -> (Pending<'a, R>, Sessions<'a>) {
+    ) -> Pending<'a, R> {
         let i = match self.peers.iter().position(|p| &p.role == peer) {
             Some(i) => i,
-            None => new_peer(self.role, self.peers, ep, peer),
+            None => self.new_peer(ep, peer),
         };
-        let pending = Pending {
-            stats: &mut self.peers[i],
-            kind,
-            start: self.timed.then(Instant::now),
-            before: ep.traffic(peer),
-            done: false,
-        };
-        let sessions = Sessions {
-            open_sessions: self.open_sessions,
-            #[cfg(feature = "metrics")]
-            gauge: self.sessions_gauge,
-            #[cfg(feature = "metrics")]
-            role: self.role,
-        };
-        (pending, sessions)
+        self.current = i;
+        self.before = moved(ep, kind);
+        self.start = self.tick().then(Instant::now);
+        Pending { meter: self }
     }
-}
 
-/// The open-session figure, updated after each operation.
-struct Sessions<'a> {
-    open_sessions: &'a mut usize,
-    #[cfg(feature = "metrics")]
-    gauge: &'a mut export::SessionsShare,
-    #[cfg(feature = "metrics")]
-    role: &'a Option<String>,
-}
-
-impl Sessions<'_> {
-    #[inline]
-    fn update<R>(self, ep: &RumpsteakEndpoint<R>)
-    where
-        R: Role + Eq + Hash + Clone + Debug,
-    {
-        let open = ep.active_channel_count();
-        #[cfg(feature = "metrics")]
-        self.gauge.report(open, self.role.as_deref().unwrap_or(""));
-        *self.open_sessions = open;
+    #[cold]
+    #[inline(never)]
+    fn new_peer(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> usize {
+        let role = self
+            .role
+            .get_or_insert_with(|| format!("{:?}", ep.local_role()));
+        let name = format!("{peer:?}");
+        #[cfg(not(feature = "metrics"))]
+        let _ = &role;
+        self.peers.push(PeerStats {
+            #[cfg(feature = "metrics")]
+            export: export::PeerExport::register(role, &name),
+            role: peer.clone(),
+            name,
+            ops: [0; 4],
+            cancelled: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            errors: [0; 8],
+            latency: Histogram::new(),
+        });
+        self.peers.len() - 1
     }
-}
 
-#[cold]
-#[inline(never)]
-fn new_peer<R>(
-    role: &mut Option<String>,
-    peers: &mut Vec<PeerStats<R>>,
-    ep: &RumpsteakEndpoint<R>,
-    peer: &R,
-) -> usize
-where
-    R: Role + Eq + Hash + Clone + Debug,
-{
-    let role = role.get_or_insert_with(|| format!("{:?}", ep.local_role()));
-    let name = format!("{peer:?}");
-    #[cfg(not(feature = "metrics"))]
-    let _ = &role;
-    peers.push(PeerStats {
+    /// The endpoint's open channels changed (or are read for the first
+    /// time): the snapshot's figure and this layer's share of the gauge
+    /// follow.
+    #[cold]
+    #[inline(never)]
+    fn sessions_changed(&mut self, open: usize) {
+        self.open_sessions = open;
         #[cfg(feature = "metrics")]
-        export: export::PeerExport::register(role, &name),
-        role: peer.clone(),
-        name,
-        ops: [0; 4],
-        cancelled: 0,
-        bytes_sent: 0,
-        bytes_received: 0,
-        errors: [0; 8],
-        latency: Histogram::new(),
-    });
-    peers.len() - 1
+        self.sessions_gauge
+            .report(open, self.role.as_deref().unwrap_or(""));
+    }
 }
 
 impl<R> Pending<'_, R>
@@ -608,38 +625,51 @@ where
     R: Role + Eq + Hash + Clone + Debug,
 {
     #[inline]
-    fn finish<T>(mut self, ep: &RumpsteakEndpoint<R>, peer: &R, result: &Result<T>) {
-        self.done = true;
-        let kind = self.kind;
-        let stats = &mut *self.stats;
+    fn finish<T>(self, ep: &RumpsteakEndpoint<R>, kind: OpKind, result: &Result<T>) {
+        let m = &mut *self.meter;
+        let bytes = moved(ep, kind) - m.before;
+        let stats = &mut m.peers[m.current];
         stats.ops[kind.index()] += 1;
         #[cfg(feature = "metrics")]
         stats.export.ops[kind.index()].increment(1);
-        if let (Some(before), Some(after)) = (self.before, ep.traffic(peer)) {
-            let sent = after.bytes_sent - before.bytes_sent;
-            let received = after.bytes_received - before.bytes_received;
-            stats.bytes_sent += sent;
-            stats.bytes_received += received;
-            #[cfg(feature = "metrics")]
-            {
-                if sent > 0 {
-                    stats.export.bytes_sent.increment(sent);
-                }
-                if received > 0 {
-                    stats.export.bytes_received.increment(received);
-                }
+        if bytes > 0 {
+            if kind.is_outgoing() {
+                stats.bytes_sent += bytes;
+                #[cfg(feature = "metrics")]
+                stats.export.bytes_sent.increment(bytes);
+            } else {
+                stats.bytes_received += bytes;
+                #[cfg(feature = "metrics")]
+                stats.export.bytes_received.increment(bytes);
             }
         }
-        if let Some(start) = self.start {
-            let elapsed = start.elapsed();
-            stats.latency.record(elapsed);
-            #[cfg(feature = "metrics")]
-            stats.export.latency[kind.index()].record(elapsed.as_secs_f64());
+        if let Some(start) = m.start {
+            timed(stats, kind, start);
         }
         if let Err(e) = result {
             failed(stats, kind, e);
         }
+        let open = ep.active_channel_count();
+        if open != m.open_sessions {
+            m.sessions_changed(open);
+        }
+        // Completed: not a cancellation. `Pending` is one reference, so
+        // forgetting it leaks nothing.
+        std::mem::forget(self);
     }
+}
+
+/// Records the latency of a timed operation: one in
+/// [`Meter::sample_every`], so kept out of the future's code.
+#[cold]
+#[inline(never)]
+fn timed<R>(stats: &mut PeerStats<R>, kind: OpKind, start: Instant) {
+    let elapsed = start.elapsed();
+    stats.latency.record(elapsed);
+    #[cfg(feature = "metrics")]
+    stats.export.latency[kind.index()].record(elapsed.as_secs_f64());
+    #[cfg(not(feature = "metrics"))]
+    let _ = kind;
 }
 
 #[cold]
@@ -655,55 +685,34 @@ fn failed<R>(stats: &mut PeerStats<R>, kind: OpKind, e: &ChoreographyError) {
 
 impl<R> Drop for Pending<'_, R> {
     fn drop(&mut self) {
-        if !self.done {
-            self.stats.cancelled += 1;
+        // `current` was set by `begin`, and peers are never removed.
+        let m = &mut *self.meter;
+        if let Some(stats) = m.peers.get_mut(m.current) {
+            stats.cancelled += 1;
             #[cfg(feature = "metrics")]
-            self.stats.export.cancelled.increment(1);
+            stats.export.cancelled.increment(1);
         }
-    }
-}
-
-impl<H: ChoreoHandler> Metered<H> {
-    /// Splits the layer into the inner handler and what an operation needs.
-    #[inline]
-    fn split(&mut self) -> (&mut H, Meter<'_, H::Role>) {
-        let timed = if self.sample_every == 1 {
-            true
-        } else if self.until_sample == 0 {
-            self.until_sample = self.sample_every - 1;
-            true
-        } else {
-            self.until_sample -= 1;
-            false
-        };
-        (
-            &mut self.inner,
-            Meter {
-                role: &mut self.role,
-                peers: &mut self.peers,
-                open_sessions: &mut self.open_sessions,
-                #[cfg(feature = "metrics")]
-                sessions_gauge: &mut self.sessions_gauge,
-                timed,
-            },
-        )
     }
 }
 
 /// One counted operation: `$call` is the inner handler's future, built from
 /// the inner handler and the endpoint reborrowed, so that the endpoint can
-/// be read again once it completes.
+/// be read again once it completes. Everything happens at the first poll:
+/// a future dropped unpolled counts nothing.
 macro_rules! metered_op {
     ($self:ident, $ep:ident, $peer:ident, $kind:expr, |$inner:ident, $e:ident| $call:expr) => {{
-        let ($inner, meter) = $self.split();
+        let layer = $self;
         async move {
-            let (pending, sessions) = meter.begin($ep, &$peer, $kind);
+            let Metered {
+                inner: $inner,
+                meter,
+            } = layer;
+            let pending = meter.begin($ep, &$peer, $kind);
             let result = {
                 let $e = &mut *$ep;
                 $call.await
             };
-            pending.finish($ep, &$peer, &result);
-            sessions.update($ep);
+            pending.finish($ep, $kind, &result);
             result
         }
     }};
@@ -727,11 +736,8 @@ where
         Msg: Serialize + Send + Sync,
     {
         let _ = type_name::<Msg>;
-        metered_op!(self, ep, to, OpKind::Send, |inner, e| inner.send(
-            e,
-            to.clone(),
-            msg
-        ))
+        metered_op!(self, ep, to, OpKind::Send, |inner, e| inner
+            .send(e, to, msg))
     }
 
     fn recv<Msg>(
@@ -742,8 +748,7 @@ where
     where
         Msg: DeserializeOwned + Send,
     {
-        metered_op!(self, ep, from, OpKind::Recv, |inner, e| inner
-            .recv(e, from.clone()))
+        metered_op!(self, ep, from, OpKind::Recv, |inner, e| inner.recv(e, from))
     }
 
     fn choose(
@@ -752,11 +757,8 @@ where
         who: R,
         label: Label,
     ) -> impl Future<Output = Result<()>> + Send {
-        metered_op!(self, ep, who, OpKind::Choose, |inner, e| inner.choose(
-            e,
-            who.clone(),
-            label
-        ))
+        metered_op!(self, ep, who, OpKind::Choose, |inner, e| inner
+            .choose(e, who, label))
     }
 
     fn offer(
@@ -765,7 +767,7 @@ where
         from: R,
     ) -> impl Future<Output = Result<Label>> + Send {
         metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner
-            .offer(e, from.clone()))
+            .offer(e, from))
     }
 
     /// Forwarded as it is: `with_timeout` is not a step of its own. The
@@ -795,11 +797,8 @@ where
         from: R,
         expected: &[Label],
     ) -> impl Future<Output = Result<Label>> + Send {
-        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner.offer_among(
-            e,
-            from.clone(),
-            expected
-        ))
+        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner
+            .offer_among(e, from, expected))
     }
 
     /// Counted as a `recv`; a timeout counts as an error of class
@@ -813,11 +812,8 @@ where
     where
         Msg: DeserializeOwned + Send,
     {
-        metered_op!(self, ep, from, OpKind::Recv, |inner, e| inner.recv_timeout(
-            e,
-            from.clone(),
-            dur
-        ))
+        metered_op!(self, ep, from, OpKind::Recv, |inner, e| inner
+            .recv_timeout(e, from, dur))
     }
 
     /// Counted as an `offer`; a timeout counts as an error of class
@@ -829,7 +825,7 @@ where
         dur: Duration,
     ) -> impl Future<Output = Result<Label>> + Send {
         metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner
-            .offer_timeout(e, from.clone(), dur))
+            .offer_timeout(e, from, dur))
     }
 }
 

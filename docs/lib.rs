@@ -28,6 +28,9 @@ pub mod errors {}
 #[doc = include_str!("src/transports.md")]
 pub mod transports {}
 
+#[doc = include_str!("src/security.md")]
+pub mod security {}
+
 #[doc = include_str!("src/protocols.md")]
 pub mod protocols {}
 

@@ -33,6 +33,14 @@ pub(crate) fn expand(input: &Input) -> syn::Result<TokenStream> {
     if protocol.roles().is_empty() {
         return Err(syn::Error::new(span, "the protocol has no roles"));
     }
+    if let Some((family, size)) = protocol.families().first() {
+        return Err(syn::Error::new(
+            span,
+            format!(
+                "protocol! does not generate typed roles for the role family `{family}[{size}]` yet: run its roles untyped, each endpoint with `Protocol::monitor_instance`"
+            ),
+        ));
+    }
     Gen::new(input, &protocol, &text, track)?.module()
 }
 
@@ -336,10 +344,13 @@ struct StateDef {
 }
 
 enum Kind {
+    /// `labelled`: the receiver branches on this message, so its label is
+    /// sent first (the local type's one-label `select` before the send).
     Send {
         to: usize,
         label: String,
         payload: Option<String>,
+        labelled: bool,
         next: Target,
     },
     Recv {
@@ -352,9 +363,12 @@ enum Kind {
     Select {
         arms: Vec<(String, Vec<usize>, Target)>,
     },
+    /// One arm per label; an arm that goes on by receiving the message of
+    /// its label (a branch on the message received) carries its payload,
+    /// `Some(payload)`, and the target after the receive.
     Branch {
         from: usize,
-        arms: Vec<(String, Target)>,
+        arms: Vec<(String, Option<Option<String>>, Target)>,
     },
 }
 
@@ -490,6 +504,7 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                         to: peer,
                         label: label.clone(),
                         payload: payload.clone(),
+                        labelled: false,
                         next: next.target,
                     }
                 } else {
@@ -499,6 +514,37 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                         payload: payload.clone(),
                         next: next.target,
                     }
+                };
+                let mut peers = next.peers;
+                peers.insert(peer);
+                Ok(self.define(id, kind, l, peers, next.loops))
+            }
+            // The label of a message its receiver branches on, then the
+            // message: one send.
+            LocalType::Select { to, branches }
+                if let [
+                    (
+                        l1,
+                        LocalType::Send {
+                            to: to2,
+                            label,
+                            payload,
+                            then,
+                        },
+                    ),
+                ] = branches.as_slice()
+                    && to2 == to
+                    && l1 == label =>
+            {
+                let id = reserved.unwrap_or_else(|| self.alloc());
+                let peer = self.role_index(to)?;
+                let next = self.build(then, env, None)?;
+                let kind = Kind::Send {
+                    to: peer,
+                    label: label.clone(),
+                    payload: payload.clone(),
+                    labelled: true,
+                    next: next.target,
                 };
                 let mut peers = next.peers;
                 peers.insert(peer);
@@ -536,10 +582,20 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 let mut loops = BTreeSet::new();
                 let mut arms = Vec::new();
                 for (label, body) in branches {
+                    // A branch on the message received: the arm receives it.
+                    let (message, body) = match body {
+                        LocalType::Recv {
+                            from: f,
+                            label: m,
+                            payload,
+                            then,
+                        } if f == from && m == label => (Some(payload.clone()), &**then),
+                        _ => (None, body),
+                    };
                     let next = self.build(body, env, None)?;
                     peers.extend(next.peers);
                     loops.extend(next.loops);
-                    arms.push((label.clone(), next.target));
+                    arms.push((label.clone(), message, next.target));
                 }
                 Ok(self.define(id, Kind::Branch { from: peer, arms }, l, peers, loops))
             }
@@ -788,6 +844,7 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 to,
                 label,
                 payload,
+                labelled,
                 next,
             } => {
                 let peer = &self.g.roles[*to];
@@ -797,13 +854,25 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 let goto = self.goto(*next);
                 let ty = self.payload_ty(label, payload)?;
                 let shown = show(label, payload);
+                // The receiver branches on this message: its label first.
+                let (tag, tag_doc) = if *labelled {
+                    (
+                        quote! { self.core.choose(#role, #t::Label(#label)).await?; },
+                        format!(
+                            " `{peer}` branches on the message it receives here, so its label `{label}` goes first."
+                        ),
+                    )
+                } else {
+                    (TokenStream::new(), String::new())
+                };
                 Ok(match payload {
                     Some(_) => {
-                        let doc = format!("Sends `{shown}` to `{peer}`.");
+                        let doc = format!("Sends `{shown}` to `{peer}`.{tag_doc}");
                         (
                             quote! {
                                 #[doc = #doc]
                                 pub async fn #method(mut self, msg: &#ty) -> #t::Result<#next_ty> {
+                                    #tag
                                     self.core.send(#role, msg).await?;
                                     ::core::result::Result::Ok(#goto)
                                 }
@@ -812,12 +881,14 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                         )
                     }
                     None => {
-                        let doc =
-                            format!("Sends `{shown}`, which carries no payload, to `{peer}`.");
+                        let doc = format!(
+                            "Sends `{shown}`, which carries no payload, to `{peer}`.{tag_doc}"
+                        );
                         (
                             quote! {
                                 #[doc = #doc]
                                 pub async fn #method(mut self) -> #t::Result<#next_ty> {
+                                    #tag
                                     self.core.send(#role, &#ty).await?;
                                     ::core::result::Result::Ok(#goto)
                                 }
@@ -927,7 +998,7 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 let mut variants = Vec::new();
                 let mut matches = Vec::new();
                 let mut seen: HashMap<String, &str> = HashMap::new();
-                for (label, next) in arms {
+                for (label, message, next) in arms {
                     let v = camel(label);
                     if let Some(other) = seen.insert(v.clone(), label) {
                         return Err(syn::Error::new(
@@ -940,12 +1011,53 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     let v = ident(&v, "branch label", span)?;
                     let next_ty = self.target_ty(*next);
                     let goto = self.goto(*next);
-                    let doc = format!("`{peer}` chose `{label}`.");
-                    variants.push(quote!(#[doc = #doc] #v(#next_ty)));
-                    matches
-                        .push(quote!(#label => ::core::result::Result::Ok(#enum_name::#v(#goto))));
+                    match message {
+                        None => {
+                            let doc = format!("`{peer}` chose `{label}`.");
+                            variants.push(quote!(#[doc = #doc] #v(#next_ty)));
+                            matches.push(quote!(
+                                #label => ::core::result::Result::Ok(#enum_name::#v(#goto))
+                            ));
+                        }
+                        // A branch on the message received: the message is
+                        // received with its label.
+                        Some(payload) => {
+                            let ty = self.payload_ty(label, payload)?;
+                            let shown = show(label, payload);
+                            match payload {
+                                Some(_) => {
+                                    let doc = format!(
+                                        "`{peer}` sent `{shown}`: the message, and the state after it."
+                                    );
+                                    variants.push(quote!(#[doc = #doc] #v(#ty, #next_ty)));
+                                    matches.push(quote!(#label => {
+                                        match self.core.recv::<#ty>(#role).await {
+                                            ::core::result::Result::Ok(msg) => {
+                                                ::core::result::Result::Ok(#enum_name::#v(msg, #goto))
+                                            }
+                                            ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                                        }
+                                    }));
+                                }
+                                None => {
+                                    let doc = format!(
+                                        "`{peer}` sent `{shown}`, which carries no payload: the state after it."
+                                    );
+                                    variants.push(quote!(#[doc = #doc] #v(#next_ty)));
+                                    matches.push(quote!(#label => {
+                                        match self.core.recv::<#ty>(#role).await {
+                                            ::core::result::Result::Ok(_) => {
+                                                ::core::result::Result::Ok(#enum_name::#v(#goto))
+                                            }
+                                            ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                                        }
+                                    }));
+                                }
+                            }
+                        }
+                    }
                 }
-                let labels = arms.iter().map(|(l, _)| l);
+                let labels = arms.iter().map(|(l, ..)| l);
                 let enum_doc = format!(
                     "What `{peer}` chose at `State{n}`: one variant per label, each with the state that follows."
                 );
@@ -1031,6 +1143,7 @@ fn abbreviate(desc: String) -> String {
 /// A message as the protocol writes it.
 fn show(label: &str, payload: &Option<String>) -> String {
     match payload {
+        Some(p) if p.starts_with('(') => format!("{label}{p}"),
         Some(p) => format!("{label}({p})"),
         None => label.to_owned(),
     }

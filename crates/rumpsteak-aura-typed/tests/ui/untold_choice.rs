@@ -1,5 +1,6 @@
-//! `Seller` is not told of `Buyer`'s choice, yet acts differently in its
-//! branches: the message names the role, the chooser, line and column.
+//! `Seller` is not told of `Buyer`'s choice and gets the same message in
+//! both branches, yet acts differently after it: the message names the
+//! role, the chooser, line and column.
 
 rumpsteak_aura_macros::protocol! {
     /// The negotiation without the coordinator's relay of the choice.
@@ -13,12 +14,12 @@ rumpsteak_aura_macros::protocol! {
         choice at Buyer {
             accept: {
                 Buyer -> Coordinator: Accept;
-                Coordinator -> Seller: Confirm;
+                Coordinator -> Seller: Decision;
                 Seller -> Buyer: Receipt(String);
             }
             reject: {
                 Buyer -> Coordinator: Reject;
-                Coordinator -> Seller: Cancel;
+                Coordinator -> Seller: Decision;
             }
         }";
 }

@@ -48,17 +48,17 @@ pub mod effects {
 
 /// Sessions, the wire format and the transports.
 pub mod transport {
+    pub use rumpsteak_aura::{Refusal, RefusalReason};
     #[cfg(feature = "tcp")]
-    pub use rumpsteak_aura_net::tcp;
+    pub use rumpsteak_aura_net::HANDSHAKE_VERSION;
     #[cfg(feature = "quic")]
     pub use rumpsteak_aura_net::quic;
+    #[cfg(feature = "tcp")]
+    pub use rumpsteak_aura_net::tcp;
     #[cfg(feature = "tls")]
     pub use rumpsteak_aura_net::tls;
     #[cfg(feature = "websocket")]
     pub use rumpsteak_aura_net::websocket;
-    #[cfg(feature = "tcp")]
-    pub use rumpsteak_aura_net::HANDSHAKE_VERSION;
-    pub use rumpsteak_aura::{Refusal, RefusalReason};
     pub use rumpsteak_aura_transport::*;
 }
 

@@ -372,6 +372,13 @@ impl ProtocolMonitor for Monitor {
         }
     }
 
+    /// The node the monitor is at, the number its transitions carry:
+    /// `check` reads only that node and the compiled protocol, which never
+    /// changes, and `advance` moves to the node a transition names.
+    fn position(&self) -> Option<usize> {
+        Some(self.cursor)
+    }
+
     fn labels(&self) -> Vec<&str> {
         let mut seen = std::collections::HashSet::new();
         let mut labels = Vec::new();

@@ -23,8 +23,14 @@ pub(crate) enum Node<'g> {
     },
     Choice {
         at: usize,
+        /// The choice's number: the address of its branches.
+        id: usize,
         /// The told roles, in the protocol's role order.
         told: Vec<usize>,
+        /// The roles told only if they need it: their first interaction is
+        /// with the chooser only after a `continue`. Each is told if its
+        /// branches do not merge (see [`Projector::project_choice`]).
+        extra: Vec<usize>,
         branches: Vec<(&'g str, Node<'g>)>,
     },
     Rec {
@@ -141,20 +147,35 @@ type Unfold = HashMap<usize, BTreeMap<usize, RoleSet>>;
 /// let knowledge travel through more loops.
 const UNFOLD_PASSES: usize = 3;
 
-/// What `continue` stands for, learnt by passes that do not fail on a
-/// choice that tells nobody (a later pass may find whom it tells).
-fn unfolding(roles: &[String], global: &GlobalType) -> Result<Unfold, ProjectionError> {
-    let mut unfold = Unfold::new();
-    for _ in 0..UNFOLD_PASSES {
-        let mut a = Analyser::new(roles, (), &unfold);
+/// For each choice (by the address of its branches), the roles it tells
+/// when no `continue` is unfolded.
+type Direct = HashMap<usize, Vec<usize>>;
+
+/// What `continue` stands for and whom each choice tells directly, learnt
+/// by passes that do not fail on a choice that tells nobody (a later pass
+/// may find whom it tells).
+fn unfolding(roles: &[String], global: &GlobalType) -> Result<(Unfold, Direct), ProjectionError> {
+    // The first pass unfolds nothing: whom it finds each choice telling is
+    // whom the choice tells directly.
+    let none = Unfold::new();
+    let mut first = Analyser::new(roles, (), &none, None);
+    first.lenient = true;
+    first.visit(global, 0)?;
+    let direct = std::mem::take(&mut first.told_out);
+    let mut unfold = first.found;
+    if !first.found_loop {
+        return Ok((unfold, direct));
+    }
+    for _ in 1..UNFOLD_PASSES {
+        let mut a = Analyser::new(roles, (), &unfold, Some(&direct));
         a.lenient = true;
         a.visit(global, 0)?;
-        if !a.found_loop || a.found == unfold {
+        if a.found == unfold {
             break;
         }
         unfold = a.found;
     }
-    Ok(unfold)
+    Ok((unfold, direct))
 }
 
 /// Checks a global type against the roles of its protocol.
@@ -165,23 +186,19 @@ pub(crate) fn analyse<'g>(
     roles: &'g [String],
     global: &'g GlobalType,
 ) -> Result<Node<'g>, ProjectionError> {
-    let mut unfold = Unfold::new();
-    for pass in 1..=UNFOLD_PASSES {
-        let mut a = Analyser::new(roles, (), &unfold);
-        a.lenient = pass < UNFOLD_PASSES;
-        // On an error, the strict pass below says which comes first.
-        let Ok((node, _)) = a.visit(global, 0) else {
-            break;
-        };
-        if !a.found_loop || a.found == unfold {
-            if a.tells_nobody.is_some() {
-                break;
-            }
+    {
+        let none = Unfold::new();
+        let mut a = Analyser::new(roles, (), &none, None);
+        a.lenient = true;
+        if let Ok((node, _)) = a.visit(global, 0)
+            && !a.found_loop
+            && a.tells_nobody.is_none()
+        {
             return Ok(node);
         }
-        unfold = a.found;
     }
-    Analyser::new(roles, (), &unfold)
+    let (unfold, direct) = unfolding(roles, global)?;
+    Analyser::new(roles, (), &unfold, Some(&direct))
         .visit(global, 0)
         .map(|(node, _)| node)
 }
@@ -202,11 +219,11 @@ pub(crate) fn locate(
     ) {
         return None;
     }
-    let unfold = match unfolding(roles, global) {
+    let (unfold, direct) = match unfolding(roles, global) {
         Ok(u) => u,
         Err(e) => {
             let none = Unfold::new();
-            let mut a = Analyser::new(roles, Vec::new(), &none);
+            let mut a = Analyser::new(roles, Vec::new(), &none, None);
             a.lenient = true;
             return match a.visit(global, 0) {
                 Err(found) if found == *err && e == *err => Some(a.trail),
@@ -214,7 +231,7 @@ pub(crate) fn locate(
             };
         }
     };
-    let mut a = Analyser::new(roles, Vec::new(), &unfold);
+    let mut a = Analyser::new(roles, Vec::new(), &unfold, Some(&direct));
     let node = match a.visit(global, 0) {
         Ok((node, _)) => node,
         Err(e) => return (e == *err).then_some(a.trail),
@@ -250,10 +267,15 @@ struct Analyser<'g, 'u, T> {
     lenient: bool,
     /// The first choice that tells nobody, let through.
     tells_nobody: Option<ProjectionError>,
+    /// Whom each choice tells without unfolding (from the first pass);
+    /// `None` in the first pass.
+    direct: Option<&'u Direct>,
+    /// Whom each choice tells in this pass.
+    told_out: Direct,
 }
 
 impl<'g, 'u, T: Trail> Analyser<'g, 'u, T> {
-    fn new(roles: &'g [String], trail: T, unfold: &'u Unfold) -> Self {
+    fn new(roles: &'g [String], trail: T, unfold: &'u Unfold, direct: Option<&'u Direct>) -> Self {
         let mut index = HashMap::with_capacity(roles.len());
         for (i, r) in roles.iter().enumerate() {
             index.entry(r.as_str()).or_insert(i);
@@ -268,6 +290,8 @@ impl<'g, 'u, T: Trail> Analyser<'g, 'u, T> {
             found_loop: false,
             lenient: false,
             tells_nobody: None,
+            direct,
+            told_out: Direct::new(),
         }
     }
 
@@ -429,9 +453,27 @@ impl<'g, 'u, T: Trail> Analyser<'g, 'u, T> {
             s.first.insert(*t, RoleSet::single(a));
         }
         s.first.insert(a, told_set);
+        let id = branches.as_ptr() as usize;
+        self.told_out.insert(id, told.clone());
+        // Roles told only thanks to unfolding a `continue` are told only if
+        // they need it, so that protocols that merged before keep their
+        // wire.
+        let (told, extra) = match self.direct.and_then(|d| d.get(&id)) {
+            Some(direct) if !direct.is_empty() => {
+                let extra = told
+                    .iter()
+                    .copied()
+                    .filter(|r| !direct.contains(r))
+                    .collect();
+                (direct.clone(), extra)
+            }
+            _ => (told, Vec::new()),
+        };
         let node = Node::Choice {
             at: a,
+            id,
             told,
+            extra,
             branches: nodes,
         };
         Ok((node, s))
@@ -711,12 +753,27 @@ pub(crate) fn project_all(
     node: &Node<'_>,
 ) -> Result<Vec<LocalType>, ProjectionError> {
     let mut labelled = HashSet::new();
+    let mut promoted = Promoted::new();
     let mut locs = Vec::with_capacity(roles.len());
     for me in 0..roles.len() {
         let mut p = Projector::new(roles, me, ());
         let loc = p.project(node)?;
         labelled.extend(p.classes.labelled());
+        for id in p.promoted {
+            promoted.entry(id).or_default().push(me);
+        }
         locs.push((loc, p.classes));
+    }
+    // A chooser tells the roles that turned out to need it.
+    if !promoted.is_empty() {
+        let mut choosers = RoleSet::new();
+        choosers_of(node, &promoted, &mut choosers);
+        for me in choosers.iter() {
+            let mut p = Projector::new(roles, me, ());
+            p.promoted_in = &promoted;
+            let loc = p.project(node)?;
+            locs[me] = (loc, p.classes);
+        }
     }
     locs.iter()
         .enumerate()
@@ -735,18 +792,75 @@ pub(crate) fn project(
     node: &Node<'_>,
     me: usize,
 ) -> Result<LocalType, ProjectionError> {
-    let mut p = Projector::new(roles, me, ());
-    let loc = p.project(node)?;
+    // The roles whose projection can change this one's: those it sends to
+    // (do they branch on its messages?) and those its choices may tell.
     let mut peers = RoleSet::new();
     receivers_of(node, me, &mut peers);
+    extras_of(node, me, &mut peers);
     let mut labelled: HashSet<usize> = HashSet::new();
+    let mut promoted = Promoted::new();
     for peer in peers.iter().filter(|r| *r != me) {
         let mut q = Projector::new(roles, peer, ());
         if q.project(node).is_ok() {
             labelled.extend(q.classes.labelled());
+            for id in q.promoted {
+                promoted.entry(id).or_default().push(peer);
+            }
         }
     }
+    let mut p = Projector::new(roles, me, ());
+    p.promoted_in = &promoted;
+    let loc = p.project(node)?;
     finish(roles, node, me, &loc, &p.classes, &labelled)
+}
+
+/// The roles that choices in `node` promoted, by chooser.
+fn choosers_of(node: &Node<'_>, promoted: &Promoted, out: &mut RoleSet) {
+    walk_choices(node, &mut |at, id, _| {
+        if promoted.contains_key(&id) {
+            out.insert(at);
+        }
+    });
+}
+
+/// The `extra` roles of the choices `me` makes in `node`.
+fn extras_of(node: &Node<'_>, me: usize, out: &mut RoleSet) {
+    walk_choices(node, &mut |at, _, extra| {
+        if at == me {
+            for r in extra {
+                out.insert(*r);
+            }
+        }
+    });
+}
+
+/// Calls `f` with the chooser, number and `extra` roles of every choice.
+fn walk_choices(node: &Node<'_>, f: &mut dyn FnMut(usize, usize, &[usize])) {
+    let mut n = node;
+    loop {
+        match n {
+            Node::Message { then, .. } => n = then,
+            Node::Choice {
+                at,
+                id,
+                extra,
+                branches,
+                ..
+            } => {
+                f(*at, *id, extra);
+                for (_, b) in branches {
+                    walk_choices(b, f);
+                }
+                return;
+            }
+            Node::Rec { body, .. } => n = body,
+            Node::Foreach { body, then, .. } => {
+                walk_choices(body, f);
+                n = then;
+            }
+            Node::Continue { .. } | Node::End => return,
+        }
+    }
 }
 
 /// The roles `me` sends a message to somewhere in `node`.
@@ -1014,6 +1128,13 @@ impl Finisher<'_> {
     }
 }
 
+/// For each choice, the roles told only because their branches do not
+/// merge without it.
+type Promoted = HashMap<usize, Vec<usize>>;
+
+/// No choice tells a role that needs it.
+static NONE_PROMOTED: std::sync::LazyLock<Promoted> = std::sync::LazyLock::new(Promoted::new);
+
 struct Projector<'a, 'g, T> {
     roles: &'a [String],
     me: usize,
@@ -1025,6 +1146,11 @@ struct Projector<'a, 'g, T> {
     /// The classes of this role's messages, and those it branches on
     /// (their senders send the label first).
     classes: Classes,
+    /// The choices this role is told of only because its branches do not
+    /// merge (it is among their `extra` roles).
+    promoted: HashSet<usize>,
+    /// For the choices this role makes, the `extra` roles told.
+    promoted_in: &'a Promoted,
     trail: T,
 }
 
@@ -1036,6 +1162,8 @@ impl<'a, 'g, T: Trail> Projector<'a, 'g, T> {
             loops: Vec::new(),
             acts: 0,
             classes: Classes::default(),
+            promoted: HashSet::new(),
+            promoted_in: &NONE_PROMOTED,
             trail,
         }
     }
@@ -1043,36 +1171,7 @@ impl<'a, 'g, T: Trail> Projector<'a, 'g, T> {
     fn project(&mut self, node: &Node<'g>) -> Result<Loc<'g>, ProjectionError> {
         match node {
             Node::Message { .. } => self.project_messages(node),
-            Node::Choice { at, told, branches } => {
-                let involved = *at == self.me || told.contains(&self.me);
-                if involved {
-                    self.acts += 1;
-                }
-                let mut conts = Vec::with_capacity(branches.len());
-                let mark = self.trail.mark();
-                for (i, (l, b)) in branches.iter().enumerate() {
-                    self.trail.enter(i);
-                    let c = self.project(b);
-                    if c.is_err() && involved {
-                        self.acts -= 1;
-                    }
-                    conts.push((*l, c?));
-                    self.trail.back_to(mark);
-                }
-                if involved {
-                    self.acts -= 1;
-                }
-                if *at == self.me {
-                    Ok(self.select_chain(told, conts))
-                } else if told.contains(&self.me) {
-                    Ok(Loc::Branch {
-                        from: *at,
-                        branches: conts,
-                    })
-                } else {
-                    self.merge_all(*at, conts)
-                }
-            }
+            Node::Choice { .. } => self.project_choice(node),
             Node::Rec {
                 name,
                 occurs,
@@ -1113,6 +1212,81 @@ impl<'a, 'g, T: Trail> Projector<'a, 'g, T> {
                 then,
             } => self.project_foreach(*family, index, body, then),
             Node::End => Ok(Loc::End),
+        }
+    }
+
+    /// The branches of a choice, each projected; with `acts` counting the
+    /// choice as a step of this role when `involved`.
+    fn project_branches(
+        &mut self,
+        branches: &[(&'g str, Node<'g>)],
+        involved: bool,
+    ) -> Result<Vec<(&'g str, Loc<'g>)>, ProjectionError> {
+        let step = usize::from(involved);
+        self.acts += step;
+        let mut conts = Vec::with_capacity(branches.len());
+        let mark = self.trail.mark();
+        for (i, (l, b)) in branches.iter().enumerate() {
+            self.trail.enter(i);
+            let c = self.project(b);
+            if c.is_err() {
+                self.acts -= step;
+            }
+            conts.push((*l, c?));
+            self.trail.back_to(mark);
+        }
+        self.acts -= step;
+        Ok(conts)
+    }
+
+    /// A choice: the chooser's selects, a told role's branch, or the merge
+    /// of the branches. A role told only by unfolding (`extra`) keeps the
+    /// merge when its branches merge, and is told otherwise; the chooser
+    /// tells it then (see [`project_all`]).
+    fn project_choice(&mut self, node: &Node<'g>) -> Result<Loc<'g>, ProjectionError> {
+        let Node::Choice {
+            at,
+            id,
+            told,
+            extra,
+            branches,
+        } = node
+        else {
+            unreachable!("invariant: project_choice is called on a choice")
+        };
+        if *at == self.me {
+            let conts = self.project_branches(branches, true)?;
+            let mut all = told.clone();
+            if let Some(more) = self.promoted_in.get(id) {
+                all.extend(more.iter().copied());
+                all.sort_unstable();
+                all.dedup();
+            }
+            return Ok(self.select_chain(&all, conts));
+        }
+        if told.contains(&self.me) {
+            let conts = self.project_branches(branches, true)?;
+            return Ok(Loc::Branch {
+                from: *at,
+                branches: conts,
+            });
+        }
+        let conts = self.project_branches(branches, false)?;
+        if !extra.contains(&self.me) {
+            return self.merge_all(*at, conts);
+        }
+        let before = self.classes.clone();
+        match self.merge_all(*at, conts) {
+            Ok(merged) => Ok(merged),
+            Err(_) => {
+                self.classes = before;
+                self.promoted.insert(*id);
+                let conts = self.project_branches(branches, true)?;
+                Ok(Loc::Branch {
+                    from: *at,
+                    branches: conts,
+                })
+            }
         }
     }
 

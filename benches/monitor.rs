@@ -7,7 +7,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
 use rumpsteak_aura_benches::{
-    Flavor, Node, endpoints, handler_choice_reply, handler_pingpong, ok, raw_pingpong,
+    CHOICE_PROTOCOL, Flavor, Node, PINGPONG_PROTOCOL, endpoints, handler_choice_reply,
+    handler_pingpong, ok, raw_pingpong,
 };
 use rumpsteak_aura_choreography::RumpsteakEndpoint;
 use rumpsteak_aura_choreography::protocol::Protocol;
@@ -16,21 +17,12 @@ use tokio::runtime::Runtime;
 /// A workload between the endpoints of A and B.
 type Run = fn(&Runtime, Flavor, RumpsteakEndpoint<Node>, RumpsteakEndpoint<Node>, u64) -> Duration;
 
-/// Ping-pong forever; the bench stops after `iters` rounds.
-const PING_PONG: &str = "rec Loop { A -> B: Ping(Ping); B -> A: Ping(Ping); continue Loop; }";
-
-/// A chooses `accept` or `reject`, B answers either with a `Ping`, forever.
-const CHOICE: &str = "rec Loop { choice at A { \
-    accept: { B -> A: Ping(Ping); continue Loop; } \
-    reject: { B -> A: Ping(Ping); continue Loop; } \
-} }";
-
 fn monitor(c: &mut Criterion) {
     let flavor = Flavor::CurrentThread;
     let rt = flavor.runtime();
     let workloads: [(&str, &str, Run); 2] = [
-        ("pingpong", PING_PONG, handler_pingpong),
-        ("choice_reply", CHOICE, handler_choice_reply),
+        ("pingpong", PINGPONG_PROTOCOL, handler_pingpong),
+        ("choice_reply", CHOICE_PROTOCOL, handler_choice_reply),
     ];
     for (name, source, run) in workloads {
         let protocol = ok(Protocol::parse(source));

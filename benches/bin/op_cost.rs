@@ -13,6 +13,8 @@
 //! valgrind --tool=callgrind target/release/op_cost typed_pingpong
 //! valgrind --tool=callgrind target/release/op_cost choice_reply
 //! valgrind --tool=callgrind target/release/op_cost typed_choice_reply
+//! valgrind --tool=callgrind target/release/op_cost monitor_pingpong
+//! valgrind --tool=callgrind target/release/op_cost monitor_choice_reply
 //! valgrind --tool=callgrind target/release/op_cost layered_bare
 //! valgrind --tool=callgrind target/release/op_cost layered_traced
 //! valgrind --tool=callgrind target/release/op_cost layered_metered
@@ -37,7 +39,9 @@
 //! `reject` (alternating), B offering and replying with a `Ping`, A
 //! receiving it. Their `typed_` forms do the same frames with both roles
 //! typed by `protocol!` (the bench groups' `typed` rows), so the pair of
-//! totals is the typed API's own cost.
+//! totals is the typed API's own cost. Their `monitor_` forms run them
+//! with a monitor of the protocol on both endpoints (the `monitor` bench
+//! group's rows), so the pair of totals is the monitors' cost.
 //!
 //! The `layered_` modes are the `pingpong` round trip through a handler
 //! written generic over the handler, as the `layers` bench group's loop
@@ -64,8 +68,8 @@ use std::task::{Context, Poll, Waker};
 use rumpsteak_aura::{ChoreoHandler, Label};
 use rumpsteak_aura_benches::layered_pingpong as layered_pingpong_on;
 use rumpsteak_aura_benches::{
-    ByHand, ChannelEnd, Handler, Node, Ping, RawEnd, endpoints, ok, typed_choice_protocol,
-    typed_pingpong_protocol,
+    ByHand, CHOICE_PROTOCOL, ChannelEnd, Handler, Node, PINGPONG_PROTOCOL, Ping, RawEnd, endpoints,
+    ok, typed_choice_protocol, typed_pingpong_protocol,
 };
 use rumpsteak_aura_choreography::RumpsteakEndpoint;
 use rumpsteak_aura_choreography::layers::{Metered, Traced};
@@ -116,9 +120,22 @@ fn handler_sessions() {
     }
 }
 
+/// The endpoints of A and B.
+type Endpoints = (RumpsteakEndpoint<Node>, RumpsteakEndpoint<Node>);
+
+/// The endpoints of A and B, each with a monitor of `protocol`, as the
+/// `monitor` bench group attaches them.
+fn monitored(protocol: &str) -> Endpoints {
+    let p = ok(Protocol::parse(protocol));
+    let (a, b) = endpoints();
+    (
+        a.with_protocol(ok(p.monitor_for("A"))),
+        b.with_protocol(ok(p.monitor_for("B"))),
+    )
+}
+
 /// The untyped round trip of the `pingpong` mode.
-fn pingpong() {
-    let (mut a, mut b) = endpoints();
+fn pingpong((mut a, mut b): Endpoints) {
     let (mut ha, mut hb) = (Handler::new(), Handler::new());
     for seq in 0..PAIRS {
         ok(now(ha.send(&mut a, Node::B, &Ping { seq, stamp: 7 })));
@@ -184,8 +201,7 @@ const ACCEPT: Label = Label("accept");
 const REJECT: Label = Label("reject");
 
 /// The untyped choice with its reply of the `choice_reply` mode.
-fn choice_reply() {
-    let (mut a, mut b) = endpoints();
+fn choice_reply((mut a, mut b): Endpoints) {
     let (mut ha, mut hb) = (Handler::new(), Handler::new());
     for seq in 0..PAIRS {
         let label = if seq % 2 == 0 { ACCEPT } else { REJECT };
@@ -234,9 +250,11 @@ fn main() {
         "raw_sessions" => by_hand_sessions::<RawEnd>(),
         "channel_sessions" => by_hand_sessions::<ChannelEnd>(),
         "handler_sessions" => handler_sessions(),
-        "pingpong" => pingpong(),
+        "pingpong" => pingpong(endpoints()),
+        "monitor_pingpong" => pingpong(monitored(PINGPONG_PROTOCOL)),
         "typed_pingpong" => typed_pingpong(),
-        "choice_reply" => choice_reply(),
+        "choice_reply" => choice_reply(endpoints()),
+        "monitor_choice_reply" => choice_reply(monitored(CHOICE_PROTOCOL)),
         "layered_bare" => layered_pingpong(Handler::new),
         "future_sizes" => future_sizes(),
         "runtime_bare" | "runtime_metered" | "runtime_traced" => {
@@ -283,7 +301,7 @@ fn main() {
             eprintln!(
                 "usage: op_cost raw|channel|handler|monitor|offer|offer_among|\
                  raw_sessions|channel_sessions|handler_sessions|pingpong|typed_pingpong|\
-                 choice_reply|typed_choice_reply|layered_bare|layered_traced|layered_metered|\
+                 choice_reply|typed_choice_reply|monitor_pingpong|monitor_choice_reply|layered_bare|layered_traced|layered_metered|\
                  future_sizes|runtime_bare|runtime_traced|runtime_metered (got {other:?})"
             );
             std::process::exit(2);

@@ -269,6 +269,18 @@ pub const ACCEPT: rumpsteak_aura::Label = rumpsteak_aura::Label("accept");
 /// The second label of the choice benches.
 pub const REJECT: rumpsteak_aura::Label = rumpsteak_aura::Label("reject");
 
+/// The protocol of [`handler_pingpong`], for monitors: ping-pong forever
+/// (a run stops after its rounds).
+pub const PINGPONG_PROTOCOL: &str =
+    "rec Loop { A -> B: Ping(Ping); B -> A: Ping(Ping); continue Loop; }";
+
+/// The protocol of [`handler_choice_reply`], for monitors: A chooses
+/// `accept` or `reject`, B answers either with a `Ping`, forever.
+pub const CHOICE_PROTOCOL: &str = "rec Loop { choice at A { \
+    accept: { B -> A: Ping(Ping); continue Loop; } \
+    reject: { B -> A: Ping(Ping); continue Loop; } \
+} }";
+
 /// A choice and its reply through the handler, between the endpoints of A
 /// and B whatever their sessions or monitors: `iters` rounds of A choosing
 /// `accept` or `reject` in turn, B offering (with `offer`) and answering

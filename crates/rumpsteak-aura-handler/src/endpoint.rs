@@ -30,7 +30,8 @@ use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_typ
 #[repr(C)]
 pub struct RumpsteakEndpoint<R> {
     peers: Vec<Peer<R>>,
-    monitor: Option<Box<dyn ProtocolMonitor>>,
+    /// The protocol monitor, with the transitions it handed out.
+    monitor: Option<Box<Monitored<dyn ProtocolMonitor>>>,
     /// Each peer's position in `peers`, once there are more than
     /// [`LINEAR_PEERS`]. Peers are never removed, so positions stay valid.
     #[expect(
@@ -55,6 +56,100 @@ pub struct RumpsteakEndpoint<R> {
 
 /// Up to this many peers, an endpoint finds a peer by scanning them.
 const LINEAR_PEERS: usize = 16;
+
+/// A protocol monitor and, for a monitor that tells its
+/// [`position`](ProtocolMonitor::position), the transitions it allowed
+/// lately, so that a step taken again at the same position (each round of
+/// a loop) is not checked again by name.
+struct Monitored<M: ?Sized> {
+    memo: StepMemo,
+    /// The monitor's position, for a monitor that tells it: read when it
+    /// is attached, then the state of each transition applied.
+    at: Option<usize>,
+    /// Whether some peer's metadata was rendered (with the monitor's
+    /// position in it) since the last step: only then does a step need to
+    /// invalidate every peer's.
+    described: Cell<bool>,
+    monitor: M,
+}
+
+/// How many allowed steps [`StepMemo`] remembers.
+const MEMO_SLOTS: usize = 8;
+
+/// The transitions of recently allowed steps, keyed without text: the
+/// monitor's position, the peer's place, the kind of step and the address
+/// and length of its `'static` type name or label. A full memo forgets its
+/// oldest entry.
+///
+/// Steps are remembered in the order they were first taken, which in a
+/// loop is the order they come round again, so the entry after the last
+/// one found is tried first: in a steady loop every lookup is one compare.
+struct StepMemo {
+    entries: [(StepKey, Transition); MEMO_SLOTS],
+    /// Entries in use: the first `len`.
+    len: usize,
+    /// Where the next entry goes once the memo is full.
+    next: usize,
+    /// The entry after the one found last.
+    guess: usize,
+}
+
+impl Default for StepMemo {
+    fn default() -> Self {
+        let unused = (StepKey::default(), Transition::new(0));
+        StepMemo {
+            entries: [unused; MEMO_SLOTS],
+            len: 0,
+            next: 0,
+            guess: 0,
+        }
+    }
+}
+
+/// What identifies a step at a position, without reading its text.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct StepKey {
+    position: usize,
+    /// The address and length of the step's `'static` type name or label.
+    text: (usize, usize),
+    /// The peer's place in `peers`, times 8, plus the kind of step.
+    peer_kind: usize,
+}
+
+impl StepMemo {
+    #[inline]
+    fn get(&mut self, key: &StepKey) -> Option<Transition> {
+        let guess = self.guess;
+        let found = if guess < self.len && self.entries[guess].0 == *key {
+            guess
+        } else {
+            self.entries[..self.len]
+                .iter()
+                .position(|(k, _)| k == key)?
+        };
+        self.guess = if found + 1 == self.len { 0 } else { found + 1 };
+        Some(self.entries[found].1)
+    }
+
+    fn put(&mut self, key: StepKey, to: Transition) {
+        let at = if self.len < MEMO_SLOTS {
+            self.len += 1;
+            self.len - 1
+        } else {
+            let at = self.next;
+            self.next = (at + 1) % MEMO_SLOTS;
+            at
+        };
+        self.entries[at] = (key, to);
+        self.guess = (at + 1) % self.len;
+    }
+}
+
+impl<M: ?Sized + Debug> Debug for Monitored<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.monitor.fmt(f)
+    }
+}
 
 /// A small cache from `type_name::<M>()` to its short form.
 ///
@@ -427,13 +522,19 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// earlier one.
     pub fn set_protocol(&mut self, monitor: impl ProtocolMonitor) {
         crate::labels::register_label_names(monitor.labels());
-        self.monitor = Some(Box::new(monitor));
+        let monitored: Box<Monitored<dyn ProtocolMonitor>> = Box::new(Monitored {
+            memo: StepMemo::default(),
+            at: monitor.position(),
+            described: Cell::new(false),
+            monitor,
+        });
+        self.monitor = Some(monitored);
         self.invalidate_all();
     }
 
     /// The attached protocol monitor, if any.
     pub fn protocol(&self) -> Option<&dyn ProtocolMonitor> {
-        self.monitor.as_deref()
+        self.monitor.as_deref().map(|m| &m.monitor)
     }
 
     fn peer(&self, role: &R) -> Option<&Peer<R>> {
@@ -445,8 +546,10 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             p.last.write(&p.name, out);
             let closed = p.session.is_none() || p.closed_by_peer;
             let abandoned = p.last == LastOp::Abandoned;
-            match &self.monitor {
+            match self.monitor.as_deref() {
                 Some(m) => {
+                    m.described.set(true);
+                    let m = &m.monitor;
                     out.push_str(" | ");
                     m.describe(out);
                     (closed || m.is_complete(), p.operation_count, abandoned)
@@ -492,36 +595,36 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// this is one inlined test.
     #[inline(always)]
     pub(crate) fn check(
-        &self,
+        &mut self,
         i: usize,
         op: Operation,
         act: Act<'_>,
     ) -> Result<Option<Transition>, ChoreographyError> {
-        match &self.monitor {
-            Some(m) => self.check_with(&**m, i, op, act).map(Some),
-            None => Ok(None),
+        let Some(m) = &mut self.monitor else {
+            return Ok(None);
+        };
+        let key = m.at.and_then(|at| act.key(at, i));
+        if let Some(key) = &key
+            && let Some(to) = m.memo.get(key)
+        {
+            return Ok(Some(to));
         }
-    }
-
-    #[inline(never)]
-    fn check_with(
-        &self,
-        m: &dyn ProtocolMonitor,
-        i: usize,
-        op: Operation,
-        act: Act<'_>,
-    ) -> Result<Transition, ChoreographyError> {
-        m.check(&self.step(act, i))
-            .map_err(|v| self.peers[i].error(op, v))
+        check_with(m, &self.peers[i], key, &self.type_names, op, act).map(Some)
     }
 
     /// Records a successful step: the monitor advances, the count grows.
     #[inline(always)]
     pub(crate) fn finish(&mut self, i: usize, last: LastOp, bytes: usize, to: Option<Transition>) {
         if let (Some(m), Some(to)) = (&mut self.monitor, to) {
-            m.advance(to);
-            // The protocol position shows in every peer's description.
-            self.invalidate_all();
+            m.monitor.advance(to);
+            if m.at.is_some() {
+                m.at = Some(to.state());
+            }
+            // The protocol position shows in every peer's description that
+            // was rendered since the last step.
+            if m.described.replace(false) {
+                self.invalidate_all();
+            }
         }
         let p = &mut self.peers[i];
         p.operation_count += 1;
@@ -562,15 +665,31 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         );
     }
 
-    /// The monitor's view of `act` on the peer at index `i`.
-    fn step<'a>(&'a self, act: Act<'a>, i: usize) -> Step<'a> {
-        act.step(&self.peers[i].name, &self.type_names)
-    }
-
     #[inline]
     pub(crate) fn peer_at(&mut self, i: usize) -> &mut Peer<R> {
         &mut self.peers[i]
     }
+}
+
+/// Checks `act` on `peer` with the monitor, by name, and remembers an
+/// allowed step under `key`, if it has one.
+#[inline(never)]
+fn check_with<R>(
+    m: &mut Monitored<dyn ProtocolMonitor>,
+    peer: &Peer<R>,
+    key: Option<StepKey>,
+    names: &TypeNameCache,
+    op: Operation,
+    act: Act<'_>,
+) -> Result<Transition, ChoreographyError> {
+    let to = m
+        .monitor
+        .check(&act.step(&peer.name, names))
+        .map_err(|v| peer.error(op, v))?;
+    if let Some(key) = key {
+        m.memo.put(key, to);
+    }
+    Ok(to)
 }
 
 #[cold]
@@ -589,7 +708,11 @@ pub(crate) enum Act<'l> {
     Send(&'static str),
     Recv(&'static str),
     Choose(&'static str),
+    /// An offer, before its label is read (`None`) or with a label that is
+    /// not (yet) one of the process's.
     Offer(Option<&'l str>),
+    /// An offer whose label is a known `'static` one.
+    Offered(&'static str),
 }
 
 impl<'l> Act<'l> {
@@ -608,7 +731,32 @@ impl<'l> Act<'l> {
             },
             Act::Choose(label) => Step::Choose { to: peer, label },
             Act::Offer(label) => Step::Offer { from: peer, label },
+            Act::Offered(label) => Step::Offer {
+                from: peer,
+                label: Some(label),
+            },
         }
+    }
+
+    /// The memo key of this step at `position` on the peer at place `i`;
+    /// `None` for a label that is not `'static`, whose address says
+    /// nothing.
+    #[inline]
+    fn key(self, position: usize, i: usize) -> Option<StepKey> {
+        let (kind, text): (usize, &'static str) = match self {
+            Act::Send(ty) => (0, ty),
+            Act::Recv(ty) => (1, ty),
+            Act::Choose(label) => (2, label),
+            Act::Offer(None) => (3, ""),
+            Act::Offer(Some(_)) => return None,
+            Act::Offered(label) => (4, label),
+        };
+        Some(StepKey {
+            position,
+            text: (text.as_ptr() as usize, text.len()),
+            // A peer takes more than 8 bytes, so no place times 8 wraps.
+            peer_kind: i.wrapping_mul(8) | kind,
+        })
     }
 }
 
@@ -695,6 +843,112 @@ mod tests {
         assert_eq!(ep.close_all_channels(), 1);
         check(&ep, 0);
         assert!(ep.is_all_closed());
+    }
+
+    /// Alternates `send Ping to Id(1)` (state 0) and `recv Ping from Id(1)`
+    /// (state 1), counting the checks it is asked.
+    #[derive(Debug)]
+    struct Alternating {
+        at: usize,
+        tells_position: bool,
+        checks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl ProtocolMonitor for Alternating {
+        fn check(&self, step: &Step<'_>) -> Result<Transition, Violation> {
+            self.checks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match (self.at, step) {
+                (
+                    0,
+                    Step::Send {
+                        to: "Id(1)",
+                        message: "u8",
+                    },
+                ) => Ok(Transition::new(1)),
+                (
+                    1,
+                    Step::Recv {
+                        from: "Id(1)",
+                        message: "u8",
+                    },
+                ) => Ok(Transition::new(0)),
+                _ => Err(Violation::OutOfProtocol {
+                    expected: format!("state {}", self.at),
+                    attempted: step.to_string(),
+                }),
+            }
+        }
+        fn advance(&mut self, to: Transition) {
+            self.at = to.state();
+        }
+        fn position(&self) -> Option<usize> {
+            self.tells_position.then_some(self.at)
+        }
+        fn is_complete(&self) -> bool {
+            false
+        }
+        fn involves(&self, peer: &str) -> bool {
+            peer == "Id(1)"
+        }
+        fn describe(&self, out: &mut String) {
+            out.push_str(if self.at == 0 { "send" } else { "recv" });
+        }
+    }
+
+    /// Runs ten rounds of the alternating steps, with a wrong step tried in
+    /// each state, and returns how many checks the monitor was asked.
+    fn checks_asked(tells_position: bool) -> usize {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let checks = std::sync::Arc::new(AtomicUsize::new(0));
+        let (near, _far) = SimpleChannel::pair();
+        let mut ep = RumpsteakEndpoint::new(Id(0)).with_protocol(Alternating {
+            at: 0,
+            tells_position,
+            checks: checks.clone(),
+        });
+        ep.register_channel(Id(1), near);
+        let (send, recv) = (Operation::Send, Operation::Recv);
+        for _ in 0..10 {
+            // Wrong in state 0: refused by the monitor itself every time.
+            let wrong = ep.begin(&Id(1), recv, Act::Recv("u8"));
+            assert!(matches!(
+                wrong,
+                Err(ChoreographyError::ProtocolViolation { .. })
+            ));
+            let (i, to) = ep.begin(&Id(1), send, Act::Send("u8")).unwrap();
+            assert_eq!(to, Some(Transition::new(1)));
+            ep.finish(i, LastOp::Sent("u8"), 3, to);
+            assert!(
+                ep.get_metadata(&Id(1))
+                    .unwrap()
+                    .state_description
+                    .ends_with("| recv")
+            );
+            let wrong = ep.begin(&Id(1), send, Act::Send("u8"));
+            assert!(
+                wrong.is_err(),
+                "a step allowed in state 0 is not in state 1"
+            );
+            let (i, to) = ep.begin(&Id(1), recv, Act::Recv("u8")).unwrap();
+            assert_eq!(to, Some(Transition::new(0)));
+            ep.finish(i, LastOp::Received("u8"), 3, to);
+            assert!(
+                ep.get_metadata(&Id(1))
+                    .unwrap()
+                    .state_description
+                    .ends_with("| send")
+            );
+        }
+        checks.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn a_monitor_that_tells_its_position_is_asked_each_step_once() {
+        // Without a position: 4 checks a round. With one: the two allowed
+        // steps once each, the two refused ones every round.
+        assert_eq!(checks_asked(false), 40);
+        assert_eq!(checks_asked(true), 2 + 20);
     }
 
     #[test]

@@ -351,7 +351,11 @@ where
         None => raw.to_str().map_err(|e| peer.error(op, e.into()))?,
     };
     ep.trace(i, op, frame.len(), text);
-    let next = ep.check(i, op, Act::Offer(Some(text)))?;
+    let act = match known {
+        Some(label) => Act::Offered(label),
+        None => Act::Offer(Some(text)),
+    };
+    let next = ep.check(i, op, act)?;
     let label = match known {
         Some(label) => label,
         None => labels.other(text, ep.peer_at(i))?,

@@ -105,6 +105,57 @@ pub trait ProtocolMonitor: Send + fmt::Debug + 'static {
         Ok(())
     }
 
+    /// The state the monitor is in, numbered as its transitions number
+    /// states ([`Transition::state`]), for a monitor whose
+    /// [`check`](ProtocolMonitor::check) is a function of that state and the
+    /// step alone. A monitor that returns `Some` here promises two things,
+    /// for its whole life: in the same state, `check` of the same step gives
+    /// the same answer; and after [`advance`](ProtocolMonitor::advance)`(t)`
+    /// it is in state `t.state()`.
+    ///
+    /// The endpoint reads the position once, when the monitor is attached,
+    /// and follows it through the transitions it applies. It remembers the
+    /// transitions `check` handed out, keyed by the state and by what
+    /// identifies the step without reading its text (the peer's place, the
+    /// address of the message's type name or of the label), and asks
+    /// `check` again only for a step it has not seen in that state. A
+    /// refused step is always asked, so its violation is the monitor's own.
+    /// The default, `None`, has every step checked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura::{ProtocolMonitor, Step, Transition, Violation};
+    ///
+    /// /// Allows one `send Ping to B` after another, forever.
+    /// #[derive(Debug)]
+    /// struct Pings;
+    /// impl ProtocolMonitor for Pings {
+    ///     fn check(&self, step: &Step<'_>) -> Result<Transition, Violation> {
+    ///         match step {
+    ///             Step::Send { to: "B", message: "Ping" } => Ok(Transition::new(0)),
+    ///             other => Err(Violation::OutOfProtocol {
+    ///                 expected: "send Ping to B".into(),
+    ///                 attempted: other.to_string(),
+    ///             }),
+    ///         }
+    ///     }
+    ///     fn advance(&mut self, _: Transition) {}
+    ///     // One state, so every answer can be remembered.
+    ///     fn position(&self) -> Option<usize> {
+    ///         Some(0)
+    ///     }
+    ///     fn is_complete(&self) -> bool { false }
+    ///     fn involves(&self, peer: &str) -> bool { peer == "B" }
+    ///     fn describe(&self, out: &mut String) { out.push_str("next: send Ping to B"); }
+    /// }
+    ///
+    /// assert_eq!(Pings.position(), Some(0));
+    /// ```
+    fn position(&self) -> Option<usize> {
+        None
+    }
+
     /// Every choice label the role's session type mentions. The endpoint
     /// registers them when the monitor is attached, so that offers of
     /// protocol labels never count against the limits on learning labels

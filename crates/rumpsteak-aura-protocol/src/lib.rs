@@ -101,9 +101,10 @@
 //! set of **told** roles: every role `R` other than `A` such that, in at
 //! least one branch, `R`'s first interaction is with `A`. An interaction is
 //! a message in either direction, or a nested choice that `R` makes or is
-//! told of. After a `continue`, the first interactions of the loop's body
-//! count (the loop is unfolded once), so a role that hears first from the
-//! chooser in the next round is told now.
+//! told of. A role that hears first from the chooser only after a
+//! `continue` (the loop's next round, unfolded) is told too, but only if
+//! its branches do not merge without it, so that protocols that merged
+//! keep their wire.
 //!
 //! - `A` performs its `choose` steps at the choice point, one per told role,
 //!   in the protocol's role order. Its local type is a chain of selects:

@@ -20,7 +20,7 @@ proptest! {
         tape in prop::collection::vec(any::<u32>(), 0..256),
         seed in any::<u64>(),
     ) {
-        let protocol = Protocol::new(common::well_formed(&tape));
+        let protocol = Protocol::new(common::well_formed_rich(&tape));
         prop_assert_eq!(protocol.validate(), Ok(()), "protocol:\n{}", protocol);
         if let Err(e) = common::simulate(&protocol, seed, 60, 100_000) {
             return Err(TestCaseError::fail(format!("{e}\nprotocol:\n{protocol}")));
@@ -41,7 +41,7 @@ fn generator_reaches_loops_relays_and_five_roles() {
     let mut rng = common::Rng::new(7);
     for seed in 0..300 {
         let tape: Vec<u32> = (0..200).map(|_| rng.below(1 << 16) as u32).collect();
-        let g = common::well_formed(&tape);
+        let g = common::well_formed_rich(&tape);
         let text = g.to_string();
         // Relay choices are the only ones whose labels start with `r`.
         relayed += usize::from(text.lines().any(|l| {

@@ -60,11 +60,19 @@ struct Builder<'a> {
     tape: Tape<'a>,
     roles: Vec<String>,
     fresh: usize,
+    /// Whether messages may carry the tuple payload [`TUPLE`].
+    tuples: bool,
 }
 
 const NAMES: [&str; 5] = ["Alice", "Bob", "Carol", "Dave", "Eve"];
 const LABELS: [&str; 3] = ["Ping", "Data", "Ack"];
-const PAYLOADS: [Option<&str>; 4] = [None, Some("u32"), Some("Text"), Some("(u32, Text)")];
+const PAYLOADS: [Option<&str>; 3] = [None, Some("u32"), Some("Text")];
+/// The payloads of messages with labels of their own (relays by message,
+/// a bystander's last message), which need one: a harness that maps
+/// payload-less messages by label knows only the labels above.
+const NAMED_PAYLOADS: [&str; 2] = ["u32", "Text"];
+/// A tuple payload, generated only by [`well_formed_rich`].
+const TUPLE: &str = "(u32, Text)";
 
 impl Builder<'_> {
     fn fresh(&mut self, prefix: &str) -> String {
@@ -74,7 +82,11 @@ impl Builder<'_> {
 
     fn message(&mut self, from: usize, to: usize, then: GlobalType) -> GlobalType {
         let label = LABELS[self.tape.pick(LABELS.len())];
-        let payload = PAYLOADS[self.tape.pick(PAYLOADS.len())];
+        let payload = if self.tuples && self.tape.pick(4) == 0 {
+            Some(TUPLE)
+        } else {
+            PAYLOADS[self.tape.pick(PAYLOADS.len())]
+        };
         GlobalType::message(&self.roles[from], &self.roles[to], label, payload, then)
     }
 
@@ -166,8 +178,14 @@ impl Builder<'_> {
                     let rest = self.global(&wider, loops, depth - 1);
                     if mode == 2 {
                         let label = self.fresh("m");
-                        let payload = PAYLOADS[self.tape.pick(PAYLOADS.len())];
-                        GlobalType::message(&self.roles[t], &self.roles[r], label, payload, rest)
+                        let payload = NAMED_PAYLOADS[self.tape.pick(NAMED_PAYLOADS.len())];
+                        GlobalType::message(
+                            &self.roles[t],
+                            &self.roles[r],
+                            label,
+                            Some(payload),
+                            rest,
+                        )
                     } else {
                         let told_r = self.message(t, r, rest);
                         let relay_label = self.fresh("r");
@@ -231,7 +249,7 @@ impl Builder<'_> {
         let body = match bystander {
             Some((t, by)) => {
                 let label = self.fresh("Over");
-                GlobalType::message(&self.roles[t], &self.roles[by], label, None, body)
+                GlobalType::message(&self.roles[t], &self.roles[by], label, Some("u32"), body)
             }
             None => body,
         };
@@ -240,12 +258,23 @@ impl Builder<'_> {
     }
 }
 
-/// A well-formed global type built from `tape`, with two to five roles.
+/// A well-formed global type built from `tape`, with two to five roles,
+/// whose payloads are `u32` and `Text` only.
 pub(crate) fn well_formed(tape: &[u32]) -> GlobalType {
+    build(tape, false)
+}
+
+/// [`well_formed`], with tuple payloads too.
+pub(crate) fn well_formed_rich(tape: &[u32]) -> GlobalType {
+    build(tape, true)
+}
+
+fn build(tape: &[u32], tuples: bool) -> GlobalType {
     let mut b = Builder {
         tape: Tape { data: tape, at: 0 },
         roles: Vec::new(),
         fresh: 0,
+        tuples,
     };
     let n = 2 + b.tape.pick(4);
     b.roles = NAMES[..n].iter().map(|s| s.to_string()).collect();

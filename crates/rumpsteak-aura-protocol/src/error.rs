@@ -273,8 +273,9 @@ pub enum ProjectionError {
         /// The family.
         family: String,
     },
-    /// No size was given for a family, or the size is 0.
-    #[error("the family `{family}` needs a size of at least 1")]
+    /// No size was given for a family, or the size is 0 or more than
+    /// [`MAX_MEMBERS`](crate::MAX_MEMBERS).
+    #[error("the family `{family}` needs a size from 1 to 256")]
     FamilySize {
         /// The family.
         family: String,

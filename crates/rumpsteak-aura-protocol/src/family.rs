@@ -4,9 +4,12 @@
 
 use crate::{LocalType, ProjectionError};
 
-/// The most members a family may have when it is instantiated: the local
-/// types of the other roles grow with the size.
-pub const MAX_MEMBERS: usize = 65_536;
+/// The most members a family may have when it is instantiated. The other
+/// roles' local types grow with the size (a choice told to the family is a
+/// chain of one select per member), and code that walks a local type
+/// recurses once per choice, so the size is bounded like the nesting of
+/// the text.
+pub const MAX_MEMBERS: usize = 256;
 
 /// The name of member `index` of `family`, as local types, monitors and
 /// the handler's role names (a role's `Debug` form) write it: `Worker[3]`.

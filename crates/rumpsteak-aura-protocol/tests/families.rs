@@ -188,6 +188,23 @@ fn fifty_members_instantiate() {
 }
 
 #[test]
+fn the_largest_family_instantiates_and_runs_in_a_test_thread() {
+    let p = Protocol::parse(SCATTER_GATHER).unwrap();
+    let sizes = [("Worker", rumpsteak_aura_protocol::MAX_MEMBERS)];
+    let m = p.monitor_instance("Coordinator", &sizes).unwrap();
+    assert!(m.involves("Worker[255]"));
+    assert_eq!(
+        p.instantiate(
+            "Coordinator",
+            &[("Worker", rumpsteak_aura_protocol::MAX_MEMBERS + 1)]
+        ),
+        Err(ProjectionError::FamilySize {
+            family: "Worker".into()
+        })
+    );
+}
+
+#[test]
 fn sizes_and_members_are_checked() {
     let p = Protocol::parse(SCATTER_GATHER).unwrap();
     assert_eq!(

@@ -210,6 +210,13 @@ fn accept_frame(me: &str) -> Vec<u8> {
 /// A reject frame; `refusal` is `None` for a greeting that was not
 /// understood at all.
 fn reject_frame(me: &str, reason: &str, refusal: Option<&Refusal>) -> Vec<u8> {
+    // The frame must fit the handshake frame limit whatever the names: the
+    // reason text gets what the other fields leave.
+    let fixed = |s: &str| 1 + s.len().min(MAX_NAME_LEN);
+    let others =
+        6 + fixed(me) + 1 + 1 + refusal.map_or(2, |r| fixed(r.expected()) + fixed(r.presented()));
+    let room = MAX_HANDSHAKE_FRAME.saturating_sub(others).min(MAX_NAME_LEN);
+    let reason = truncate(reason, room);
     let e = Encoder::new(REJECT).string(me).string(reason);
     match refusal {
         Some(r) => {
@@ -387,12 +394,20 @@ pub(crate) async fn refuse_plainly<T: FrameIo>(
 pub(crate) fn plain_refusal(bytes: &[u8], addr: impl fmt::Display) -> Option<TransportError> {
     let (head, rest) = bytes.split_at_checked(4)?;
     let len = usize::try_from(u32::from_be_bytes(head.try_into().ok()?)).ok()?;
+    // Nothing authenticates these bytes, so only the one refusal a plain
+    // listener sends a TLS dialer is believed; anything else is reported
+    // as the handshake failure it is.
     match decode(rest.get(..len)?) {
         Ok(Greeting::Reject {
             from,
             reason,
-            refusal,
-        }) => Some(rejected(addr, from, reason, refusal)),
+            refusal: Some((code, expected, presented)),
+        }) if reason_of(code) == RefusalReason::TlsPeer => Some(rejected(
+            addr,
+            from,
+            reason,
+            Some((code, expected, presented)),
+        )),
         _ => None,
     }
 }
@@ -703,6 +718,22 @@ mod tests {
         }
         assert_eq!(reason_of(200), RefusalReason::ByPeer);
         assert_eq!(code(RefusalReason::ByPeer), 255);
+    }
+
+    #[test]
+    fn a_reject_frame_fits_the_handshake_limit_whatever_the_names() {
+        let long = "n".repeat(MAX_NAME_LEN);
+        let r = Refusal::new(RefusalReason::WrongRole, long.as_str(), long.as_str());
+        let frame = reject_frame(&long, &"why ".repeat(100), Some(&r));
+        assert!(frame.len() <= MAX_HANDSHAKE_FRAME, "{} bytes", frame.len());
+        let Ok(Greeting::Reject {
+            refusal: Some((_, expected, presented)),
+            ..
+        }) = decode(&frame)
+        else {
+            panic!("not a reject frame with a refusal");
+        };
+        assert_eq!((expected, presented), (long.as_str(), long.as_str()));
     }
 
     #[test]

@@ -18,8 +18,16 @@
 //! connect and handshake timeouts, the session identifier, the cap on
 //! pending handshakes and the linger time as over TCP; keepalive becomes
 //! QUIC's keep-alive interval, and a connection that hears nothing from
-//! its peer for three times that (at least 10 s) fails with an I/O error.
-//! The listen backlog does not apply.
+//! its peer for three times that (at least 10 s; 30 s with keepalive off,
+//! so a session idle that long ends) fails with an I/O error. The listen
+//! backlog does not apply.
+//!
+//! Against hostile peers: a listener asks every new address to prove it
+//! receives what is sent to it (a QUIC retry, one more round trip) before
+//! any handshake work, so spoofed source addresses cost a stateless reply
+//! and evict no one; quinn's queue of connections not yet taken is capped
+//! at the cap on pending handshakes. Before its hello, an authenticated
+//! connection can make the listener buffer up to QUIC's stream window.
 
 use std::fmt;
 use std::io;
@@ -39,7 +47,7 @@ use crate::handshake::{self, check_name};
 use crate::tcp::{
     self, Accepted, Admission, FramedTransport, Listen, Opener, TcpOptions, Ticket, at_address,
 };
-use crate::tls::{TlsConfig, Verdict};
+use crate::tls::{RefusalSlot, TlsConfig, Verdict};
 use rumpsteak_aura_transport::RumpsteakSession;
 
 /// The application protocol both sides name in the QUIC handshake.
@@ -78,16 +86,20 @@ fn config_error(e: impl fmt::Display) -> TransportError {
     ))
 }
 
+/// The client configuration of one dial, checking inside the QUIC
+/// handshake that the listener proves `peer_role`; the slot receives the
+/// refusal, if any.
 fn client_config(
     tls: &TlsConfig,
+    peer_role: &str,
     options: &TcpOptions,
-) -> Result<quinn::ClientConfig, TransportError> {
-    let mut rustls = tls.rustls_client();
+) -> Result<(quinn::ClientConfig, RefusalSlot), TransportError> {
+    let (mut rustls, slot) = tls.client_config(peer_role).map_err(config_error)?;
     rustls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = QuicClientConfig::try_from(Arc::new(rustls)).map_err(config_error)?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(transport_config(options));
-    Ok(config)
+    Ok((config, slot))
 }
 
 fn server_config(
@@ -99,12 +111,30 @@ fn server_config(
     let crypto = QuicServerConfig::try_from(Arc::new(rustls)).map_err(config_error)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(transport_config(options));
+    // quinn's own queue of connections not yet taken by the listener: no
+    // more than the cap on pending handshakes, at most 64 KiB of early
+    // datagrams each.
+    let cap = options.max_pending_handshakes();
+    config.max_incoming(cap);
+    config.incoming_buffer_size(64 * 1024);
+    config.incoming_buffer_size_total(64 * 1024 * cap as u64);
     Ok(config)
 }
 
 /// A QUIC connection that failed, as a transport error naming the
 /// address.
 fn connection_error(e: ConnectionError, addr: SocketAddr) -> TransportError {
+    // A dialer that refused this side's certificate closes with the
+    // crypto error of its TLS alert (0x100 + the alert).
+    if let ConnectionError::ConnectionClosed(close) = &e {
+        let code = u64::from(close.error_code);
+        if (0x100..0x200).contains(&code)
+            && let Some(refusal) =
+                crate::tls::refused_by_alert(rustls::AlertDescription::from((code - 0x100) as u8))
+        {
+            return TransportError::refused(refusal.with_detail(format!("by {addr}")));
+        }
+    }
     let kind = match &e {
         ConnectionError::TimedOut => io::ErrorKind::TimedOut,
         ConnectionError::Reset => io::ErrorKind::ConnectionReset,
@@ -137,8 +167,23 @@ fn peer_chain(conn: &Connection) -> Option<Vec<rustls::pki_types::CertificateDer
 /// What keeps a QUIC session's connection (and, for a dialer, its own
 /// endpoint) alive for as long as either half of the stream is in use.
 struct Keep {
-    _conn: Connection,
-    _endpoint: Option<Endpoint>,
+    conn: Connection,
+    endpoint: Option<Endpoint>,
+}
+
+impl Drop for Keep {
+    /// Both halves are done: close the connection, and let a dialer's own
+    /// endpoint tell the peer before it goes away.
+    fn drop(&mut self) {
+        self.conn.close(0u32.into(), b"session closed");
+        if let (Some(endpoint), Ok(runtime)) =
+            (self.endpoint.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+            });
+        }
+    }
 }
 
 /// The receiving half of a session's stream.
@@ -148,9 +193,35 @@ pub(crate) struct QuicRecv {
 }
 
 /// The sending half of a session's stream.
+///
+/// Dropping the last handle of a QUIC connection closes it at once,
+/// discarding data not yet acknowledged; so a dropped sending half finishes
+/// its stream and, in the background (inside a runtime), keeps the
+/// connection until the peer acknowledged everything, or stopped the
+/// stream, or the linger time passed.
 pub(crate) struct QuicSend {
-    stream: quinn::SendStream,
-    _keep: Arc<Keep>,
+    stream: Option<quinn::SendStream>,
+    keep: Option<Arc<Keep>>,
+    linger: Duration,
+}
+
+impl Drop for QuicSend {
+    fn drop(&mut self) {
+        let (Some(mut stream), Some(keep)) = (self.stream.take(), self.keep.take()) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let linger = self.linger;
+        runtime.spawn(async move {
+            // Already finished by an orderly close, or reset: either way the
+            // wait below ends.
+            let _ = stream.finish();
+            let _ = tokio::time::timeout(linger, stream.stopped()).await;
+            drop(keep);
+        });
+    }
 }
 
 impl AsyncRead for QuicRecv {
@@ -163,21 +234,38 @@ impl AsyncRead for QuicRecv {
     }
 }
 
+impl QuicSend {
+    fn stream(&mut self) -> io::Result<&mut quinn::SendStream> {
+        self.stream
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the stream was dropped"))
+    }
+}
+
 impl AsyncWrite for QuicSend {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        AsyncWrite::poll_write(Pin::new(&mut self.stream), cx, data)
+        match self.stream() {
+            Ok(s) => AsyncWrite::poll_write(Pin::new(s), cx, data),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        AsyncWrite::poll_flush(Pin::new(&mut self.stream), cx)
+        match self.stream() {
+            Ok(s) => AsyncWrite::poll_flush(Pin::new(s), cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        AsyncWrite::poll_shutdown(Pin::new(&mut self.stream), cx)
+        match self.stream() {
+            Ok(s) => AsyncWrite::poll_shutdown(Pin::new(s), cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 }
 
@@ -190,18 +278,16 @@ fn transport(
     addr: SocketAddr,
     options: &TcpOptions,
 ) -> QuicTransport {
-    let keep = Arc::new(Keep {
-        _conn: conn,
-        _endpoint: endpoint,
-    });
+    let keep = Arc::new(Keep { conn, endpoint });
     FramedTransport::new(
         QuicRecv {
             stream: recv,
             _keep: Arc::clone(&keep),
         },
         QuicSend {
-            stream: send,
-            _keep: keep,
+            stream: Some(send),
+            keep: Some(keep),
+            linger: options.linger(),
         },
         addr,
         options,
@@ -263,11 +349,23 @@ pub async fn connect(
     tls.check_role(local_role)?;
     let endpoint = Endpoint::client(any_local(addr))
         .map_err(|e| at_address("bind a UDP socket to dial", addr, e))?;
+    let (config, slot) = client_config(tls, peer_role, options)?;
     let connecting = endpoint
-        .connect_with(client_config(tls, options)?, addr, "rumpsteak-aura.invalid")
+        .connect_with(config, addr, "rumpsteak-aura.invalid")
         .map_err(|e| TransportError::handshake(format!("QUIC to {addr}: {e}")))?;
-    let opened = tcp::within_handshake_timeout(options, addr, async {
-        let conn = connecting.await.map_err(|e| connection_error(e, addr))?;
+    let deadline = Instant::now() + options.handshake_timeout();
+    let opened = tcp::until_deadline(deadline, options, addr, async {
+        let conn = match connecting.await {
+            Ok(conn) => conn,
+            Err(e) => {
+                return Err(match slot.take() {
+                    Some(refusal) => {
+                        TransportError::refused(refusal.with_detail(format!("refused {addr}")))
+                    }
+                    None => connection_error(e, addr),
+                });
+            }
+        };
         let streams = conn
             .open_bi()
             .await
@@ -279,9 +377,10 @@ pub async fn connect(
     let verdict = tls.verify_listener(peer_chain(&conn).as_deref());
     let transport = transport(conn, Some(endpoint), streams, addr, options);
     match tcp::proven_as(verdict, peer_role) {
-        Ok(()) => tcp::dial_handshake(transport, addr, local_role, peer_role, options).await,
+        Ok(()) => {
+            tcp::dial_handshake(transport, addr, local_role, peer_role, deadline, options).await
+        }
         Err(refusal) => {
-            let deadline = Instant::now() + options.handshake_timeout();
             Err(tcp::refuse_now(transport, addr, local_role, refusal, deadline, options).await)
         }
     }
@@ -290,16 +389,25 @@ pub async fn connect(
 impl Listen for Endpoint {
     type Conn = Incoming;
 
+    /// The next connection from an address that proved it receives what
+    /// is sent to it: an unvalidated one is asked to retry with a token
+    /// first (one more round trip), so that spoofed source addresses cost
+    /// a stateless reply, not a handshake, and evict no one.
     async fn accept(&self) -> io::Result<(Incoming, SocketAddr)> {
-        match Endpoint::accept(self).await {
-            Some(incoming) => {
-                let addr = incoming.remote_address();
-                Ok((incoming, addr))
+        loop {
+            let Some(incoming) = Endpoint::accept(self).await else {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "the QUIC endpoint is closed",
+                ));
+            };
+            if !incoming.remote_address_validated() && incoming.may_retry() {
+                // Fails only if a retry is not allowed, checked above.
+                let _ = incoming.retry();
+                continue;
             }
-            None => Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the QUIC endpoint is closed",
-            )),
+            let addr = incoming.remote_address();
+            return Ok((incoming, addr));
         }
     }
 

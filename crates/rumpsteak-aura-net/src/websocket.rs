@@ -189,23 +189,27 @@ pub async fn connect(
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
     let stream = tcp::dial_checked(addr, local_role, peer_role, options).await?;
+    let deadline = Instant::now() + options.handshake_timeout();
     #[cfg(feature = "tls")]
     if let Some(tls) = options.tls() {
-        let halves = tls.connect(stream, addr, options).await?;
+        let halves = tls
+            .connect(stream, addr, peer_role, deadline, options)
+            .await?;
         let (budget, stream) = Budget::new(halves.read.unsplit(halves.write));
-        let session = upgrade_as_client(stream, addr, "wss", options).await?;
+        let session = upgrade_as_client(stream, addr, "wss", deadline, options).await?;
         if let Err(refusal) = tcp::proven_as(halves.verdict, peer_role) {
-            let deadline = Instant::now() + options.handshake_timeout();
             let refused = tcp::refuse_now(session, addr, local_role, refusal, deadline, options);
             return Err(refused.await);
         }
-        let session = tcp::dial_handshake(session, addr, local_role, peer_role, options).await?;
+        let session =
+            tcp::dial_handshake(session, addr, local_role, peer_role, deadline, options).await?;
         budget.lift();
         return Ok(session);
     }
     let (budget, stream) = Budget::new(stream);
-    let session = upgrade_as_client(stream, addr, "ws", options).await?;
-    let session = tcp::dial_handshake(session, addr, local_role, peer_role, options).await?;
+    let session = upgrade_as_client(stream, addr, "ws", deadline, options).await?;
+    let session =
+        tcp::dial_handshake(session, addr, local_role, peer_role, deadline, options).await?;
     budget.lift();
     Ok(session)
 }
@@ -214,10 +218,11 @@ async fn upgrade_as_client<S: Socket>(
     stream: S,
     addr: SocketAddr,
     scheme: &str,
+    deadline: Instant,
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
     let url = format!("{scheme}://{addr}{PATH}");
-    let (ws, _response) = tcp::within_handshake_timeout(options, addr, async {
+    let (ws, _response) = tcp::until_deadline(deadline, options, addr, async {
         client_async_with_config(url, stream, Some(config(options)))
             .await
             .map_err(|e| upgrade_error(addr, e))

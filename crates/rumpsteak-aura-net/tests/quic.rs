@@ -8,7 +8,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{any_port, assert_refused_both, greeting, hello, refusal, within};
+use common::{
+    any_port, assert_listener_refused, assert_refused_both, greeting, hello, refusal, within,
+};
 use rumpsteak_aura_net::quic::{self, ALPN, QuicListener};
 use rumpsteak_aura_net::tcp::{Mesh, MeshTransport, TcpOptions};
 use rumpsteak_aura_net::tls::TlsConfig;
@@ -125,7 +127,7 @@ async fn a_listener_of_another_ca_is_refused_on_both_sides() {
         ("Buyer", "Seller"),
     )
     .await;
-    assert_refused_both(d, a, RefusalReason::UntrustedCertificate, false);
+    assert_listener_refused(d, a, RefusalReason::UntrustedCertificate);
 }
 
 #[tokio::test]
@@ -153,7 +155,7 @@ async fn a_listener_of_another_role_is_refused_on_both_sides() {
         ("Buyer", "Seller"),
     )
     .await;
-    let (d, _) = assert_refused_both(d, a, RefusalReason::CertificateRole, false);
+    let d = assert_listener_refused(d, a, RefusalReason::CertificateRole);
     assert_eq!(refusal(&d).presented(), "certificate of `Auditor`");
 }
 
@@ -369,4 +371,43 @@ async fn silent_quic_peers_delay_no_one() {
     assert!(took < Duration::from_secs(1), "{took:?}");
     let closed = silent.iter().map(|c| c.closed());
     within(10, futures::future::join_all(closed)).await;
+}
+
+/// A reply sent right before the sender drops its session all arrives,
+/// even after the other side closed its own sending half first (the
+/// connection stays until the data is acknowledged).
+#[tokio::test]
+async fn a_reply_sent_before_a_drop_after_a_half_close_arrives_whole() {
+    let ca = DevCa::new("test CA").unwrap();
+    let server = listener(&ca, "Seller");
+    let (d, a) = attempt(
+        &server,
+        &tls(ca.identity("Buyer").unwrap()),
+        ("Buyer", "Seller"),
+    )
+    .await;
+    let (mut buyer, mut seller) = (d.unwrap(), a.unwrap());
+    buyer.send_frame(b"request".to_vec()).await.unwrap();
+    buyer.close();
+    let serve = tokio::spawn(async move {
+        assert_eq!(seller.recv_frame().await.unwrap(), b"request");
+        assert!(seller.recv_frame().await.unwrap_err().is_closed());
+        for i in 0..4u8 {
+            seller.send_frame(vec![i; 1 << 20]).await.unwrap();
+        }
+        // Dropped right after the last send.
+    });
+    for i in 0..4u8 {
+        assert_eq!(
+            within(10, buyer.recv_frame()).await.unwrap(),
+            vec![i; 1 << 20]
+        );
+    }
+    assert!(
+        within(10, buyer.recv_frame())
+            .await
+            .unwrap_err()
+            .is_closed()
+    );
+    serve.await.unwrap();
 }

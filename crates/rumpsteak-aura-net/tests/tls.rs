@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{any_port, assert_refused_both, greeting, hello, refusal, within};
+use common::{
+    any_port, assert_listener_refused, assert_refused_both, greeting, hello, refusal, within,
+};
 use rumpsteak_aura_net::tcp::{self, Mesh, SessionListener, TcpOptions};
 use rumpsteak_aura_net::tls::dev::{self, DevCa, Issued};
 use rumpsteak_aura_net::tls::rustls::pki_types;
@@ -147,9 +149,10 @@ async fn a_listener_of_another_ca_is_refused_on_both_sides() {
         .unwrap();
     let options = tls(ca.identity("Buyer").unwrap());
     let (d, a) = attempt(&server, "Buyer", ("Buyer", "Seller"), &options).await;
-    // The dialer decides, before it says who it is.
-    let (_, a) = assert_refused_both(d, a, RefusalReason::UntrustedCertificate, false);
-    assert!(refusal(&a).is_from_peer());
+    // The dialer decides inside the TLS handshake, before its own
+    // certificate or anything of the protocol is sent.
+    let d = assert_listener_refused(d, a, RefusalReason::UntrustedCertificate);
+    assert_eq!(refusal(&d).presented(), "certificate of `Seller`");
 }
 
 #[tokio::test]
@@ -182,7 +185,7 @@ async fn a_listener_with_another_roles_certificate_is_refused() {
     let server = listener(&ca, "Auditor").await;
     let options = tls(ca.identity("Buyer").unwrap());
     let (d, a) = attempt(&server, "Buyer", ("Buyer", "Seller"), &options).await;
-    let (d, _) = assert_refused_both(d, a, RefusalReason::CertificateRole, false);
+    let d = assert_listener_refused(d, a, RefusalReason::CertificateRole);
     assert_eq!(refusal(&d).expected(), "Seller");
     assert_eq!(refusal(&d).presented(), "certificate of `Auditor`");
 }
@@ -529,4 +532,117 @@ mod websocket {
         let (d, a) = ws_attempt(&server, &tls(ca.identity("Buyer").unwrap())).await;
         assert_refused_both(d, a, RefusalReason::TlsPeer, true);
     }
+}
+
+/// A listener the dialer does not trust learns nothing of the dialer: the
+/// dialer's check fails inside the TLS handshake, before its certificate
+/// is sent, so an impostor sees neither the certificate nor a hello.
+#[tokio::test]
+async fn an_untrusted_listener_never_sees_the_dialers_certificate() {
+    use rumpsteak_aura_net::tls::rustls;
+    use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+    use std::sync::Mutex;
+
+    #[derive(Debug)]
+    struct Recording(
+        Arc<Mutex<Vec<Vec<u8>>>>,
+        Arc<rustls::crypto::CryptoProvider>,
+    );
+    impl ClientCertVerifier for Recording {
+        fn offer_client_auth(&self) -> bool {
+            true
+        }
+        fn client_auth_mandatory(&self) -> bool {
+            false
+        }
+        fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+            &[]
+        }
+        fn verify_client_cert(
+            &self,
+            end_entity: &pki_types::CertificateDer<'_>,
+            _: &[pki_types::CertificateDer<'_>],
+            _: pki_types::UnixTime,
+        ) -> Result<ClientCertVerified, rustls::Error> {
+            self.0.lock().unwrap().push(end_entity.to_vec());
+            Ok(ClientCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Err(rustls::Error::General("TLS 1.3 only".into()))
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.1.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.1.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    let ca = DevCa::new("test CA").unwrap();
+    // The impostor claims Seller with a self-signed certificate.
+    let impostor = dev::self_signed(&["Seller"]).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(Arc::new(Recording(seen.clone(), provider)))
+        .with_single_cert(vec![impostor.cert.clone()], impostor.key())
+        .unwrap();
+    let raw = TcpListener::bind(any_port()).await.unwrap();
+    let addr = raw.local_addr().unwrap();
+    let server = async {
+        let (stream, _) = raw.accept().await.unwrap();
+        match tokio_rustls::TlsAcceptor::from(Arc::new(config))
+            .accept(stream)
+            .await
+        {
+            // Whatever the handshake's fate, nothing of the protocol follows.
+            Ok(mut tls) => {
+                let mut buf = Vec::new();
+                let _ = tls.read_to_end(&mut buf).await;
+                buf
+            }
+            Err(_) => Vec::new(),
+        }
+    };
+    let options = tls(ca.identity("Buyer").unwrap());
+    let (dialed, received) = within(10, async {
+        tokio::join!(tcp::connect(addr, "Buyer", "Seller", &options), server)
+    })
+    .await;
+    let err = dialed.unwrap_err();
+    assert_eq!(
+        refusal(&err).reason(),
+        RefusalReason::UntrustedCertificate,
+        "{err}"
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the impostor saw the dialer's certificate"
+    );
+    assert!(received.is_empty(), "the impostor received {received:?}");
+}
+
+#[test]
+fn pinning_a_ca_issued_certificate_is_refused_up_front() {
+    let ca = DevCa::new("test CA").unwrap();
+    let issued = ca.issue(&["Buyer"]).unwrap();
+    let err = Trust::pinned([("Buyer", &issued.cert)]).unwrap_err();
+    assert!(err.to_string().contains("not self-signed"), "{err}");
 }

@@ -19,7 +19,10 @@
 //! the oldest one that has not sent its hello yet is closed to make room
 //! (a legitimate dialer greets within a round trip, so it is never the
 //! oldest silent one for long); when every pending connection has greeted,
-//! the new one is closed instead.
+//! the oldest of them is closed (a legitimate dialer confirms within a
+//! round trip of being answered). When accepting itself fails (out of
+//! descriptors), the error is returned and no connection is taken for
+//! 100 ms, while the handshakes in progress go on.
 
 use std::collections::VecDeque;
 use std::io;
@@ -27,6 +30,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use rumpsteak_aura::{Refusal, RefusalReason, TransportError};
 use tokio::net::{TcpListener, TcpStream};
@@ -147,7 +151,14 @@ struct Inner {
     /// Sessions whose verdict an earlier, cancelled call gave, for a call
     /// that wants their role.
     ready: Vec<(String, RumpsteakSession)>,
+    /// After `accept` itself failed (out of descriptors, say), no new
+    /// connection is taken before this instant, so that a caller who
+    /// retries does not spin on the same error.
+    accept_paused_until: Option<Instant>,
 }
+
+/// How long accepting pauses after the listener's own `accept` failed.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// The accepting half of a listener: the socket, the handshake tasks, and
 /// the events they send.
@@ -180,6 +191,7 @@ impl<L: Listen> Admission<L> {
                 events,
                 slots: VecDeque::new(),
                 ready: Vec::new(),
+                accept_paused_until: None,
             }),
         })
     }
@@ -206,6 +218,7 @@ impl<L: Listen> Admission<L> {
             return Ok(inner.ready.swap_remove(i));
         }
         loop {
+            let paused = inner.accept_paused_until;
             tokio::select! {
                 // Events first: a connection that greeted is answered
                 // before more connections are taken.
@@ -224,10 +237,16 @@ impl<L: Listen> Admission<L> {
                     // The admission holds a sender, so the channel stays open.
                     None => return Err(TransportError::closed()),
                 },
-                accepted = self.listener.accept() => match accepted {
-                    Ok((conn, addr)) => self.start(&mut inner, conn, addr),
-                    Err(e) => return Err(at_address("accept on", self.local_addr, e)),
-                },
+                accepted = self.listener.accept(), if paused.is_none() => {
+                    match accepted {
+                        Ok((conn, addr)) => self.start(&mut inner, conn, addr),
+                        Err(e) => {
+                            inner.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                            return Err(at_address("accept on", self.local_addr, e));
+                        }
+                    }
+                }
+                () = pause_end(paused) => inner.accept_paused_until = None,
             }
         }
     }
@@ -247,9 +266,13 @@ impl<L: Listen> Admission<L> {
                         oldest.task.abort();
                     }
                 }
-                // Everyone pending is past the hello: the newcomer waits
-                // for nobody and is closed.
-                None => return,
+                // Everyone pending is past the hello: the oldest, whose
+                // dialer has had the longest to confirm, makes room.
+                None => {
+                    if let Some(oldest) = inner.slots.pop_front() {
+                        oldest.task.abort();
+                    }
+                }
             }
         }
         if self.listener.prepare(&conn, &self.options).is_err() {
@@ -268,6 +291,14 @@ impl<L: Listen> Admission<L> {
             task: task.abort_handle(),
             greeted,
         });
+    }
+}
+
+/// Resolves when the pause on accepting ends; never, if there is none.
+async fn pause_end(until: Option<Instant>) {
+    match until {
+        Some(until) => tokio::time::sleep_until(until).await,
+        None => std::future::pending().await,
     }
 }
 

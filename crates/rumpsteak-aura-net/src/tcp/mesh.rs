@@ -14,7 +14,7 @@ use rumpsteak_aura::TransportError;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use rumpsteak_aura::{Refusal, RefusalReason, TransportErrorKind};
+use rumpsteak_aura::{Refusal, RefusalReason};
 
 use super::{Accepted, SessionListener, TcpOptions, connect};
 use rumpsteak_aura_transport::RumpsteakSession;
@@ -483,19 +483,12 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
     /// never confirms delays nobody; a role is claimed only when its
     /// handshake completes.
     fn accept(&mut self) {
-        self.accept_after(Duration::ZERO);
-    }
-
-    fn accept_after(&mut self, pause: Duration) {
         let Some(listener) = self.listener else {
             return;
         };
         let later = self.later;
         let claimed = Arc::clone(&self.claimed);
         self.pending.push(Box::pin(async move {
-            if !pause.is_zero() {
-                tokio::time::sleep(pause).await;
-            }
             let mut allow = |from: &str| -> Result<(), Refusal> {
                 if !later.iter().any(|n| n == from) {
                     return Err(Refusal::new(
@@ -556,16 +549,11 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
             }
             Event::Admitted(Err(e)) => {
                 // A refused or failed handshake, or accepting itself failed
-                // (out of descriptors, say): note it and go on, after a
-                // pause if the failure may be the listener's own, so as
-                // not to spin on it.
-                let pause = if matches!(e.kind(), TransportErrorKind::Io(_)) {
-                    Duration::from_millis(50)
-                } else {
-                    Duration::ZERO
-                };
+                // (the admission then pauses accepting on its own): note it
+                // and go on at once, so that no failure delays the verdicts
+                // other connections wait for.
                 self.last_error = Some(e);
-                self.accept_after(pause);
+                self.accept();
             }
         }
         Ok(())

@@ -173,17 +173,6 @@ pub(crate) fn configure(stream: &TcpStream, options: &TcpOptions) -> io::Result<
     Ok(())
 }
 
-/// Runs a handshake step under the handshake timeout.
-pub(crate) async fn within_handshake_timeout<T>(
-    options: &TcpOptions,
-    addr: SocketAddr,
-    step: impl Future<Output = Result<T, TransportError>>,
-) -> Result<T, TransportError> {
-    tokio::time::timeout(options.handshake_timeout(), step)
-        .await
-        .map_err(|_| timed_out("handshake with", addr, options.handshake_timeout()))?
-}
-
 /// Runs a handshake step until `deadline`, the end of the handshake
 /// timeout that started when the connection was accepted.
 pub(crate) async fn until_deadline<T>(
@@ -270,14 +259,16 @@ pub(crate) async fn dial_checked(
     dial_stream(addr, options).await
 }
 
-/// The dialing side of the handshake, under the handshake timeout and the
-/// handshake frame limit. Over TLS, `io` is already encrypted and the
+/// The dialing side of the handshake, until `deadline` (the handshake
+/// timeout from the moment the connection opened, shared by every step of
+/// the dial) and under the handshake frame limit. Over TLS, `io` is already encrypted and the
 /// listener's certificate already checked.
 pub(crate) async fn dial_handshake<T: Handshaking>(
     io: T,
     addr: SocketAddr,
     local_role: &str,
     peer_role: &str,
+    deadline: Instant,
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
     let mut io = io.limit_frames(handshake::MAX_HANDSHAKE_FRAME);
@@ -286,7 +277,8 @@ pub(crate) async fn dial_handshake<T: Handshaking>(
         session: options.session_id(),
         peer_proven: None,
     };
-    let done = within_handshake_timeout(
+    let done = until_deadline(
+        deadline,
         options,
         addr,
         handshake::dial(&mut io, local, peer_role, addr),
@@ -342,18 +334,20 @@ async fn dial_on(
     peer_role: &str,
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
+    let deadline = Instant::now() + options.handshake_timeout();
     #[cfg(feature = "tls")]
     if let Some(tls) = options.tls() {
-        let halves = tls.connect(stream, addr, options).await?;
+        let halves = tls
+            .connect(stream, addr, peer_role, deadline, options)
+            .await?;
         let transport = FramedTransport::new(halves.read, halves.write, addr, options);
         if let Err(refusal) = proven_as(halves.verdict, peer_role) {
-            let deadline = Instant::now() + options.handshake_timeout();
             return Err(refuse_now(transport, addr, local_role, refusal, deadline, options).await);
         }
-        return dial_handshake(transport, addr, local_role, peer_role, options).await;
+        return dial_handshake(transport, addr, local_role, peer_role, deadline, options).await;
     }
     let transport = TcpTransport::tcp(stream, addr, options);
-    dial_handshake(transport, addr, local_role, peer_role, options).await
+    dial_handshake(transport, addr, local_role, peer_role, deadline, options).await
 }
 
 /// The dialer's verdict on the listener's certificate: it must prove

@@ -35,14 +35,23 @@
 //! # What happens when a check fails
 //!
 //! Both sides get a [`Refused`](rumpsteak_aura::TransportErrorKind::Refused)
-//! error naming the expected and the presented identity, the connection is
-//! closed, and no frame of the protocol is exchanged. So that the refused
-//! side learns why, certificate checks are made as soon as the TLS
-//! handshake is done (the handshake itself only checks that each side holds
-//! the key of the certificate it sent) and their verdict travels, encrypted,
-//! in the role handshake; nothing is read from or sent to the peer before
-//! that verdict except the refusal. A plain-text dialer at a TLS listener,
-//! or a TLS dialer at a plain one, is refused in its own language.
+//! error, the connection is closed, and no frame of the protocol is
+//! exchanged.
+//!
+//! - The dialer checks the listener's certificate inside the TLS handshake:
+//!   a listener that fails the check never sees the dialer's certificate
+//!   or anything it says. The dialer's refusal names the expected and the
+//!   presented identity; the listener learns the kind of failure from the
+//!   dialer's TLS alert (its refusal names the reason only).
+//! - The listener checks the dialer's certificate right after the TLS
+//!   handshake (the handshake itself only checks that the dialer holds the
+//!   key of the certificate it sent), and tells the dialer why it is
+//!   refused, encrypted, in the role handshake; the dialer's claimed role is
+//!   checked against its certificate when its hello arrives. Over
+//!   WebSocket the HTTP upgrade comes first, within the pre-handshake byte
+//!   budget, so that the refusal can travel as a WebSocket message.
+//! - A plain-text dialer at a TLS listener, or a TLS dialer at a plain one,
+//!   is refused in its own language.
 //!
 //! # Crypto provider
 //!
@@ -75,7 +84,8 @@ use crate::handshake::{self, Escaped, MAX_HANDSHAKE_FRAME};
 
 #[cfg(feature = "dev-certs")]
 pub mod dev;
-use crate::tcp::{TcpOptions, within_handshake_timeout};
+use crate::tcp::{TcpOptions, until_deadline};
+use tokio::time::Instant;
 
 /// rustls and its helper crates, re-exported so that certificates and keys
 /// can be built with the same versions of their types.
@@ -111,12 +121,23 @@ pub fn role_uri(role: &str) -> String {
 /// The role a URI names, if it is a role URI whose escapes decode to
 /// UTF-8.
 fn role_from_uri(uri: &str) -> Option<String> {
+    let role = decode_role_uri(uri)?;
+    // Only the one spelling `role_uri` writes counts: no raw reserved
+    // characters, no needless or lower-case escapes.
+    (role_uri(&role) == uri).then_some(role)
+}
+
+fn decode_role_uri(uri: &str) -> Option<String> {
     let encoded = uri.strip_prefix(ROLE_URI_PREFIX)?;
     let mut bytes = Vec::with_capacity(encoded.len());
     let mut rest = encoded.as_bytes();
     while let [b, tail @ ..] = rest {
         if *b == b'%' {
-            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            let hex = tail.get(..2)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let hex = std::str::from_utf8(hex).ok()?;
             bytes.push(u8::from_str_radix(hex, 16).ok()?);
             rest = &tail[2..];
         } else {
@@ -203,6 +224,12 @@ impl Trust {
                 let parsed = webpki::EndEntityCert::try_from(cert).map_err(|e| {
                     TlsConfigError::Trust(format!("pinned certificate of `{role}`: {e}"))
                 })?;
+                if parsed.issuer() != parsed.subject() {
+                    return Err(TlsConfigError::Trust(format!(
+                        "pinned certificate of `{role}` is not self-signed \
+                         (pins are self-signed certificates; use Trust::anchors for CA-issued ones)"
+                    )));
+                }
                 Ok((
                     role.to_string(),
                     parsed.subject_public_key_info().as_ref().to_vec(),
@@ -256,7 +283,8 @@ struct Inner {
     role: String,
     trust: Trust,
     algorithms: WebPkiSupportedAlgorithms,
-    client: Arc<ClientConfig>,
+    provider: Arc<CryptoProvider>,
+    own: Arc<SingleCertAndKey>,
     server: Arc<ServerConfig>,
 }
 
@@ -321,28 +349,25 @@ impl TlsConfig {
         let check = Arc::new(KeyPossession { algorithms });
         let versions = [&rustls::version::TLS13];
 
-        let mut client = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_protocol_versions(&versions)
-            .map_err(|e| TlsConfigError::Key(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(check.clone())
-            .with_client_cert_resolver(own.clone());
-        // Peers are named by role, not by host name.
-        client.enable_sni = false;
-
-        let server = ServerConfig::builder_with_provider(provider)
+        let server = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&versions)
             .map_err(|e| TlsConfigError::Key(e.to_string()))?
             .with_client_cert_verifier(check)
-            .with_cert_resolver(own);
+            .with_cert_resolver(own.clone());
 
-        Ok(TlsConfig(Arc::new(Inner {
+        let config = TlsConfig(Arc::new(Inner {
             role: role.to_string(),
             trust,
             algorithms,
-            client: Arc::new(client),
+            provider,
+            own,
             server: Arc::new(server),
-        })))
+        }));
+        // Fails here, not at the first dial, if the provider cannot.
+        config
+            .client_config("")
+            .map_err(|e| TlsConfigError::Key(e.to_string()))?;
+        Ok(config)
     }
 
     /// The role this identity proves.
@@ -366,20 +391,51 @@ impl TlsConfig {
         ))
     }
 
-    /// The client side of TLS on a dialed connection. Returns the halves
-    /// of the encrypted stream and the verdict on the listener's
-    /// certificate: the roles it proves, or why it is refused.
+    /// The client configuration of one dial, expecting the listener to be
+    /// `peer_role`: the listener's certificate is checked inside the TLS
+    /// handshake, so a listener that fails the check never sees this side's
+    /// certificate. The slot receives the refusal, if any.
+    pub(crate) fn client_config(
+        &self,
+        peer_role: &str,
+    ) -> Result<(ClientConfig, RefusalSlot), rustls::Error> {
+        let slot = RefusalSlot::default();
+        let check = Arc::new(ListenerCheck {
+            trust: self.0.trust.clone(),
+            algorithms: self.0.algorithms,
+            expected: peer_role.to_string(),
+            slot: slot.clone(),
+        });
+        let mut client = ClientConfig::builder_with_provider(Arc::clone(&self.0.provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .dangerous()
+            .with_custom_certificate_verifier(check)
+            .with_client_cert_resolver(self.0.own.clone());
+        // Peers are named by role, not by host name.
+        client.enable_sni = false;
+        Ok((client, slot))
+    }
+
+    /// The client side of TLS on a dialed connection, expecting the
+    /// listener to prove `peer_role`. Returns the halves of the encrypted
+    /// stream and the roles the listener's certificate proves; a listener
+    /// that fails the check is refused inside the TLS handshake.
     pub(crate) async fn connect(
         &self,
         stream: TcpStream,
         addr: SocketAddr,
+        peer_role: &str,
+        deadline: Instant,
         options: &TcpOptions,
     ) -> Result<Halves<client::TlsStream<Sniff<TcpStream>>>, TransportError> {
-        let connector = TlsConnector::from(Arc::clone(&self.0.client));
+        let (config, slot) = self
+            .client_config(peer_role)
+            .map_err(TransportError::other)?;
+        let connector = TlsConnector::from(Arc::new(config));
         let name = ServerName::try_from("rumpsteak-aura.invalid")
             .map_err(|e| TransportError::other(e.to_string()))?;
         let mut sniffed = Vec::new();
-        let tls = within_handshake_timeout(options, addr, async {
+        let tls = until_deadline(deadline, options, addr, async {
             match connector
                 .connect(name, Sniff::new(stream))
                 .into_fallible()
@@ -397,7 +453,14 @@ impl TlsConfig {
         .await;
         let mut tls = match tls {
             Ok(tls) => tls,
-            Err(e) => return Err(handshake::plain_refusal(&sniffed, addr).unwrap_or(e)),
+            Err(e) => {
+                if let Some(refusal) = slot.take() {
+                    return Err(TransportError::refused(
+                        refusal.with_detail(format!("refused {addr}")),
+                    ));
+                }
+                return Err(handshake::plain_refusal(&sniffed, addr).unwrap_or(e));
+            }
         };
         tls.get_mut().0.stop();
         let verdict = self.verify(tls.get_ref().1.peer_certificates(), Side::Listener);
@@ -431,13 +494,6 @@ impl TlsConfig {
         })
     }
 
-    /// The rustls client configuration, for transports that run TLS
-    /// themselves (QUIC).
-    #[cfg(feature = "quic")]
-    pub(crate) fn rustls_client(&self) -> ClientConfig {
-        (*self.0.client).clone()
-    }
-
     /// The rustls server configuration, for transports that run TLS
     /// themselves (QUIC).
     #[cfg(feature = "quic")]
@@ -460,69 +516,75 @@ impl TlsConfig {
     /// Checks a peer's certificate chain against this side's trust: the
     /// roles it proves, or why it is refused.
     fn verify(&self, chain: Option<&[CertificateDer<'_>]>, side: Side) -> Verdict {
-        let Some((leaf, intermediates)) = chain.and_then(|c| c.split_first()) else {
-            return Err(Refusal::new(
-                RefusalReason::NoCertificate,
-                "a certificate",
-                "no certificate",
-            ));
-        };
-        let cert = webpki::EndEntityCert::try_from(leaf).map_err(|e| {
-            Refusal::new(
-                RefusalReason::UntrustedCertificate,
-                "a readable certificate",
-                "an unreadable certificate",
-            )
-            .with_detail(e.to_string())
-        })?;
-        let mut roles: Vec<String> = cert.valid_uri_names().filter_map(role_from_uri).collect();
-        let presented = format!("certificate of {}", describe_roles(&roles));
-        let usage = match side {
-            Side::Listener => webpki::KeyUsage::server_auth(),
-            Side::Dialer => webpki::KeyUsage::client_auth(),
-        };
-        let algs = self.0.algorithms.all;
-        let now = UnixTime::now();
-        match &self.0.trust.0 {
-            TrustKind::Anchors(anchors) => {
-                cert.verify_for_usage(algs, anchors, intermediates, now, usage, None, None)
-                    .map_err(|e| {
-                        chain_refusal(&e, "a certificate from a trusted CA", &presented)
-                    })?;
-            }
-            TrustKind::Pinned(pins) => {
-                // A pinned certificate is its own anchor: this checks its
-                // signature and its validity period.
-                let own = webpki::anchor_from_trusted_cert(leaf).map_err(|e| {
-                    chain_refusal(&e, "a pinned self-signed certificate", &presented)
-                })?;
-                cert.verify_for_usage(algs, &[own], &[], now, usage, None, None)
-                    .map_err(|e| {
-                        chain_refusal(&e, "a pinned self-signed certificate", &presented)
-                    })?;
-                let key = cert.subject_public_key_info();
-                roles.retain(|role| {
-                    pins.iter()
-                        .any(|(pinned, k)| pinned == role && k.as_slice() == key.as_ref())
-                });
-                if roles.is_empty() {
-                    return Err(Refusal::new(
-                        RefusalReason::UntrustedCertificate,
-                        "a key pinned for the role",
-                        format!("{presented} with a key pinned for none of them"),
-                    ));
-                }
-            }
-        }
-        if roles.is_empty() {
-            return Err(Refusal::new(
-                RefusalReason::CertificateRole,
-                "a certificate naming a role",
-                presented,
-            ));
-        }
-        Ok(roles)
+        verify_chain(&self.0.trust, &self.0.algorithms, chain, side)
     }
+}
+
+/// Checks a peer's certificate chain against `trust`: the roles it
+/// proves, or why it is refused.
+fn verify_chain(
+    trust: &Trust,
+    algorithms: &WebPkiSupportedAlgorithms,
+    chain: Option<&[CertificateDer<'_>]>,
+    side: Side,
+) -> Verdict {
+    let Some((leaf, intermediates)) = chain.and_then(|c| c.split_first()) else {
+        return Err(Refusal::new(
+            RefusalReason::NoCertificate,
+            "a certificate",
+            "no certificate",
+        ));
+    };
+    let cert = webpki::EndEntityCert::try_from(leaf).map_err(|e| {
+        Refusal::new(
+            RefusalReason::UntrustedCertificate,
+            "a readable certificate",
+            "an unreadable certificate",
+        )
+        .with_detail(e.to_string())
+    })?;
+    let mut roles: Vec<String> = cert.valid_uri_names().filter_map(role_from_uri).collect();
+    let presented = format!("certificate of {}", describe_roles(&roles));
+    let usage = match side {
+        Side::Listener => webpki::KeyUsage::server_auth(),
+        Side::Dialer => webpki::KeyUsage::client_auth(),
+    };
+    let algs = algorithms.all;
+    let now = UnixTime::now();
+    match &trust.0 {
+        TrustKind::Anchors(anchors) => {
+            cert.verify_for_usage(algs, anchors, intermediates, now, usage, None, None)
+                .map_err(|e| chain_refusal(&e, "a certificate from a trusted CA", &presented))?;
+        }
+        TrustKind::Pinned(pins) => {
+            // A pinned certificate is its own anchor: this checks its
+            // signature and its validity period.
+            let own = webpki::anchor_from_trusted_cert(leaf)
+                .map_err(|e| chain_refusal(&e, "a pinned self-signed certificate", &presented))?;
+            cert.verify_for_usage(algs, &[own], &[], now, usage, None, None)
+                .map_err(|e| chain_refusal(&e, "a pinned self-signed certificate", &presented))?;
+            let key = cert.subject_public_key_info();
+            roles.retain(|role| {
+                pins.iter()
+                    .any(|(pinned, k)| pinned == role && k.as_slice() == key.as_ref())
+            });
+            if roles.is_empty() {
+                return Err(Refusal::new(
+                    RefusalReason::UntrustedCertificate,
+                    "a key pinned for the role",
+                    format!("{presented} with a key pinned for none of them"),
+                ));
+            }
+        }
+    }
+    if roles.is_empty() {
+        return Err(Refusal::new(
+            RefusalReason::CertificateRole,
+            "a certificate naming a role",
+            presented,
+        ));
+    }
+    Ok(roles)
 }
 
 impl PartialEq for TlsConfig {
@@ -588,6 +650,13 @@ fn tls_failure(e: io::Error, addr: SocketAddr) -> TransportError {
     if e.kind() == io::ErrorKind::TimedOut || e.get_ref().is_none() {
         return crate::tcp::at_address("TLS handshake with", addr, e);
     }
+    if let Some(rustls::Error::AlertReceived(alert)) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        && let Some(refusal) = refused_by_alert(*alert)
+    {
+        return TransportError::refused(refusal.with_detail(format!("by {addr}")));
+    }
     TransportError::handshake(format!(
         "TLS handshake with {addr} failed: {}",
         Escaped(&e.to_string())
@@ -624,9 +693,9 @@ impl ServerCertVerifier for KeyPossession {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        // Only TLS 1.3 is offered.
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        // Only TLS 1.3 is offered, so rustls never asks for this.
+        Err(rustls::Error::General(
+            "TLS 1.2 is not offered by rumpsteak-aura sessions".into(),
         ))
     }
 
@@ -689,6 +758,128 @@ impl ClientCertVerifier for KeyPossession {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+/// Where a dialer's certificate check leaves its refusal, for the dial to
+/// report once the TLS handshake failed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RefusalSlot(Arc<std::sync::Mutex<Option<Refusal>>>);
+
+impl RefusalSlot {
+    fn put(&self, refusal: Refusal) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refusal);
+    }
+
+    /// The refusal the check left, if any.
+    pub(crate) fn take(&self) -> Option<Refusal> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// A dialer's check of the listener's certificate, made inside the TLS
+/// handshake: trusted, valid, and naming the role dialed. Failing it ends
+/// the handshake before this side's certificate is sent.
+#[derive(Debug)]
+struct ListenerCheck {
+    trust: Trust,
+    algorithms: WebPkiSupportedAlgorithms,
+    expected: String,
+    slot: RefusalSlot,
+}
+
+impl ServerCertVerifier for ListenerCheck {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let mut chain = Vec::with_capacity(1 + intermediates.len());
+        chain.push(end_entity.clone());
+        chain.extend(intermediates.iter().cloned());
+        let verdict = verify_chain(&self.trust, &self.algorithms, Some(&chain), Side::Listener)
+            .and_then(|proven| {
+                if proven.contains(&self.expected) {
+                    Ok(())
+                } else {
+                    Err(Refusal::new(
+                        RefusalReason::CertificateRole,
+                        self.expected.as_str(),
+                        format!("certificate of {}", handshake::Names(&proven)),
+                    ))
+                }
+            });
+        match verdict {
+            Ok(()) => Ok(ServerCertVerified::assertion()),
+            Err(refusal) => {
+                // The alert tells the listener the kind of failure.
+                let alert = match refusal.reason() {
+                    RefusalReason::ExpiredCertificate => rustls::CertificateError::Expired,
+                    RefusalReason::UntrustedCertificate => rustls::CertificateError::UnknownIssuer,
+                    _ => rustls::CertificateError::NotValidForName,
+                };
+                self.slot.put(refusal);
+                Err(rustls::Error::InvalidCertificate(alert))
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        ServerCertVerifier::verify_tls12_signature(
+            &KeyPossession {
+                algorithms: self.algorithms,
+            },
+            message,
+            cert,
+            dss,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// What a listener learns when a dialer refused its certificate inside
+/// the TLS handshake: the alert the dialer sent.
+pub(crate) fn refused_by_alert(alert: rustls::AlertDescription) -> Option<Refusal> {
+    use rustls::AlertDescription as A;
+    let reason = match alert {
+        A::CertificateExpired => RefusalReason::ExpiredCertificate,
+        A::UnknownCA => RefusalReason::UntrustedCertificate,
+        A::BadCertificate => RefusalReason::CertificateRole,
+        _ => return None,
+    };
+    Some(
+        Refusal::new(
+            reason,
+            "a certificate the dialer trusts for the role it dialed",
+            "this listener's certificate",
+        )
+        .from_peer(),
+    )
 }
 
 /// Keeps the first bytes read from a stream while the TLS handshake runs,
@@ -781,5 +972,10 @@ mod tests {
         assert_eq!(role_from_uri("urn:rumpsteak-aura:role:%4"), None);
         assert_eq!(role_from_uri("urn:rumpsteak-aura:role:%FF"), None);
         assert_eq!(role_from_uri("urn:other:Buyer"), None);
+        // Other spellings of a role are not believed.
+        assert_eq!(role_from_uri("urn:rumpsteak-aura:role:%41lice"), None);
+        assert_eq!(role_from_uri("urn:rumpsteak-aura:role:%+A"), None);
+        assert_eq!(role_from_uri("urn:rumpsteak-aura:role:a b"), None);
+        assert_eq!(role_from_uri("urn:rumpsteak-aura:role:a%2fb"), None);
     }
 }

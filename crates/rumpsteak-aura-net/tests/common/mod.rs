@@ -73,6 +73,24 @@ pub(crate) fn assert_refused_both(
     (d, a)
 }
 
+/// A dialer refused the listener's certificate inside the TLS handshake:
+/// the dialer's error names the expected and the presented identity, the
+/// listener learns the reason from the dialer's alert. Returns the
+/// dialer's error.
+pub(crate) fn assert_listener_refused(
+    dialed: Result<rumpsteak_aura_transport::RumpsteakSession, TransportError>,
+    accepted: Result<rumpsteak_aura_transport::RumpsteakSession, TransportError>,
+    reason: rumpsteak_aura_net::RefusalReason,
+) -> TransportError {
+    let (d, a) = (dialed.unwrap_err(), accepted.unwrap_err());
+    assert_eq!(refusal(&d).reason(), reason, "{d}");
+    assert!(!refusal(&d).is_from_peer(), "{d}");
+    assert_eq!(refusal(&a).reason(), reason, "{a}");
+    assert!(refusal(&a).is_from_peer(), "{a}");
+    assert_eq!(refusal(&a).presented(), "this listener's certificate");
+    d
+}
+
 /// The reason of a handshake error; fails the test on any other error.
 pub(crate) fn reason(err: &TransportError) -> &str {
     match err.kind() {

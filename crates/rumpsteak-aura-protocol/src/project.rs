@@ -693,12 +693,17 @@ fn labels_of(branches: &[(&str, Loc<'_>)]) -> String {
 }
 
 /// Classes of global messages that merging made one step of a role's local
-/// type (a union-find over message numbers), and the classes the role
-/// branches on, whose messages are sent after their label.
+/// type (a union-find over message numbers), and the messages the role
+/// branches on, which are sent after their label. Labels belong to
+/// messages, not classes: at the head of an arm, a message sent after its
+/// label may be merged with one that follows the same label chosen by the
+/// sender, which is not sent again.
 #[derive(Clone, Default)]
 struct Classes {
     parent: Vec<usize>,
-    marked: HashSet<usize>,
+    /// The members of each class of more than one message, by root.
+    members: HashMap<usize, Vec<usize>>,
+    labelled: HashSet<usize>,
 }
 
 impl Classes {
@@ -718,32 +723,43 @@ impl Classes {
         }
     }
 
-    /// Makes one class of the classes of `a` and `b`; marked if either was.
+    /// The messages of the class of `x`.
+    fn class(&self, x: usize) -> Vec<usize> {
+        let r = self.root(x);
+        self.members.get(&r).cloned().unwrap_or_else(|| vec![r])
+    }
+
+    /// Makes one class of the classes of `a` and `b`.
     fn union(&mut self, a: usize, b: usize) -> usize {
         self.grow(a.max(b));
         let (ra, rb) = (self.root(a), self.root(b));
         if ra != rb {
             self.parent[rb] = ra;
-            if self.marked.remove(&rb) {
-                self.marked.insert(ra);
-            }
+            let moved = self.members.remove(&rb).unwrap_or_else(|| vec![rb]);
+            self.members
+                .entry(ra)
+                .or_insert_with(|| vec![ra])
+                .extend(moved);
         }
         ra
     }
 
+    /// Marks every message of the class of `x` as sent after its label.
     fn mark(&mut self, x: usize) {
         self.grow(x);
-        let r = self.root(x);
-        self.marked.insert(r);
+        for y in self.class(x) {
+            self.labelled.insert(y);
+        }
     }
 
-    fn is_marked(&self, x: usize) -> bool {
-        self.marked.contains(&self.root(x))
+    /// Whether a message of the class of `x` is sent after its label.
+    fn any_labelled(&self, x: usize) -> bool {
+        self.class(x).iter().any(|y| self.labelled.contains(y))
     }
 
-    /// Every message in a marked class.
+    /// Every message this role branches on.
     fn labelled(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.parent.len()).filter(|&x| self.is_marked(x))
+        self.labelled.iter().copied()
     }
 }
 
@@ -811,6 +827,7 @@ pub(crate) fn project(
     let mut p = Projector::new(roles, me, ());
     p.promoted_in = &promoted;
     let loc = p.project(node)?;
+    labelled.extend(p.classes.labelled());
     finish(roles, node, me, &loc, &p.classes, &labelled)
 }
 
@@ -937,7 +954,7 @@ fn finish(
     for x in 0..classes.parent.len() {
         let c = counts.entry(classes.root(x)).or_default();
         c.0 += 1;
-        c.1 += usize::from(labelled.contains(&x) || classes.is_marked(x));
+        c.1 += usize::from(labelled.contains(&x) || classes.labelled.contains(&x));
     }
     Finisher {
         roles,
@@ -1017,7 +1034,11 @@ impl Finisher<'_> {
                     class,
                     then,
                 } => {
-                    let wrap = if self.classes.is_marked(*class) {
+                    let tagged = self
+                        .counts
+                        .get(&self.classes.root(*class))
+                        .map_or(0, |c| c.1);
+                    let wrap = if tagged > 0 {
                         Wrap::Branch((*label).to_owned())
                     } else {
                         Wrap::Plain
@@ -1590,7 +1611,7 @@ impl<'g> Merger<'_, '_> {
     /// message.
     fn message_arm(&self, l: &Loc<'g>, peer: usize, label: &str) -> bool {
         matches!(l, Loc::Recv { from, label: m, class, .. }
-            if *from == peer && *m == label && self.classes.is_marked(*class))
+            if *from == peer && *m == label && self.classes.any_labelled(*class))
     }
 
     /// Merges the continuations of label `label` of two branches from

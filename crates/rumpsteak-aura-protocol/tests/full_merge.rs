@@ -269,3 +269,39 @@ fn messages_from_two_senders_do_not_merge() {
     assert_eq!(role, "C");
     assert_eq!(detail, "`recv Go from B` against `recv Go from D`");
 }
+
+#[test]
+fn a_message_label_that_a_choice_of_the_sender_also_uses_must_mean_the_same() {
+    // In `x` the label `Foo` comes before the message `Foo`; in `y` it is
+    // B's choice, followed by `Bar`: C could not tell what follows it.
+    let e = refused(
+        "roles A, B, C;
+         choice at A {
+             x: { A -> B: X; B -> C: Foo; }
+             y: { A -> B: Y; choice at B { Foo: { B -> C: Bar; } Baz: { B -> C: Qux; } } }
+         }",
+    );
+    let ProjectionError::NotTold { role, detail, .. } = &e else {
+        panic!("unexpected {e:?}");
+    };
+    assert_eq!(role, "C");
+    assert_eq!(
+        detail,
+        "label `Foo` from B is a message in one branch, `recv Bar from B` against `recv Foo from B`"
+    );
+    // With the same message after the label, both readings agree.
+    let ok = Protocol::parse(
+        "roles A, B, C;
+         choice at A {
+             x: { A -> B: X; B -> C: Foo; }
+             y: { A -> B: Y; choice at B { Foo: { B -> C: Foo; } Baz: { B -> C: Qux; } } }
+         }",
+    )
+    .unwrap();
+    ok.validate().unwrap();
+    assert_eq!(
+        ok.project("C").unwrap().to_string(),
+        "branch from B { Foo: { recv Foo from B; end } Baz: { recv Qux from B; end } }"
+    );
+    check_protocol(&ok).unwrap();
+}

@@ -20,6 +20,10 @@
 //! valgrind --tool=callgrind target/release/op_cost layered_metered
 //! valgrind --tool=callgrind target/release/op_cost runtime_bare
 //! valgrind --tool=callgrind target/release/op_cost runtime_metered
+//! valgrind --tool=callgrind target/release/op_cost runtime_pingpong
+//! valgrind --tool=callgrind target/release/op_cost runtime_monitor_pingpong
+//! valgrind --tool=callgrind target/release/op_cost runtime_choice_reply
+//! valgrind --tool=callgrind target/release/op_cost runtime_monitor_choice_reply
 //! target/release/op_cost future_sizes
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost raw_sessions
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost channel_sessions
@@ -52,7 +56,9 @@
 //! The `runtime_` modes run the same generic round trip on tokio's
 //! current-thread runtime, the loop `layers_ratio` times: each receive
 //! waits once and is polled again when its frame arrives, and the runtime's
-//! own work is counted too.
+//! own work is counted too. `runtime_pingpong`, `runtime_choice_reply`
+//! and their `runtime_monitor_` forms are the `monitor` group's loops on
+//! that runtime, without and with monitors.
 //!
 //! The `_sessions` modes make 1,024 sessions (by hand over tokio's mpsc,
 //! by hand over `SimpleChannel`, through the handler) and send and receive
@@ -257,6 +263,24 @@ fn main() {
         "monitor_choice_reply" => choice_reply(monitored(CHOICE_PROTOCOL)),
         "layered_bare" => layered_pingpong(Handler::new),
         "future_sizes" => future_sizes(),
+        "runtime_pingpong"
+        | "runtime_monitor_pingpong"
+        | "runtime_choice_reply"
+        | "runtime_monitor_choice_reply" => {
+            // The `monitor` group's and `monitor_ratio`'s loops themselves.
+            let flavor = rumpsteak_aura_benches::Flavor::CurrentThread;
+            let rt = flavor.runtime();
+            let (a, b) = match mode.as_str() {
+                "runtime_monitor_pingpong" => monitored(PINGPONG_PROTOCOL),
+                "runtime_monitor_choice_reply" => monitored(CHOICE_PROTOCOL),
+                _ => endpoints(),
+            };
+            black_box(if mode.ends_with("pingpong") {
+                rumpsteak_aura_benches::handler_pingpong(&rt, flavor, a, b, PAIRS)
+            } else {
+                rumpsteak_aura_benches::handler_choice_reply(&rt, flavor, a, b, PAIRS)
+            });
+        }
         "runtime_bare" | "runtime_metered" | "runtime_traced" => {
             // The `layers_ratio` loop itself, on the current-thread runtime:
             // receives wait and are polled again, as in the timed rows.
@@ -302,7 +326,9 @@ fn main() {
                 "usage: op_cost raw|channel|handler|monitor|offer|offer_among|\
                  raw_sessions|channel_sessions|handler_sessions|pingpong|typed_pingpong|\
                  choice_reply|typed_choice_reply|monitor_pingpong|monitor_choice_reply|layered_bare|layered_traced|layered_metered|\
-                 future_sizes|runtime_bare|runtime_traced|runtime_metered (got {other:?})"
+                 future_sizes|runtime_bare|runtime_traced|runtime_metered|\
+                 runtime_pingpong|runtime_monitor_pingpong|runtime_choice_reply|\
+                 runtime_monitor_choice_reply (got {other:?})"
             );
             std::process::exit(2);
         }

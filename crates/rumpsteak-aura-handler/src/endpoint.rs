@@ -106,14 +106,15 @@ impl Default for StepMemo {
     }
 }
 
-/// What identifies a step at a position, without reading its text.
+/// What identifies a step at a position, without reading its text. The
+/// fields are compared in order, the one that differs most often first.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct StepKey {
-    position: usize,
     /// The address and length of the step's `'static` type name or label.
     text: (usize, usize),
     /// The peer's place in `peers`, times 8, plus the kind of step.
     peer_kind: usize,
+    position: usize,
 }
 
 impl StepMemo {

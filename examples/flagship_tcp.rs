@@ -1,11 +1,12 @@
 //! The flagship protocol (see `flagship.rs`) with each role in its own OS
-//! process, over loopback TCP or WebSocket.
+//! process, over loopback TCP, WebSocket or QUIC.
 //!
 //! ```text
 //! cargo run -p rumpsteak-aura-examples --example flagship_tcp                  # all three roles, TCP
 //! cargo run -p rumpsteak-aura-examples --example flagship_tcp -- --websocket   # all three roles, WebSocket
 //! cargo run -p rumpsteak-aura-examples --example flagship_tcp -- --tls         # TCP with TLS 1.3
 //! cargo run -p rumpsteak-aura-examples --example flagship_tcp -- --websocket --tls
+//! cargo run -p rumpsteak-aura-examples --example flagship_tcp -- --quic        # QUIC (always TLS 1.3)
 //! ```
 //!
 //! Without `--role`, the program is a launcher: it picks three free
@@ -46,7 +47,7 @@ use common::launch::{self, Args, Transport, address};
 use common::narrate::{Say, say};
 use common::{BoxError, Endpoint, Role, certs};
 use rumpsteak_aura_choreography::transport::RumpsteakSession;
-use rumpsteak_aura_choreography::transport::tcp::{Mesh, TcpOptions};
+use rumpsteak_aura_choreography::transport::tcp::{Mesh, MeshTransport, TcpOptions};
 use rumpsteak_aura_choreography::transport::websocket::{self, WebSocketListener};
 use rumpsteak_aura_choreography::transport::{TransportError, TransportErrorKind};
 
@@ -62,13 +63,16 @@ const RUN_DEADLINE: Duration = Duration::from_secs(30);
 // --------------------------------------------------------------------------
 // Wiring: the only part that knows about the network.
 
-/// Over TCP: the mesh helper wires every pair of roles from the table.
-async fn wire_tcp(
+/// Over TCP or QUIC: the mesh helper wires every pair of roles from the
+/// table (of TCP or UDP addresses).
+async fn wire_mesh(
     me: Role,
     table: &[(Role, SocketAddr)],
+    transport: MeshTransport,
     options: &TcpOptions,
 ) -> Result<Endpoint, BoxError> {
     let mesh = Mesh::new(table.iter().copied())
+        .with_transport(transport)
         .with_options(options.clone())
         .with_deadline(WIRING_DEADLINE);
     let mut ep = Endpoint::new(me);
@@ -136,10 +140,9 @@ async fn play(me: Role, args: &Args) -> Result<(), BoxError> {
     // options for every transport.
     let options = certs::tcp_options(me, args.certs.as_deref())?;
     let mut ep = match args.transport {
-        Transport::Tcp => wire_tcp(me, &args.table, &options).await?,
+        Transport::Tcp => wire_mesh(me, &args.table, MeshTransport::Tcp, &options).await?,
         Transport::WebSocket => wire_websocket(me, &args.table, &options).await?,
-        // QUIC plugs in here: a `Transport::Quic` in common/launch.rs and
-        // an arm wiring with its listener and connect, with these options.
+        Transport::Quic => wire_mesh(me, &args.table, MeshTransport::Quic, &options).await?,
     };
     let security = if options.tls().is_some() {
         ", TLS 1.3, each peer's certificate checked for its role"
@@ -180,7 +183,7 @@ async fn play(me: Role, args: &Args) -> Result<(), BoxError> {
 async fn main() -> Result<(), BoxError> {
     let args = Args::parse(
         "buyer=127.0.0.1:7401,coordinator=127.0.0.1:7402,seller=127.0.0.1:7403",
-        &[Transport::Tcp, Transport::WebSocket],
+        &[Transport::Tcp, Transport::WebSocket, Transport::Quic],
     )?;
     match args.role {
         None => launch::launch(&args, "roles", RUN_DEADLINE).await,

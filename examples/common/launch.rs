@@ -23,6 +23,8 @@ pub(crate) enum Transport {
     Tcp,
     /// WebSocket binary messages (`--websocket`).
     WebSocket,
+    /// QUIC over UDP (`--quic`); always encrypted, so it implies `--tls`.
+    Quic,
 }
 
 impl Transport {
@@ -31,6 +33,7 @@ impl Transport {
     fn from_flag(flag: &str) -> Option<Transport> {
         match flag {
             "--websocket" => Some(Transport::WebSocket),
+            "--quic" => Some(Transport::Quic),
             _ => None,
         }
     }
@@ -40,6 +43,7 @@ impl Transport {
         match self {
             Transport::Tcp => None,
             Transport::WebSocket => Some("--websocket"),
+            Transport::Quic => Some("--quic"),
         }
     }
 
@@ -48,6 +52,7 @@ impl Transport {
         match self {
             Transport::Tcp => "TCP",
             Transport::WebSocket => "WebSocket",
+            Transport::Quic => "QUIC",
         }
     }
 }
@@ -101,6 +106,10 @@ impl Args {
                 },
             }
         }
+        if parsed.transport == Transport::Quic && parsed.certs.is_none() {
+            // QUIC always runs TLS: the launcher makes the certificates.
+            parsed.tls = true;
+        }
         if parsed.role.is_some() && parsed.tls && parsed.certs.is_none() {
             return Err("--tls with --role needs --certs DIR (the launcher makes one)".into());
         }
@@ -121,8 +130,13 @@ pub(crate) async fn launch(args: &Args, what: &str, deadline: Duration) -> Resul
     // Free ports, found by binding port 0 and letting go.
     let mut table = Vec::new();
     for role in ROLES {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-        table.push((role, probe.local_addr()?));
+        let addr = match args.transport {
+            Transport::Quic => std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?,
+            Transport::Tcp | Transport::WebSocket => {
+                std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?
+            }
+        };
+        table.push((role, addr));
     }
     let table_arg = format_table(&table);
     let security = if args.uses_tls() { " with TLS 1.3" } else { "" };

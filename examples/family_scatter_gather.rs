@@ -10,7 +10,9 @@
 //! local type for the chosen `n`, and gives each worker the monitor of its
 //! own member, `Worker[i]`: every step of every role is checked before it
 //! reaches the channel. The example runs with 1, 3 and 50 workers in
-//! memory, and checks that every role reached its end.
+//! memory, then with 3 workers over loopback TCP sessions wired by
+//! `tcp::Mesh` (a member's address is the table entry of its member name,
+//! `Worker[i]`), and checks every time that every role reached its end.
 //!
 //! Run it with `cargo run --example family_scatter_gather`.
 
@@ -24,6 +26,7 @@ use rumpsteak_aura_choreography::effects::handlers::rumpsteak::{
 };
 use rumpsteak_aura_choreography::effects::{ChoreoHandler, ChoreographyError, Label};
 use rumpsteak_aura_choreography::protocol::Protocol;
+use rumpsteak_aura_choreography::transport::tcp::Mesh;
 use serde::{Deserialize, Serialize};
 
 // ANCHOR: protocol
@@ -175,9 +178,70 @@ fn endpoints(protocol: &Protocol, n: usize) -> Result<(Endpoint, Vec<Endpoint>),
 }
 // ANCHOR_END: endpoints
 
+/// The same endpoints as [`endpoints`], over loopback TCP: one table for
+/// the coordinator and the `n` members, each role wired by its own
+/// `Mesh::connect_with_listener`, as separate processes would. The mesh
+/// wires every pair of roles; a worker keeps only its session with the
+/// coordinator, the only peer the protocol gives it.
+async fn tcp_endpoints(
+    protocol: &Protocol,
+    n: usize,
+) -> Result<(Endpoint, Vec<Endpoint>), BoxError> {
+    let sizes = [("Worker", n)];
+    let roles: Vec<Role> = std::iter::once(Role::Coordinator)
+        .chain((0..n).map(Role::Worker))
+        .collect();
+    let mut listeners = Vec::new();
+    let mut table = Vec::new();
+    for &role in &roles {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        table.push((role, listener.local_addr()?));
+        listeners.push(listener);
+    }
+    let mesh = Mesh::new(table);
+    let wiring = roles
+        .iter()
+        .zip(listeners)
+        .map(|(role, listener)| mesh.connect_with_listener(role, listener));
+    let wired = futures::future::join_all(wiring).await;
+    let mut coordinator = None;
+    let mut workers = Vec::with_capacity(n);
+    for (&role, sessions) in roles.iter().zip(wired) {
+        let mut ep = Endpoint::new(role);
+        for (peer, session) in sessions? {
+            if role == Role::Coordinator || peer == Role::Coordinator {
+                ep.register_session(peer, session);
+            }
+        }
+        let monitor = protocol.monitor_instance(&format!("{role:?}"), &sizes)?;
+        let ep = ep.with_protocol(monitor);
+        match role {
+            Role::Coordinator => coordinator = Some(ep),
+            Role::Worker(_) => workers.push(ep),
+        }
+    }
+    Ok((coordinator.ok_or("no coordinator")?, workers))
+}
+
 /// Runs the protocol with `n` workers and checks the outcome.
 async fn run(protocol: &Protocol, n: usize) -> Result<(), BoxError> {
     let (coordinator_ep, worker_eps) = endpoints(protocol, n)?;
+    check(n, coordinator_ep, worker_eps, "in memory").await
+}
+
+/// Runs the protocol with `n` workers over TCP and checks the outcome.
+async fn run_over_tcp(protocol: &Protocol, n: usize) -> Result<(), BoxError> {
+    let (coordinator_ep, worker_eps) = tcp_endpoints(protocol, n).await?;
+    check(n, coordinator_ep, worker_eps, "over TCP").await
+}
+
+/// Runs every role and checks the totals and that every role completed.
+async fn check(
+    n: usize,
+    coordinator_ep: Endpoint,
+    worker_eps: Vec<Endpoint>,
+    how: &str,
+) -> Result<(), BoxError> {
     let workers: Vec<_> = worker_eps
         .into_iter()
         .map(|ep| tokio::spawn(worker(ep)))
@@ -199,7 +263,7 @@ async fn run(protocol: &Protocol, n: usize) -> Result<(), BoxError> {
         .flat_map(|r| (0..n).flat_map(move |i| numbers(r, i)))
         .sum();
     println!(
-        "  {n:>2} workers: total {total} (expected {expected}), every role complete: {complete}"
+        "  {n:>2} workers {how}: total {total} (expected {expected}), every role complete: {complete}"
     );
     if total != expected || !complete {
         return Err(format!("the run with {n} workers went wrong").into());
@@ -223,5 +287,6 @@ async fn main() -> Result<(), BoxError> {
     for n in [1, 3, 50] {
         run(&protocol, n).await?;
     }
+    run_over_tcp(&protocol, 3).await?;
     Ok(())
 }

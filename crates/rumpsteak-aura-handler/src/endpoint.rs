@@ -7,6 +7,7 @@ use rumpsteak_aura::{
     ChoreographyError, Operation, ProtocolMonitor, Role, Step, Transition, Violation,
 };
 use rumpsteak_aura_transport::RumpsteakSession;
+use rumpsteak_aura_transport::wire::RawLabel;
 
 use crate::labels::SessionLabels;
 use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name};
@@ -203,10 +204,22 @@ pub(crate) struct Peer<R> {
     pub(crate) name: String,
     /// Labels resolved lately, and how many more this session may teach
     /// the process.
-    pub(crate) labels: SessionLabels,
+    labels: SessionLabels,
 }
 
 impl<R> Peer<R> {
+    /// The label, if this session resolved it lately (no lock).
+    pub(crate) fn recent_label(&self, label: RawLabel<'_>) -> Option<&'static str> {
+        self.labels.recent(label)
+    }
+
+    /// Resolves a label received, learning it within this session's and
+    /// this peer's quotas (the peer as the transport identified it).
+    pub(crate) fn learn_label(&mut self, label: &str) -> Result<&'static str, Violation> {
+        let identity = self.session.as_ref().and_then(|s| s.peer_identity());
+        self.labels.learn(label, identity)
+    }
+
     #[inline]
     pub(crate) fn session(&mut self) -> &mut RumpsteakSession {
         match &mut self.session {

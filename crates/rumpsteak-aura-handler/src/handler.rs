@@ -298,12 +298,11 @@ struct AnyLabel;
 
 impl<R> Labels<R> for AnyLabel {
     fn known(&self, label: RawLabel<'_>, peer: &Peer<R>) -> Option<&'static str> {
-        peer.labels.recent(label)
+        peer.recent_label(label)
     }
 
     fn other(&self, label: &str, peer: &mut Peer<R>) -> Result<&'static str> {
-        peer.labels
-            .learn(label)
+        peer.learn_label(label)
             .map_err(|violation| peer.error(Operation::Offer, violation))
     }
 }

@@ -7,9 +7,20 @@
 //!   labels of every protocol attached to an endpoint, never count against
 //!   any limit;
 //! - a label a peer sends that is not in the table is *learned*: copied once,
-//!   then reused forever. Learning is capped twice: each session may teach at
-//!   most [`MAX_LABELS_PER_SESSION`] labels, and the process keeps at most
-//!   [`MAX_INTERNED_LABELS`] learned labels in all.
+//!   then reused forever. Learning is capped three times: each session may
+//!   teach at most [`MAX_LABELS_PER_SESSION`] labels; each *peer* may teach
+//!   at most as many, over all its sessions, where the transport tells who
+//!   the peer is (`RumpsteakSession::peer_identity`: the role a certificate
+//!   proved, or the address a plain-text peer connected from); and the
+//!   process keeps at most [`MAX_INTERNED_LABELS`] learned labels in all.
+//!
+//! So one session, or one peer however many sessions it opens, can take at
+//! most 64 of the 1024 places. What remains: enough *different* peers (16
+//! hostile certificates, or connections from 16 addresses) can still fill
+//! the table, after which an `offer` of a label that was neither registered
+//! nor part of an attached protocol fails with `TooManyLabels`. Labels the
+//! application registered, and those of attached protocols, are never
+//! affected, and `offer_among` needs no table.
 //!
 //! So receiving the same label a million times costs nothing more than
 //! receiving it once, a hostile peer cannot grow our memory without bound,
@@ -21,7 +32,7 @@
 //! that the labels of a running protocol cost neither the table's lock nor
 //! a UTF-8 check.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use rumpsteak_aura::{Label, Violation};
@@ -38,6 +49,10 @@ pub const MAX_LABELS_PER_SESSION: u32 = 64;
 struct Table {
     labels: HashSet<&'static str>,
     learned: usize,
+    /// How many labels each identified peer taught. An entry exists only
+    /// for a peer that taught one, so there are at most
+    /// [`MAX_INTERNED_LABELS`] of them.
+    by_peer: HashMap<Box<str>, u32>,
 }
 
 fn table() -> std::sync::MutexGuard<'static, Table> {
@@ -99,7 +114,7 @@ pub(crate) fn register_label_names<'a>(labels: impl IntoIterator<Item = &'a str>
 /// ```
 pub fn intern_label(label: &str) -> Result<&'static str, Violation> {
     let mut unlimited = u32::MAX;
-    resolve(label, &mut unlimited)
+    resolve(label, &mut unlimited, None)
 }
 
 /// One session's view of the label table: the labels it resolved lately,
@@ -137,10 +152,15 @@ impl SessionLabels {
     }
 
     /// Returns the process-wide `&'static str` for `label` from the table,
-    /// learning it if this session's quota and the process-wide limit allow,
-    /// and remembers it as recent.
-    pub(crate) fn learn(&mut self, label: &str) -> Result<&'static str, Violation> {
-        let resolved = resolve(label, &mut self.quota)?;
+    /// learning it if this session's quota, the quota of the `peer` it
+    /// comes from (when the transport knows who that is) and the
+    /// process-wide limit allow, and remembers it as recent.
+    pub(crate) fn learn(
+        &mut self,
+        label: &str,
+        peer: Option<&str>,
+    ) -> Result<&'static str, Violation> {
+        let resolved = resolve(label, &mut self.quota, peer)?;
         self.recent[self.next] = Some(resolved);
         self.next = (self.next + 1) % RECENT_LABELS;
         Ok(resolved)
@@ -148,27 +168,36 @@ impl SessionLabels {
 }
 
 /// Like [`intern_label`], charging a newly learned label to a session's
-/// `quota`.
-pub(crate) fn resolve(label: &str, quota: &mut u32) -> Result<&'static str, Violation> {
+/// `quota` and to its `peer`'s.
+pub(crate) fn resolve(
+    label: &str,
+    quota: &mut u32,
+    peer: Option<&str>,
+) -> Result<&'static str, Violation> {
     let mut t = table();
     if let Some(known) = t.labels.get(label) {
         return Ok(known);
     }
+    let too_many = |limit: usize| Violation::TooManyLabels {
+        label: label.to_owned(),
+        limit,
+    };
     if *quota == 0 {
-        return Err(Violation::TooManyLabels {
-            label: label.to_owned(),
-            limit: MAX_LABELS_PER_SESSION as usize,
-        });
+        return Err(too_many(MAX_LABELS_PER_SESSION as usize));
+    }
+    let taught = peer.map_or(0, |p| t.by_peer.get(p).copied().unwrap_or(0));
+    if taught >= MAX_LABELS_PER_SESSION {
+        return Err(too_many(MAX_LABELS_PER_SESSION as usize));
     }
     if t.learned >= MAX_INTERNED_LABELS {
-        return Err(Violation::TooManyLabels {
-            label: label.to_owned(),
-            limit: MAX_INTERNED_LABELS,
-        });
+        return Err(too_many(MAX_INTERNED_LABELS));
     }
     let learned: &'static str = Box::leak(label.to_owned().into_boxed_str());
     t.labels.insert(learned);
     t.learned += 1;
+    if let Some(p) = peer {
+        *t.by_peer.entry(p.into()).or_insert(0) += 1;
+    }
     *quota -= 1;
     Ok(learned)
 }
@@ -186,7 +215,7 @@ mod tests {
             .collect();
         let first: Vec<&'static str> = names
             .iter()
-            .map(|n| session.learn(n))
+            .map(|n| session.learn(n, None))
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(session.quota, MAX_LABELS_PER_SESSION - names.len() as u32);
@@ -202,9 +231,40 @@ mod tests {
         // Learning them again is not charged again and gives the same
         // `&'static str` as before.
         for (name, earlier) in names.iter().zip(&first) {
-            let again = session.learn(name).unwrap();
+            let again = session.learn(name, None).unwrap();
             assert!(std::ptr::eq(again, *earlier), "{name}");
         }
         assert_eq!(session.quota, MAX_LABELS_PER_SESSION - names.len() as u32);
+    }
+
+    #[test]
+    fn one_peer_teaches_at_most_its_quota_over_all_its_sessions() {
+        let peer = Some("address:203.0.113.9");
+        let mut taught = 0;
+        // Many sessions of one peer, each with a fresh session quota.
+        'sessions: for s in 0..10 {
+            let mut session = SessionLabels::default();
+            for l in 0..MAX_LABELS_PER_SESSION {
+                match session.learn(&format!("peer-quota-test-{s}-{l}"), peer) {
+                    Ok(_) => taught += 1,
+                    Err(Violation::TooManyLabels { limit, .. }) => {
+                        assert_eq!(limit, MAX_LABELS_PER_SESSION as usize);
+                        break 'sessions;
+                    }
+                    Err(other) => panic!("{other}"),
+                }
+            }
+        }
+        assert_eq!(taught, MAX_LABELS_PER_SESSION);
+        // Another peer, and a session with no known peer, still learn.
+        let mut other = SessionLabels::default();
+        assert!(
+            other
+                .learn("peer-quota-test-other", Some("role:Buyer"))
+                .is_ok()
+        );
+        assert!(other.learn("peer-quota-test-anonymous", None).is_ok());
+        // What the peer taught is known to everyone, at no charge.
+        assert!(other.learn("peer-quota-test-0-0", peer).is_ok());
     }
 }

@@ -646,3 +646,22 @@ fn pinning_a_ca_issued_certificate_is_refused_up_front() {
     let err = Trust::pinned([("Buyer", &issued.cert)]).unwrap_err();
     assert!(err.to_string().contains("not self-signed"), "{err}");
 }
+
+/// Sessions know who their peer is: the role its certificate proved over
+/// TLS, the address it connected from in plain text.
+#[tokio::test]
+async fn sessions_carry_their_peers_identity() {
+    let ca = DevCa::new("test CA").unwrap();
+    let server = listener(&ca, "Seller").await;
+    let options = tls(ca.identity("Buyer").unwrap());
+    let (d, a) = attempt(&server, "Buyer", ("Buyer", "Seller"), &options).await;
+    assert_eq!(d.unwrap().peer_identity(), Some("role:Seller"));
+    assert_eq!(a.unwrap().peer_identity(), Some("role:Buyer"));
+
+    let plain = SessionListener::bind(any_port(), "Seller", &TcpOptions::new())
+        .await
+        .unwrap();
+    let (d, a) = attempt(&plain, "Buyer", ("Buyer", "Seller"), &TcpOptions::new()).await;
+    assert_eq!(d.unwrap().peer_identity(), Some("address:127.0.0.1"));
+    assert_eq!(a.unwrap().peer_identity(), Some("address:127.0.0.1"));
+}

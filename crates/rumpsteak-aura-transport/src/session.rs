@@ -41,6 +41,101 @@ pub trait SessionTransport: Send + fmt::Debug + 'static {
     /// still reach the peer where the transport can manage it, then the peer
     /// sees the session closed. Must not block.
     fn close(&mut self);
+
+    /// Who the peer was proven or seen to be, if the transport knows: a
+    /// role proven by a certificate, or the network address a plain-text
+    /// peer connected from. Handlers use it to share limits among the
+    /// sessions of one peer (the labels it may teach the process). `None`
+    /// by default.
+    fn peer_identity(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// A transport with a peer identity attached
+/// ([`RumpsteakSession::with_peer_identity`]).
+#[derive(Debug)]
+struct Identified {
+    inner: Box<dyn SessionTransport>,
+    identity: Box<str>,
+}
+
+impl SessionTransport for Identified {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn start_send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+        self.inner.start_send(frame)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.inner.poll_flush(cx)
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
+        self.inner.poll_recv(cx)
+    }
+
+    fn close(&mut self) {
+        self.inner.close();
+    }
+
+    fn peer_identity(&self) -> Option<&str> {
+        Some(&self.identity)
+    }
+}
+
+/// An in-memory channel behind the trait, for the rare session that wraps
+/// one (an in-memory session given an identity).
+#[derive(Debug)]
+struct InMemory(SimpleChannel);
+
+impl SessionTransport for InMemory {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        // Never full: a send is one push.
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+        self.0.try_send_frame(frame)
+    }
+
+    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
+        self.0.poll_recv_frame(cx)
+    }
+
+    fn close(&mut self) {
+        self.0.close();
+    }
+}
+
+/// What a session holds for the moment its transport is moved out.
+#[derive(Debug)]
+struct Detached;
+
+impl SessionTransport for Detached {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Err(TransportError::closed()))
+    }
+
+    fn start_send(&mut self, _: Vec<u8>) -> Result<(), TransportError> {
+        Err(TransportError::closed())
+    }
+
+    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_recv(&mut self, _: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
+        Poll::Ready(Err(TransportError::closed()))
+    }
+
+    fn close(&mut self) {}
 }
 
 /// One role's session with one peer: frames in, frames out.
@@ -230,6 +325,42 @@ impl RumpsteakSession {
             )),
             other => other,
         }
+    }
+
+    /// Who the peer is, as far as the transport knows (see
+    /// [`SessionTransport::peer_identity`]); `None` for in-memory sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_transport::{RumpsteakSession, SimpleChannel};
+    ///
+    /// let (a, _b) = SimpleChannel::pair();
+    /// let session = RumpsteakSession::from(a);
+    /// assert_eq!(session.peer_identity(), None);
+    /// let session = session.with_peer_identity("address:192.0.2.7");
+    /// assert_eq!(session.peer_identity(), Some("address:192.0.2.7"));
+    /// ```
+    pub fn peer_identity(&self) -> Option<&str> {
+        match &self.io {
+            Io::Simple(_) => None,
+            Io::Dynamic(t) => t.peer_identity(),
+        }
+    }
+
+    /// Attaches who the peer is, for transports that learn it outside the
+    /// session (a network handshake). The session is unchanged otherwise.
+    pub fn with_peer_identity(mut self, identity: impl Into<Box<str>>) -> Self {
+        let inner: Box<dyn SessionTransport> =
+            match std::mem::replace(&mut self.io, Io::Dynamic(Box::new(Detached))) {
+                Io::Simple(ch) => Box::new(InMemory(ch)),
+                Io::Dynamic(t) => t,
+            };
+        self.io = Io::Dynamic(Box::new(Identified {
+            inner,
+            identity: identity.into(),
+        }));
+        self
     }
 
     /// Ends the sending side: the peer receives every frame sent before and

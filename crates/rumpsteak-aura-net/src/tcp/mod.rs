@@ -195,6 +195,11 @@ pub(crate) trait Handshaking: FrameIo + Sized + 'static {
     /// The session that carries on once the handshake is done.
     fn into_session(self) -> RumpsteakSession;
 
+    /// The session, knowing who the peer is.
+    fn into_identified_session(self, identity: Box<str>) -> RumpsteakSession {
+        self.into_session().with_peer_identity(identity)
+    }
+
     /// The handshake failed: the connection is dropped next, lingering at
     /// most [`REFUSED_LINGER`] instead of the session's linger time, so a
     /// peer that was refused cannot keep the socket for long.
@@ -223,6 +228,11 @@ where
     fn into_session(self) -> RumpsteakSession {
         RumpsteakSession::from_transport(self)
     }
+
+    fn into_identified_session(mut self, identity: Box<str>) -> RumpsteakSession {
+        self.set_identity(identity);
+        RumpsteakSession::from_transport(self)
+    }
 }
 
 impl Handshaking for RumpsteakSession {
@@ -235,10 +245,34 @@ impl Handshaking for RumpsteakSession {
     }
 }
 
-/// The session after the handshake, with the session's frame limit.
-fn after_handshake<T: Handshaking>(io: T, options: &TcpOptions) -> RumpsteakSession {
+/// The session after the handshake, with the session's frame limit and
+/// the peer's identity: the role its certificate proved, or the address a
+/// plain-text peer connected from (so that limits shared by the sessions
+/// of one peer, the labels it may teach, hold however many it opens).
+fn after_handshake<T: Handshaking>(
+    io: T,
+    options: &TcpOptions,
+    proven_role: Option<&str>,
+    addr: SocketAddr,
+) -> RumpsteakSession {
     let max = options.max_frame_len();
-    io.limit_frames(max).into_session().with_max_frame_len(max)
+    let identity = match proven_role {
+        Some(role) => format!("role:{role}"),
+        None => format!("address:{}", addr.ip()),
+    };
+    io.limit_frames(max)
+        .into_identified_session(identity.into_boxed_str())
+        .with_max_frame_len(max)
+}
+
+/// Whether the options' sessions prove their peers' roles.
+fn proves_roles(options: &TcpOptions) -> bool {
+    #[cfg(feature = "tls")]
+    if options.tls().is_some() {
+        return true;
+    }
+    let _ = options;
+    false
 }
 
 /// Checks both role names and the session identifier, then opens the TCP
@@ -288,7 +322,8 @@ pub(crate) async fn dial_handshake<T: Handshaking>(
         io.refused();
         return Err(e);
     }
-    Ok(after_handshake(io, options))
+    let proven = proves_roles(options).then_some(peer_role);
+    Ok(after_handshake(io, options, proven, addr))
 }
 
 /// The accepting side of the handshake on an opened connection, under
@@ -317,7 +352,11 @@ pub(crate) async fn admit<T: Handshaking>(
         Ok(from)
     };
     match until_deadline(ticket.deadline, options, addr, step).await {
-        Ok(from) => Ok((from, after_handshake(io, options))),
+        Ok(from) => {
+            let proven = peer_proven.is_some().then_some(from.as_str());
+            let session = after_handshake(io, options, proven, addr);
+            Ok((from, session))
+        }
         Err(e) => {
             io.refused();
             Err(e)

@@ -251,6 +251,8 @@ where
     writer: Option<FrameWriter<W>>,
     peer_addr: SocketAddr,
     linger: Duration,
+    /// Who the peer is, once the handshake said.
+    identity: Option<Box<str>>,
 }
 
 /// The transport of a plain TCP connection.
@@ -278,7 +280,13 @@ where
             writer: Some(FrameWriter::new(write, options.max_frame_len())),
             peer_addr,
             linger: options.linger(),
+            identity: None,
         }
+    }
+
+    /// Records who the peer is.
+    pub(crate) fn set_identity(&mut self, identity: Box<str>) {
+        self.identity = Some(identity);
     }
 
     /// Lingers at most `max` when dropped.
@@ -320,6 +328,10 @@ where
             Some(w) => w.poll_flush(cx),
             None => Poll::Ready(Ok(())),
         }
+    }
+
+    fn peer_identity(&self) -> Option<&str> {
+        self.identity.as_deref()
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {

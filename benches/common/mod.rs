@@ -2,6 +2,8 @@
 //! baseline every group is judged against (a tokio mpsc of `Vec<u8>` with
 //! postcard encode and decode written by hand).
 
+pub mod certs;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

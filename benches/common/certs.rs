@@ -35,6 +35,12 @@ pub struct Certs {
     b: Issued,
 }
 
+impl Default for Certs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Certs {
     /// A new CA and the certificates of A and B.
     pub fn new() -> Certs {

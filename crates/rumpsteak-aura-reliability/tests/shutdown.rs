@@ -5,9 +5,8 @@
 //! TCP and WebSocket (the last two through the public API of
 //! `rumpsteak-aura-net`, over loopback).
 //!
-//! TLS sessions run over TCP with certificates made at test time, each
-//! role's pinned. QUIC sessions do not exist in the workspace yet; when
-//! they do, they get a `Kind` here and run the same scenarios.
+//! TLS sessions run over TCP, QUIC sessions over loopback UDP, both with
+//! certificates made at test time, each role's pinned.
 
 mod common;
 
@@ -17,6 +16,7 @@ use common::{Handler, Msg, Party, endpoint, msg, within};
 use futures::channel::mpsc;
 use rumpsteak_aura::ChoreoHandler;
 use rumpsteak_aura_handler::{RumpsteakEndpoint, RumpsteakSession};
+use rumpsteak_aura_net::quic;
 use rumpsteak_aura_net::tcp::{self, SessionListener, TcpOptions};
 use rumpsteak_aura_net::tls::rustls::pki_types::{
     CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer,
@@ -33,6 +33,7 @@ enum Kind {
     Tcp,
     WebSocket,
     Tls,
+    Quic,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -110,6 +111,16 @@ async fn sessions(kind: Kind) -> (RumpsteakSession, RumpsteakSession) {
             let addr = listener.local_addr();
             let (a, b) = tokio::join!(
                 tcp::connect(addr, "Alice", "Bob", &alice),
+                listener.accept("Alice")
+            );
+            (a.unwrap(), b.unwrap())
+        }
+        Kind::Quic => {
+            let (alice, bob) = tls_options();
+            let listener = quic::QuicListener::bind(loopback, "Bob", &bob).unwrap();
+            let addr = listener.local_addr();
+            let (a, b) = tokio::join!(
+                quic::connect(addr, "Alice", "Bob", &alice),
                 listener.accept("Alice")
             );
             (a.unwrap(), b.unwrap())
@@ -241,4 +252,9 @@ async fn websocket_operations_in_flight_end_with_an_error() {
 #[tokio::test]
 async fn tls_operations_in_flight_end_with_an_error() {
     all_scenarios(Kind::Tls, Some(256 * 1024)).await;
+}
+
+#[tokio::test]
+async fn quic_operations_in_flight_end_with_an_error() {
+    all_scenarios(Kind::Quic, Some(256 * 1024)).await;
 }

@@ -256,8 +256,11 @@ pub fn inject(
     faults: Faults,
 ) -> (RumpsteakSession, FaultHandle) {
     let shared = Arc::new(Shared::default());
+    let session = session.into();
+    let identity = session.peer_identity().map(Into::into);
     let transport = FaultyTransport {
-        inner: Some(session.into()),
+        identity,
+        inner: Some(session),
         inbound: Lane::new(faults.inbound),
         outbound: Lane::new(faults.outbound),
         sending: None,
@@ -425,6 +428,8 @@ struct FaultyTransport {
     /// back by a reorder is delivered first.
     inbound_end: Option<TransportError>,
     shared: Arc<Shared>,
+    /// The wrapped session's peer identity, kept after a cut.
+    identity: Option<Box<str>>,
 }
 
 impl FaultyTransport {
@@ -568,6 +573,10 @@ impl SessionTransport for FaultyTransport {
         }
         inner.close();
     }
+
+    fn peer_identity(&self) -> Option<&str> {
+        self.identity.as_deref()
+    }
 }
 
 #[cfg(test)]
@@ -653,6 +662,17 @@ mod tests {
         assert_eq!(b.recv_frame().await.unwrap(), vec![0]);
         assert_eq!(b.recv_frame().await.unwrap(), vec![1]);
         assert!(b.recv_frame().await.unwrap_err().is_closed());
+    }
+
+    #[test]
+    fn the_wrapped_session_keeps_its_peer_identity() {
+        let (a, _b) = SimpleChannel::pair();
+        let a = RumpsteakSession::from(a).with_peer_identity("role:Bob");
+        let (a, _) = inject(a, Faults::new().inbound(Fault::Disconnect { after: 0 }));
+        assert_eq!(a.peer_identity(), Some("role:Bob"));
+        let (c, _d) = SimpleChannel::pair();
+        let (c, _) = inject(c, Faults::new());
+        assert_eq!(c.peer_identity(), None);
     }
 
     #[tokio::test]

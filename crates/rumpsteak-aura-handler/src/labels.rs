@@ -10,13 +10,15 @@
 //!   then reused forever. Learning is capped three times: each session may
 //!   teach at most [`MAX_LABELS_PER_SESSION`] labels; each *peer* may teach
 //!   at most as many, over all its sessions, where the transport tells who
-//!   the peer is (`RumpsteakSession::peer_identity`: the role a certificate
-//!   proved, or the address a plain-text peer connected from); and the
+//!   the peer is (`RumpsteakSession::peer_identity`: the key of the
+//!   certificate a TLS peer proved, or the address a plain-text peer
+//!   connected from, its IPv6 /64 for IPv6, shared by peers behind one NAT);
+//!   and the
 //!   process keeps at most [`MAX_INTERNED_LABELS`] learned labels in all.
 //!
 //! So one session, or one peer however many sessions it opens, can take at
 //! most 64 of the 1024 places. What remains: enough *different* peers (16
-//! hostile certificates, or connections from 16 addresses) can still fill
+//! hostile certificate keys, or connections from 16 addresses) can still fill
 //! the table, after which an `offer` of a label that was neither registered
 //! nor part of an attached protocol fails with `TooManyLabels`. Labels the
 //! application registered, and those of attached protocols, are never

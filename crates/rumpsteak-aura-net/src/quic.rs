@@ -34,6 +34,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -123,10 +124,12 @@ fn server_config(
 
 /// A QUIC connection that failed, as a transport error naming the
 /// address.
-fn connection_error(e: ConnectionError, addr: SocketAddr) -> TransportError {
+/// `listening` is whether this side accepted the connection: only then is
+/// a TLS alert believed as the dialer's refusal.
+fn connection_error(e: ConnectionError, addr: SocketAddr, listening: bool) -> TransportError {
     // A dialer that refused this side's certificate closes with the
     // crypto error of its TLS alert (0x100 + the alert).
-    if let ConnectionError::ConnectionClosed(close) = &e {
+    if let (true, ConnectionError::ConnectionClosed(close)) = (listening, &e) {
         let code = u64::from(close.error_code);
         if (0x100..0x200).contains(&code)
             && let Some(refusal) =
@@ -202,7 +205,33 @@ pub(crate) struct QuicRecv {
 pub(crate) struct QuicSend {
     stream: Option<quinn::SendStream>,
     keep: Option<Arc<Keep>>,
-    linger: Duration,
+    linger: Linger,
+}
+
+/// How long a dropped stream keeps its connection for the peer's
+/// acknowledgements: briefly until the handshake succeeded (a refused or
+/// evicted connection is not kept), the session's linger time after.
+#[derive(Clone)]
+struct Linger(Arc<AtomicU64>);
+
+impl Linger {
+    fn during_handshake(options: &TcpOptions) -> Linger {
+        let brief = options.linger().min(tcp::REFUSED_LINGER);
+        Linger(Arc::new(AtomicU64::new(millis(brief))))
+    }
+
+    /// The handshake succeeded.
+    fn settle(&self, options: &TcpOptions) {
+        self.0.store(millis(options.linger()), Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_millis(self.0.load(Ordering::Relaxed))
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Drop for QuicSend {
@@ -213,7 +242,7 @@ impl Drop for QuicSend {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let linger = self.linger;
+        let linger = self.linger.get();
         runtime.spawn(async move {
             // Already finished by an orderly close, or reset: either way the
             // wait below ends.
@@ -277,9 +306,10 @@ fn transport(
     (send, recv): (quinn::SendStream, quinn::RecvStream),
     addr: SocketAddr,
     options: &TcpOptions,
-) -> QuicTransport {
+) -> (QuicTransport, Linger) {
     let keep = Arc::new(Keep { conn, endpoint });
-    FramedTransport::new(
+    let linger = Linger::during_handshake(options);
+    let transport = FramedTransport::new(
         QuicRecv {
             stream: recv,
             _keep: Arc::clone(&keep),
@@ -287,11 +317,12 @@ fn transport(
         QuicSend {
             stream: Some(send),
             keep: Some(keep),
-            linger: options.linger(),
+            linger: linger.clone(),
         },
         addr,
         options,
-    )
+    );
+    (transport, linger)
 }
 
 /// The UDP address to dial from: any port, same family as the peer's.
@@ -362,23 +393,30 @@ pub async fn connect(
                     Some(refusal) => {
                         TransportError::refused(refusal.with_detail(format!("refused {addr}")))
                     }
-                    None => connection_error(e, addr),
+                    None => connection_error(e, addr, false),
                 });
             }
         };
         let streams = conn
             .open_bi()
             .await
-            .map_err(|e| connection_error(e, addr))?;
+            .map_err(|e| connection_error(e, addr, false))?;
         Ok((conn, streams))
     })
     .await;
     let (conn, streams) = opened?;
     let verdict = tls.verify_listener(peer_chain(&conn).as_deref());
-    let transport = transport(conn, Some(endpoint), streams, addr, options);
+    let (transport, linger) = transport(conn, Some(endpoint), streams, addr, options);
     match tcp::proven_as(verdict, peer_role) {
-        Ok(()) => {
-            tcp::dial_handshake(transport, addr, local_role, peer_role, deadline, options).await
+        Ok(proven) => {
+            let identity = Some(proven.identity.as_str());
+            let roles = (local_role, peer_role);
+            let session =
+                tcp::dial_handshake(transport, addr, roles, identity, deadline, options).await;
+            if session.is_ok() {
+                linger.settle(options);
+            }
+            session
         }
         Err(refusal) => {
             Err(tcp::refuse_now(transport, addr, local_role, refusal, deadline, options).await)
@@ -532,20 +570,27 @@ async fn open(
     let opened = tcp::until_deadline(ticket.deadline, options, addr, async {
         let conn = incoming
             .accept()
-            .map_err(|e| connection_error(e, addr))?
+            .map_err(|e| connection_error(e, addr, true))?
             .await
-            .map_err(|e| connection_error(e, addr))?;
+            .map_err(|e| connection_error(e, addr, true))?;
         let streams = conn
             .accept_bi()
             .await
-            .map_err(|e| connection_error(e, addr))?;
+            .map_err(|e| connection_error(e, addr, true))?;
         Ok((conn, streams))
     });
     let (conn, streams) = opened.await?;
     let verdict: Verdict = tls.verify_dialer(peer_chain(&conn).as_deref());
-    let transport = transport(conn, None, streams, addr, options);
+    let (transport, linger) = transport(conn, None, streams, addr, options);
     match verdict {
-        Ok(proven) => tcp::admit(transport, addr, local_role, Some(&proven), options, ticket).await,
+        Ok(proven) => {
+            let accepted =
+                tcp::admit(transport, addr, local_role, Some(&proven), options, ticket).await;
+            if accepted.is_ok() {
+                linger.settle(options);
+            }
+            accepted
+        }
         Err(refusal) => Err(tcp::refuse_now(
             transport,
             addr,

@@ -197,19 +197,25 @@ pub async fn connect(
             .await?;
         let (budget, stream) = Budget::new(halves.read.unsplit(halves.write));
         let session = upgrade_as_client(stream, addr, "wss", deadline, options).await?;
-        if let Err(refusal) = tcp::proven_as(halves.verdict, peer_role) {
-            let refused = tcp::refuse_now(session, addr, local_role, refusal, deadline, options);
-            return Err(refused.await);
-        }
+        let proven = match tcp::proven_as(halves.verdict, peer_role) {
+            Ok(proven) => proven,
+            Err(refusal) => {
+                let refused =
+                    tcp::refuse_now(session, addr, local_role, refusal, deadline, options);
+                return Err(refused.await);
+            }
+        };
+        let identity = Some(proven.identity.as_str());
+        let roles = (local_role, peer_role);
         let session =
-            tcp::dial_handshake(session, addr, local_role, peer_role, deadline, options).await?;
+            tcp::dial_handshake(session, addr, roles, identity, deadline, options).await?;
         budget.lift();
         return Ok(session);
     }
     let (budget, stream) = Budget::new(stream);
     let session = upgrade_as_client(stream, addr, "ws", deadline, options).await?;
-    let session =
-        tcp::dial_handshake(session, addr, local_role, peer_role, deadline, options).await?;
+    let roles = (local_role, peer_role);
+    let session = tcp::dial_handshake(session, addr, roles, None, deadline, options).await?;
     budget.lift();
     Ok(session)
 }

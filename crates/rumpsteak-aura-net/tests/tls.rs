@@ -647,7 +647,7 @@ fn pinning_a_ca_issued_certificate_is_refused_up_front() {
     assert!(err.to_string().contains("not self-signed"), "{err}");
 }
 
-/// Sessions know who their peer is: the role its certificate proved over
+/// Sessions know who their peer is: the key its certificate proved over
 /// TLS, the address it connected from in plain text.
 #[tokio::test]
 async fn sessions_carry_their_peers_identity() {
@@ -655,8 +655,17 @@ async fn sessions_carry_their_peers_identity() {
     let server = listener(&ca, "Seller").await;
     let options = tls(ca.identity("Buyer").unwrap());
     let (d, a) = attempt(&server, "Buyer", ("Buyer", "Seller"), &options).await;
-    assert_eq!(d.unwrap().peer_identity(), Some("role:Seller"));
-    assert_eq!(a.unwrap().peer_identity(), Some("role:Buyer"));
+    let (seller, buyer) = (d.unwrap(), a.unwrap());
+    // Over TLS a peer is the key of its certificate, whatever roles the
+    // certificate names.
+    let (seller_id, buyer_id) = (
+        seller.peer_identity().unwrap(),
+        buyer.peer_identity().unwrap(),
+    );
+    assert!(seller_id.starts_with("key:") && buyer_id.starts_with("key:"));
+    assert_ne!(seller_id, buyer_id);
+    let (d2, _a2) = attempt(&server, "Buyer", ("Buyer", "Seller"), &options).await;
+    assert_eq!(d2.unwrap().peer_identity(), Some(seller_id));
 
     let plain = SessionListener::bind(any_port(), "Seller", &TcpOptions::new())
         .await

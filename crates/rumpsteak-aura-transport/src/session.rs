@@ -328,7 +328,8 @@ impl RumpsteakSession {
     }
 
     /// Who the peer is, as far as the transport knows (see
-    /// [`SessionTransport::peer_identity`]); `None` for in-memory sessions.
+    /// [`SessionTransport::peer_identity`]); `None` for an in-memory session
+    /// that was not given one.
     ///
     /// # Examples
     ///

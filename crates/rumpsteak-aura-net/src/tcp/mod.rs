@@ -67,6 +67,17 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use crate::handshake::{self, Allow, FrameIo, Local, check_name};
+
+/// What a peer's verified certificate proves: the roles it names (and,
+/// with pinned trust, whose pinned key it carries), and an identity for
+/// the key that signed the handshake (`key:` and the hex of its
+/// `SubjectPublicKeyInfo`), the same for every role the certificate names.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) struct Proven {
+    pub(crate) roles: Vec<String>,
+    pub(crate) identity: String,
+}
 use rumpsteak_aura_transport::RumpsteakSession;
 
 #[cfg(feature = "quic")]
@@ -195,6 +206,12 @@ pub(crate) trait Handshaking: FrameIo + Sized + 'static {
     /// The session that carries on once the handshake is done.
     fn into_session(self) -> RumpsteakSession;
 
+    /// The handshake succeeded: from now on the connection lingers for the
+    /// session's linger time (before, it lingers at most
+    /// [`REFUSED_LINGER`], whatever ends it: a refusal, a timeout, an
+    /// eviction at the cap).
+    fn settle(&mut self, _options: &TcpOptions) {}
+
     /// The session, knowing who the peer is.
     fn into_identified_session(self, identity: Box<str>) -> RumpsteakSession {
         self.into_session().with_peer_identity(identity)
@@ -225,6 +242,10 @@ where
         self.shorten_linger(REFUSED_LINGER);
     }
 
+    fn settle(&mut self, options: &TcpOptions) {
+        self.set_linger(options.linger());
+    }
+
     fn into_session(self) -> RumpsteakSession {
         RumpsteakSession::from_transport(self)
     }
@@ -252,27 +273,37 @@ impl Handshaking for RumpsteakSession {
 fn after_handshake<T: Handshaking>(
     io: T,
     options: &TcpOptions,
-    proven_role: Option<&str>,
+    proven: Option<&str>,
     addr: SocketAddr,
 ) -> RumpsteakSession {
     let max = options.max_frame_len();
-    let identity = match proven_role {
-        Some(role) => format!("role:{role}"),
-        None => format!("address:{}", addr.ip()),
+    let identity = match proven {
+        Some(key) => key.to_string(),
+        None => address_identity(addr.ip()),
     };
-    io.limit_frames(max)
-        .into_identified_session(identity.into_boxed_str())
+    let mut io = io.limit_frames(max);
+    io.settle(options);
+    io.into_identified_session(identity.into_boxed_str())
         .with_max_frame_len(max)
 }
 
-/// Whether the options' sessions prove their peers' roles.
-fn proves_roles(options: &TcpOptions) -> bool {
-    #[cfg(feature = "tls")]
-    if options.tls().is_some() {
-        return true;
+/// The identity of a plain-text peer: its IPv4 address, or the /64 prefix
+/// of its IPv6 address (one host easily holds a whole /64). Peers behind
+/// one NAT or proxy share it.
+fn address_identity(ip: std::net::IpAddr) -> String {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => format!("address:{v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("address:{prefix}/64")
+        }
     }
-    let _ = options;
-    false
 }
 
 /// Checks both role names and the session identifier, then opens the TCP
@@ -300,8 +331,8 @@ pub(crate) async fn dial_checked(
 pub(crate) async fn dial_handshake<T: Handshaking>(
     io: T,
     addr: SocketAddr,
-    local_role: &str,
-    peer_role: &str,
+    (local_role, peer_role): (&str, &str),
+    proven: Option<&str>,
     deadline: Instant,
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
@@ -322,7 +353,6 @@ pub(crate) async fn dial_handshake<T: Handshaking>(
         io.refused();
         return Err(e);
     }
-    let proven = proves_roles(options).then_some(peer_role);
     Ok(after_handshake(io, options, proven, addr))
 }
 
@@ -335,7 +365,7 @@ pub(crate) async fn admit<T: Handshaking>(
     io: T,
     addr: SocketAddr,
     local_role: &str,
-    peer_proven: Option<&[String]>,
+    peer_proven: Option<&Proven>,
     options: &TcpOptions,
     ticket: &Ticket,
 ) -> Accepted {
@@ -343,7 +373,7 @@ pub(crate) async fn admit<T: Handshaking>(
     let local = Local {
         role: local_role,
         session: options.session_id(),
-        peer_proven,
+        peer_proven: peer_proven.map(|p| p.roles.as_slice()),
     };
     let step = async {
         let from = handshake::read_hello(&mut io, local, addr).await?;
@@ -353,7 +383,7 @@ pub(crate) async fn admit<T: Handshaking>(
     };
     match until_deadline(ticket.deadline, options, addr, step).await {
         Ok(from) => {
-            let proven = peer_proven.is_some().then_some(from.as_str());
+            let proven = peer_proven.map(|p| p.identity.as_str());
             let session = after_handshake(io, options, proven, addr);
             Ok((from, session))
         }
@@ -380,27 +410,42 @@ async fn dial_on(
             .connect(stream, addr, peer_role, deadline, options)
             .await?;
         let transport = FramedTransport::new(halves.read, halves.write, addr, options);
-        if let Err(refusal) = proven_as(halves.verdict, peer_role) {
-            return Err(refuse_now(transport, addr, local_role, refusal, deadline, options).await);
-        }
-        return dial_handshake(transport, addr, local_role, peer_role, deadline, options).await;
+        let proven = match proven_as(halves.verdict, peer_role) {
+            Ok(proven) => proven,
+            Err(refusal) => {
+                return Err(
+                    refuse_now(transport, addr, local_role, refusal, deadline, options).await,
+                );
+            }
+        };
+        let roles = (local_role, peer_role);
+        let identity = Some(proven.identity.as_str());
+        return dial_handshake(transport, addr, roles, identity, deadline, options).await;
     }
     let transport = TcpTransport::tcp(stream, addr, options);
-    dial_handshake(transport, addr, local_role, peer_role, deadline, options).await
+    dial_handshake(
+        transport,
+        addr,
+        (local_role, peer_role),
+        None,
+        deadline,
+        options,
+    )
+    .await
 }
 
 /// The dialer's verdict on the listener's certificate: it must prove
 /// `peer_role`, the role dialed.
 #[cfg(feature = "tls")]
-pub(crate) fn proven_as(verdict: crate::tls::Verdict, peer_role: &str) -> Result<(), Refusal> {
+pub(crate) fn proven_as(verdict: crate::tls::Verdict, peer_role: &str) -> Result<Proven, Refusal> {
     let proven = verdict?;
-    if proven.iter().any(|r| r == peer_role) {
-        return Ok(());
+    if proven.roles.iter().any(|r| r == peer_role) {
+        return Ok(proven);
     }
     Err(Refusal::new(
         RefusalReason::CertificateRole,
         peer_role,
-        format!("certificate of {}", handshake::Names(&proven)),
+        format!("certificate of {}", handshake::Names(&proven.roles)),
     ))
 }
 
@@ -727,6 +772,16 @@ impl fmt::Debug for SessionListener {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_peers_are_known_by_address_and_ipv6_hosts_by_their_64() {
+        let id = |s: &str| address_identity(s.parse().unwrap());
+        assert_eq!(id("192.0.2.7"), "address:192.0.2.7");
+        assert_eq!(id("::ffff:192.0.2.7"), "address:192.0.2.7");
+        assert_eq!(id("2001:db8:1:2:3:4:5:6"), "address:2001:db8:1:2::/64");
+        assert_eq!(id("2001:db8:1:2:ffff::1"), id("2001:db8:1:2::9"));
+        assert_ne!(id("2001:db8:1:3::1"), id("2001:db8:1:2::1"));
+    }
     use rumpsteak_aura::TransportErrorKind;
 
     /// `err` is an I/O error of `kind` whose message names `what` (an

@@ -279,7 +279,9 @@ where
             )),
             writer: Some(FrameWriter::new(write, options.max_frame_len())),
             peer_addr,
-            linger: options.linger(),
+            // Until the handshake succeeds, a connection that ends lingers
+            // briefly: see `Handshaking::settle`.
+            linger: options.linger().min(super::REFUSED_LINGER),
             identity: None,
         }
     }
@@ -287,6 +289,11 @@ where
     /// Records who the peer is.
     pub(crate) fn set_identity(&mut self, identity: Box<str>) {
         self.identity = Some(identity);
+    }
+
+    /// Lingers for `linger` when dropped.
+    pub(crate) fn set_linger(&mut self, linger: Duration) {
+        self.linger = linger;
     }
 
     /// Lingers at most `max` when dropped.

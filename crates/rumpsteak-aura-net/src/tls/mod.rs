@@ -446,7 +446,7 @@ impl TlsConfig {
                     // What the peer sent instead of a TLS answer may be a
                     // plain listener's refusal.
                     sniffed = sniff.seen;
-                    Err(tls_failure(e, addr))
+                    Err(tls_failure(e, addr, Side::Dialer))
                 }
             }
         })
@@ -484,7 +484,7 @@ impl TlsConfig {
         let tls = acceptor
             .accept(stream)
             .await
-            .map_err(|e| tls_failure(e, addr))?;
+            .map_err(|e| tls_failure(e, addr, Side::Listener))?;
         let verdict = self.verify(tls.get_ref().1.peer_certificates(), Side::Dialer);
         let (read, write) = tokio::io::split(tls);
         Ok(Halves {
@@ -584,7 +584,15 @@ fn verify_chain(
             presented,
         ));
     }
-    Ok(roles)
+    // The peer's identity is its key (the one that signed the handshake),
+    // not a role it names: a certificate naming many roles is one peer.
+    let key = cert.subject_public_key_info();
+    let mut identity = String::with_capacity(4 + 2 * key.as_ref().len());
+    identity.push_str("key:");
+    for b in key.as_ref() {
+        identity.push_str(&format!("{b:02x}"));
+    }
+    Ok(Proven { roles, identity })
 }
 
 impl PartialEq for TlsConfig {
@@ -611,8 +619,10 @@ enum Side {
     Dialer,
 }
 
+pub(crate) use crate::tcp::Proven;
+
 /// The roles a peer's certificate proves, or why it is refused.
-pub(crate) type Verdict = Result<Vec<String>, Refusal>;
+pub(crate) type Verdict = Result<Proven, Refusal>;
 
 /// An encrypted stream split in two, with the verdict on the peer's
 /// certificate.
@@ -646,7 +656,11 @@ fn chain_refusal(e: &webpki::Error, expected: &str, presented: &str) -> Refusal 
 
 /// A TLS failure that is not a verdict of this crate's checks: the peer
 /// broke the TLS handshake or is not speaking TLS.
-fn tls_failure(e: io::Error, addr: SocketAddr) -> TransportError {
+/// `side` is this side: only a listener believes an alert as a refusal,
+/// since it comes from a dialer that checked the listener's certificate;
+/// an alert a dialer receives may come from anyone on the path before any
+/// authentication.
+fn tls_failure(e: io::Error, addr: SocketAddr, side: Side) -> TransportError {
     if e.kind() == io::ErrorKind::TimedOut || e.get_ref().is_none() {
         return crate::tcp::at_address("TLS handshake with", addr, e);
     }
@@ -807,13 +821,13 @@ impl ServerCertVerifier for ListenerCheck {
         chain.extend(intermediates.iter().cloned());
         let verdict = verify_chain(&self.trust, &self.algorithms, Some(&chain), Side::Listener)
             .and_then(|proven| {
-                if proven.contains(&self.expected) {
+                if proven.roles.contains(&self.expected) {
                     Ok(())
                 } else {
                     Err(Refusal::new(
                         RefusalReason::CertificateRole,
                         self.expected.as_str(),
-                        format!("certificate of {}", handshake::Names(&proven)),
+                        format!("certificate of {}", handshake::Names(&proven.roles)),
                     ))
                 }
             });

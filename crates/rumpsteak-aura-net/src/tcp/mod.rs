@@ -15,12 +15,17 @@
 //!
 //! # The handshake
 //!
-//! Right after connecting, both sides say which role they are and which
-//! wire format version ([`WIRE_VERSION`]) they
-//! speak. A peer that is not the expected role, speaks another version, or
-//! is not a rumpsteak-aura session at all is refused with a
-//! [`Handshake`](crate::TransportErrorKind::Handshake) error on both sides,
-//! naming the reason, and the connection is closed.
+//! Right after connecting, both sides say which role they are, which
+//! session they belong to ([`TcpOptions::with_session_id`]) and which
+//! handshake and wire format versions ([`HANDSHAKE_VERSION`](crate::HANDSHAKE_VERSION))
+//! they speak. A peer that is not the expected role, belongs to another
+//! session or speaks another version is refused with a
+//! [`Refused`](crate::TransportErrorKind::Refused) error on both sides,
+//! naming what was expected and what was presented; one that is not a
+//! rumpsteak-aura session at all gets a
+//! [`Handshake`](crate::TransportErrorKind::Handshake) error. Either way
+//! the connection is closed. Over TLS ([`TcpOptions::with_tls`]), the
+//! certificates are checked first (see [`crate::tls`]).
 //!
 //! # Failure behaviour
 //!

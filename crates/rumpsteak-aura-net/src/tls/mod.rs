@@ -667,6 +667,7 @@ fn tls_failure(e: io::Error, addr: SocketAddr, side: Side) -> TransportError {
     if let Some(rustls::Error::AlertReceived(alert)) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        && matches!(side, Side::Listener)
         && let Some(refusal) = refused_by_alert(*alert)
     {
         return TransportError::refused(refusal.with_detail(format!("by {addr}")));

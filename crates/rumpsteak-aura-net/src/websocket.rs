@@ -24,7 +24,8 @@
 //! error of kind `UnexpectedEof`. A message over the frame limit is refused
 //! by tungstenite before it is buffered whole, and ends the session.
 //!
-//! Send errors come from tungstenite and are reported with kind `Other`.
+//! Send errors: an I/O failure (a reset connection, say) is kind `Io`, as
+//! over TCP; tungstenite's other errors are kind `Other`.
 //!
 //! Memory a slow peer can cost: as for TCP (kernel buffers plus one message
 //! each way in user space), since tungstenite writes through to the socket
@@ -522,31 +523,44 @@ fn gone() -> WsError {
     WsError::AlreadyClosed
 }
 
+/// A send error as the session reports it: tungstenite's I/O failures stay
+/// I/O errors (kind `Io`, as over TCP), the rest are kind `Other`.
+type SendError = Box<dyn std::error::Error + Send + Sync>;
+
+fn send_error(e: WsError) -> SendError {
+    match e {
+        WsError::Io(io) => Box::new(io),
+        other => Box::new(other),
+    }
+}
+
 impl<S: Socket> Sink<Vec<u8>> for BinarySink<S> {
-    type Error = WsError;
+    type Error = SendError;
 
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
         match &mut self.inner {
-            Some(sink) => sink.poll_ready_unpin(cx),
-            None => Poll::Ready(Err(gone())),
+            Some(sink) => sink.poll_ready_unpin(cx).map_err(send_error),
+            None => Poll::Ready(Err(send_error(gone()))),
         }
     }
 
-    fn start_send(mut self: Pin<&mut Self>, frame: Vec<u8>) -> Result<(), WsError> {
+    fn start_send(mut self: Pin<&mut Self>, frame: Vec<u8>) -> Result<(), SendError> {
         match &mut self.inner {
-            Some(sink) => sink.start_send_unpin(Message::Binary(frame.into())),
-            None => Err(gone()),
+            Some(sink) => sink
+                .start_send_unpin(Message::Binary(frame.into()))
+                .map_err(send_error),
+            None => Err(send_error(gone())),
         }
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
         match &mut self.inner {
-            Some(sink) => sink.poll_flush_unpin(cx),
+            Some(sink) => sink.poll_flush_unpin(cx).map_err(send_error),
             None => Poll::Ready(Ok(())),
         }
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
         let Some(sink) = &mut self.inner else {
             return Poll::Ready(Ok(()));
         };
@@ -554,7 +568,7 @@ impl<S: Socket> Sink<Vec<u8>> for BinarySink<S> {
         if done.is_ready() {
             self.closed = true;
         }
-        done
+        done.map_err(send_error)
     }
 }
 

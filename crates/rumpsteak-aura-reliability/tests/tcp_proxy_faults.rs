@@ -230,13 +230,19 @@ async fn scenario(kind: Kind, fault: NetFault) {
     within(10, proxy.task).await.unwrap();
     // Closed sockets linger at most their linger time: wait for them, a
     // bounded number of times.
+    // (Fewer than at the start is fine: another test's sockets may have
+    // been closing when the count was taken.)
     for _ in 0..50 {
-        if open_fds() == fds && rt.metrics().num_alive_tasks() == tasks {
+        if open_fds() <= fds && rt.metrics().num_alive_tasks() == tasks {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(open_fds(), fds, "{kind:?} {fault:?}: descriptors left open");
+    let open = open_fds();
+    assert!(
+        open <= fds,
+        "{kind:?} {fault:?}: descriptors left open ({open}, {fds} at the start)"
+    );
     assert_eq!(
         rt.metrics().num_alive_tasks(),
         tasks,
@@ -251,8 +257,8 @@ const FAULTS: [NetFault; 4] = [
     NetFault::Blackhole,
 ];
 
-// One test, so that no other test's runtime opens descriptors while these
-// are counted.
+// One test for all the faults (and the check of a reset's error kind), so
+// that no other test's runtime opens descriptors while these are counted.
 #[tokio::test]
 async fn tcp_and_websocket_faults_end_pending_operations_with_typed_errors_and_leak_nothing() {
     for kind in [Kind::Tcp, Kind::WebSocket] {
@@ -260,15 +266,15 @@ async fn tcp_and_websocket_faults_end_pending_operations_with_typed_errors_and_l
             scenario(kind, fault).await;
         }
     }
+    // In the same test, after the counting: its sockets would change the
+    // counts.
+    a_reset_websocket_send_is_an_io_error_as_over_tcp().await;
 }
 
-/// Over TCP a reset reaches the caller as `TransportErrorKind::Io`
-/// (`connection reset by peer`); over WebSocket the same reset arrives as
-/// `TransportErrorKind::Other` wrapping tungstenite's error (`IO error:
-/// Connection reset by peer`), so code that matches on `Io` to detect a
-/// dead peer misses it on WebSocket.
-#[tokio::test]
-#[ignore = "bug: rumpsteak-aura-net websocket reports an i/o failure of a send as kind Other, not Io"]
+/// A reset reaches the caller of a send as `TransportErrorKind::Io` over
+/// WebSocket as over TCP (it used to arrive as `Other` wrapping
+/// tungstenite's error, so code matching `Io` to detect a dead peer missed
+/// it on WebSocket).
 async fn a_reset_websocket_send_is_an_io_error_as_over_tcp() {
     let options = options(NetFault::Reset);
     let (a, b, proxy) = sessions(Kind::WebSocket, &options).await;

@@ -55,8 +55,13 @@ impl<Si, St> SinkStream<Si, St> {
     }
 }
 
+/// A sink's error: an `io::Error` stays an I/O error (kind `Io`, as over
+/// TCP), anything else is kind `Other`.
 fn sink_error(e: impl Into<Box<dyn StdError + Send + Sync>>) -> TransportError {
-    TransportError::other(e)
+    match e.into().downcast::<std::io::Error>() {
+        Ok(io) => TransportError::io(*io),
+        Err(other) => TransportError::other(other),
+    }
 }
 
 impl<Si, St> SessionTransport for SinkStream<Si, St>

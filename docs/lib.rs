@@ -43,5 +43,8 @@ pub mod layers {}
 #[doc = include_str!("performance.md")]
 pub mod performance {}
 
+#[doc = include_str!("reliability.md")]
+pub mod reliability {}
+
 #[doc = include_str!("wire-format.md")]
 pub mod wire_format {}

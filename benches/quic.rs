@@ -22,11 +22,10 @@
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumpsteak_aura_benches::certs::{Certs, RawTls};
-use rumpsteak_aura_benches::{Flavor, ok, run_pair};
+use rumpsteak_aura_benches::{Flavor, ok, run_pair, time_setups};
 use rumpsteak_aura_choreography::transport::RumpsteakSession;
 use rumpsteak_aura_choreography::transport::quic::{self, ALPN, QuicListener};
 use rumpsteak_aura_choreography::transport::tcp::TcpOptions;
@@ -183,23 +182,6 @@ fn quic_pingpong(c: &mut Criterion) {
         }
         group.finish();
     }
-}
-
-/// Times `iters` connection setups, each dropped after its time is taken.
-fn time_setups<T, F>(rt: &Runtime, iters: u64, mut setup: impl FnMut() -> F) -> Duration
-where
-    F: Future<Output = T>,
-{
-    rt.block_on(async {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            let start = Instant::now();
-            let made = setup().await;
-            total += start.elapsed();
-            drop(black_box(made));
-        }
-        total
-    })
 }
 
 fn quic_handshake(c: &mut Criterion) {

@@ -31,11 +31,10 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumpsteak_aura_benches::certs::{Certs, RawTls};
-use rumpsteak_aura_benches::{Flavor, ok, run_pair};
+use rumpsteak_aura_benches::{Flavor, ok, run_pair, time_setups};
 use rumpsteak_aura_choreography::transport::RumpsteakSession;
 use rumpsteak_aura_choreography::transport::tcp::{self, SessionListener, TcpOptions};
 use rumpsteak_aura_choreography::transport::tls::rustls::pki_types::ServerName;
@@ -164,24 +163,6 @@ fn tls_pingpong(c: &mut Criterion) {
         }
         group.finish();
     }
-}
-
-/// Times `iters` connection setups made by `setup`, each result dropped
-/// after its time is taken.
-fn time_setups<T, F>(rt: &Runtime, iters: u64, mut setup: impl FnMut() -> F) -> Duration
-where
-    F: Future<Output = T>,
-{
-    rt.block_on(async {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            let start = Instant::now();
-            let made = setup().await;
-            total += start.elapsed();
-            drop(black_box(made));
-        }
-        total
-    })
 }
 
 fn tls_handshake(c: &mut Criterion) {

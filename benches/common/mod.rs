@@ -470,3 +470,21 @@ pub fn alternate(
         om / bm
     );
 }
+
+/// Times `iters` connection setups made by `setup`, each result dropped
+/// after its time is taken (so closing is not counted).
+pub fn time_setups<T, F>(rt: &Runtime, iters: u64, mut setup: impl FnMut() -> F) -> Duration
+where
+    F: Future<Output = T>,
+{
+    rt.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let start = Instant::now();
+            let made = setup().await;
+            total += start.elapsed();
+            drop(std::hint::black_box(made));
+        }
+        total
+    })
+}

@@ -546,15 +546,11 @@ impl fmt::Debug for QuicListener {
 }
 
 fn opener(local_role: &str, options: &TcpOptions) -> Opener<Incoming> {
-    let role: Arc<str> = Arc::from(local_role);
-    let options = Arc::new(options.clone());
-    Arc::new(
-        move |incoming: Incoming, addr: SocketAddr, ticket: Ticket| {
-            let (role, options) = (Arc::clone(&role), Arc::clone(&options));
-            Box::pin(async move {
-                let result = open(incoming, addr, &role, &options, &ticket).await;
-                ticket.done(result);
-            })
+    tcp::opener(
+        local_role,
+        options,
+        |incoming, addr, role, options, ticket| async move {
+            open(incoming, addr, &role, &options, &ticket).await
         },
     )
 }

@@ -240,15 +240,13 @@ async fn upgrade_as_client<S: Socket>(
 
 /// The listener side of a WebSocket connection, plain or over TLS.
 fn ws_opener(local_role: &str, options: &TcpOptions) -> Opener {
-    let role: Arc<str> = Arc::from(local_role);
-    let options = Arc::new(options.clone());
-    Arc::new(move |stream: TcpStream, addr: SocketAddr, ticket: Ticket| {
-        let (role, options) = (Arc::clone(&role), Arc::clone(&options));
-        Box::pin(async move {
-            let result = open_ws(stream, addr, &role, &options, &ticket).await;
-            ticket.done(result);
-        })
-    })
+    tcp::opener(
+        local_role,
+        options,
+        |stream, addr, role, options, ticket| async move {
+            open_ws(stream, addr, &role, &options, &ticket).await
+        },
+    )
 }
 
 async fn open_ws(

@@ -86,7 +86,7 @@ impl Ticket {
     }
 
     /// Reports the end of the handshake.
-    pub(crate) fn done(self, result: Accepted) {
+    pub(crate) fn done(&self, result: Accepted) {
         // A listener that is gone drops the session, which closes it.
         let _ = self.events.send(Admitted::Done(result));
     }
@@ -105,6 +105,34 @@ impl Drop for Live {
 /// the ticket: the part that differs between TCP, TLS, WebSocket and QUIC.
 pub(crate) type Opener<C = TcpStream> =
     Arc<dyn Fn(C, SocketAddr, Ticket) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The opener that runs `open` on every connection, with the listener's
+/// role and options, and reports its result: the one place where a
+/// transport's way of opening a connection becomes a handshake task.
+pub(crate) fn opener<C, F, Fut>(local_role: &str, options: &TcpOptions, open: F) -> Opener<C>
+where
+    C: Send + 'static,
+    F: Fn(C, SocketAddr, Arc<str>, Arc<TcpOptions>, Arc<Ticket>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Accepted> + Send + 'static,
+{
+    let role: Arc<str> = Arc::from(local_role);
+    let options = Arc::new(options.clone());
+    let open = Arc::new(open);
+    Arc::new(move |conn: C, addr: SocketAddr, ticket: Ticket| {
+        let ticket = Arc::new(ticket);
+        let opened = open(
+            conn,
+            addr,
+            Arc::clone(&role),
+            Arc::clone(&options),
+            Arc::clone(&ticket),
+        );
+        Box::pin(async move {
+            let result = opened.await;
+            ticket.done(result);
+        })
+    })
+}
 
 /// Where connections come from: a TCP listener, a QUIC endpoint.
 pub(crate) trait Listen: Send + Sync + 'static {

@@ -63,8 +63,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use rumpsteak_aura::{Refusal, RefusalReason, TransportError};
 use socket2::{SockRef, TcpKeepalive};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -87,7 +85,7 @@ use rumpsteak_aura_transport::RumpsteakSession;
 
 #[cfg(feature = "quic")]
 pub(crate) use admission::Listen;
-pub(crate) use admission::{Accepted, Admission, Opener, Ticket};
+pub(crate) use admission::{Accepted, Admission, Opener, Ticket, opener};
 pub use mesh::{Mesh, MeshError, MeshTransport};
 pub use options::TcpOptions;
 pub(crate) use stream::{FramedTransport, TcpTransport};
@@ -456,15 +454,13 @@ pub(crate) fn proven_as(verdict: crate::tls::Verdict, peer_role: &str) -> Result
 
 /// The listener side of a plain or TLS connection (not WebSocket).
 fn framed_opener(local_role: &str, options: &TcpOptions) -> Opener {
-    let role: Arc<str> = Arc::from(local_role);
-    let options = Arc::new(options.clone());
-    Arc::new(move |stream: TcpStream, addr: SocketAddr, ticket: Ticket| {
-        let (role, options) = (Arc::clone(&role), Arc::clone(&options));
-        Box::pin(async move {
-            let result = open_framed(stream, addr, &role, &options, &ticket).await;
-            ticket.done(result);
-        })
-    })
+    admission::opener(
+        local_role,
+        options,
+        |stream, addr, role, options, ticket| async move {
+            open_framed(stream, addr, &role, &options, &ticket).await
+        },
+    )
 }
 
 async fn open_framed(

@@ -15,7 +15,9 @@
 //!   [`MeshTransport::Quic`](crate::tcp::MeshTransport::Quic).
 //!
 //! Which [`TcpOptions`] apply: the frame limit, the read deadline, the
-//! connect and handshake timeouts, the session identifier, the cap on
+//! connect timeout (for the QUIC handshake, which is the connection
+//! attempt) and the handshake timeout (for everything until the role
+//! handshake is done), the session identifier, the cap on
 //! pending handshakes and the linger time as over TCP; keepalive becomes
 //! QUIC's keep-alive interval, and a connection that hears nothing from
 //! its peer for three times that (at least 10 s; 30 s with keepalive off,
@@ -386,7 +388,21 @@ pub async fn connect(
         .map_err(|e| TransportError::handshake(format!("QUIC to {addr}: {e}")))?;
     let deadline = Instant::now() + options.handshake_timeout();
     let opened = tcp::until_deadline(deadline, options, addr, async {
-        let conn = match connecting.await {
+        // The QUIC handshake is the connection attempt: it is bounded by
+        // the connect timeout as well as by the handshake deadline.
+        let connect_timeout = options.connect_timeout();
+        let attempt = tokio::time::timeout(connect_timeout, connecting).await;
+        let Ok(attempt) = attempt else {
+            return Err(at_address(
+                "connect to",
+                addr,
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("timed out after {connect_timeout:?}"),
+                ),
+            ));
+        };
+        let conn = match attempt {
             Ok(conn) => conn,
             Err(e) => {
                 return Err(match slot.take() {

@@ -411,3 +411,34 @@ async fn a_reply_sent_before_a_drop_after_a_half_close_arrives_whole() {
     );
     serve.await.unwrap();
 }
+
+/// A QUIC dial to an address where nothing answers ends at the connect
+/// timeout, as a TCP dial does, not only at the longer handshake timeout.
+#[tokio::test]
+async fn a_dial_to_nobody_ends_at_the_connect_timeout() {
+    let ca = DevCa::new("test CA").unwrap();
+    // A bound UDP socket that never answers.
+    let silent = UdpSocket::bind(any_port()).unwrap();
+    let options = tls(ca.identity("Buyer").unwrap())
+        .with_connect_timeout(Duration::from_millis(300))
+        .with_handshake_timeout(Duration::from_secs(30));
+    let started = Instant::now();
+    let err = within(
+        10,
+        quic::connect(silent.local_addr().unwrap(), "Buyer", "Seller", &options),
+    )
+    .await
+    .unwrap_err();
+    // Far under the 30 s handshake timeout: the connect timeout ended it.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        common::io_error_kind(&err),
+        std::io::ErrorKind::TimedOut,
+        "{err}"
+    );
+    assert!(err.to_string().contains("connect to"), "{err}");
+}

@@ -402,7 +402,9 @@ impl TlsConfig {
         let slot = RefusalSlot::default();
         let check = Arc::new(ListenerCheck {
             trust: self.0.trust.clone(),
-            algorithms: self.0.algorithms,
+            possession: KeyPossession {
+                algorithms: self.0.algorithms,
+            },
             expected: peer_role.to_string(),
             slot: slot.clone(),
         });
@@ -678,53 +680,36 @@ fn tls_failure(e: io::Error, addr: SocketAddr, side: Side) -> TransportError {
     ))
 }
 
-/// The certificate checks made during the TLS handshake itself: only that
-/// the peer holds the private key of the certificate it sent. Whether that
-/// certificate is trusted, valid and of the right role is decided right
-/// after the handshake ([`TlsConfig::verify`]), before any frame of the
-/// role handshake is read or sent, so that the verdict can be told to the
-/// peer; a connection whose verdict is a refusal carries nothing but that
-/// refusal.
+/// A listener's check of the dialer's certificate during the TLS handshake
+/// itself: only that the dialer holds the private key of the certificate it
+/// sent (and the signature checks every other verifier here delegates to).
+/// Whether that certificate is trusted, valid and of the claimed role is
+/// decided right after the handshake ([`TlsConfig::verify`]), before any
+/// frame of the role handshake is read, so that the verdict can be told to
+/// the dialer; a connection whose verdict is a refusal carries nothing but
+/// that refusal. (A dialer checks the listener inside the handshake, with
+/// [`ListenerCheck`].)
 #[derive(Debug)]
 struct KeyPossession {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for KeyPossession {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        // Only TLS 1.3 is offered, so rustls never asks for this.
+impl KeyPossession {
+    /// Only TLS 1.3 is offered, so rustls never asks for this.
+    fn tls12_signature(&self) -> Result<HandshakeSignatureValid, rustls::Error> {
         Err(rustls::Error::General(
             "TLS 1.2 is not offered by rumpsteak-aura sessions".into(),
         ))
     }
 
-    fn verify_tls13_signature(
+    /// That the peer signed the handshake with the key of `cert`.
+    fn tls13_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
     }
 }
 
@@ -754,11 +739,11 @@ impl ClientCertVerifier for KeyPossession {
 
     fn verify_tls12_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        ServerCertVerifier::verify_tls12_signature(self, message, cert, dss)
+        self.tls12_signature()
     }
 
     fn verify_tls13_signature(
@@ -767,7 +752,7 @@ impl ClientCertVerifier for KeyPossession {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        ServerCertVerifier::verify_tls13_signature(self, message, cert, dss)
+        self.tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -803,7 +788,8 @@ impl RefusalSlot {
 #[derive(Debug)]
 struct ListenerCheck {
     trust: Trust,
-    algorithms: WebPkiSupportedAlgorithms,
+    /// The handshake's signatures are checked as everywhere else.
+    possession: KeyPossession,
     expected: String,
     slot: RefusalSlot,
 }
@@ -820,20 +806,15 @@ impl ServerCertVerifier for ListenerCheck {
         let mut chain = Vec::with_capacity(1 + intermediates.len());
         chain.push(end_entity.clone());
         chain.extend(intermediates.iter().cloned());
-        let verdict = verify_chain(&self.trust, &self.algorithms, Some(&chain), Side::Listener)
-            .and_then(|proven| {
-                if proven.roles.contains(&self.expected) {
-                    Ok(())
-                } else {
-                    Err(Refusal::new(
-                        RefusalReason::CertificateRole,
-                        self.expected.as_str(),
-                        format!("certificate of {}", handshake::Names(&proven.roles)),
-                    ))
-                }
-            });
+        let verified = verify_chain(
+            &self.trust,
+            &self.possession.algorithms,
+            Some(&chain),
+            Side::Listener,
+        );
+        let verdict = crate::tcp::proven_as(verified, &self.expected);
         match verdict {
-            Ok(()) => Ok(ServerCertVerified::assertion()),
+            Ok(_) => Ok(ServerCertVerified::assertion()),
             Err(refusal) => {
                 // The alert tells the listener the kind of failure.
                 let alert = match refusal.reason() {
@@ -849,18 +830,11 @@ impl ServerCertVerifier for ListenerCheck {
 
     fn verify_tls12_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        ServerCertVerifier::verify_tls12_signature(
-            &KeyPossession {
-                algorithms: self.algorithms,
-            },
-            message,
-            cert,
-            dss,
-        )
+        self.possession.tls12_signature()
     }
 
     fn verify_tls13_signature(
@@ -869,11 +843,11 @@ impl ServerCertVerifier for ListenerCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.possession.tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        self.possession.algorithms.supported_schemes()
     }
 }
 

@@ -3,14 +3,16 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use rumpsteak_aura::TransportError;
+use rumpsteak_aura::{TransportError, TransportErrorKind};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
@@ -41,6 +43,26 @@ pub enum MeshError {
         source: TransportError,
     },
 
+    /// A peer's address is a host name that did not resolve to any address
+    /// before the deadline passed.
+    #[error(
+        "role `{role}` could not resolve `{address}`, the address of `{peer}`, within {deadline:?}{}",
+        Lookup(.source.as_ref())
+    )]
+    Unresolved {
+        /// The local role.
+        role: String,
+        /// The peer whose address did not resolve.
+        peer: String,
+        /// The peer's address as the table gives it (`host:port`).
+        address: String,
+        /// The overall deadline.
+        deadline: Duration,
+        /// The last lookup failure, if a lookup answered at all.
+        #[source]
+        source: Option<io::Error>,
+    },
+
     /// The deadline passed before every peer was connected.
     #[error(
         "role `{role}` wired no session with {} within {deadline:?}",
@@ -65,8 +87,344 @@ impl MeshError {
     pub fn missing_roles(&self) -> &[String] {
         match self {
             MeshError::Incomplete { missing, .. } => missing,
+            MeshError::Unresolved { peer, .. } => std::slice::from_ref(peer),
             _ => &[],
         }
+    }
+}
+
+/// How a lookup ended, after the text of [`MeshError::Unresolved`].
+struct Lookup<'a>(Option<&'a io::Error>);
+
+impl fmt::Display for Lookup<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(e) => write!(f, ": {e}"),
+            None => f.write_str(" (no lookup answered in time)"),
+        }
+    }
+}
+
+/// Where a role of a [`Mesh`] is reached, or listens: a socket address, or
+/// a host name and a port.
+///
+/// A name is resolved (by the mesh's [`Resolve`]r, the system's by
+/// default) every time it is used: before each dial attempt, so a peer
+/// that comes back under a new address of the same name is found on the
+/// next retry, and when the role binds its listener.
+///
+/// Parsed from `host:port`, `1.2.3.4:port` or `[v6]:port`:
+///
+/// ```
+/// use rumpsteak_aura_net::tcp::MeshAddress;
+///
+/// let name: MeshAddress = "seller.shop.internal:7000".parse()?;
+/// assert_eq!(name, MeshAddress::name("seller.shop.internal", 7000));
+/// let v6: MeshAddress = "[::1]:7000".parse()?;
+/// assert_eq!(v6, MeshAddress::Socket("[::1]:7000".parse()?));
+/// assert_eq!(v6.port(), 7000);
+///
+/// let err = "seller.shop.internal".parse::<MeshAddress>().unwrap_err();
+/// assert_eq!(err.to_string(), "`seller.shop.internal` has no port (write `host:port`)");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MeshAddress {
+    /// An IP address and port, used as they are.
+    Socket(SocketAddr),
+    /// A host name and port, resolved each time the address is used.
+    Name {
+        /// The host name (`seller.shop.internal`, `localhost`).
+        host: String,
+        /// The port.
+        port: u16,
+    },
+}
+
+impl MeshAddress {
+    /// A host name and port. The name is not checked here; parse a
+    /// `host:port` string to check it.
+    pub fn name(host: impl Into<String>, port: u16) -> Self {
+        MeshAddress::Name {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        match self {
+            MeshAddress::Socket(addr) => addr.port(),
+            MeshAddress::Name { port, .. } => *port,
+        }
+    }
+
+    /// The socket addresses this address stands for now: itself, or what
+    /// `resolver` answers for the name (an error if it answers none).
+    pub async fn resolve(&self, resolver: &dyn Resolve) -> io::Result<Vec<SocketAddr>> {
+        match self {
+            MeshAddress::Socket(addr) => Ok(vec![*addr]),
+            MeshAddress::Name { host, port } => {
+                let addrs = resolver.resolve(host, *port).await?;
+                if addrs.is_empty() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("`{host}` resolved to no address"),
+                    ));
+                }
+                Ok(addrs)
+            }
+        }
+    }
+}
+
+impl From<SocketAddr> for MeshAddress {
+    fn from(addr: SocketAddr) -> Self {
+        MeshAddress::Socket(addr)
+    }
+}
+
+impl fmt::Display for MeshAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MeshAddress::Socket(addr) => addr.fmt(f),
+            MeshAddress::Name { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// Why a text is not a [`MeshAddress`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// There is no `:port` at the end.
+    #[error("`{0}` has no port (write `host:port`)")]
+    NoPort(String),
+    /// The port is not a number from 0 to 65535.
+    #[error("`{input}`: the port `{port}` is not a number from 0 to 65535")]
+    BadPort {
+        /// The whole address.
+        input: String,
+        /// The text after the last `:`.
+        port: String,
+    },
+    /// The host is neither an IP address nor a host name.
+    #[error("`{input}`: {reason}")]
+    BadHost {
+        /// The whole address.
+        input: String,
+        /// What is wrong with the host part.
+        reason: &'static str,
+    },
+}
+
+impl FromStr for MeshAddress {
+    type Err = AddressError;
+
+    fn from_str(input: &str) -> Result<Self, AddressError> {
+        if let Ok(addr) = input.parse::<SocketAddr>() {
+            return Ok(MeshAddress::Socket(addr));
+        }
+        let bad_host = |reason| AddressError::BadHost {
+            input: input.to_string(),
+            reason,
+        };
+        let Some((host, port)) = input.rsplit_once(':') else {
+            return Err(AddressError::NoPort(input.to_string()));
+        };
+        if host.starts_with('[') || host.ends_with(']') {
+            return Err(bad_host("not an IPv6 address in brackets"));
+        }
+        if host.contains(':') {
+            return Err(bad_host(
+                "an IPv6 address needs brackets, as in `[::1]:7000`",
+            ));
+        }
+        let port = port.parse::<u16>().map_err(|_| AddressError::BadPort {
+            input: input.to_string(),
+            port: port.to_string(),
+        })?;
+        if host.is_empty() {
+            return Err(bad_host("the host name is empty"));
+        }
+        if host.len() > 253 {
+            return Err(bad_host("the host name is longer than 253 bytes"));
+        }
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        // A final dot (a fully qualified name) is allowed.
+        let labels = host.strip_suffix('.').unwrap_or(host);
+        if !labels.split('.').all(label_ok) {
+            return Err(bad_host(
+                "not a host name (dot-separated labels of letters, digits, `-` and `_`)",
+            ));
+        }
+        if labels
+            .split('.')
+            .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(bad_host("not an IPv4 address"));
+        }
+        Ok(MeshAddress::Name {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+/// One role's row of a [`Mesh`] table: the address its peers dial (the
+/// advertised address), and, if it differs, the address it listens on.
+///
+/// A role in a container or behind NAT listens on `0.0.0.0:7000` or
+/// `[::]:7000` while its peers dial `seller.shop.internal:7000`:
+///
+/// ```
+/// use rumpsteak_aura_net::tcp::MeshEntry;
+///
+/// let seller = MeshEntry::new("seller.shop.internal:7000".parse()?)
+///     .with_bind("[::]:7000".parse()?);
+/// assert_eq!(seller.address().to_string(), "seller.shop.internal:7000");
+/// assert_eq!(seller.listen_address().to_string(), "[::]:7000");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MeshEntry {
+    address: MeshAddress,
+    bind: Option<MeshAddress>,
+}
+
+impl MeshEntry {
+    /// A role reached at `address`, which it also listens on.
+    pub fn new(address: MeshAddress) -> Self {
+        MeshEntry {
+            address,
+            bind: None,
+        }
+    }
+
+    /// Listens on `bind` instead of the advertised address (a name is
+    /// resolved, and the first of its addresses that can be bound is).
+    pub fn with_bind(mut self, bind: MeshAddress) -> Self {
+        self.bind = Some(bind);
+        self
+    }
+
+    /// The address peers dial.
+    pub fn address(&self) -> &MeshAddress {
+        &self.address
+    }
+
+    /// The bind address, if one was set.
+    pub fn bind(&self) -> Option<&MeshAddress> {
+        self.bind.as_ref()
+    }
+
+    /// The address the role listens on: the bind address, or else the
+    /// advertised one.
+    pub fn listen_address(&self) -> &MeshAddress {
+        self.bind.as_ref().unwrap_or(&self.address)
+    }
+}
+
+impl From<SocketAddr> for MeshEntry {
+    fn from(addr: SocketAddr) -> Self {
+        MeshEntry::new(MeshAddress::Socket(addr))
+    }
+}
+
+impl From<MeshAddress> for MeshEntry {
+    fn from(address: MeshAddress) -> Self {
+        MeshEntry::new(address)
+    }
+}
+
+/// What a [`Resolve`]r's lookup returns.
+pub type ResolveFuture<'a> = Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>>;
+
+/// Turns the host names of a [`Mesh`] table into socket addresses.
+///
+/// [`SystemResolver`] (the default) asks the operating system, as
+/// `tokio::net::lookup_host` does: `/etc/hosts`, DNS, and whatever else
+/// the system is configured with. Another resolver can serve names from a
+/// service registry, or, in tests, from a table the test changes.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use rumpsteak_aura_net::tcp::{Resolve, ResolveFuture};
+///
+/// /// Every name is the same loopback port.
+/// #[derive(Debug)]
+/// struct Fixed(SocketAddr);
+///
+/// impl Resolve for Fixed {
+///     fn resolve<'a>(&'a self, _host: &'a str, _port: u16) -> ResolveFuture<'a> {
+///         Box::pin(async move { Ok(vec![self.0]) })
+///     }
+/// }
+/// # let _ = Fixed("127.0.0.1:7000".parse().unwrap());
+/// ```
+pub trait Resolve: Send + Sync + fmt::Debug + 'static {
+    /// The socket addresses of `host` with `port`, in the order to try
+    /// them.
+    fn resolve<'a>(&'a self, host: &'a str, port: u16) -> ResolveFuture<'a>;
+}
+
+/// The operating system's resolver (`tokio::net::lookup_host`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn resolve<'a>(&'a self, host: &'a str, port: u16) -> ResolveFuture<'a> {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) })
+    }
+}
+
+/// The rows of a mesh: socket addresses only (as [`Mesh::new`] takes
+/// them), or entries.
+enum Table<R> {
+    Sockets(Vec<(R, SocketAddr)>),
+    Entries {
+        entries: Vec<(R, MeshEntry)>,
+        /// The rows whose advertised address is a socket address, for
+        /// [`Mesh::table`].
+        sockets: Vec<(R, SocketAddr)>,
+    },
+}
+
+impl<R> Table<R> {
+    fn len(&self) -> usize {
+        match self {
+            Table::Sockets(rows) => rows.len(),
+            Table::Entries { entries, .. } => entries.len(),
+        }
+    }
+
+    fn role(&self, i: usize) -> &R {
+        match self {
+            Table::Sockets(rows) => &rows[i].0,
+            Table::Entries { entries, .. } => &entries[i].0,
+        }
+    }
+
+    fn entry(&self, i: usize) -> MeshEntry {
+        match self {
+            Table::Sockets(rows) => MeshEntry::from(rows[i].1),
+            Table::Entries { entries, .. } => entries[i].1.clone(),
+        }
+    }
+
+    fn roles(&self) -> impl Iterator<Item = &R> {
+        (0..self.len()).map(|i| self.role(i))
     }
 }
 
@@ -94,6 +452,20 @@ type NameFn<R> = Arc<dyn Fn(&R) -> String + Send + Sync>;
 /// Plain-text handshakes prove nothing about who is dialing: on an untrusted
 /// network, a peer that completes the handshake first as some role is taken
 /// for it.
+///
+/// # Addresses
+///
+/// [`Mesh::new`] takes one socket address per role, used both to listen
+/// and to dial. [`Mesh::from_entries`] takes [`MeshEntry`]s instead: an
+/// advertised address that peers dial, which may be a host name and port
+/// (`seller.shop.internal:7000`, `localhost:7000`), and optionally a
+/// different address to listen on (`0.0.0.0:7000`, `[::]:7000`). Names are
+/// resolved (by [`with_resolver`](Mesh::with_resolver)'s resolver, the
+/// system's by default) before every dial attempt, so a peer restarted
+/// under a new address or port of the same name is found on a retry; every
+/// address a name resolves to is tried in turn. A name that never resolves
+/// before the deadline ends the wiring with [`MeshError::Unresolved`],
+/// naming the role and the name. IPv4 and IPv6 addresses both work.
 ///
 /// Roles are named by their `Debug` form unless
 /// [`with_role_names`](Mesh::with_role_names) says otherwise; all processes
@@ -142,7 +514,8 @@ type NameFn<R> = Arc<dyn Fn(&R) -> String + Send + Sync>;
 /// # }
 /// ```
 pub struct Mesh<R> {
-    table: Vec<(R, SocketAddr)>,
+    table: Table<R>,
+    resolver: Arc<dyn Resolve>,
     options: TcpOptions,
     deadline: Duration,
     retry_initial: Duration,
@@ -215,8 +588,13 @@ impl<R: fmt::Debug> Mesh<R> {
     /// assert!(!mesh.listens(&"Seller"));
     /// ```
     pub fn new(table: impl IntoIterator<Item = (R, SocketAddr)>) -> Self {
+        Self::over(Table::Sockets(table.into_iter().collect()))
+    }
+
+    fn over(table: Table<R>) -> Self {
         Mesh {
-            table: table.into_iter().collect(),
+            table,
+            resolver: Arc::new(SystemResolver),
             options: TcpOptions::new(),
             deadline: Duration::from_secs(30),
             retry_initial: Duration::from_millis(20),
@@ -227,7 +605,49 @@ impl<R: fmt::Debug> Mesh<R> {
     }
 }
 
+impl<R: fmt::Debug + Clone> Mesh<R> {
+    /// A mesh over a table of [`MeshEntry`]s (or anything that converts
+    /// into one: a `SocketAddr`, a [`MeshAddress`]), in the order given;
+    /// the defaults of [`Mesh::new`].
+    ///
+    /// # Examples
+    ///
+    /// A role listening on every interface, reached by name, beside one
+    /// reached by an IPv6 address:
+    ///
+    /// ```
+    /// use rumpsteak_aura_net::tcp::{Mesh, MeshAddress, MeshEntry};
+    ///
+    /// let mesh = Mesh::from_entries([
+    ///     ("Buyer", MeshEntry::new("localhost:7001".parse()?).with_bind("[::]:7001".parse()?)),
+    ///     ("Seller", MeshEntry::new("[::1]:7002".parse()?)),
+    /// ]);
+    /// let (role, buyer) = mesh.entries().next().unwrap();
+    /// assert_eq!((*role, buyer.address()), ("Buyer", &MeshAddress::name("localhost", 7001)));
+    /// assert!(mesh.listens(&"Buyer"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_entries<E: Into<MeshEntry>>(table: impl IntoIterator<Item = (R, E)>) -> Self {
+        let entries: Vec<(R, MeshEntry)> = table.into_iter().map(|(r, e)| (r, e.into())).collect();
+        let sockets = entries
+            .iter()
+            .filter_map(|(r, e)| match e.address() {
+                MeshAddress::Socket(addr) => Some((r.clone(), *addr)),
+                MeshAddress::Name { .. } => None,
+            })
+            .collect();
+        Self::over(Table::Entries { entries, sockets })
+    }
+}
+
 impl<R> Mesh<R> {
+    /// Resolves the table's host names with `resolver` instead of the
+    /// system's resolver.
+    pub fn with_resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Arc::new(resolver);
+        self
+    }
+
     /// Sets the options of every session.
     pub fn with_options(mut self, options: TcpOptions) -> Self {
         self.options = options;
@@ -268,9 +688,29 @@ impl<R> Mesh<R> {
         self.transport
     }
 
-    /// The table, in order.
+    /// The rows whose advertised address is a socket address, in order:
+    /// the whole table of a mesh made by [`Mesh::new`]. Rows given by host
+    /// name are left out; [`entries`](Mesh::entries) has every row.
     pub fn table(&self) -> &[(R, SocketAddr)] {
-        &self.table
+        match &self.table {
+            Table::Sockets(rows) => rows,
+            Table::Entries { sockets, .. } => sockets,
+        }
+    }
+
+    /// Every row of the table, in order.
+    pub fn entries(&self) -> impl Iterator<Item = (&R, MeshEntry)> {
+        (0..self.table.len()).map(|i| (self.table.role(i), self.table.entry(i)))
+    }
+
+    /// The options of every session.
+    pub fn options(&self) -> &TcpOptions {
+        &self.options
+    }
+
+    /// The overall deadline for wiring every session.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
     }
 }
 
@@ -279,12 +719,13 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
     /// in the table).
     pub fn listens(&self, role: &R) -> bool {
         self.table
-            .iter()
-            .position(|(r, _)| r == role)
+            .roles()
+            .position(|r| r == role)
             .is_some_and(|i| i + 1 < self.table.len())
     }
 
-    /// Wires every session of `local`, binding its table address if it
+    /// Wires every session of `local`, binding its table address (its
+    /// bind address if it has one, else its advertised address) if it
     /// listens.
     ///
     /// Returns the sessions in table order, one per other role.
@@ -324,11 +765,21 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
         name: &str,
         bound: Option<Bound>,
     ) -> Result<Listening, TransportError> {
-        let addr = self.table[me].1;
+        let entry = self.table.entry(me);
+        let at = entry.listen_address();
+        // What to bind, unless the caller bound it already.
+        let addrs = match bound {
+            Some(_) => Vec::new(),
+            None => at
+                .resolve(&*self.resolver)
+                .await
+                .map_err(|e| unresolved_error(at, e))?,
+        };
+        let addrs = &addrs;
         let tcp = |bound: Option<Bound>| async move {
             match bound {
                 Some(Bound::Tcp(l)) => Ok(l),
-                None => super::bind_listener(addr, &self.options).await,
+                None => first_bound(addrs, |a| super::bind_listener(a, &self.options)).await,
                 #[cfg(feature = "quic")]
                 Some(Bound::Udp(_)) => Err(wrong_socket("a TCP listener", "a UDP socket")),
             }
@@ -351,8 +802,13 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
             MeshTransport::Quic => {
                 let socket = match bound {
                     Some(Bound::Udp(socket)) => socket,
-                    None => std::net::UdpSocket::bind(addr)
-                        .map_err(|e| super::at_address("listen on", addr, e))?,
+                    None => {
+                        first_bound(addrs, |addr| async move {
+                            std::net::UdpSocket::bind(addr)
+                                .map_err(|e| super::at_address("listen on", addr, e))
+                        })
+                        .await?
+                    }
                     Some(Bound::Tcp(_)) => {
                         return Err(wrong_socket("a UDP socket", "a TCP listener"));
                     }
@@ -372,26 +828,37 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
         bound: Option<Bound>,
     ) -> Result<Vec<(R, RumpsteakSession)>, MeshError> {
         let started = Instant::now();
-        let names: Vec<String> = self.table.iter().map(|(r, _)| (self.names)(r)).collect();
+        let deadline_at = started + self.deadline;
+        let names: Vec<String> = self.table.roles().map(|r| (self.names)(r)).collect();
         for (i, name) in names.iter().enumerate() {
             if names[..i].contains(name) {
                 return Err(MeshError::DuplicateRole(name.clone()));
             }
         }
-        let Some(me) = self.table.iter().position(|(r, _)| r == local) else {
+        let Some(me) = self.table.roles().position(|r| r == local) else {
             return Err(MeshError::NotInTable((self.names)(local)));
         };
         let my_name = names[me].as_str();
 
         let listener = if me + 1 < self.table.len() {
-            Some(
-                self.listen(me, my_name, bound)
-                    .await
-                    .map_err(|source| MeshError::Listen {
-                        role: my_name.to_string(),
-                        source,
-                    })?,
-            )
+            // Binding waits for nothing but a lookup of a bind name, which
+            // the deadline bounds too.
+            let listening = tokio::time::timeout_at(deadline_at, self.listen(me, my_name, bound))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(TransportError::io(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no lookup of `{}` answered within {:?}",
+                            self.table.entry(me).listen_address(),
+                            self.deadline
+                        ),
+                    )))
+                });
+            Some(listening.map_err(|source| MeshError::Listen {
+                role: my_name.to_string(),
+                source,
+            })?)
         } else {
             None
         };
@@ -404,11 +871,13 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
             later: &names[me + 1..],
             claimed: Arc::new(Mutex::new(HashSet::new())),
             sessions: (0..self.table.len()).map(|_| None).collect(),
+            lookups: (0..self.table.len())
+                .map(|_| LookupState::default())
+                .collect(),
             last_error: None,
             pending: FuturesUnordered::new(),
         };
         wiring.start();
-        let deadline_at = started + self.deadline;
         while wiring.missing() > 0 {
             match tokio::time::timeout_at(deadline_at, wiring.pending.next()).await {
                 Ok(Some(event)) => wiring.handle(event)?,
@@ -426,10 +895,27 @@ enum Event {
     Dialed {
         peer: usize,
         attempt: u32,
-        result: Result<RumpsteakSession, TransportError>,
+        result: Result<RumpsteakSession, DialFailure>,
     },
     /// A handshake on this role's listener ended.
     Admitted(Accepted),
+}
+
+/// Why one dial attempt failed.
+enum DialFailure {
+    /// The peer's name did not resolve.
+    Lookup(io::Error),
+    /// Every address was tried; the last failure.
+    Transport(TransportError),
+}
+
+/// What the lookups of one peer's name have given so far.
+#[derive(Default)]
+struct LookupState {
+    /// Whether a lookup ever answered with addresses.
+    answered: bool,
+    /// The last lookup failure, while no lookup has answered.
+    failure: Option<io::Error>,
 }
 
 type Pending<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Event> + Send + 'a>>>;
@@ -445,6 +931,8 @@ struct Wiring<'a, R> {
     /// claiming the same role is refused.
     claimed: Arc<Mutex<HashSet<String>>>,
     sessions: Vec<Option<RumpsteakSession>>,
+    /// Per role, the lookups of its name.
+    lookups: Vec<LookupState>,
     last_error: Option<TransportError>,
     pending: Pending<'a>,
 }
@@ -466,10 +954,10 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
     fn dial(&mut self, peer: usize, attempt: u32, wait: Duration) {
         let (mesh, names) = (self.mesh, self.names);
         let (me, them) = (names[self.me].as_str(), names[peer].as_str());
-        let addr = mesh.table[peer].1;
+        let entry = mesh.table.entry(peer);
         self.pending.push(Box::pin(async move {
             tokio::time::sleep(wait).await;
-            let result = dial(mesh.transport, addr, me, them, &mesh.options).await;
+            let result = dial_entry(mesh, entry.address(), me, them).await;
             Event::Dialed {
                 peer,
                 attempt,
@@ -517,16 +1005,32 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
                 peer,
                 result: Ok(session),
                 ..
-            } => self.sessions[peer] = Some(session),
+            } => {
+                self.lookups[peer].answered = true;
+                self.sessions[peer] = Some(session);
+            }
             Event::Dialed {
                 peer,
                 attempt,
-                result: Err(e),
+                result: Err(failure),
             } => {
                 // Refusals too: "already connected" while a stale claim is
                 // pending, or a peer whose table differs, shows in the
                 // deadline error as the last failure.
-                self.last_error = Some(e);
+                self.last_error = Some(match failure {
+                    DialFailure::Transport(e) => {
+                        self.lookups[peer].answered = true;
+                        e
+                    }
+                    DialFailure::Lookup(e) => {
+                        let entry = self.mesh.table.entry(peer);
+                        let last = unresolved_error(entry.address(), copy_io(&e));
+                        if !self.lookups[peer].answered {
+                            self.lookups[peer].failure = Some(e);
+                        }
+                        last
+                    }
+                });
                 let factor = 2u32.saturating_pow(attempt.min(16));
                 let wait = self
                     .mesh
@@ -559,11 +1063,26 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
         Ok(())
     }
 
-    fn finish(self) -> Result<Vec<(R, RumpsteakSession)>, MeshError> {
-        let missing: Vec<String> = (0..self.sessions.len())
+    fn finish(mut self) -> Result<Vec<(R, RumpsteakSession)>, MeshError> {
+        let missing: Vec<usize> = (0..self.sessions.len())
             .filter(|&i| i != self.me && self.sessions[i].is_none())
-            .map(|i| self.names[i].clone())
             .collect();
+        // A peer this role dials whose name never resolved: that is the
+        // error to report, whatever else is missing.
+        if let Some(&peer) = missing.iter().find(|&&i| {
+            i < self.me
+                && !self.lookups[i].answered
+                && matches!(self.mesh.table.entry(i).address(), MeshAddress::Name { .. })
+        }) {
+            return Err(MeshError::Unresolved {
+                role: self.names[self.me].clone(),
+                peer: self.names[peer].clone(),
+                address: self.mesh.table.entry(peer).address().to_string(),
+                deadline: self.mesh.deadline,
+                source: self.lookups[peer].failure.take(),
+            });
+        }
+        let missing: Vec<String> = missing.into_iter().map(|i| self.names[i].clone()).collect();
         if !missing.is_empty() {
             return Err(MeshError::Incomplete {
                 role: self.names[self.me].clone(),
@@ -575,11 +1094,91 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
         Ok(self
             .mesh
             .table
-            .iter()
+            .roles()
             .zip(self.sessions)
-            .filter_map(|((role, _), session)| Some((role.clone(), session?)))
+            .filter_map(|(role, session)| Some((role.clone(), session?)))
             .collect())
     }
+}
+
+/// One dial attempt at a peer's advertised address: looks its name up
+/// (again, on every attempt) and tries each address in turn until one
+/// answers. A refusal or a failed handshake ends the attempt at once: a
+/// rumpsteak-aura peer answered there.
+async fn dial_entry<R>(
+    mesh: &Mesh<R>,
+    address: &MeshAddress,
+    me: &str,
+    them: &str,
+) -> Result<RumpsteakSession, DialFailure> {
+    let addrs = address
+        .resolve(&*mesh.resolver)
+        .await
+        .map_err(DialFailure::Lookup)?;
+    let mut last = None;
+    for addr in addrs {
+        match dial(mesh.transport, addr, me, them, &mesh.options).await {
+            Ok(session) => return Ok(session),
+            Err(e) if matches!(e.kind(), TransportErrorKind::Io(_)) => last = Some(e),
+            Err(e) => return Err(DialFailure::Transport(e)),
+        }
+    }
+    // `resolve` answers at least one address, so `last` is set; were it
+    // not, say so rather than trust it.
+    Err(DialFailure::Transport(last.unwrap_or_else(|| {
+        unresolved_error(
+            address,
+            io::Error::new(io::ErrorKind::NotFound, "no address to dial"),
+        )
+    })))
+}
+
+/// Binds the first of `addrs` that `bind` can, or returns the last
+/// failure.
+async fn first_bound<T, F, Fut>(addrs: &[SocketAddr], bind: F) -> Result<T, TransportError>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: Future<Output = Result<T, TransportError>>,
+{
+    let mut last = None;
+    for &addr in addrs {
+        match bind(addr).await {
+            Ok(bound) => return Ok(bound),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        TransportError::io(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no address to listen on",
+        ))
+    }))
+}
+
+/// A lookup failure as a transport error naming the address.
+#[derive(Debug, thiserror::Error)]
+#[error("resolve `{address}`: {source}")]
+struct Unresolved {
+    address: String,
+    #[source]
+    source: io::Error,
+}
+
+fn unresolved_error(address: &MeshAddress, source: io::Error) -> TransportError {
+    let kind = source.kind();
+    TransportError::io(io::Error::new(
+        kind,
+        Unresolved {
+            address: address.to_string(),
+            source,
+        },
+    ))
+}
+
+/// An `io::Error` with the same kind and message (`io::Error` is not
+/// `Clone`).
+fn copy_io(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
 }
 
 /// Dials one peer over the mesh's transport.
@@ -614,8 +1213,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl<R: fmt::Debug> fmt::Debug for Mesh<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries: Vec<_> = self.entries().collect();
         f.debug_struct("Mesh")
-            .field("table", &self.table)
+            .field("table", &entries)
+            .field("resolver", &self.resolver)
             .field("options", &self.options)
             .field("deadline", &self.deadline)
             .field("retry_initial", &self.retry_initial)

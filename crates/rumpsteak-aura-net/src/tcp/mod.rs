@@ -86,7 +86,10 @@ use rumpsteak_aura_transport::RumpsteakSession;
 #[cfg(feature = "quic")]
 pub(crate) use admission::Listen;
 pub(crate) use admission::{Accepted, Admission, Opener, Ticket, opener};
-pub use mesh::{Mesh, MeshError, MeshTransport};
+pub use mesh::{
+    AddressError, Mesh, MeshAddress, MeshEntry, MeshError, MeshTransport, Resolve, ResolveFuture,
+    SystemResolver,
+};
 pub use options::TcpOptions;
 pub(crate) use stream::{FramedTransport, TcpTransport};
 

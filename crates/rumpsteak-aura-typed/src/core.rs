@@ -174,6 +174,22 @@ impl<'a, R: RoleBounds, H> Core<'a, R, H> {
             ep.abandon(pending);
         }
     }
+
+    /// [`abandon`](Core::abandon) for a state whose pending peers are known
+    /// only at run time (the members of a role family, whose size is a
+    /// run's): `pending` lists them, and is called only if the core was
+    /// neither moved on nor finished, so a state that moved on allocates
+    /// nothing when it is dropped.
+    #[inline]
+    pub fn abandon_with(&mut self, pending: impl FnOnce() -> Vec<R>) {
+        self.handler = None;
+        if let Some(ep) = self.ep.take() {
+            let pending = pending();
+            if !pending.is_empty() {
+                ep.abandon(&pending);
+            }
+        }
+    }
 }
 
 impl<R: RoleBounds, H> Debug for Core<'_, R, H> {

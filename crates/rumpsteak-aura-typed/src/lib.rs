@@ -39,6 +39,6 @@ pub use rumpsteak_aura_handler::RumpsteakEndpoint;
 #[doc(hidden)]
 pub use rumpsteak_aura_protocol::ProjectionError;
 #[doc(hidden)]
-pub use rumpsteak_aura_protocol::{Monitor, Protocol};
+pub use rumpsteak_aura_protocol::{MAX_MEMBERS, Monitor, Protocol};
 #[doc(hidden)]
 pub use serde;

@@ -1,0 +1,432 @@
+//! Role families in the typed API: the scatter/gather/announce protocol of
+//! the `family_scatter_gather` example with every role typed, in its own
+//! task, on a monitored endpoint, for 1, 3 and 50 workers; typed roles
+//! against untyped monitored peers both ways; a coordinator that gives up
+//! mid-round abandons the members still waiting, and no more; the sizes
+//! and members are checked once, with typed errors.
+
+mod common;
+
+use common::{Handler, assert_finished, within};
+use rumpsteak_aura::{ChoreoHandler, ChoreographyError, Label};
+use rumpsteak_aura_handler::{RumpsteakEndpoint, SimpleChannel};
+use rumpsteak_aura_typed::ProjectionError;
+use serde::{Deserialize, Serialize};
+
+/// The numbers one worker adds up in one round.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Task {
+    numbers: Vec<u64>,
+}
+
+/// One worker's result for one round.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sum(u64);
+
+rumpsteak_aura_macros::protocol! {
+    /// Rounds of scatter and gather, until the coordinator says stop: the
+    /// protocol of the `family_scatter_gather` example.
+    #[protocol(crate = "::rumpsteak_aura_typed")]
+    pub mod scatter = "
+        roles Coordinator, Worker[n];
+        rec Round {
+            choice at Coordinator {
+                work: {
+                    foreach Worker[i] { Coordinator -> Worker[i]: Task(Task); }
+                    foreach Worker[i] { Worker[i] -> Coordinator: Sum(Sum); }
+                    continue Round;
+                }
+                stop: {
+                    foreach Worker[i] { Coordinator -> Worker[i]: Stop; }
+                }
+            }
+        }";
+}
+
+use scatter::{Role, Sizes};
+
+type Endpoint = RumpsteakEndpoint<Role>;
+
+/// A role gets this long to finish a run. The runs take milliseconds; the
+/// bound only proves that none hangs, so it is generous for a loaded CI
+/// machine.
+const RUN_SECS: u64 = 30;
+
+/// How many rounds of work the coordinator runs.
+const ROUNDS: u64 = 3;
+
+/// The numbers of round `round` for worker `i`.
+fn numbers(round: u64, i: usize) -> Vec<u64> {
+    let base = round * 1000 + i as u64 * 10;
+    (base..base + 4).collect()
+}
+
+/// What the coordinator should gather in all.
+fn expected_total(n: usize) -> u64 {
+    (0..ROUNDS)
+        .flat_map(|r| (0..n).flat_map(move |i| numbers(r, i)))
+        .sum()
+}
+
+/// The coordinator's endpoint and one per worker, each connected to the
+/// coordinator in memory (workers do not talk to each other). With
+/// `monitored`, each carries the monitor of its concrete role.
+fn star(sizes: Sizes, monitored: bool) -> (Endpoint, Vec<Endpoint>) {
+    let n = sizes.worker();
+    let mut coordinator = Endpoint::new(Role::Coordinator);
+    let mut workers = Vec::with_capacity(n);
+    for i in 0..n {
+        let role = Role::Worker(i);
+        let mut ep = Endpoint::new(role);
+        let (to_worker, to_coordinator) = SimpleChannel::pair();
+        coordinator.register_channel(role, to_worker);
+        ep.register_channel(Role::Coordinator, to_coordinator);
+        if monitored {
+            ep = ep.with_protocol(scatter::monitor(role, sizes).unwrap());
+        }
+        workers.push(ep);
+    }
+    if monitored {
+        coordinator =
+            coordinator.with_protocol(scatter::monitor(Role::Coordinator, sizes).unwrap());
+    }
+    (coordinator, workers)
+}
+
+/// The typed coordinator. Even rounds go member by member through the
+/// `foreach` loop states; odd rounds use the methods that run every round
+/// of a one-message `foreach` at once. Gives the total of the sums.
+async fn typed_coordinator(
+    mut ep: Endpoint,
+    sizes: Sizes,
+) -> Result<(Endpoint, u64), ChoreographyError> {
+    use scatter::coordinator::{Foreach1, Foreach3, start};
+    let mut h = Handler::new();
+    let mut total = 0;
+    let mut s = start(&mut h, &mut ep, sizes)?;
+    for round in 0..ROUNDS {
+        // The choice is told to every member.
+        let mut scatter = s.choose_work().await?;
+        let gather = if round % 2 == 0 {
+            loop {
+                match scatter.next_member() {
+                    Foreach1::Member(i, member) => {
+                        assert_eq!(member.member(), i);
+                        let task = Task {
+                            numbers: numbers(round, i),
+                        };
+                        scatter = member.send_to_worker(&task).await?;
+                    }
+                    Foreach1::Done(gather) => break gather,
+                }
+            }
+        } else {
+            scatter
+                .send_to_each_worker(|i| Task {
+                    numbers: numbers(round, i),
+                })
+                .await?
+        };
+        s = if round % 2 == 0 {
+            let mut gather = gather;
+            loop {
+                match gather.next_member() {
+                    Foreach3::Member(_, member) => {
+                        let (Sum(sum), next) = member.recv_from_worker().await?;
+                        total += sum;
+                        gather = next;
+                    }
+                    Foreach3::Done(next) => break next,
+                }
+            }
+        } else {
+            let (sums, next) = gather.recv_from_each_worker().await?;
+            assert_eq!(sums.len(), sizes.worker());
+            total += sums.iter().map(|Sum(s)| s).sum::<u64>();
+            next
+        };
+    }
+    // The end is announced to every member, then each gets its `Stop`.
+    let end = s.choose_stop().await?.send_to_each_worker().await?;
+    end.finish();
+    Ok((ep, total))
+}
+
+/// A typed worker: adds up each task until told to stop. Gives the number
+/// of rounds it worked.
+async fn typed_worker(
+    mut ep: Endpoint,
+    sizes: Sizes,
+    i: usize,
+) -> Result<(Endpoint, u64), ChoreographyError> {
+    use scatter::worker::{Branch0, Member, start};
+    let mut h = Handler::new();
+    let member = Member::new(sizes, i).unwrap();
+    assert_eq!(member.role(), Role::Worker(i));
+    let mut s = start(&mut h, &mut ep, member)?;
+    let mut rounds = 0;
+    loop {
+        match s.branch().await? {
+            Branch0::Work(work) => {
+                let (task, reply) = work.recv_from_coordinator().await?;
+                s = reply
+                    .send_to_coordinator(&Sum(task.numbers.iter().sum()))
+                    .await?;
+                rounds += 1;
+            }
+            Branch0::Stop(stop) => {
+                let ((), end) = stop.recv_from_coordinator().await?;
+                end.finish();
+                break;
+            }
+        }
+    }
+    Ok((ep, rounds))
+}
+
+/// Runs the typed coordinator and `n` typed workers, each in its own task
+/// on its monitored endpoint, and checks the total and that every session
+/// of every role completed.
+async fn typed_run(n: usize) {
+    let sizes = Sizes::new(n).unwrap();
+    let (coordinator_ep, worker_eps) = star(sizes, true);
+    let workers: Vec<_> = worker_eps
+        .into_iter()
+        .enumerate()
+        .map(|(i, ep)| tokio::spawn(typed_worker(ep, sizes, i)))
+        .collect();
+    let coordinator = tokio::spawn(typed_coordinator(coordinator_ep, sizes));
+    let (ep, total) = within(RUN_SECS, coordinator).await.unwrap().unwrap();
+    assert_eq!(total, expected_total(n));
+    assert_eq!(ep.all_metadata().len(), n);
+    assert_finished(&ep);
+    for (i, w) in workers.into_iter().enumerate() {
+        let (ep, rounds) = within(RUN_SECS, w).await.unwrap().unwrap();
+        assert_eq!(*ep.local_role(), Role::Worker(i));
+        assert_eq!(rounds, ROUNDS);
+        assert_finished(&ep);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_worker() {
+    typed_run(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers() {
+    typed_run(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_workers() {
+    typed_run(50).await;
+}
+
+const WORK: Label = Label("work");
+const STOP: Label = Label("stop");
+
+/// The untyped side's type for the payload-less `Stop`: a unit struct of
+/// the label's name, which is what its monitor checks.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stop;
+
+/// An untyped coordinator, as the example writes it.
+async fn untyped_coordinator(
+    mut ep: Endpoint,
+    n: usize,
+) -> Result<(Endpoint, u64), ChoreographyError> {
+    let mut h = Handler::new();
+    let workers: Vec<Role> = (0..n).map(Role::Worker).collect();
+    let mut total = 0;
+    for round in 0..ROUNDS {
+        for &w in &workers {
+            h.choose(&mut ep, w, WORK).await?;
+        }
+        for (i, &w) in workers.iter().enumerate() {
+            let task = Task {
+                numbers: numbers(round, i),
+            };
+            h.send(&mut ep, w, &task).await?;
+        }
+        for &w in &workers {
+            let Sum(s) = h.recv(&mut ep, w).await?;
+            total += s;
+        }
+    }
+    for &w in &workers {
+        h.choose(&mut ep, w, STOP).await?;
+    }
+    for &w in &workers {
+        h.send(&mut ep, w, &Stop).await?;
+    }
+    Ok((ep, total))
+}
+
+/// An untyped worker, as the example writes it.
+async fn untyped_worker(mut ep: Endpoint) -> Result<(Endpoint, u64), ChoreographyError> {
+    let mut h = Handler::new();
+    let mut rounds = 0;
+    loop {
+        let label = h.offer(&mut ep, Role::Coordinator).await?;
+        if label == STOP {
+            let Stop = h.recv(&mut ep, Role::Coordinator).await?;
+            return Ok((ep, rounds));
+        }
+        let task: Task = h.recv(&mut ep, Role::Coordinator).await?;
+        h.send(&mut ep, Role::Coordinator, &Sum(task.numbers.iter().sum()))
+            .await?;
+        rounds += 1;
+    }
+}
+
+/// Typed workers, each a member of the family, against an untyped
+/// coordinator; every endpoint monitored, so the typed members' steps are
+/// the protocol's and the untyped coordinator's are checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_members_against_an_untyped_coordinator() {
+    let n = 3;
+    let sizes = Sizes::new(n).unwrap();
+    let (coordinator_ep, worker_eps) = star(sizes, true);
+    let workers: Vec<_> = worker_eps
+        .into_iter()
+        .enumerate()
+        .map(|(i, ep)| tokio::spawn(typed_worker(ep, sizes, i)))
+        .collect();
+    let coordinator = tokio::spawn(untyped_coordinator(coordinator_ep, n));
+    let (ep, total) = within(RUN_SECS, coordinator).await.unwrap().unwrap();
+    assert_eq!(total, expected_total(n));
+    assert_finished(&ep);
+    for w in workers {
+        let (ep, rounds) = within(RUN_SECS, w).await.unwrap().unwrap();
+        assert_eq!(rounds, ROUNDS);
+        assert_finished(&ep);
+    }
+}
+
+/// The typed coordinator against untyped monitored workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_coordinator_against_untyped_members() {
+    let n = 3;
+    let sizes = Sizes::new(n).unwrap();
+    let (coordinator_ep, worker_eps) = star(sizes, true);
+    let workers: Vec<_> = worker_eps
+        .into_iter()
+        .map(|ep| tokio::spawn(untyped_worker(ep)))
+        .collect();
+    let coordinator = tokio::spawn(typed_coordinator(coordinator_ep, sizes));
+    let (ep, total) = within(RUN_SECS, coordinator).await.unwrap().unwrap();
+    assert_eq!(total, expected_total(n));
+    assert_finished(&ep);
+    for w in workers {
+        let (ep, rounds) = within(RUN_SECS, w).await.unwrap().unwrap();
+        assert_eq!(rounds, ROUNDS);
+        assert_finished(&ep);
+    }
+}
+
+/// A coordinator that gives up in the middle of the scatter (its loop
+/// state dropped after member 1's task) abandons every member: the ones
+/// still waiting for a task and, since the gather and the announcement
+/// follow, the one that got its task too. Each gets an error instead of
+/// hanging, and the coordinator's metadata marks every member abandoned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_dropped_mid_round_abandons_every_member() {
+    use scatter::coordinator::{Foreach1, start};
+    let n = 3;
+    let sizes = Sizes::new(n).unwrap();
+    let (mut coordinator_ep, worker_eps) = star(sizes, false);
+    let workers: Vec<_> = worker_eps
+        .into_iter()
+        .enumerate()
+        .map(|(i, ep)| tokio::spawn(typed_worker(ep, sizes, i)))
+        .collect();
+    {
+        let mut h = Handler::new();
+        let s = start(&mut h, &mut coordinator_ep, sizes).unwrap();
+        let mut scatter = s.choose_work().await.unwrap();
+        for _ in 0..2 {
+            match scatter.next_member() {
+                Foreach1::Member(i, member) => {
+                    let task = Task {
+                        numbers: numbers(0, i),
+                    };
+                    scatter = member.send_to_worker(&task).await.unwrap();
+                }
+                Foreach1::Done(_) => panic!("three members, two rounds"),
+            }
+        }
+        assert!(
+            format!("{scatter:?}").ends_with("(member 2)"),
+            "{scatter:?}"
+        );
+        // Dropped here, with member 2's round still to come.
+    }
+    for (i, w) in workers.into_iter().enumerate() {
+        let outcome = within(RUN_SECS, w).await.unwrap();
+        assert!(outcome.is_err(), "worker {i} finished: {outcome:?}");
+    }
+    for i in 0..n {
+        let meta = coordinator_ep.get_metadata(&Role::Worker(i)).unwrap();
+        assert!(meta.is_abandoned, "member {i}: {meta:?}");
+    }
+}
+
+/// A run's sizes and members are checked once, with the protocol crate's
+/// typed errors; a member on another member's endpoint does not start; the
+/// role type prints members as the protocol names them.
+#[test]
+fn sizes_and_members_are_checked() {
+    assert_eq!(
+        Sizes::new(0),
+        Err(ProjectionError::FamilySize {
+            family: "Worker".into()
+        })
+    );
+    assert!(Sizes::new(257).is_err());
+    let sizes = Sizes::new(3).unwrap();
+    assert_eq!(sizes.worker(), 3);
+    assert_eq!(sizes.pairs(), [("Worker", 3)]);
+    assert_eq!(
+        sizes.roles(),
+        [
+            Role::Coordinator,
+            Role::Worker(0),
+            Role::Worker(1),
+            Role::Worker(2)
+        ]
+    );
+    assert_eq!(
+        scatter::worker::Member::new(sizes, 3),
+        Err(ProjectionError::NoSuchMember {
+            family: "Worker".into(),
+            index: 3,
+            size: 3
+        })
+    );
+    assert_eq!(format!("{:?}", Role::Worker(7)), "Worker[7]");
+    assert_eq!(Role::Worker(7).name(), "Worker");
+    assert_eq!(
+        scatter::monitor(Role::Worker(2), sizes).unwrap().role(),
+        "Worker[2]"
+    );
+    assert!(scatter::monitor(Role::Worker(3), sizes).is_err());
+
+    let mut h = Handler::new();
+    let mut ep = Endpoint::new(Role::Worker(1));
+    let member = scatter::worker::Member::new(sizes, 2).unwrap();
+    match scatter::worker::start(&mut h, &mut ep, member) {
+        Err(ChoreographyError::WrongRole { expected, found }) => {
+            assert_eq!(
+                (expected.as_str(), found.as_str()),
+                ("Worker[2]", "Worker[1]")
+            );
+        }
+        other => panic!("started on another member's endpoint: {other:?}"),
+    }
+    let mut ep = Endpoint::new(Role::Worker(0));
+    assert!(matches!(
+        scatter::coordinator::start(&mut h, &mut ep, sizes),
+        Err(ChoreographyError::WrongRole { .. })
+    ));
+}

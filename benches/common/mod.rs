@@ -3,6 +3,7 @@
 //! postcard encode and decode written by hand).
 
 pub mod certs;
+pub mod net;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -449,7 +450,19 @@ pub fn alternate(
     base: impl Fn() -> Duration,
     other: impl Fn() -> Duration,
 ) {
-    let per_round = |d: Duration| d.as_nanos() as f64 / ALTERNATE_ROUNDS as f64;
+    alternate_rounds(name, names, ALTERNATE_ROUNDS, base, other)
+}
+
+/// [`alternate`] for samples of `rounds` round trips each, for work whose
+/// round trip is too slow for [`ALTERNATE_ROUNDS`] of them per sample.
+pub fn alternate_rounds(
+    name: &str,
+    names: (&str, &str),
+    rounds: u64,
+    base: impl Fn() -> Duration,
+    other: impl Fn() -> Duration,
+) {
+    let per_round = |d: Duration| d.as_nanos() as f64 / rounds as f64;
     let summary = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         (v[0], v[v.len() / 2])

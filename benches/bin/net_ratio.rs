@@ -1,0 +1,54 @@
+//! Times the `tls_pingpong` and `quic_pingpong` rows, each session against
+//! its raw baseline (tokio-rustls or quinn used by hand, with the same
+//! certificates and framing), in alternating samples, as `typed_ratio`
+//! does for the typed rows:
+//!
+//! ```sh
+//! cargo run --release -p rumpsteak-aura-benches --bin net_ratio
+//! ```
+//!
+//! Criterion's rows for these run a minute apart, long enough on a shared
+//! machine for the load to change under them; here each session sample is
+//! taken right after a raw sample of the same size on the same runtime,
+//! 41 times, and the best and median of each are compared. Both runtimes
+//! are sampled; the work is that of the criterion rows (`common/net.rs`).
+
+use rumpsteak_aura_benches::certs::Certs;
+use rumpsteak_aura_benches::net::{QuicSessions, RawQuic, TlsEnds};
+use rumpsteak_aura_benches::{Flavor, alternate_rounds};
+
+/// Round trips per sample: a loopback round trip over TLS or QUIC takes
+/// tens of microseconds, so a sample is a few tenths of a second.
+const ROUNDS: u64 = 4_000;
+
+/// The frame sizes of the ping-pong rows.
+const SIZES: [(&str, usize); 2] = [("16 B", 16), ("16 KiB", 16 * 1024)];
+
+fn main() {
+    let certs = Certs::new();
+    for flavor in Flavor::ALL {
+        let rt = flavor.runtime();
+        let tls = TlsEnds::new(&rt, &certs);
+        let raw_quic = {
+            let _guard = rt.enter();
+            RawQuic::new(&certs)
+        };
+        let quic = QuicSessions::new(&rt, &certs);
+        for (name, size) in SIZES {
+            alternate_rounds(
+                &format!("TLS {name}, {}", flavor.name()),
+                ("raw tokio-rustls", "session"),
+                ROUNDS,
+                || tls.raw_pingpong(&rt, flavor, size, ROUNDS),
+                || tls.session_pingpong(&rt, flavor, size, ROUNDS),
+            );
+            alternate_rounds(
+                &format!("QUIC {name}, {}", flavor.name()),
+                ("raw quinn", "session"),
+                ROUNDS,
+                || raw_quic.pingpong(&rt, flavor, size, ROUNDS),
+                || quic.pingpong(&rt, flavor, size, ROUNDS),
+            );
+        }
+    }
+}

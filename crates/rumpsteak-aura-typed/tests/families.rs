@@ -430,3 +430,254 @@ fn sizes_and_members_are_checked() {
         Err(ChoreographyError::WrongRole { .. })
     ));
 }
+
+rumpsteak_aura_macros::protocol! {
+    /// A coordinator asks some members a question and skips the others;
+    /// an asked member answers yes or no, and tells a logger what it
+    /// chose; the logger hears from every member, then from the
+    /// coordinator. Choices inside a round, a member that chooses, a
+    /// third role with its own `foreach`, and a branch on the message
+    /// received.
+    #[protocol(crate = "::rumpsteak_aura_typed")]
+    pub mod survey = "
+        roles C, W[n], L;
+        foreach W[i] {
+            choice at C {
+                ask: {
+                    C -> W[i]: Ask(u32);
+                    choice at W[i] {
+                        yes: { W[i] -> C: Yes(u32); W[i] -> L: Note(u32); }
+                        no: { W[i] -> C: No; W[i] -> L: Quiet; }
+                    }
+                }
+                skip: { C -> W[i]: Skip; W[i] -> L: Skipped; }
+            }
+        }
+        C -> L: Done;";
+}
+
+/// What the survey's coordinator heard: each asked member's answer.
+async fn survey_c(
+    mut ep: RumpsteakEndpoint<survey::Role>,
+    sizes: survey::Sizes,
+) -> (RumpsteakEndpoint<survey::Role>, Vec<Option<u32>>) {
+    use survey::c::{Branch3, Foreach0, start};
+    let mut h = Handler::new();
+    let mut s = start(&mut h, &mut ep, sizes).unwrap();
+    let mut heard = Vec::new();
+    let after = loop {
+        match s.next_member() {
+            // Even members are asked, odd ones skipped.
+            Foreach0::Member(i, round) if i % 2 == 0 => {
+                let asked = round.choose_ask().await.unwrap();
+                let answer = asked.send_to_w(&(i as u32)).await.unwrap();
+                s = match answer.branch().await.unwrap() {
+                    Branch3::Yes(yes) => {
+                        let (x, next) = yes.recv_from_w().await.unwrap();
+                        heard.push(Some(x));
+                        next
+                    }
+                    Branch3::No(no) => {
+                        let ((), next) = no.recv_from_w().await.unwrap();
+                        heard.push(None);
+                        next
+                    }
+                };
+            }
+            Foreach0::Member(_, round) => {
+                s = round
+                    .choose_skip()
+                    .await
+                    .unwrap()
+                    .send_to_w()
+                    .await
+                    .unwrap();
+            }
+            Foreach0::Done(after) => break after,
+        }
+    };
+    after.send_to_l().await.unwrap().finish();
+    (ep, heard)
+}
+
+/// A survey member: says yes with its number times ten when asked a
+/// multiple of four, no otherwise.
+async fn survey_w(
+    mut ep: RumpsteakEndpoint<survey::Role>,
+    sizes: survey::Sizes,
+    i: usize,
+) -> RumpsteakEndpoint<survey::Role> {
+    use survey::w::{Branch0, Member, start};
+    let mut h = Handler::new();
+    let s = start(&mut h, &mut ep, Member::new(sizes, i).unwrap()).unwrap();
+    let end = match s.branch().await.unwrap() {
+        Branch0::Ask(asked) => {
+            let (q, answer) = asked.recv_from_c().await.unwrap();
+            assert_eq!(q as usize, i);
+            if q % 4 == 0 {
+                let told = answer.choose_yes().await.unwrap();
+                told.send_to_c(&(q * 10))
+                    .await
+                    .unwrap()
+                    .send_to_l(&q)
+                    .await
+                    .unwrap()
+            } else {
+                answer
+                    .choose_no()
+                    .await
+                    .unwrap()
+                    .send_to_c()
+                    .await
+                    .unwrap()
+                    .send_to_l()
+                    .await
+                    .unwrap()
+            }
+        }
+        Branch0::Skip(skipped) => {
+            let ((), tell) = skipped.recv_from_c().await.unwrap();
+            tell.send_to_l().await.unwrap()
+        }
+    };
+    end.finish();
+    ep
+}
+
+/// What the logger heard from each member, then `Done`.
+#[derive(Debug, PartialEq)]
+enum Log {
+    Note(u32),
+    Quiet,
+    Skipped,
+}
+
+async fn survey_l(
+    mut ep: RumpsteakEndpoint<survey::Role>,
+    sizes: survey::Sizes,
+) -> (RumpsteakEndpoint<survey::Role>, Vec<Log>) {
+    use survey::l::{Branch1, Foreach0, start};
+    let mut h = Handler::new();
+    let mut s = start(&mut h, &mut ep, sizes).unwrap();
+    let mut log = Vec::new();
+    let after = loop {
+        match s.next_member() {
+            Foreach0::Member(_, round) => {
+                s = match round.branch().await.unwrap() {
+                    Branch1::Yes(yes) => {
+                        let (x, next) = yes.recv_from_w().await.unwrap();
+                        log.push(Log::Note(x));
+                        next
+                    }
+                    Branch1::No(no) => {
+                        let ((), next) = no.recv_from_w().await.unwrap();
+                        log.push(Log::Quiet);
+                        next
+                    }
+                    // A branch on the message received: it comes with it.
+                    Branch1::Skipped(next) => {
+                        log.push(Log::Skipped);
+                        next
+                    }
+                };
+            }
+            Foreach0::Done(after) => break after,
+        }
+    };
+    let ((), end) = after.recv_from_c().await.unwrap();
+    end.finish();
+    (ep, log)
+}
+
+/// The survey with 5 members, every role typed and monitored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choices_inside_rounds() {
+    use survey::Role;
+    let n = 5;
+    let sizes = survey::Sizes::new(n).unwrap();
+    let roles = sizes.roles();
+    assert_eq!(roles.len(), n + 2);
+    let mut eps: Vec<_> = common::mesh(&roles)
+        .into_iter()
+        .map(|ep| {
+            let monitor = survey::monitor(*ep.local_role(), sizes).unwrap();
+            Some(ep.with_protocol(monitor))
+        })
+        .collect();
+    let mut take = |role: Role| {
+        eps[roles.iter().position(|r| *r == role).unwrap()]
+            .take()
+            .unwrap()
+    };
+    let c = tokio::spawn(survey_c(take(Role::C), sizes));
+    let l = tokio::spawn(survey_l(take(Role::L), sizes));
+    let ws: Vec<_> = (0..n)
+        .map(|i| tokio::spawn(survey_w(take(Role::W(i)), sizes, i)))
+        .collect();
+    let (ep, heard) = within(RUN_SECS, c).await.unwrap();
+    // Members 0, 2 and 4 are asked; 0 and 4 are multiples of four.
+    assert_eq!(heard, [Some(0), None, Some(40)]);
+    assert_finished(&ep);
+    let (ep, log) = within(RUN_SECS, l).await.unwrap();
+    assert_eq!(
+        log,
+        [
+            Log::Note(0),
+            Log::Skipped,
+            Log::Quiet,
+            Log::Skipped,
+            Log::Note(4)
+        ]
+    );
+    assert_finished(&ep);
+    for w in ws {
+        assert_finished(&within(RUN_SECS, w).await.unwrap());
+    }
+}
+
+/// A coordinator that gives up in the announcement, the last `foreach`,
+/// after member 0's `Stop`: nothing after it talks to the family, so only
+/// the members still to come are abandoned. Member 0 finished and is left
+/// alone; members 1 and 2 get an error instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_dropped_in_the_last_round_abandons_only_the_rest() {
+    use scatter::coordinator::{Foreach5, start};
+    let n = 3;
+    let sizes = Sizes::new(n).unwrap();
+    let (mut coordinator_ep, worker_eps) = star(sizes, false);
+    let workers: Vec<_> = worker_eps
+        .into_iter()
+        .enumerate()
+        .map(|(i, ep)| tokio::spawn(typed_worker(ep, sizes, i)))
+        .collect();
+    {
+        let mut h = Handler::new();
+        let s = start(&mut h, &mut coordinator_ep, sizes).unwrap();
+        let announce = s.choose_stop().await.unwrap();
+        match announce.next_member() {
+            Foreach5::Member(0, member) => {
+                let rest = member.send_to_worker().await.unwrap();
+                drop(rest);
+            }
+            other => panic!("the first round is member 0's: {other:?}"),
+        }
+    }
+    let mut outcomes = Vec::new();
+    for w in workers {
+        outcomes.push(within(RUN_SECS, w).await.unwrap());
+    }
+    assert_eq!(
+        outcomes[0].as_ref().map(|(_, rounds)| *rounds).ok(),
+        Some(0)
+    );
+    assert!(outcomes[1].is_err() && outcomes[2].is_err(), "{outcomes:?}");
+    let abandoned: Vec<bool> = (0..n)
+        .map(|i| {
+            coordinator_ep
+                .get_metadata(&Role::Worker(i))
+                .unwrap()
+                .is_abandoned
+        })
+        .collect();
+    assert_eq!(abandoned, [false, true, true]);
+}

@@ -36,16 +36,39 @@
 //! its identity from the files, and every session runs over TLS 1.3 with
 //! each side proving its role by certificate (see `common/certs.rs` for
 //! the file names, to run the roles by hand with certificates of your own).
+//!
+//! # From a deployment file, one role per machine
+//!
+//! ```text
+//! flagship_tcp --role Seller      --config mesh.toml   # on the seller's machine
+//! flagship_tcp --role Coordinator --config mesh.toml   # on the coordinator's
+//! flagship_tcp --role Buyer       --config mesh.toml   # on the buyer's
+//! flagship_tcp --config examples/mesh.toml             # all three on this machine
+//! ```
+//!
+//! The file (see `examples/mesh.toml` and `examples/mesh-three-machines.toml`)
+//! gives every role's address (a host name or an IP address, and the
+//! address it listens on if that differs), the transport, the TLS identity
+//! files and the limits; `RUMPSTEAK_ROLE_SELLER_ADDRESS` and the like
+//! override it (see `rumpsteak_aura_deploy::Deployment`). Without `--role`,
+//! the launcher starts the three roles of the file on this machine.
+//!
+//! SIGTERM or ctrl-c stops a role cleanly whichever way it was started:
+//! it closes its sessions, so its peers' pending receives end at once with
+//! a closed channel, and exits with status 143 (130 for ctrl-c) and a
+//! message saying the protocol was interrupted.
 
 mod common;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::flagship;
 use common::launch::{self, Args, Transport, address};
 use common::narrate::{Say, say};
 use common::{BoxError, Endpoint, Role, certs};
+use rumpsteak_aura_choreography::deploy::{Deployment, Interrupted, Shutdown};
 use rumpsteak_aura_choreography::transport::RumpsteakSession;
 use rumpsteak_aura_choreography::transport::tcp::{Mesh, MeshTransport, TcpOptions};
 use rumpsteak_aura_choreography::transport::websocket::{self, WebSocketListener};
@@ -135,16 +158,90 @@ async fn dial_websocket(
     }
 }
 
-async fn play(me: Role, args: &Args) -> Result<(), BoxError> {
+/// Why a role stopped before the end of the protocol.
+#[derive(Debug)]
+enum Stop {
+    /// SIGTERM or ctrl-c.
+    Interrupted(Interrupted),
+    /// Anything else.
+    Failed(BoxError),
+}
+
+impl<E: Into<BoxError>> From<E> for Stop {
+    fn from(e: E) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
+/// Runs `wiring` unless a signal comes first.
+async fn wire<T>(
+    shutdown: &mut Shutdown,
+    wiring: impl Future<Output = Result<T, BoxError>>,
+) -> Result<T, Stop> {
+    shutdown
+        .or_interrupted(wiring)
+        .await
+        .map_err(Stop::Interrupted)?
+        .map_err(Stop::Failed)
+}
+
+/// The role from the command line's table (and `--certs`).
+async fn play(me: Role, args: &Args, shutdown: &mut Shutdown) -> Result<(), Stop> {
     // Plain, or TLS with this role's identity from `--certs`: the same
     // options for every transport.
     let options = certs::tcp_options(me, args.certs.as_deref())?;
-    let mut ep = match args.transport {
-        Transport::Tcp => wire_mesh(me, &args.table, MeshTransport::Tcp, &options).await?,
-        Transport::WebSocket => wire_websocket(me, &args.table, &options).await?,
-        Transport::Quic => wire_mesh(me, &args.table, MeshTransport::Quic, &options).await?,
+    let ep = wire(shutdown, async {
+        match args.transport {
+            Transport::Tcp => wire_mesh(me, &args.table, MeshTransport::Tcp, &options).await,
+            Transport::WebSocket => wire_websocket(me, &args.table, &options).await,
+            Transport::Quic => wire_mesh(me, &args.table, MeshTransport::Quic, &options).await,
+        }
+    })
+    .await?;
+    let tls = options.tls().is_some();
+    run(me, ep, args.transport.name(), tls, shutdown).await
+}
+
+/// The role from a deployment file: its addresses, transport, identity
+/// and limits, with the environment's overrides.
+async fn play_deployed(me: Role, config: &Path, shutdown: &mut Shutdown) -> Result<(), Stop> {
+    let deployment = Deployment::load(config)?;
+    let mesh = deployment.mesh(launch::ROLES, &me)?;
+    for (role, entry) in mesh.entries() {
+        let listen = match entry.bind() {
+            Some(bind) if *role == me => format!(", listening on {bind}"),
+            _ => String::new(),
+        };
+        say(me, format_args!("{role:?} at {}{listen}", entry.address()));
+    }
+    let ep = wire(shutdown, async {
+        let mut ep = Endpoint::new(me);
+        for (peer, session) in mesh.connect(&me).await? {
+            ep.register_session(peer, session);
+        }
+        Ok(ep)
+    })
+    .await?;
+    let transport = match deployment.transport() {
+        MeshTransport::Tcp => "TCP",
+        MeshTransport::WebSocket => "WebSocket",
+        MeshTransport::Quic => "QUIC",
+        _ => "another transport",
     };
-    let security = if options.tls().is_some() {
+    let tls = mesh.options().tls().is_some();
+    run(me, ep, transport, tls, shutdown).await
+}
+
+/// Plays `me`'s part of the protocol on the wired endpoint, until it ends
+/// or a signal stops it (then every session is closed at once).
+async fn run(
+    me: Role,
+    mut ep: Endpoint,
+    transport: &str,
+    tls: bool,
+    shutdown: &mut Shutdown,
+) -> Result<(), Stop> {
+    let security = if tls {
         ", TLS 1.3, each peer's certificate checked for its role"
     } else {
         ""
@@ -152,17 +249,22 @@ async fn play(me: Role, args: &Args) -> Result<(), BoxError> {
     say(
         me,
         format_args!(
-            "connected to {} peer(s) over {}{security}",
+            "connected to {} peer(s) over {transport}{security}",
             ep.active_channel_count(),
-            args.transport.name()
         ),
     );
-    match me {
-        Role::Buyer => flagship::buyer(&mut ep, flagship::offers(), &Say).await?,
-        Role::Coordinator => flagship::coordinator(&mut ep, &Say).await?,
-        Role::Seller => flagship::seller(&mut ep, &Say).await?,
-        other => return Err(format!("{other:?} has no part in this protocol").into()),
-    }
+    shutdown
+        .run_until_shutdown(&mut ep, async |ep: &mut Endpoint| -> Result<(), BoxError> {
+            match me {
+                Role::Buyer => flagship::buyer(ep, flagship::offers(), &Say).await?,
+                Role::Coordinator => flagship::coordinator(ep, &Say).await?,
+                Role::Seller => flagship::seller(ep, &Say).await?,
+                other => return Err(format!("{other:?} has no part in this protocol").into()),
+            }
+            Ok(())
+        })
+        .await
+        .map_err(Stop::Interrupted)??;
     for (peer, meta) in ep.all_metadata() {
         say(
             me,
@@ -176,17 +278,216 @@ async fn play(me: Role, args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Plays `me` and turns the way it ended into the process's exit: an
+/// interrupted protocol exits at once with the signal's status and a
+/// message saying so.
+async fn play_and_exit(me: Role, args: &Args) -> Result<(), BoxError> {
+    // First thing: from here on SIGTERM and ctrl-c stop the role cleanly.
+    let mut shutdown = Shutdown::install()?;
+    let played = match &args.config {
+        Some(config) => play_deployed(me, config, &mut shutdown).await,
+        None => play(me, args, &mut shutdown).await,
+    };
+    match played {
+        Ok(()) => Ok(()),
+        Err(Stop::Failed(e)) => Err(e),
+        Err(Stop::Interrupted(interrupted)) => {
+            eprintln!("{me:?}: {interrupted}");
+            std::process::exit(interrupted.exit_code());
+        }
+    }
+}
+
 // --------------------------------------------------------------------------
 // The command line: without `--role`, the launcher of `common/launch.rs`.
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
+async fn main() -> std::process::ExitCode {
+    match start().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The message, not its `Debug` form: it names the file and the
+            // key at fault.
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start() -> Result<(), BoxError> {
     let args = Args::parse(
         "buyer=127.0.0.1:7401,coordinator=127.0.0.1:7402,seller=127.0.0.1:7403",
         &[Transport::Tcp, Transport::WebSocket, Transport::Quic],
     )?;
-    match args.role {
-        None => launch::launch(&args, "roles", RUN_DEADLINE).await,
-        Some(me) => play(me, &args).await,
+    match (args.role, &args.config) {
+        (None, None) => launch::launch(&args, "roles", RUN_DEADLINE).await,
+        (None, Some(config)) => launch::launch_from_config(config, "roles", RUN_DEADLINE).await,
+        (Some(me), _) => play_and_exit(me, &args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::process::Stdio;
+
+    use super::*;
+    use crate::common::certs::CertDir;
+    use crate::common::launch::parse_role;
+    use rumpsteak_aura_choreography::deploy::{ConfigError, TrustFiles};
+
+    /// Which role a child plays, and from which file.
+    const CHILD_ROLE: &str = "FLAGSHIP_TEST_ROLE";
+    const CHILD_CONFIG: &str = "FLAGSHIP_TEST_CONFIG";
+
+    /// One role as `flagship_tcp --role ROLE --config FILE` plays it (the
+    /// same function): this test binary, started again by
+    /// `three_processes_from_one_file_over_tls` with only this test
+    /// selected.
+    #[tokio::test]
+    #[ignore = "run by `three_processes_from_one_file_over_tls` in child processes"]
+    async fn role_from_the_environment() {
+        let role = parse_role(&std::env::var(CHILD_ROLE).unwrap()).unwrap();
+        let args = Args {
+            role: Some(role),
+            table: Vec::new(),
+            transport: Transport::Tcp,
+            tls: false,
+            certs: None,
+            config: Some(PathBuf::from(std::env::var(CHILD_CONFIG).unwrap())),
+        };
+        play_and_exit(role, &args).await.unwrap();
+    }
+
+    fn free_port(ip: &str) -> u16 {
+        std::net::TcpListener::bind((ip, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// The flagship's three roles in three processes, each started from
+    /// one deployment file as on three machines: TLS with certificates
+    /// made now, `localhost` and distinct loopback addresses, wildcard
+    /// binds.
+    #[tokio::test]
+    async fn three_processes_from_one_file_over_tls() {
+        let certs = CertDir::create(&launch::ROLES).unwrap();
+        let (pb, pc) = (free_port("::"), free_port("0.0.0.0"));
+        let text = format!(
+            r#"
+            transport = "tcp"
+            session = "flagship-test"
+            [tls]
+            ca = "ca.pem"
+            [roles.Buyer]
+            address = "localhost:{pb}"
+            bind = "[::]:{pb}"
+            cert = "buyer.pem"
+            key = "buyer.key"
+            [roles.Coordinator]
+            address = "127.0.0.2:{pc}"
+            bind = "0.0.0.0:{pc}"
+            cert = "coordinator.pem"
+            key = "coordinator.key"
+            [roles.Seller]
+            address = "127.0.0.3:9"
+            cert = "seller.pem"
+            key = "seller.key"
+            [limits]
+            wiring_deadline = "20s"
+            "#
+        );
+        let config = certs.path().join("mesh.toml");
+        std::fs::write(&config, text).unwrap();
+
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = launch::ROLES
+            .into_iter()
+            .map(|role| {
+                let child = tokio::process::Command::new(&exe)
+                    .args([
+                        "--ignored",
+                        "--exact",
+                        "tests::role_from_the_environment",
+                        "--nocapture",
+                    ])
+                    .env(CHILD_ROLE, format!("{role:?}"))
+                    .env(CHILD_CONFIG, &config)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .unwrap();
+                (role, child)
+            })
+            .collect();
+        for (role, child) in children {
+            // Generous: the protocol takes milliseconds once wired; the
+            // bound only turns a hang into a failure on a loaded machine.
+            let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+                .await
+                .expect("each role finishes within 60 s")
+                .unwrap();
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr),
+            );
+            assert!(
+                output.status.success(),
+                "{role:?}: {}\n{stdout}\n{stderr}",
+                output.status
+            );
+            let connected = format!(
+                "[{role:?}] connected to 2 peer(s) over TCP, TLS 1.3, each peer's certificate checked"
+            );
+            assert!(stdout.contains(&connected), "{role:?}: {stdout}");
+            let last = match role {
+                Role::Buyer => "[Buyer] bought chair for 35 (receipt #2)",
+                Role::Coordinator => "[Coordinator] relays done",
+                _ => "[Seller] closes the shop",
+            };
+            assert!(stdout.contains(last), "{role:?}: {stdout}");
+        }
+    }
+
+    /// The checked-in deployment files load; the three-machine one names
+    /// the certificate files it cannot find here.
+    #[test]
+    fn the_example_deployment_files_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let local = Deployment::load_with_env(
+            dir.join("mesh.toml"),
+            std::iter::empty::<(String, String)>(),
+        )
+        .unwrap();
+        let mesh = local.mesh(launch::ROLES, &Role::Buyer).unwrap();
+        let rows: Vec<String> = mesh
+            .entries()
+            .map(|(_, e)| e.address().to_string())
+            .collect();
+        assert_eq!(rows, ["localhost:7401", "127.0.0.2:7402", "127.0.0.3:7403"]);
+
+        let file = dir.join("mesh-three-machines.toml");
+        let machines =
+            Deployment::load_with_env(&file, std::iter::empty::<(String, String)>()).unwrap();
+        assert!(matches!(machines.trust(), Some(TrustFiles::Ca(_))));
+        assert_eq!(
+            machines
+                .role("Seller")
+                .unwrap()
+                .address()
+                .unwrap()
+                .to_string(),
+            "seller.shop.internal:7403"
+        );
+        let err = machines.mesh(launch::ROLES, &Role::Seller).unwrap_err();
+        assert!(matches!(err, ConfigError::Certificate { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: tls.ca: cannot read", file.display())),
+            "{err}"
+        );
     }
 }

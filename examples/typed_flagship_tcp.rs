@@ -125,6 +125,9 @@ async fn main() -> Result<(), BoxError> {
         "buyer=127.0.0.1:7411,coordinator=127.0.0.1:7412,seller=127.0.0.1:7413",
         &[Transport::Tcp],
     )?;
+    if args.config.is_some() {
+        return Err("this example takes no --config (flagship_tcp does)".into());
+    }
     match args.role {
         None => launch::launch(&args, "typed roles", RUN_DEADLINE).await,
         Some(me) => play(me, &args).await,

@@ -1,7 +1,7 @@
 //! What the one-process-per-role examples share: the command line (the
 //! role table `buyer=ADDR,coordinator=ADDR,seller=ADDR`, the transport,
-//! `--tls`), and the launcher, which starts one child per role and waits
-//! for them.
+//! `--tls`, or a deployment file with `--config`), and the launcher, which
+//! starts one child per role and waits for them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,10 @@ pub(crate) struct Args {
     /// `--certs DIR`: the roles' certificates and keys as PEM files (see
     /// `common/certs.rs`); implies TLS.
     pub(crate) certs: Option<PathBuf>,
+    /// `--config FILE`: a deployment file (see `examples/mesh.toml`) that
+    /// sets the addresses, the transport, the identities and the limits
+    /// instead of the other options.
+    pub(crate) config: Option<PathBuf>,
 }
 
 impl Args {
@@ -83,7 +87,9 @@ impl Args {
             transport: Transport::Tcp,
             tls: false,
             certs: None,
+            config: None,
         };
+        let mut table_given = false;
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -92,6 +98,10 @@ impl Args {
                 }
                 "--table" => {
                     parsed.table = parse_table(&args.next().ok_or("--table needs a value")?)?;
+                    table_given = true;
+                }
+                "--config" => {
+                    parsed.config = Some(args.next().ok_or("--config needs a file")?.into());
                 }
                 "--tls" => parsed.tls = true,
                 "--certs" => {
@@ -105,6 +115,21 @@ impl Args {
                     None => return Err(format!("unknown argument `{flag}`").into()),
                 },
             }
+        }
+        if parsed.config.is_some() {
+            if table_given
+                || parsed.tls
+                || parsed.certs.is_some()
+                || parsed.transport != Transport::Tcp
+            {
+                return Err(
+                    "the deployment file of --config sets the addresses, the transport \
+                            and the identities: leave out --table, --tls, --certs, --websocket \
+                            and --quic"
+                        .into(),
+                );
+            }
+            return Ok(parsed);
         }
         if parsed.transport == Transport::Quic && parsed.certs.is_none() {
             // QUIC always runs TLS: the launcher makes the certificates.
@@ -190,12 +215,40 @@ pub(crate) async fn launch(args: &Args, what: &str, deadline: Duration) -> Resul
     wait_all(children, deadline, what).await
 }
 
+/// The launcher for a deployment file: starts this program once per role
+/// with `--role ROLE --config FILE`, as each machine of the deployment
+/// would, and waits for every child within `deadline`.
+pub(crate) async fn launch_from_config(
+    config: &Path,
+    what: &str,
+    deadline: Duration,
+) -> Result<(), BoxError> {
+    println!(
+        "launching {} {what} from {} on this machine",
+        ROLES.len(),
+        config.display()
+    );
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for role in ROLES {
+        let mut command = tokio::process::Command::new(&exe);
+        command
+            .arg("--role")
+            .arg(role_name(role))
+            .arg("--config")
+            .arg(config)
+            .kill_on_drop(true);
+        children.push((role, command.spawn()?));
+    }
+    wait_all(children, deadline, what).await
+}
+
 /// The roles, in table order.
 pub(crate) const ROLES: [Role; 3] = [Role::Buyer, Role::Coordinator, Role::Seller];
 
 /// Waits for every child within `deadline`, and says which failed. `what`
 /// names the roles in the success line (`all 3 typed roles finished ...`).
-async fn wait_all(
+pub(crate) async fn wait_all(
     children: Vec<(Role, Child)>,
     deadline: Duration,
     what: &str,

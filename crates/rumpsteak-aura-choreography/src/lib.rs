@@ -74,6 +74,14 @@ pub mod layers {
     pub use rumpsteak_aura_layers::*;
 }
 
+/// Deploying roles on separate machines: a deployment file of role
+/// addresses, identities and limits, and graceful shutdown (feature
+/// `deploy`).
+#[cfg(feature = "deploy")]
+pub mod deploy {
+    pub use rumpsteak_aura_deploy::*;
+}
+
 /// Run-time support of the typed roles that [`protocol!`](macro@protocol)
 /// generates.
 #[cfg(feature = "typed")]

@@ -42,15 +42,28 @@ impl fmt::Display for StopSignal {
 
 /// The protocol was stopped by a signal before it finished.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the protocol was interrupted by {signal} before it finished; closed {closed} session(s), \
-     so the peers see their channels closed"
-)]
+#[error("the protocol was interrupted by {signal} before it finished; {}", Closed(*.closed))]
 pub struct Interrupted {
     /// The signal.
     pub signal: StopSignal,
     /// How many open sessions were closed.
     pub closed: usize,
+}
+
+/// How many sessions an interruption closed, in words.
+struct Closed(usize);
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => f.write_str("no session was open"),
+            1 => f.write_str("closed its 1 session, so the peer sees its channel closed"),
+            n => write!(
+                f,
+                "closed its {n} sessions, so the peers see their channels closed"
+            ),
+        }
+    }
 }
 
 impl Interrupted {
@@ -217,5 +230,42 @@ impl<R> CloseSessions for Vec<(R, RumpsteakSession)> {
         }
         self.clear();
         count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interruption_says_what_it_closed() {
+        let said = |closed| {
+            Interrupted {
+                signal: StopSignal::Interrupt,
+                closed,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            said(0),
+            "the protocol was interrupted by SIGINT (ctrl-c) before it finished; no session was open"
+        );
+        assert_eq!(
+            said(2),
+            "the protocol was interrupted by SIGINT (ctrl-c) before it finished; \
+             closed its 2 sessions, so the peers see their channels closed"
+        );
+        assert_eq!(StopSignal::Interrupt.exit_code(), 130);
+        assert_eq!(StopSignal::Terminate.exit_code(), 143);
+    }
+
+    #[tokio::test]
+    async fn closing_a_vec_of_sessions_ends_the_peers_receive() {
+        let (mine, theirs) = rumpsteak_aura_transport::SimpleChannel::pair();
+        let mut sessions = vec![("Peer", RumpsteakSession::from(mine))];
+        let mut peer = RumpsteakSession::from(theirs);
+        assert_eq!(sessions.close_sessions(), 1);
+        assert!(sessions.is_empty());
+        assert!(peer.recv_frame().await.unwrap_err().is_closed());
     }
 }

@@ -170,7 +170,8 @@ async fn sigterm_mid_protocol_closes_the_peers_channel() {
     assert_eq!(status.code(), Some(143), "{status}; stderr: {stderr}");
     assert!(
         stderr.contains(
-            "B: the protocol was interrupted by SIGTERM before it finished; closed 1 session(s)"
+            "B: the protocol was interrupted by SIGTERM before it finished; \
+             closed its 1 session, so the peer sees its channel closed"
         ),
         "{stderr}"
     );

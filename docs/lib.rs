@@ -31,6 +31,9 @@ pub mod transports {}
 #[doc = include_str!("src/security.md")]
 pub mod security {}
 
+#[doc = include_str!("src/deployment.md")]
+pub mod deployment {}
+
 #[doc = include_str!("src/protocols.md")]
 pub mod protocols {}
 

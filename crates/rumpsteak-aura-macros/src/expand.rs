@@ -14,6 +14,10 @@ use crate::names::{camel, ident, snake};
 /// would take one of them is refused.
 const RESERVED: [&str; 3] = ["unit", "protocol", "monitor"];
 
+/// The methods of `Sizes`; a family's size is read with a method named as
+/// its module, so a family whose module would take one of them is refused.
+const SIZES_METHODS: [&str; 3] = ["new", "roles", "pairs"];
+
 pub(crate) fn expand(input: &Input) -> syn::Result<TokenStream> {
     let span = input.source.span();
     let (text, track) = load(&input.source)?;
@@ -94,6 +98,16 @@ impl<'i> Gen<'i> {
                     span,
                     format!(
                         "role `{role}` would be generated as module `{module}`, a name protocol! uses itself: rename the role"
+                    ),
+                ));
+            }
+            if SIZES_METHODS.contains(&module.as_str())
+                && protocol.families().iter().any(|(f, _)| f == role)
+            {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "the family `{role}` would be generated as module `{module}` and as the method `Sizes::{module}` that reads its size, but `Sizes::{module}` is a name protocol! uses itself: rename the family"
                     ),
                 ));
             }
@@ -2034,5 +2048,61 @@ fn show(label: &str, payload: &Option<String>) -> String {
         Some(p) if p.starts_with('(') => format!("{label}{p}"),
         Some(p) => format!("{label}({p})"),
         None => label.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_text(text: &str) -> syn::Result<String> {
+        let src = format!("pub mod p = {text:?};");
+        let input: Input = syn::parse_str(&src)?;
+        expand(&input).map(|tokens| tokens.to_string())
+    }
+
+    const SCATTER: &str = "roles C, W[n];
+        rec R { choice at C {
+            go: { foreach W[i] { C -> W[i]: Task(u64); } foreach W[i] { W[i] -> C: Sum(u64); } continue R; }
+            stop: { foreach W[i] { C -> W[i]: Stop; } }
+        } }";
+
+    #[test]
+    fn a_family_gets_sizes_members_and_loop_states() {
+        let out = expand_text(SCATTER).unwrap();
+        for item in [
+            "pub struct Sizes",
+            "pub struct Member",
+            "pub fn next_member",
+            "pub enum Foreach1",
+            "pub async fn send_to_each_w",
+            "pub async fn recv_from_each_w",
+            "W (usize)",
+        ] {
+            assert!(out.contains(item), "no `{item}` in the expansion");
+        }
+        // The choice is told to every member, in a loop over the family.
+        assert!(out.contains("for k in 0 .. self . sizes . counts [0usize]"));
+    }
+
+    #[test]
+    fn a_family_named_as_a_method_of_sizes_is_refused() {
+        let e =
+            expand_text("roles C, Roles[n]; foreach Roles[i] { C -> Roles[i]: Go; }").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the family `Roles` would be generated as module `roles` and as the method `Sizes::roles` that reads its size, but `Sizes::roles` is a name protocol! uses itself: rename the family"
+        );
+        // Not a family: the role's module is no method of `Sizes`.
+        assert!(expand_text("roles C, Roles; C -> Roles: Go;").is_ok());
+    }
+
+    #[test]
+    fn family_misuse_is_refused_with_the_protocol_error() {
+        let e = expand_text("roles C, W[n]; C -> W[i]: Go;").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 1, column 23: `W[i]` is not bound here: members of `W` are used inside `foreach W[i] { ... }`"
+        );
     }
 }

@@ -40,6 +40,17 @@ use proc_macro::TokenStream;
 /// one `StateN` type per point of the role's local type, `BranchN` enums for
 /// external choices and `End`. See the facade's documentation for the full
 /// description.
+///
+/// A protocol with role families (`roles Coordinator, Worker[n];`) also
+/// gets `Sizes` (each family's size for one run, checked once by
+/// `Sizes::new`), a `Role` whose family variants carry the member index
+/// (`Role::Worker(3)`, printed `Worker[3]`), `monitor(role, sizes)`, and
+/// one module per family for all its members, started with
+/// `worker::Member::new(sizes, i)`. A `foreach` is a loop state whose
+/// `next_member` gives each member's round in index order and the state
+/// after the last round only when every round is done; a choice told to
+/// the family is told to every member by one `choose_<label>`. The book's
+/// "Typed roles" chapter describes it, and what is checked at run time.
 #[proc_macro]
 pub fn protocol(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as input::Input);

@@ -412,6 +412,23 @@ fn sizes_and_members_are_checked() {
     );
     assert!(scatter::monitor(Role::Worker(3), sizes).is_err());
 
+    // The states stay small: the core (two pointers), plus the sizes for a
+    // role that goes over the family, plus the member index in a foreach.
+    use std::mem::size_of;
+    assert_eq!(size_of::<scatter::worker::State0<'_, Handler<Role>>>(), 16);
+    assert_eq!(
+        size_of::<scatter::coordinator::State0<'_, Handler<Role>>>(),
+        24
+    );
+    assert_eq!(
+        size_of::<scatter::coordinator::State1<'_, Handler<Role>>>(),
+        32
+    );
+    assert_eq!(
+        size_of::<scatter::coordinator::State2<'_, Handler<Role>>>(),
+        32
+    );
+
     let mut h = Handler::new();
     let mut ep = Endpoint::new(Role::Worker(1));
     let member = scatter::worker::Member::new(sizes, 2).unwrap();
@@ -680,4 +697,90 @@ async fn a_coordinator_dropped_in_the_last_round_abandons_only_the_rest() {
         })
         .collect();
     assert_eq!(abandoned, [false, true, true]);
+}
+
+/// The caller's own role type for a protocol with a family: a variant with
+/// the member's index, printed as the protocol names members.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Crew {
+    /// Who hands out the jobs.
+    Boss,
+    /// A member, by index.
+    Hand(usize),
+}
+
+impl std::fmt::Debug for Crew {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Crew::Boss => f.write_str("Boss"),
+            Crew::Hand(i) => write!(f, "Hand[{i}]"),
+        }
+    }
+}
+
+impl rumpsteak_aura::Role for Crew {
+    type Message = ();
+    fn seal(&mut self) {}
+    fn is_sealed(&self) -> bool {
+        false
+    }
+}
+
+rumpsteak_aura_macros::protocol! {
+    /// A job for every hand, and its answer.
+    #[protocol(roles = "crate::Crew", crate = "::rumpsteak_aura_typed")]
+    pub mod jobs = "
+        roles Boss, Hand[n];
+        foreach Hand[i] { Boss -> Hand[i]: Job(u32); Hand[i] -> Boss: Done(u32); }";
+}
+
+/// A family on the caller's role type: states, `Sizes::roles` and the
+/// monitors all speak it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_runs_on_the_callers_role_type() {
+    let sizes = jobs::Sizes::new(2).unwrap();
+    let roles: Vec<Crew> = sizes.roles();
+    assert_eq!(roles, [Crew::Boss, Crew::Hand(0), Crew::Hand(1)]);
+    let mut eps: Vec<_> = common::mesh(&roles)
+        .into_iter()
+        .map(|ep| {
+            let monitor = jobs::monitor(*ep.local_role(), sizes).unwrap();
+            ep.with_protocol(monitor)
+        })
+        .collect();
+    let hands: Vec<_> = eps
+        .drain(1..)
+        .enumerate()
+        .map(|(i, mut ep)| {
+            tokio::spawn(async move {
+                let mut h = Handler::new();
+                let member = jobs::hand::Member::new(sizes, i).unwrap();
+                let s = jobs::hand::start(&mut h, &mut ep, member).unwrap();
+                let (job, s) = s.recv_from_boss().await.unwrap();
+                s.send_to_boss(&(job + 1)).await.unwrap().finish();
+                ep
+            })
+        })
+        .collect();
+    let mut ep = eps.pop().unwrap();
+    let mut h = Handler::new();
+    let mut s = jobs::boss::start(&mut h, &mut ep, sizes).unwrap();
+    let mut answers = Vec::new();
+    let end = loop {
+        match s.next_member() {
+            jobs::boss::Foreach0::Member(i, round) => {
+                let round = round.send_to_hand(&(10 * i as u32)).await.unwrap();
+                let (answer, next) = round.recv_from_hand().await.unwrap();
+                answers.push(answer);
+                s = next;
+            }
+            jobs::boss::Foreach0::Done(end) => break end,
+        }
+    };
+    end.finish();
+    assert_eq!(answers, [1, 11]);
+    assert_finished(&ep);
+    for hand in hands {
+        assert_finished(&within(RUN_SECS, hand).await.unwrap());
+    }
 }

@@ -19,8 +19,12 @@
 //! | [`fuzz_protocol`] | the protocol parser, validation, projection and monitor compilation |
 //! | [`fuzz_monitor`] | a monitor driven by arbitrary steps and transitions |
 //! | [`fuzz_handshake`] | the network role handshake, over loopback TCP and WebSocket, as acceptor and as dialer |
+//! | [`fuzz_tls_handshake`] | the TLS handshake of the TCP transport, as listener and as dialer, over in-memory pipes |
+//! | [`fuzz_quic_handshake`] | the QUIC handshake: datagrams to a listener's endpoint, and the role hello over a QUIC stream, as listener and as dialer |
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod secure_targets;
 mod targets;
 
+pub use secure_targets::{fuzz_quic_handshake, fuzz_tls_handshake};
 pub use targets::{fuzz_frame, fuzz_handshake, fuzz_message, fuzz_monitor, fuzz_protocol};

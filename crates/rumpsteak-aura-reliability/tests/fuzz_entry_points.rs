@@ -9,7 +9,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use rumpsteak_aura_reliability::{
-    fuzz_frame, fuzz_handshake, fuzz_message, fuzz_monitor, fuzz_protocol,
+    fuzz_frame, fuzz_handshake, fuzz_message, fuzz_monitor, fuzz_protocol, fuzz_quic_handshake,
+    fuzz_tls_handshake,
 };
 
 fn config(cases: u32) -> ProptestConfig {
@@ -160,6 +161,65 @@ fn the_seed_corpus_passes_every_target() {
     seeds("protocol", fuzz_protocol);
     seeds("monitor", fuzz_monitor);
     seeds("handshake", fuzz_handshake);
+    seeds("tls_handshake", fuzz_tls_handshake);
+    seeds("quic_handshake", fuzz_quic_handshake);
+}
+
+fn seed(target: &str, name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds")
+        .join(target)
+        .join(name);
+    std::fs::read(path).unwrap()
+}
+
+/// A seed with a few bytes changed: most of it still parses, so the
+/// change lands deep in the handshake.
+fn mutated(base: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4).prop_map(
+        move |edits| {
+            let mut v = base.clone();
+            for (at, byte) in edits {
+                // The first byte picks the mode: keep it.
+                let i = 1 + at.index(v.len() - 1);
+                v[i] = byte;
+            }
+            v
+        },
+    )
+}
+
+/// A TLS handshake input: a captured client or server hello with a few
+/// bytes changed, or a mode byte and anything.
+fn tls_input() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        2 => mutated(seed("tls_handshake", "listener-client-hello")),
+        2 => mutated(seed("tls_handshake", "listener-client-hello-record")),
+        2 => mutated(seed("tls_handshake", "dialer-server-hello")),
+        1 => mutated(seed("tls_handshake", "dialer-plain-refusal")),
+        2 => prop::collection::vec(any::<u8>(), 0..300),
+    ]
+}
+
+/// A QUIC handshake input: a hello or a reply (as for the TCP handshake)
+/// sent over a QUIC stream, or datagrams (the seed Initial changed, or
+/// anything).
+fn quic_input() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        1 => mutated(seed("quic_handshake", "datagram-initial")),
+        1 => (prop::collection::vec(any::<u8>(), 0..400)).prop_map(|mut v| {
+            v.insert(0, 0);
+            v
+        }),
+        2 => (1u8..3, prop::collection::vec(handshake_frame(), 0..3)).prop_map(|(mode, frames)| {
+            let mut v = vec![mode];
+            for f in frames {
+                v.push(f.len() as u8);
+                v.extend(f);
+            }
+            v
+        }),
+    ]
 }
 
 proptest! {
@@ -204,5 +264,27 @@ proptest! {
     #[test]
     fn handshakes(data in handshake_input()) {
         fuzz_handshake(&data);
+    }
+}
+
+proptest! {
+    // In-memory pipes, but a TLS handshake each (and a whole good one for
+    // one input in 64).
+    #![proptest_config(config(2000))]
+
+    #[test]
+    fn tls_handshakes(data in tls_input()) {
+        fuzz_tls_handshake(&data);
+    }
+}
+
+proptest! {
+    // Loopback UDP and a QUIC handshake for most inputs: the slowest
+    // target.
+    #![proptest_config(config(1000))]
+
+    #[test]
+    fn quic_handshakes(data in quic_input()) {
+        fuzz_quic_handshake(&data);
     }
 }

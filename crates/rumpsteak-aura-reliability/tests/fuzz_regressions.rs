@@ -6,7 +6,8 @@
 //! ones each target's limits exist for, so that the limits stay covered.
 
 use rumpsteak_aura_reliability::{
-    fuzz_frame, fuzz_handshake, fuzz_message, fuzz_monitor, fuzz_protocol,
+    fuzz_frame, fuzz_handshake, fuzz_message, fuzz_monitor, fuzz_protocol, fuzz_quic_handshake,
+    fuzz_tls_handshake,
 };
 
 #[test]
@@ -81,4 +82,49 @@ fn handshakes_with_names_at_the_length_limit_and_oversize_frames() {
     ws.extend(b"GET /rumpsteak HTTP/1.1\r\n");
     ws.extend(b"X-Filler: aaaaaaaaaaaaaaaa\r\n".repeat(2000));
     fuzz_handshake(&ws);
+}
+
+#[test]
+fn tls_records_past_the_size_limit_and_a_flood_of_empty_ones() {
+    // Listener, raw: a handshake record announcing 64 KiB - 1 (TLS allows
+    // 16 KiB + 256), then the dialer closes.
+    let mut huge = vec![0, 0x16, 0x03, 0x01, 0xff, 0xff];
+    huge.extend(vec![0u8; 1000]);
+    fuzz_tls_handshake(&huge);
+    // Listener, records: thousands of empty handshake records.
+    fuzz_tls_handshake(&[vec![1], vec![0; 5000]].concat());
+    // Dialer, raw: an alert in place of the server hello, then a record
+    // of a type TLS does not have.
+    fuzz_tls_handshake(&[
+        2, 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28, 0x63, 0x03, 0x03, 0, 0,
+    ]);
+    // Dialer, plain frames: a frame of 4 GiB where a plain listener's
+    // refusal would be.
+    fuzz_tls_handshake(&[2, 0xff, 0xff, 0xff, 0xff, b'R', b'S', b'K', b'A']);
+}
+
+#[test]
+fn quic_datagram_floods_and_oversize_hellos() {
+    // Sixty-four datagrams of 2040 bytes that look like Initial packets of
+    // version 1 (long header, fixed bit), with garbage after.
+    let mut flood = vec![0];
+    for i in 0..64u8 {
+        flood.push(255);
+        let mut d = vec![0xc0, 0, 0, 0, 1, 8];
+        d.extend([i; 8]);
+        d.resize(255 * 8, i);
+        flood.extend(d);
+    }
+    fuzz_quic_handshake(&flood);
+    // A dialer with a good certificate that sends two hundred frames of
+    // 255 bytes of garbage as its hello.
+    let mut garbage = vec![1];
+    for _ in 0..200 {
+        garbage.push(255);
+        garbage.extend([0xa5; 255]);
+    }
+    fuzz_quic_handshake(&garbage);
+    // A listener with a good certificate that answers the hello with
+    // nothing and closes its stream.
+    fuzz_quic_handshake(&[2]);
 }

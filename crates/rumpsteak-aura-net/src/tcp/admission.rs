@@ -134,8 +134,13 @@ where
     })
 }
 
-/// Where connections come from: a TCP listener, a QUIC endpoint.
-pub(crate) trait Listen: Send + Sync + 'static {
+/// Where a listener's connections come from: a tokio [`TcpListener`], a
+/// QUIC endpoint, or another socket type's listener (a simulated
+/// network's) for [`SessionListener::from_listen`](super::SessionListener::from_listen).
+///
+/// Each connection it returns gets a handshake task of its own, under the
+/// limits of [`SessionListener`](super::SessionListener).
+pub trait Listen: Send + Sync + 'static {
     /// A connection as it arrives, before its handshake.
     type Conn: Send + 'static;
 
@@ -145,7 +150,8 @@ pub(crate) trait Listen: Send + Sync + 'static {
     /// The bound address.
     fn local_addr(&self) -> io::Result<SocketAddr>;
 
-    /// Sets a new connection up before its handshake task starts.
+    /// Sets a new connection up before its handshake task starts (TCP:
+    /// `TCP_NODELAY` and keepalive); a connection it fails for is dropped.
     fn prepare(&self, _conn: &Self::Conn, _options: &TcpOptions) -> io::Result<()> {
         Ok(())
     }

@@ -13,6 +13,15 @@
 //! - [`Mesh`] wires every session of one role in a multi-party protocol
 //!   from a table of role addresses.
 //!
+//! # Other socket types
+//!
+//! The handshake, TLS and framing run on any byte stream, not only on
+//! tokio's TCP sockets: [`connect_with`] dials through a [`Connect`], and
+//! [`SessionListener::from_listen`] accepts from a [`Listen`] whose
+//! connections are a [`Stream`]. A test can so run real sessions over a
+//! simulated network (the reliability crate's turmoil simulation does) or
+//! over in-memory pipes, with the same code as over TCP.
+//!
 //! # The handshake
 //!
 //! Right after connecting, both sides say which role they are, which
@@ -83,8 +92,7 @@ pub(crate) struct Proven {
 }
 use rumpsteak_aura_transport::RumpsteakSession;
 
-#[cfg(feature = "quic")]
-pub(crate) use admission::Listen;
+pub use admission::Listen;
 pub(crate) use admission::{Accepted, Admission, Opener, Ticket, opener};
 pub use mesh::{
     AddressError, Mesh, MeshAddress, MeshEntry, MeshError, MeshTransport, Resolve, ResolveFuture,
@@ -132,17 +140,93 @@ fn timed_out(action: &'static str, addr: SocketAddr, after: Duration) -> Transpo
     )
 }
 
-/// Opens a TCP connection to `addr` and sets it up for a session.
-pub(crate) async fn dial_stream(
+/// A connected byte stream that a session can run on: a TCP connection,
+/// or one of a simulated network or an in-memory pipe.
+///
+/// The handshake, TLS and framing only read and write it; [`peek`](Self::peek)
+/// lets a listener see whether a dialer speaks TLS before anything is
+/// taken, and [`into_split`](Self::into_split) gives the halves a plain
+/// session reads and writes independently.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
+    /// The receiving half.
+    type Read: AsyncRead + Unpin + Send + 'static;
+    /// The sending half.
+    type Write: AsyncWrite + Unpin + Send + 'static;
+
+    /// Waits until at least one byte can be read (or the stream ended) and
+    /// copies what is there into `buf` without taking it: the next read
+    /// returns the same bytes. `Ok(0)` means the peer closed.
+    fn peek(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
+
+    /// Splits the stream into halves that can be used at the same time.
+    fn into_split(self) -> (Self::Read, Self::Write);
+}
+
+impl Stream for TcpStream {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+
+    fn peek(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send {
+        TcpStream::peek(self, buf)
+    }
+
+    fn into_split(self) -> (Self::Read, Self::Write) {
+        TcpStream::into_split(self)
+    }
+}
+
+/// How a dialer opens a connection to an address: [`TcpConnector`] for
+/// real TCP, or a simulated network's connect.
+pub trait Connect: Send + Sync {
+    /// The connection it opens.
+    type Stream: Stream;
+
+    /// Opens a connection to `addr`, set up with `options` where the
+    /// socket type has such settings. [`connect_with`] bounds it by
+    /// [`TcpOptions::connect_timeout`] and names the address in errors.
+    fn connect(
+        &self,
+        addr: SocketAddr,
+        options: &TcpOptions,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+/// Dials real TCP connections, with `TCP_NODELAY` and the options'
+/// keepalive: what [`connect`] uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConnector;
+
+impl Connect for TcpConnector {
+    type Stream = TcpStream;
+
+    async fn connect(&self, addr: SocketAddr, options: &TcpOptions) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(addr).await?;
+        configure(&stream, options)?;
+        Ok(stream)
+    }
+}
+
+/// Opens a connection to `addr` through `connector`, within the connect
+/// timeout.
+async fn dial_stream_with<C: Connect>(
+    connector: &C,
     addr: SocketAddr,
     options: &TcpOptions,
-) -> Result<TcpStream, TransportError> {
-    let stream = tokio::time::timeout(options.connect_timeout(), TcpStream::connect(addr))
+) -> Result<C::Stream, TransportError> {
+    tokio::time::timeout(options.connect_timeout(), connector.connect(addr, options))
         .await
         .map_err(|_| timed_out("connect to", addr, options.connect_timeout()))?
-        .map_err(|e| at_address("connect to", addr, e))?;
-    configure(&stream, options).map_err(|e| at_address("configure connection to", addr, e))?;
-    Ok(stream)
+        .map_err(|e| at_address("connect to", addr, e))
+}
+
+/// The plain framed transport of a stream.
+fn framed<S: Stream>(
+    stream: S,
+    addr: SocketAddr,
+    options: &TcpOptions,
+) -> FramedTransport<S::Read, S::Write> {
+    let (read, write) = stream.into_split();
+    FramedTransport::new(read, write, addr, options)
 }
 
 /// Binds a listener with the options' backlog, naming the address when
@@ -320,6 +404,17 @@ pub(crate) async fn dial_checked(
     peer_role: &str,
     options: &TcpOptions,
 ) -> Result<TcpStream, TransportError> {
+    dial_checked_with(&TcpConnector, addr, local_role, peer_role, options).await
+}
+
+/// As [`dial_checked`], through any connector.
+async fn dial_checked_with<C: Connect>(
+    connector: &C,
+    addr: SocketAddr,
+    local_role: &str,
+    peer_role: &str,
+    options: &TcpOptions,
+) -> Result<C::Stream, TransportError> {
     check_name(local_role)?;
     check_name(peer_role)?;
     check_name(options.session_id())?;
@@ -327,7 +422,7 @@ pub(crate) async fn dial_checked(
     if let Some(tls) = options.tls() {
         tls.check_role(local_role)?;
     }
-    dial_stream(addr, options).await
+    dial_stream_with(connector, addr, options).await
 }
 
 /// The dialing side of the handshake, until `deadline` (the handshake
@@ -400,10 +495,10 @@ pub(crate) async fn admit<T: Handshaking>(
     }
 }
 
-/// Opens a dialed TCP connection: TLS first when the options carry an
+/// Opens a dialed connection: TLS first when the options carry an
 /// identity, then the role handshake.
-async fn dial_on(
-    stream: TcpStream,
+async fn dial_on<S: Stream>(
+    stream: S,
     addr: SocketAddr,
     local_role: &str,
     peer_role: &str,
@@ -428,7 +523,7 @@ async fn dial_on(
         let identity = Some(proven.identity.as_str());
         return dial_handshake(transport, addr, roles, identity, deadline, options).await;
     }
-    let transport = TcpTransport::tcp(stream, addr, options);
+    let transport = framed(stream, addr, options);
     dial_handshake(
         transport,
         addr,
@@ -456,7 +551,7 @@ pub(crate) fn proven_as(verdict: crate::tls::Verdict, peer_role: &str) -> Result
 }
 
 /// The listener side of a plain or TLS connection (not WebSocket).
-fn framed_opener(local_role: &str, options: &TcpOptions) -> Opener {
+fn framed_opener<S: Stream>(local_role: &str, options: &TcpOptions) -> Opener<S> {
     admission::opener(
         local_role,
         options,
@@ -466,20 +561,21 @@ fn framed_opener(local_role: &str, options: &TcpOptions) -> Opener {
     )
 }
 
-async fn open_framed(
-    stream: TcpStream,
+async fn open_framed<S: Stream>(
+    mut stream: S,
     addr: SocketAddr,
     local_role: &str,
     options: &TcpOptions,
     ticket: &Ticket,
 ) -> Accepted {
-    let first = until_deadline(ticket.deadline, options, addr, first_byte(&stream, addr)).await?;
+    let peeked = peek_first(&mut stream, addr);
+    let first = until_deadline(ticket.deadline, options, addr, peeked).await?;
     let speaks_tls = first == Some(TLS_HANDSHAKE_RECORD);
     #[cfg(feature = "tls")]
     if let Some(tls) = options.tls() {
         if !speaks_tls {
             // A plain-text dialer: it is told so in its own framing.
-            let io = TcpTransport::tcp(stream, addr, options);
+            let io = framed(stream, addr, options);
             let refusal = Refusal::new(RefusalReason::PlainTextPeer, "TLS", "plain text");
             return Err(refuse_now(io, addr, local_role, refusal, ticket.deadline, options).await);
         }
@@ -499,7 +595,7 @@ async fn open_framed(
             .await),
         };
     }
-    let io = TcpTransport::tcp(stream, addr, options);
+    let io = framed(stream, addr, options);
     if speaks_tls {
         // A TLS dialer at a plain listener: its TLS layer finds this
         // refusal in what it reads instead of a server hello.
@@ -536,7 +632,26 @@ pub(crate) async fn first_byte(
     addr: SocketAddr,
 ) -> Result<Option<u8>, TransportError> {
     let mut byte = [0u8; 1];
-    match stream.peek(&mut byte).await {
+    let peeked = stream.peek(&mut byte).await;
+    first_of(peeked, byte, addr)
+}
+
+/// As [`first_byte`], on any stream.
+async fn peek_first<S: Stream>(
+    stream: &mut S,
+    addr: SocketAddr,
+) -> Result<Option<u8>, TransportError> {
+    let mut byte = [0u8; 1];
+    let peeked = stream.peek(&mut byte).await;
+    first_of(peeked, byte, addr)
+}
+
+fn first_of(
+    peeked: io::Result<usize>,
+    byte: [u8; 1],
+    addr: SocketAddr,
+) -> Result<Option<u8>, TransportError> {
+    match peeked {
         Ok(0) => Ok(None),
         Ok(_) => Ok(Some(byte[0])),
         Err(e) => Err(at_address("read from", addr, e)),
@@ -587,7 +702,39 @@ pub async fn connect(
     peer_role: &str,
     options: &TcpOptions,
 ) -> Result<RumpsteakSession, TransportError> {
-    let stream = dial_checked(addr, local_role, peer_role, options).await?;
+    connect_with(&TcpConnector, addr, local_role, peer_role, options).await
+}
+
+/// As [`connect`], over the connections that `connector` opens: the same
+/// checks, TLS and role handshake, on another socket type (a simulated
+/// network's, an in-memory pipe).
+///
+/// # Examples
+///
+/// ```
+/// use rumpsteak_aura_net::tcp::{self, SessionListener, TcpConnector, TcpOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rumpsteak_aura_transport::TransportError> {
+/// let options = TcpOptions::new();
+/// let bound = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let listener = SessionListener::from_listen(bound, "Server", &options)?;
+/// let addr = listener.local_addr();
+/// let server = tokio::spawn(async move { listener.accept("Client").await });
+/// let session = tcp::connect_with(&TcpConnector, addr, "Client", "Server", &options).await?;
+/// assert_eq!(session.peer_identity(), Some("address:127.0.0.1"));
+/// server.await.expect("server task")?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect_with<C: Connect>(
+    connector: &C,
+    addr: SocketAddr,
+    local_role: &str,
+    peer_role: &str,
+    options: &TcpOptions,
+) -> Result<RumpsteakSession, TransportError> {
+    let stream = dial_checked_with(connector, addr, local_role, peer_role, options).await?;
     dial_on(stream, addr, local_role, peer_role, options).await
 }
 
@@ -611,8 +758,11 @@ pub async fn connect(
 /// session was accepted (a server with many clients of the same role).
 /// [`Mesh`], which knows the whole table, refuses a second connection for a
 /// role already wired.
-pub struct SessionListener {
-    admission: Admission,
+///
+/// Over another socket type, `L` is that type's [`Listen`]; see
+/// [`from_listen`](Self::from_listen).
+pub struct SessionListener<L: Listen = TcpListener> {
+    admission: Admission<L>,
     local_role: String,
 }
 
@@ -671,16 +821,35 @@ impl SessionListener {
         local_role: &str,
         options: &TcpOptions,
     ) -> Result<Self, TransportError> {
+        Self::from_listen(listener, local_role, options)
+    }
+}
+
+impl<L: Listen> SessionListener<L>
+where
+    L::Conn: Stream,
+{
+    /// Accepts sessions from the connections `listener` delivers: a tokio
+    /// [`TcpListener`] (as [`from_listener`](SessionListener::from_listener)),
+    /// or another socket type's listener (a simulated network's), with the
+    /// same handshake, TLS, limits and framing as over TCP.
+    pub fn from_listen(
+        listener: L,
+        local_role: &str,
+        options: &TcpOptions,
+    ) -> Result<Self, TransportError> {
         Self::with_opener(listener, local_role, options, framed_opener)
     }
+}
 
+impl<L: Listen> SessionListener<L> {
     /// A listener whose connections are opened by the opener that
     /// `opener` builds for the role and options (plain, TLS, WebSocket).
     pub(crate) fn with_opener(
-        listener: TcpListener,
+        listener: L,
         local_role: &str,
         options: &TcpOptions,
-        opener: fn(&str, &TcpOptions) -> Opener,
+        opener: fn(&str, &TcpOptions) -> Opener<L::Conn>,
     ) -> Result<Self, TransportError> {
         check_name(local_role)?;
         check_name(options.session_id())?;
@@ -763,7 +932,7 @@ impl SessionListener {
     }
 }
 
-impl fmt::Debug for SessionListener {
+impl<L: Listen> fmt::Debug for SessionListener<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionListener")
             .field("local_addr", &self.local_addr())

@@ -77,7 +77,6 @@ use rustls::{
     ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 
 use crate::handshake::{self, Escaped, MAX_HANDSHAKE_FRAME};
@@ -422,14 +421,14 @@ impl TlsConfig {
     /// listener to prove `peer_role`. Returns the halves of the encrypted
     /// stream and the roles the listener's certificate proves; a listener
     /// that fails the check is refused inside the TLS handshake.
-    pub(crate) async fn connect(
+    pub(crate) async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        stream: TcpStream,
+        stream: S,
         addr: SocketAddr,
         peer_role: &str,
         deadline: Instant,
         options: &TcpOptions,
-    ) -> Result<Halves<client::TlsStream<Sniff<TcpStream>>>, TransportError> {
+    ) -> Result<Halves<client::TlsStream<Sniff<S>>>, TransportError> {
         let (config, slot) = self
             .client_config(peer_role)
             .map_err(TransportError::other)?;
@@ -477,11 +476,11 @@ impl TlsConfig {
     /// The server side of TLS on an accepted connection; as
     /// [`connect`](Self::connect), with the verdict on the dialer's
     /// certificate.
-    pub(crate) async fn accept(
+    pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        stream: TcpStream,
+        stream: S,
         addr: SocketAddr,
-    ) -> Result<Halves<server::TlsStream<TcpStream>>, TransportError> {
+    ) -> Result<Halves<server::TlsStream<S>>, TransportError> {
         let acceptor = TlsAcceptor::from(Arc::clone(&self.0.server));
         let tls = acceptor
             .accept(stream)

@@ -1,0 +1,639 @@
+//! Deterministic network simulation (turmoil): three roles in a ring,
+//! Alice → Bob → Carol → Alice, each on a simulated host, over the net
+//! crate's own TCP sessions (the same handshake and framing as over real
+//! TCP: the simulated sockets go through `SessionListener::from_listen` and
+//! `tcp::connect_with`), under partitions, host crashes and restarts, and
+//! latency that each seed picks.
+//!
+//! For every seed, every role ends either complete (every value received,
+//! in order, as sent) or holding a typed error, within a bound of
+//! simulated time; a seed that breaks this is printed with the command that
+//! reruns it alone:
+//!
+//! ```sh
+//! RUMPSTEAK_SIM_SEED=<seed> cargo test -p rumpsteak-aura-reliability --test simulation -- --nocapture
+//! ```
+//!
+//! The default run takes `SEEDS` seeds; `stress_simulation_many_seeds`
+//! (`#[ignore]`) takes `STRESS_SEEDS`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rumpsteak_aura_net::tcp::{self, Connect, Listen, SessionListener, Stream, TcpOptions};
+use rumpsteak_aura_transport::{RumpsteakSession, TransportError, TransportErrorKind};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Seeds in the default test run.
+const SEEDS: u64 = 200;
+/// Seeds in the stress run.
+const STRESS_SEEDS: u64 = 5_000;
+/// Values each role passes on.
+const ROUNDS: u64 = 20;
+/// The port every role listens on.
+const PORT: u16 = 7000;
+/// The simulated time within which every role must have ended: the
+/// faults end by 3 s, and a role's longest wait after that is bounded by
+/// its own timeouts (dial retries 3 s, accept 3 s, read deadline 1 s, a
+/// restart starts over), so 60 s means something hangs.
+const BOUND: Duration = Duration::from_secs(60);
+
+// The simulated sockets, wrapped so that the net crate's socket traits can
+// be implemented for them (neither the traits nor turmoil's types are this
+// crate's).
+
+/// A simulated TCP connection.
+struct SimStream(turmoil::net::TcpStream);
+
+impl AsyncRead for SimStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SimStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl Stream for SimStream {
+    type Read = turmoil::net::tcp::OwnedReadHalf;
+    type Write = turmoil::net::tcp::OwnedWriteHalf;
+
+    fn peek(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send {
+        self.0.peek(buf)
+    }
+
+    fn into_split(self) -> (Self::Read, Self::Write) {
+        self.0.into_split()
+    }
+}
+
+/// A simulated TCP listener.
+struct SimListener(turmoil::net::TcpListener);
+
+impl Listen for SimListener {
+    type Conn = SimStream;
+
+    async fn accept(&self) -> io::Result<(SimStream, SocketAddr)> {
+        let (stream, addr) = self.0.accept().await?;
+        Ok((SimStream(stream), addr))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// Dials simulated TCP connections.
+struct SimConnector;
+
+impl Connect for SimConnector {
+    type Stream = SimStream;
+
+    async fn connect(&self, addr: SocketAddr, _options: &TcpOptions) -> io::Result<SimStream> {
+        Ok(SimStream(turmoil::net::TcpStream::connect(addr).await?))
+    }
+}
+
+// The protocol.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    Alice,
+    Bob,
+    Carol,
+}
+
+const ROLES: [Role; 3] = [Role::Alice, Role::Bob, Role::Carol];
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Alice => "Alice",
+            Role::Bob => "Bob",
+            Role::Carol => "Carol",
+        }
+    }
+
+    fn host(self) -> &'static str {
+        match self {
+            Role::Alice => "alice",
+            Role::Bob => "bob",
+            Role::Carol => "carol",
+        }
+    }
+
+    /// The role this one sends to.
+    fn next(self) -> Role {
+        match self {
+            Role::Alice => Role::Bob,
+            Role::Bob => Role::Carol,
+            Role::Carol => Role::Alice,
+        }
+    }
+
+    /// The role this one receives from.
+    fn prev(self) -> Role {
+        self.next().next()
+    }
+}
+
+/// How a role's run ended, short of completing.
+#[derive(Debug)]
+enum RoleError {
+    /// A session operation, a dial or a handshake failed.
+    Transport(TransportError),
+    /// No predecessor connected within the accept timeout.
+    NoPeer,
+}
+
+impl fmt::Display for RoleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoleError::Transport(e) => write!(f, "{}", kind_name(e)),
+            RoleError::NoPeer => write!(f, "no peer"),
+        }
+    }
+}
+
+impl From<TransportError> for RoleError {
+    fn from(e: TransportError) -> Self {
+        RoleError::Transport(e)
+    }
+}
+
+/// A short name of an error's kind, for the seed's summary.
+fn kind_name(e: &TransportError) -> String {
+    match e.kind() {
+        TransportErrorKind::Io(io) => format!("io {:?}", io.kind()),
+        TransportErrorKind::Closed => "closed".into(),
+        TransportErrorKind::ReadDeadline(_) => "read deadline".into(),
+        TransportErrorKind::Handshake(_) => "handshake".into(),
+        TransportErrorKind::Refused(_) => "refused".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Where a role stands.
+#[derive(Debug)]
+enum State {
+    Running,
+    Complete,
+    Failed(RoleError),
+    /// Crashed and not (yet) restarted.
+    Down,
+}
+
+/// Every role's state and how often its software started, shared by the
+/// hosts, the watcher and the fault schedule (all on this thread).
+#[derive(Default)]
+struct Board {
+    states: RefCell<BTreeMap<Role, State>>,
+    starts: RefCell<BTreeMap<Role, u32>>,
+    faults_over: Cell<bool>,
+}
+
+impl Board {
+    fn set(&self, role: Role, state: State) {
+        self.states.borrow_mut().insert(role, state);
+    }
+
+    /// Every role ended and no fault is still to come.
+    fn settled(&self) -> bool {
+        let states = self.states.borrow();
+        self.faults_over.get()
+            && ROLES.iter().all(|r| {
+                matches!(
+                    states.get(r),
+                    Some(State::Complete | State::Failed(_) | State::Down)
+                )
+            })
+    }
+
+    fn summary(&self) -> String {
+        let states = self.states.borrow();
+        let starts = self.starts.borrow();
+        ROLES
+            .iter()
+            .map(|r| {
+                let state = match states.get(r) {
+                    Some(State::Failed(e)) => format!("failed ({e})"),
+                    Some(s) => format!("{s:?}").to_lowercase(),
+                    None => "never started".into(),
+                };
+                let n = starts.get(r).copied().unwrap_or(0);
+                format!("{}: {state}, {n} start(s)", r.name())
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn options() -> TcpOptions {
+    TcpOptions::new()
+        .with_handshake_timeout(Duration::from_secs(1))
+        .with_connect_timeout(Duration::from_millis(500))
+        .with_read_deadline(Duration::from_millis(1000))
+        .with_linger(Duration::from_millis(100))
+}
+
+fn addr_of(role: Role) -> SocketAddr {
+    SocketAddr::new(turmoil::lookup(role.host()), PORT)
+}
+
+/// Dials the next role, retrying for up to 3 s (it may not listen yet, or
+/// be restarting); the last error if it never answers.
+async fn dial(me: Role, options: &TcpOptions) -> Result<RumpsteakSession, RoleError> {
+    let peer = me.next();
+    let mut last = None;
+    for _ in 0..12 {
+        match tcp::connect_with(
+            &SimConnector,
+            addr_of(peer),
+            me.name(),
+            peer.name(),
+            options,
+        )
+        .await
+        {
+            Ok(session) => return Ok(session),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(RoleError::Transport(
+        last.unwrap_or_else(TransportError::closed),
+    ))
+}
+
+/// Accepts the previous role within 3 s.
+async fn accept(
+    me: Role,
+    listener: &SessionListener<SimListener>,
+) -> Result<RumpsteakSession, RoleError> {
+    let peer = me.prev();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        match tokio::time::timeout_at(deadline, listener.accept(peer.name())).await {
+            Ok(Ok(session)) => return Ok(session),
+            // A handshake that failed (a restarting peer's old dial, say):
+            // keep waiting for one that succeeds.
+            Ok(Err(_)) => continue,
+            Err(_) => return Err(RoleError::NoPeer),
+        }
+    }
+}
+
+fn value(frame: &[u8]) -> u64 {
+    let bytes: [u8; 8] = frame
+        .try_into()
+        .unwrap_or_else(|_| panic!("a frame of {} bytes where 8 were sent", frame.len()));
+    u64::from_be_bytes(bytes)
+}
+
+/// One run of a role's software: listen, connect both ways, then pass
+/// `ROUNDS` values along the ring. Alice starts each round and checks what
+/// comes back; Bob and Carol check what arrives and add 1000.
+async fn run_role(me: Role) -> Result<(), RoleError> {
+    let options = options();
+    let bound = turmoil::net::TcpListener::bind(("0.0.0.0", PORT))
+        .await
+        .map_err(TransportError::io)?;
+    let listener = SessionListener::from_listen(SimListener(bound), me.name(), &options)?;
+    let (outgoing, incoming) = tokio::join!(dial(me, &options), accept(me, &listener));
+    let (mut out, mut inc) = (outgoing?, incoming?);
+    for round in 0..ROUNDS {
+        if me == Role::Alice {
+            out.send_frame(round.to_be_bytes().to_vec()).await?;
+            let back = value(&inc.recv_frame().await?);
+            assert_eq!(
+                back,
+                round + 2000,
+                "Alice got a wrong value in round {round}"
+            );
+        } else {
+            let offset = if me == Role::Bob { 0 } else { 1000 };
+            let got = value(&inc.recv_frame().await?);
+            assert_eq!(
+                got,
+                round + offset,
+                "{me:?} got a wrong value in round {round}"
+            );
+            out.send_frame((got + 1000).to_be_bytes().to_vec()).await?;
+        }
+    }
+    out.close();
+    inc.close();
+    Ok(())
+}
+
+/// A role's host software: one run, its outcome on the board, then idle
+/// (so that its closing sessions can still tell their peers).
+async fn host(me: Role, board: Rc<Board>) -> turmoil::Result {
+    *board.starts.borrow_mut().entry(me).or_insert(0) += 1;
+    board.set(me, State::Running);
+    let state = match run_role(me).await {
+        Ok(()) => State::Complete,
+        Err(e) => State::Failed(e),
+    };
+    board.set(me, state);
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+// The faults.
+
+/// SplitMix64: the schedule's own random numbers, from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn role(&mut self) -> Role {
+        ROLES[self.below(3) as usize]
+    }
+
+    fn millis(&mut self, from: u64, to: u64) -> Duration {
+        Duration::from_millis(from + self.below(to - from + 1))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// The link between two hosts drops everything for a while.
+    Partition(Role, Role, Duration),
+    /// A host crashes, and restarts after a while.
+    Crash(Role, Duration),
+    /// A host restarts at once.
+    Bounce(Role),
+    /// One link gets slow for the rest of the run.
+    SlowLink(Role, Role, Duration),
+}
+
+/// What one seed does: the network's latency and up to three faults, each
+/// at a time within the first 3 s (while the ring forms and runs).
+#[derive(Debug)]
+struct Schedule {
+    max_latency: Duration,
+    faults: Vec<(Duration, Fault)>,
+}
+
+impl Schedule {
+    fn of(seed: u64) -> Schedule {
+        let mut rng = Rng(seed);
+        let max_latency = rng.millis(1, 40);
+        let count = rng.below(4);
+        let mut faults: Vec<(Duration, Fault)> = (0..count)
+            .map(|_| {
+                let at = rng.millis(0, 3000);
+                let (a, b) = (rng.role(), rng.role());
+                let b = if a == b { a.next() } else { b };
+                let fault = match rng.below(4) {
+                    0 => Fault::Partition(a, b, rng.millis(100, 3000)),
+                    1 => Fault::Crash(a, rng.millis(100, 3000)),
+                    2 => Fault::Bounce(a),
+                    _ => Fault::SlowLink(a, b, rng.millis(50, 400)),
+                };
+                (at, fault)
+            })
+            .collect();
+        faults.sort_by_key(|(at, _)| *at);
+        Schedule {
+            max_latency,
+            faults,
+        }
+    }
+}
+
+/// An action of the schedule, at a time.
+enum Action {
+    Start(Fault),
+    Repair(Role, Role),
+    Restart(Role),
+}
+
+/// What a seed's run ended with.
+#[derive(Debug)]
+struct Run {
+    /// One line: every role's end, for comparing two runs of a seed.
+    summary: String,
+    complete: usize,
+    faults: usize,
+}
+
+/// Runs one seed; panics (after printing the seed) if a role neither
+/// completes nor holds a typed error within the bound.
+fn run_seed(seed: u64) -> Run {
+    let outcome = catch_unwind(AssertUnwindSafe(|| simulate(seed)));
+    match outcome {
+        Ok(Ok(run)) => run,
+        Ok(Err(why)) => panic!("{}", failed(seed, &why)),
+        Err(panic) => {
+            eprintln!("{}", failed(seed, "a panic (above)"));
+            resume_unwind(panic)
+        }
+    }
+}
+
+fn failed(seed: u64, why: &str) -> String {
+    format!(
+        "simulation seed {seed} failed: {why}\n  schedule: {:?}\n  rerun: RUMPSTEAK_SIM_SEED={seed} cargo test -p rumpsteak-aura-reliability --test simulation -- --nocapture",
+        Schedule::of(seed)
+    )
+}
+
+fn simulate(seed: u64) -> Result<Run, String> {
+    let schedule = Schedule::of(seed);
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .simulation_duration(BOUND)
+        .tick_duration(Duration::from_millis(5))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(schedule.max_latency)
+        .build();
+    let board = Rc::new(Board::default());
+    for role in ROLES {
+        let board = Rc::clone(&board);
+        sim.host(role.host(), move || host(role, Rc::clone(&board)));
+    }
+    let watched = Rc::clone(&board);
+    sim.client("watcher", async move {
+        while !watched.settled() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    });
+
+    let mut actions: Vec<(Duration, Action)> = Vec::new();
+    for &(at, fault) in &schedule.faults {
+        actions.push((at, Action::Start(fault)));
+        match fault {
+            Fault::Partition(a, b, lasts) => actions.push((at + lasts, Action::Repair(a, b))),
+            Fault::Crash(r, down) => actions.push((at + down, Action::Restart(r))),
+            Fault::Bounce(_) | Fault::SlowLink(..) => {}
+        }
+    }
+    actions.sort_by_key(|(at, _)| *at);
+    let mut actions = actions.into_iter().peekable();
+
+    loop {
+        while let Some((_, action)) = actions.next_if(|(at, _)| *at <= sim.elapsed()) {
+            match action {
+                Action::Start(Fault::Partition(a, b, _)) => sim.partition(a.host(), b.host()),
+                Action::Start(Fault::Crash(r, _)) => {
+                    sim.crash(r.host());
+                    board.set(r, State::Down);
+                }
+                Action::Start(Fault::Bounce(r)) => sim.bounce(r.host()),
+                Action::Start(Fault::SlowLink(a, b, latency)) => {
+                    sim.set_link_latency(a.host(), b.host(), latency)
+                }
+                Action::Repair(a, b) => sim.repair(a.host(), b.host()),
+                Action::Restart(r) => sim.bounce(r.host()),
+            }
+        }
+        if actions.peek().is_none() {
+            board.faults_over.set(true);
+        }
+        match sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => {
+                return Err(format!(
+                    "{e} at {:?} of simulated time; roles: {}",
+                    sim.elapsed(),
+                    board.summary()
+                ));
+            }
+        }
+    }
+
+    let states = board.states.borrow();
+    let mut complete = 0;
+    for role in ROLES {
+        match states.get(&role) {
+            Some(State::Complete) => complete += 1,
+            Some(State::Failed(_)) => {}
+            other => return Err(format!("{role:?} ended {other:?}")),
+        }
+    }
+    if schedule.faults.is_empty() && complete != 3 {
+        return Err(format!(
+            "without faults every role must complete; roles: {}",
+            board.summary()
+        ));
+    }
+    Ok(Run {
+        summary: format!("{} at {:?}", board.summary(), sim.elapsed()),
+        complete,
+        faults: schedule.faults.len(),
+    })
+}
+
+/// The seeds to run: the one in `RUMPSTEAK_SIM_SEED` alone, or `0..count`.
+fn seeds(count: u64) -> Vec<u64> {
+    match std::env::var("RUMPSTEAK_SIM_SEED") {
+        Ok(seed) => vec![
+            seed.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("RUMPSTEAK_SIM_SEED={seed} is not a number")),
+        ],
+        Err(_) => (0..count).collect(),
+    }
+}
+
+fn run_all(count: u64) {
+    let seeds = seeds(count);
+    let mut all_complete = 0;
+    let mut some_failed = 0;
+    let mut with_faults = 0;
+    let mut complete_despite_faults = 0;
+    for &seed in &seeds {
+        let run = run_seed(seed);
+        if seeds.len() == 1 {
+            println!("seed {seed}: {:?}\n  {}", Schedule::of(seed), run.summary);
+        }
+        if run.faults > 0 {
+            with_faults += 1;
+        }
+        if run.complete == 3 {
+            all_complete += 1;
+            if run.faults > 0 {
+                complete_despite_faults += 1;
+            }
+        } else {
+            some_failed += 1;
+        }
+    }
+    println!(
+        "{} seeds: {all_complete} with every role complete ({complete_despite_faults} of them despite faults), {some_failed} with a typed error somewhere, {with_faults} with faults",
+        seeds.len()
+    );
+    if seeds.len() > 1 {
+        // The faults must bite, and some runs must get through them (a
+        // slow link, a partition healed in time): otherwise the schedule
+        // tests nothing.
+        assert!(some_failed > 0, "no seed's faults caused an error");
+        assert!(complete_despite_faults > 0, "no seed with faults completed");
+    }
+}
+
+#[test]
+fn every_role_completes_or_holds_a_typed_error_for_every_seed() {
+    run_all(SEEDS);
+}
+
+#[test]
+fn a_seed_runs_the_same_every_time() {
+    // Seeds with faults of each kind, compared over two runs.
+    for seed in [3, 17, 42, 99] {
+        let first = run_seed(seed);
+        let second = run_seed(seed);
+        assert_eq!(
+            first.summary, second.summary,
+            "seed {seed} is not deterministic"
+        );
+    }
+}
+
+#[test]
+#[ignore = "stress: many seeds; run with --ignored"]
+fn stress_simulation_many_seeds() {
+    run_all(STRESS_SEEDS);
+}

@@ -1,0 +1,4 @@
+//! Fuzz target: `rumpsteak_aura_reliability::fuzz_quic_handshake`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rumpsteak_aura_reliability::fuzz_quic_handshake(data));

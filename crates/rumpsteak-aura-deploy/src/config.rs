@@ -18,7 +18,11 @@ pub const ENV_PREFIX: &str = "RUMPSTEAK_";
 /// Where a setting came from: a key of the deployment file, or the
 /// environment variable that overrode it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
+pub struct Location(Box<Where>);
+
+/// What a [`Location`] holds, boxed to keep errors small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Where {
     file: PathBuf,
     key: String,
     env: Option<String>,
@@ -26,41 +30,41 @@ pub struct Location {
 
 impl Location {
     fn file(file: &Path, key: impl Into<String>) -> Self {
-        Location {
+        Location(Box::new(Where {
             file: file.to_path_buf(),
             key: key.into(),
             env: None,
-        }
+        }))
     }
 
     fn env(file: &Path, key: impl Into<String>, var: impl Into<String>) -> Self {
-        Location {
-            env: Some(var.into()),
-            ..Location::file(file, key)
-        }
+        let mut at = Location::file(file, key);
+        at.0.env = Some(var.into());
+        at
     }
 
     /// The deployment file.
     pub fn path(&self) -> &Path {
-        &self.file
+        &self.0.file
     }
 
     /// The key in the file (`roles.Seller.address`).
     pub fn key(&self) -> &str {
-        &self.key
+        &self.0.key
     }
 
     /// The environment variable that set it, if one did.
     pub fn env_var(&self) -> Option<&str> {
-        self.env.as_deref()
+        self.0.env.as_deref()
     }
 }
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.env {
-            None => write!(f, "{}: {}", self.file.display(), self.key),
-            Some(var) => write!(f, "{var} (for {}: {})", self.file.display(), self.key),
+        let at = &self.0;
+        match &at.env {
+            None => write!(f, "{}: {}", at.file.display(), at.key),
+            Some(var) => write!(f, "{var} (for {}: {})", at.file.display(), at.key),
         }
     }
 }

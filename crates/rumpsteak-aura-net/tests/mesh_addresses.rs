@@ -349,3 +349,55 @@ fn malformed_addresses_are_refused_with_the_reason() {
     );
     assert_eq!(addr("[::1]:7000").to_string(), "[::1]:7000");
 }
+
+/// Names and wildcard binds over the other transports: WebSocket (TCP
+/// ports) and QUIC (UDP ports, TLS identities made now).
+#[cfg(all(feature = "websocket", feature = "quic", feature = "dev-certs"))]
+#[tokio::test]
+async fn names_and_wildcard_binds_over_websocket_and_quic() {
+    use rumpsteak_aura_net::tcp::{MeshTransport, TcpOptions};
+    use rumpsteak_aura_net::tls::dev::DevCa;
+
+    let ca = DevCa::new("mesh addresses CA").unwrap();
+    let udp_port = |ip: &str| {
+        std::net::UdpSocket::bind((ip, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    for transport in [MeshTransport::WebSocket, MeshTransport::Quic] {
+        let (pa, pb) = match transport {
+            MeshTransport::Quic => (udp_port("::"), udp_port("0.0.0.0")),
+            _ => (free_port("::"), free_port("0.0.0.0")),
+        };
+        let table = [
+            (
+                Role::A,
+                MeshEntry::new(addr(&format!("localhost:{pa}")))
+                    .with_bind(addr(&format!("[::]:{pa}"))),
+            ),
+            (
+                Role::B,
+                MeshEntry::new(addr(&format!("127.0.0.2:{pb}")))
+                    .with_bind(addr(&format!("0.0.0.0:{pb}"))),
+            ),
+            (Role::C, MeshEntry::new(addr("127.0.0.3:9"))),
+        ];
+        let roles = [Role::A, Role::B, Role::C];
+        let tasks = roles.map(|role| {
+            let options = TcpOptions::new().with_tls(ca.identity(&format!("{role:?}")).unwrap());
+            let mesh = Mesh::from_entries(table.clone())
+                .with_transport(transport)
+                .with_options(options)
+                .with_deadline(Duration::from_secs(10));
+            async move {
+                let mut sessions = mesh.connect(&role).await.unwrap();
+                assert_eq!(sessions.len(), 2, "{transport:?}");
+                greet_all(role, &mut sessions).await;
+            }
+        });
+        // Generous: loopback wiring takes milliseconds.
+        within(20, futures::future::join_all(tasks)).await;
+    }
+}

@@ -1409,9 +1409,10 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     /// The next member whose round is to come.
                     k: usize,
                 },
-                "\n\nThe state counts the members whose rounds are done: only \
-                 `next_member` (or a method that runs every remaining round) \
-                 leaves it, and only after the last member's round.",
+                "\n\nThe state counts the members whose rounds are done: \
+                 `next_member` starts the next member's round, and the state \
+                 after the `foreach` is reached only after the last member's \
+                 round.",
             ),
             Shape::Round => (
                 quote! {

@@ -3,7 +3,9 @@
 //! task, on a monitored endpoint, for 1, 3 and 50 workers; typed roles
 //! against untyped monitored peers both ways; a coordinator that gives up
 //! mid-round abandons the members still waiting, and no more; the sizes
-//! and members are checked once, with typed errors.
+//! and members are checked once, with typed errors. Also: choices inside a
+//! round (a member that chooses, a third role with its own `foreach`), a
+//! family on the caller's role type, and two families of different sizes.
 
 mod common;
 
@@ -782,5 +784,98 @@ async fn a_family_runs_on_the_callers_role_type() {
     assert_finished(&ep);
     for hand in hands {
         assert_finished(&within(RUN_SECS, hand).await.unwrap());
+    }
+}
+
+rumpsteak_aura_macros::protocol! {
+    /// Two families of different sizes: the hub hands out to one and
+    /// collects from the other, then tells the first the total.
+    #[protocol(crate = "::rumpsteak_aura_typed")]
+    pub mod two = "
+        roles Hub, Out[n], In[m];
+        foreach Out[i] { Hub -> Out[i]: Give(u32); }
+        foreach In[j] { In[j] -> Hub: Take(u32); }
+        choice at Hub {
+            total: { foreach Out[i] { Hub -> Out[i]: Total(u32); } }
+            none: { foreach Out[i] { Hub -> Out[i]: Nothing; } }
+        }";
+}
+
+/// Two families, each with its own size, every role typed and monitored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_families_of_different_sizes() {
+    use two::Role;
+    let sizes = two::Sizes::new(2, 3).unwrap();
+    assert_eq!((sizes.out(), sizes.r#in()), (2, 3));
+    assert_eq!(sizes.pairs(), [("Out", 2), ("In", 3)]);
+    assert!(matches!(
+        two::Sizes::new(2, 0),
+        Err(ProjectionError::FamilySize { family }) if family == "In"
+    ));
+    let roles = sizes.roles();
+    let mut eps: Vec<_> = common::mesh(&roles)
+        .into_iter()
+        .map(|ep| {
+            let monitor = two::monitor(*ep.local_role(), sizes).unwrap();
+            Some(ep.with_protocol(monitor))
+        })
+        .collect();
+    let mut take = |role: Role| {
+        eps[roles.iter().position(|r| *r == role).unwrap()]
+            .take()
+            .unwrap()
+    };
+    let outs: Vec<_> = (0..2)
+        .map(|i| {
+            let mut ep = take(Role::Out(i));
+            tokio::spawn(async move {
+                let mut h = Handler::new();
+                let member = two::out::Member::new(sizes, i).unwrap();
+                let s = two::out::start(&mut h, &mut ep, member).unwrap();
+                let (give, s) = s.recv_from_hub().await.unwrap();
+                let total = match s.branch().await.unwrap() {
+                    two::out::Branch1::Total(s) => {
+                        let (total, end) = s.recv_from_hub().await.unwrap();
+                        end.finish();
+                        Some(total)
+                    }
+                    two::out::Branch1::None(s) => {
+                        s.recv_from_hub().await.unwrap().1.finish();
+                        None
+                    }
+                };
+                (ep, give, total)
+            })
+        })
+        .collect();
+    let ins: Vec<_> = (0..3)
+        .map(|j| {
+            let mut ep = take(Role::In(j));
+            tokio::spawn(async move {
+                let mut h = Handler::new();
+                let member = two::r#in::Member::new(sizes, j).unwrap();
+                let s = two::r#in::start(&mut h, &mut ep, member).unwrap();
+                s.send_to_hub(&(100 + j as u32)).await.unwrap().finish();
+                ep
+            })
+        })
+        .collect();
+    let mut ep = take(Role::Hub);
+    let mut h = Handler::new();
+    let s = two::hub::start(&mut h, &mut ep, sizes).unwrap();
+    let s = s.send_to_each_out(|i| i as u32).await.unwrap();
+    let (takes, s) = s.recv_from_each_in().await.unwrap();
+    assert_eq!(takes, [100, 101, 102]);
+    let total = takes.iter().sum::<u32>();
+    let s = s.choose_total().await.unwrap();
+    s.send_to_each_out(|_| &total).await.unwrap().finish();
+    assert_finished(&ep);
+    for (i, out) in outs.into_iter().enumerate() {
+        let (ep, give, got) = within(RUN_SECS, out).await.unwrap();
+        assert_eq!((give, got), (i as u32, Some(303)));
+        assert_finished(&ep);
+    }
+    for i in ins {
+        assert_finished(&within(RUN_SECS, i).await.unwrap());
     }
 }

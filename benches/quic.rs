@@ -22,7 +22,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumpsteak_aura_benches::certs::Certs;
 use rumpsteak_aura_benches::net::{QuicSessions, RawQuic};
-use rumpsteak_aura_benches::{Flavor, time_setups};
+use rumpsteak_aura_benches::{Clock, Flavor, time_setups};
 
 const SIZES: [(&str, usize); 2] = [("16B", 16), ("16KiB", 16 * 1024)];
 
@@ -38,10 +38,10 @@ fn quic_pingpong(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("quic_pingpong/{}", flavor.name()));
         for (name, size) in SIZES {
             group.bench_function(format!("raw_quinn_{name}"), |b| {
-                b.iter_custom(|iters| raw.pingpong(&rt, flavor, size, iters))
+                b.iter_custom(|iters| raw.pingpong(Clock::Wall, &rt, flavor, size, iters))
             });
             group.bench_function(format!("session_{name}"), |b| {
-                b.iter_custom(|iters| sessions.pingpong(&rt, flavor, size, iters))
+                b.iter_custom(|iters| sessions.pingpong(Clock::Wall, &rt, flavor, size, iters))
             });
         }
         group.finish();

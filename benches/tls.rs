@@ -32,7 +32,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumpsteak_aura_benches::certs::Certs;
 use rumpsteak_aura_benches::net::{TlsEnds, loopback, session_pair};
-use rumpsteak_aura_benches::{Flavor, ok, time_setups};
+use rumpsteak_aura_benches::{Clock, Flavor, ok, time_setups};
 use rumpsteak_aura_choreography::transport::tcp::{SessionListener, TcpOptions};
 
 /// The frame sizes of the ping-pong rows.
@@ -46,10 +46,10 @@ fn tls_pingpong(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("tls_pingpong/{}", flavor.name()));
         for (name, size) in SIZES {
             group.bench_function(format!("raw_tls_{name}"), |b| {
-                b.iter_custom(|iters| ends.raw_pingpong(&rt, flavor, size, iters))
+                b.iter_custom(|iters| ends.raw_pingpong(Clock::Wall, &rt, flavor, size, iters))
             });
             group.bench_function(format!("session_{name}"), |b| {
-                b.iter_custom(|iters| ends.session_pingpong(&rt, flavor, size, iters))
+                b.iter_custom(|iters| ends.session_pingpong(Clock::Wall, &rt, flavor, size, iters))
             });
         }
         group.finish();

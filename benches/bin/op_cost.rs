@@ -291,6 +291,33 @@ fn main() {
                 _ => layered_pingpong_on(|| Metered::new(Handler::new()), PAIRS, &rt),
             });
         }
+        "tls_raw" | "tls_session" | "quic_raw" | "quic_session" => {
+            // The `tls_pingpong` and `quic_pingpong` rows' loops at 16 B on
+            // the current-thread runtime, 10,000 round trips (each is tens
+            // of microseconds under callgrind's emulation).
+            use rumpsteak_aura_benches::net::{QuicSessions, RawQuic, TlsEnds};
+            use rumpsteak_aura_benches::{Clock, Flavor, certs::Certs};
+            const ROUNDS: u64 = 10_000;
+            let flavor = Flavor::CurrentThread;
+            let rt = flavor.runtime();
+            let certs = Certs::new();
+            black_box(match mode.as_str() {
+                "tls_raw" => {
+                    TlsEnds::new(&rt, &certs).raw_pingpong(Clock::Wall, &rt, flavor, 16, ROUNDS)
+                }
+                "tls_session" => {
+                    TlsEnds::new(&rt, &certs).session_pingpong(Clock::Wall, &rt, flavor, 16, ROUNDS)
+                }
+                "quic_raw" => {
+                    let raw = {
+                        let _guard = rt.enter();
+                        RawQuic::new(&certs)
+                    };
+                    raw.pingpong(Clock::Wall, &rt, flavor, 16, ROUNDS)
+                }
+                _ => QuicSessions::new(&rt, &certs).pingpong(Clock::Wall, &rt, flavor, 16, ROUNDS),
+            });
+        }
         "layered_traced" => layered_pingpong(|| Traced::new(Handler::new())),
         "layered_metered" => layered_pingpong(|| Metered::new(Handler::new())),
         "typed_choice_reply" => typed_choice_reply(),
@@ -327,6 +354,7 @@ fn main() {
                  raw_sessions|channel_sessions|handler_sessions|pingpong|typed_pingpong|\
                  choice_reply|typed_choice_reply|monitor_pingpong|monitor_choice_reply|layered_bare|layered_traced|layered_metered|\
                  future_sizes|runtime_bare|runtime_traced|runtime_metered|\
+                 tls_raw|tls_session|quic_raw|quic_session|\
                  runtime_pingpong|runtime_monitor_pingpong|runtime_choice_reply|\
                  runtime_monitor_choice_reply (got {other:?})"
             );

@@ -87,8 +87,66 @@ where
     P: Future<Output = ()> + Send + 'static,
     Q: Future<Output = ()> + Send + 'static,
 {
+    run_pair_on(Clock::Wall, rt, flavor, first, second)
+}
+
+/// What a sample measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Elapsed time: what criterion reports.
+    Wall,
+    /// CPU time of the whole process (every thread, user and system): the
+    /// work done, without the time spent waiting for a core that another
+    /// process holds, which on a loaded machine is most of the scatter.
+    Cpu,
+}
+
+impl Clock {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Clock::Wall => "wall",
+            Clock::Cpu => "cpu",
+        }
+    }
+}
+
+/// An instant of a [`Clock`].
+enum Stamp {
+    Wall(Instant),
+    Cpu(cpu_time::ProcessTime),
+}
+
+impl Stamp {
+    fn now(clock: Clock) -> Stamp {
+        match clock {
+            Clock::Wall => Stamp::Wall(Instant::now()),
+            Clock::Cpu => Stamp::Cpu(cpu_time::ProcessTime::now()),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        match self {
+            Stamp::Wall(t) => t.elapsed(),
+            Stamp::Cpu(t) => t.elapsed(),
+        }
+    }
+}
+
+/// [`run_pair`], measured by `clock`.
+pub fn run_pair_on<P, Q>(
+    clock: Clock,
+    rt: &Runtime,
+    flavor: Flavor,
+    first: P,
+    second: Q,
+) -> Duration
+where
+    P: Future<Output = ()> + Send + 'static,
+    Q: Future<Output = ()> + Send + 'static,
+{
     rt.block_on(async move {
-        let start = Instant::now();
+        let start = Stamp::now(clock);
         match flavor {
             Flavor::CurrentThread => {
                 tokio::join!(first, second);

@@ -20,7 +20,7 @@ use tokio::runtime::Runtime;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::certs::{Certs, RawTls};
-use crate::{Flavor, ok, run_pair};
+use crate::{Clock, Flavor, ok, run_pair_on};
 
 /// Port 0 on the IPv4 loopback.
 pub fn loopback() -> SocketAddr {
@@ -35,8 +35,9 @@ pub type RawServer = RawTls<tokio_rustls::server::TlsStream<TcpStream>>;
 pub type RawQuicStream = RawTls<tokio::io::Join<quinn::RecvStream, quinn::SendStream>>;
 
 /// Session A to session B: `send_frame` and `recv_frame`, `iters` round
-/// trips of `size` bytes.
+/// trips of `size` bytes, measured by `clock`.
 pub fn session_pingpong(
+    clock: Clock,
     rt: &Runtime,
     flavor: Flavor,
     (mut a, mut b): (RumpsteakSession, RumpsteakSession),
@@ -55,7 +56,7 @@ pub fn session_pingpong(
             ok(b.send_frame(frame).await);
         }
     };
-    run_pair(rt, flavor, first, second)
+    run_pair_on(clock, rt, flavor, first, second)
 }
 
 /// What the TLS rows need on one runtime: a raw listener and a session
@@ -112,8 +113,16 @@ impl TlsEnds {
         session_pair(&self.session_listener, &self.options_a).await
     }
 
-    /// `iters` raw TLS round trips of `size` bytes on a new connection.
-    pub fn raw_pingpong(&self, rt: &Runtime, flavor: Flavor, size: usize, iters: u64) -> Duration {
+    /// `iters` raw TLS round trips of `size` bytes on a new connection,
+    /// measured by `clock`.
+    pub fn raw_pingpong(
+        &self,
+        clock: Clock,
+        rt: &Runtime,
+        flavor: Flavor,
+        size: usize,
+        iters: u64,
+    ) -> Duration {
         let (mut a, mut b) = rt.block_on(self.raw_pair());
         let first = async move {
             let frame = vec![7; size];
@@ -128,18 +137,27 @@ impl TlsEnds {
                 b.send(&frame).await;
             }
         };
-        run_pair(rt, flavor, first, second)
+        run_pair_on(clock, rt, flavor, first, second)
     }
 
-    /// `iters` TLS session round trips of `size` bytes on a new session.
+    /// `iters` TLS session round trips of `size` bytes on a new session,
+    /// measured by `clock`.
     pub fn session_pingpong(
         &self,
+        clock: Clock,
         rt: &Runtime,
         flavor: Flavor,
         size: usize,
         iters: u64,
     ) -> Duration {
-        session_pingpong(rt, flavor, rt.block_on(self.session_pair()), size, iters)
+        session_pingpong(
+            clock,
+            rt,
+            flavor,
+            rt.block_on(self.session_pair()),
+            size,
+            iters,
+        )
     }
 }
 
@@ -218,8 +236,16 @@ impl RawQuic {
         ((a, a_conn), (b, b_conn))
     }
 
-    /// `iters` raw QUIC round trips of `size` bytes on a new connection.
-    pub fn pingpong(&self, rt: &Runtime, flavor: Flavor, size: usize, iters: u64) -> Duration {
+    /// `iters` raw QUIC round trips of `size` bytes on a new connection,
+    /// measured by `clock`.
+    pub fn pingpong(
+        &self,
+        clock: Clock,
+        rt: &Runtime,
+        flavor: Flavor,
+        size: usize,
+        iters: u64,
+    ) -> Duration {
         let ((mut a, a_conn), (mut b, b_conn)) = rt.block_on(self.pair());
         let first = async move {
             let frame = vec![7; size];
@@ -238,7 +264,7 @@ impl RawQuic {
             // before A has it: wait for A to close first.
             b_conn.closed().await;
         };
-        run_pair(rt, flavor, first, second)
+        run_pair_on(clock, rt, flavor, first, second)
     }
 }
 
@@ -278,8 +304,16 @@ impl QuicSessions {
         (ok(a), ok(b))
     }
 
-    /// `iters` QUIC session round trips of `size` bytes on a new session.
-    pub fn pingpong(&self, rt: &Runtime, flavor: Flavor, size: usize, iters: u64) -> Duration {
-        session_pingpong(rt, flavor, rt.block_on(self.pair()), size, iters)
+    /// `iters` QUIC session round trips of `size` bytes on a new session,
+    /// measured by `clock`.
+    pub fn pingpong(
+        &self,
+        clock: Clock,
+        rt: &Runtime,
+        flavor: Flavor,
+        size: usize,
+        iters: u64,
+    ) -> Duration {
+        session_pingpong(clock, rt, flavor, rt.block_on(self.pair()), size, iters)
     }
 }

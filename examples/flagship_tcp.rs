@@ -341,11 +341,10 @@ mod tests {
     const CHILD_CONFIG: &str = "FLAGSHIP_TEST_CONFIG";
 
     /// One role as `flagship_tcp --role ROLE --config FILE` plays it (the
-    /// same function): this test binary, started again by
-    /// `three_processes_from_one_file_over_tls` with only this test
-    /// selected.
+    /// same function): this test binary, started again by the other tests
+    /// with only this test selected.
     #[tokio::test]
-    #[ignore = "run by `three_processes_from_one_file_over_tls` in child processes"]
+    #[ignore = "run by the other tests of this module in child processes"]
     async fn role_from_the_environment() {
         let role = parse_role(&std::env::var(CHILD_ROLE).unwrap()).unwrap();
         let args = Args {
@@ -450,6 +449,78 @@ mod tests {
             };
             assert!(stdout.contains(last), "{role:?}: {stdout}");
         }
+    }
+
+    /// SIGTERM to a role still wiring (its peers never start): it exits
+    /// at once with status 143 and says the protocol was interrupted.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn sigterm_stops_a_role_with_status_143() {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+        let dir = CertDir::create(&[]).unwrap();
+        let config = dir.path().join("mesh.toml");
+        // Nobody listens at the Buyer's and Coordinator's addresses, and
+        // the wiring deadline is far off: only the signal can end it soon.
+        let text = format!(
+            "[roles.Buyer]\naddress = \"127.0.0.2:{}\"\n\
+             [roles.Coordinator]\naddress = \"127.0.0.3:{}\"\n\
+             [roles.Seller]\naddress = \"localhost:9\"\n\
+             [limits]\nwiring_deadline = \"5m\"\n",
+            free_port("127.0.0.2"),
+            free_port("127.0.0.3"),
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "tests::role_from_the_environment",
+                "--nocapture",
+            ])
+            .env(CHILD_ROLE, "Seller")
+            .env(CHILD_CONFIG, &config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // The role prints its table, then wires: wait for that.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.starts_with("[Seller] Seller at") {
+                    return;
+                }
+            }
+            panic!("the role ended before wiring");
+        })
+        .await
+        // Generous: a fresh process on a loaded machine.
+        .expect("the role started within 30 s");
+
+        let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        // Far under the 5 min wiring deadline: the signal ended it.
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("the role exited within 10 s of SIGTERM")
+            .unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        assert_eq!(status.code(), Some(143), "{status}: {stderr}");
+        assert!(
+            stderr.contains(
+                "Seller: the protocol was interrupted by SIGTERM before it finished; no session was open"
+            ),
+            "{stderr}"
+        );
     }
 
     /// The checked-in deployment files load; the three-machine one names

@@ -358,8 +358,10 @@ pub struct Limits {
 /// `RUMPSTEAK_ROLE_SELLER_ADDRESS` for `roles.Seller.address`,
 /// `RUMPSTEAK_TLS_CA`, `RUMPSTEAK_LIMITS_WIRING_DEADLINE`,
 /// `RUMPSTEAK_TRANSPORT`. A role may be given by the environment alone.
-/// A `RUMPSTEAK_ROLE_...` variable that names no role of the protocol is
-/// an error, so a misspelt one does not go unnoticed.
+/// A `RUMPSTEAK_ROLE_...` variable that names no role of the protocol or
+/// no role key, and a `RUMPSTEAK_TLS_...` or `RUMPSTEAK_LIMITS_...` one
+/// that is no setting, is an error, so a misspelt one does not go
+/// unnoticed; other `RUMPSTEAK_` variables (of other tools) are ignored.
 ///
 /// # Examples
 ///
@@ -909,7 +911,13 @@ impl Loader<'_> {
             }
         }
         for var in self.env.keys() {
-            if !var.starts_with(&role_prefix) && !known_setting(var) {
+            // Only the groups of the file's own keys: other `RUMPSTEAK_`
+            // variables belong to other tools (the reliability crate's
+            // RUMPSTEAK_SIM_SEED).
+            let ours = ["TLS_", "LIMITS_"]
+                .iter()
+                .any(|group| var.starts_with(&format!("{ENV_PREFIX}{group}")));
+            if ours && !known_setting(var) {
                 return Err(ConfigError::Value {
                     at: Location::env(self.file, "(none)", var.clone()),
                     value: var.clone(),

@@ -141,6 +141,7 @@ fn the_environment_overrides_the_file_and_can_add_a_role() {
         ("RUMPSTEAK_SESSION", "from-env"),
         // Not ours: ignored.
         ("HOME", "/root"),
+        ("RUMPSTEAK_SIM_SEED", "7"),
     ];
     let deployment = Deployment::parse(text, "mesh.toml", env).unwrap();
     assert_eq!(deployment.session(), Some("from-env"));

@@ -1,0 +1,776 @@
+//! The driver task: owns the link, writes numbered frames and
+//! acknowledgements, reads the peer's, and gets a new link after a loss.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::hash::{BuildHasher, Hasher};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rumpsteak_aura::{TransportError, TransportErrorKind};
+use rumpsteak_aura_transport::RumpsteakSession;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
+
+use crate::config::ResumeConfig;
+use crate::error::{ResumeError, escaped};
+use crate::frame::{self, DecodeError, Hello, LinkFrame, RESUME_WIRE_VERSION, RejectReason};
+use crate::session::{Inner, Redial, wake};
+
+/// A link a listener routed to a session, with the greeting it read.
+#[derive(Debug)]
+pub(crate) struct RoutedLink {
+    pub(crate) link: RumpsteakSession,
+    pub(crate) hello: Hello,
+}
+
+/// Where the driver's links come from.
+pub(crate) enum Source {
+    Redial(Box<dyn Redial>),
+    Routed {
+        links: mpsc::Receiver<RoutedLink>,
+        /// Keeps the session registered at its listener while it lives.
+        _registration: Box<dyn Send + Sync>,
+    },
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Redial(_) => f.write_str("Redial"),
+            Source::Routed { .. } => f.write_str("Routed"),
+        }
+    }
+}
+
+/// Why an attempt at a link failed.
+enum Attempt {
+    /// Worth another try, for this reason.
+    Retry(String),
+    /// Ends the session.
+    Fatal(ResumeError),
+}
+
+/// Why serving a link stopped.
+enum End {
+    /// The link broke, for this reason.
+    Lost(String),
+    /// A listener routed a newer link to this session.
+    Replaced(RoutedLink),
+    /// The session ended orderly.
+    Done,
+    /// The session ended with a bound.
+    Fail(ResumeError),
+}
+
+/// A fresh random incarnation nonce, never 0. Not secret: it tells a
+/// restarted peer from the same one, the certificate proves who it is.
+pub(crate) fn fresh_incarnation() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u32(std::process::id());
+        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            h.write_u128(t.as_nanos());
+        }
+        let v = h.finish();
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+fn describe(e: &TransportError) -> String {
+    match e.kind() {
+        TransportErrorKind::Closed => "the link closed".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+pub(crate) struct Driver {
+    inner: Arc<Inner>,
+    source: Source,
+    config: ResumeConfig,
+    incarnation: u64,
+    peer_incarnation: Option<u64>,
+    /// The identity the first link proved (`Some(None)`: it proved none).
+    first_identity: Option<Option<String>>,
+    /// The last sequence number written on the current link.
+    sent: u64,
+    /// The last acknowledgement written on the current link.
+    ack_sent: u64,
+    /// A frame being handed to the link.
+    slot: Option<Vec<u8>>,
+    ack_due: bool,
+    ack_armed: bool,
+    heartbeat_due: bool,
+    gone_sent: bool,
+    last_send: Instant,
+    last_recv: Instant,
+    heartbeat: Pin<Box<Sleep>>,
+    idle: Pin<Box<Sleep>>,
+    ack_timer: Pin<Box<Sleep>>,
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("source", &self.source)
+            .field("incarnation", &self.incarnation)
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    pub(crate) fn new(inner: Arc<Inner>, source: Source, config: ResumeConfig) -> Self {
+        Self::with_incarnation(inner, source, config, fresh_incarnation())
+    }
+
+    pub(crate) fn with_incarnation(
+        inner: Arc<Inner>,
+        source: Source,
+        config: ResumeConfig,
+        incarnation: u64,
+    ) -> Self {
+        let now = Instant::now();
+        Driver {
+            inner,
+            source,
+            incarnation,
+            peer_incarnation: None,
+            first_identity: None,
+            sent: 0,
+            ack_sent: 0,
+            slot: None,
+            ack_due: false,
+            ack_armed: false,
+            heartbeat_due: false,
+            gone_sent: false,
+            last_send: now,
+            last_recv: now,
+            heartbeat: Box::pin(tokio::time::sleep_until(now + config.heartbeat)),
+            idle: Box::pin(tokio::time::sleep_until(now + config.idle_timeout)),
+            ack_timer: Box::pin(tokio::time::sleep_until(now + config.ack_delay)),
+            config,
+        }
+    }
+
+    /// Serves links until the session ends.
+    pub(crate) async fn run(mut self, mut link: RumpsteakSession) {
+        loop {
+            let end = poll_fn(|cx| self.poll_serve(cx, &mut link)).await;
+            let next = match end {
+                End::Done => {
+                    tracing::debug!(session = %self.config.session_id, "resumable session finished");
+                    self.finish();
+                    return;
+                }
+                End::Fail(error) => {
+                    tracing::debug!(session = %self.config.session_id, %error, "resumable session ends");
+                    self.fail(error);
+                    return;
+                }
+                End::Lost(cause) => {
+                    drop(link);
+                    self.link_lost(&cause);
+                    self.connect(Some(cause), None).await
+                }
+                End::Replaced(routed) => {
+                    drop(link);
+                    let cause = "a reconnection replaced the link".to_string();
+                    self.link_lost(&cause);
+                    self.connect(Some(cause), Some(routed)).await
+                }
+            };
+            match next {
+                Ok(Some(new)) => link = new,
+                Ok(None) => {
+                    self.finish();
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(session = %self.config.session_id, %error, "resumable session ends");
+                    self.fail(error);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        let mut s = self.inner.lock();
+        s.done = true;
+        s.link_up = false;
+        let wakers = s.wake_all();
+        drop(s);
+        wake(wakers);
+    }
+
+    fn fail(&mut self, error: ResumeError) {
+        let mut s = self.inner.lock();
+        s.link_up = false;
+        let wakers = s.fail(error);
+        drop(s);
+        wake(wakers);
+    }
+
+    fn link_lost(&mut self, cause: &str) {
+        tracing::debug!(session = %self.config.session_id, role = %self.config.local_role, cause, "link lost");
+        let mut s = self.inner.lock();
+        s.link_up = false;
+        s.last_cause = Some(cause.to_string());
+        // A sender waiting for room may now have to fail (`OnFull::Fail`).
+        let w = s.send_waker.take();
+        drop(s);
+        wake(w);
+    }
+
+    /// Whether nothing is left to do without a link: the application is
+    /// gone and the peer has acknowledged everything, or the peer is gone.
+    fn nothing_left(&self) -> bool {
+        let s = self.inner.lock();
+        s.peer_gone || (s.front_gone && s.replay.is_empty())
+    }
+
+    /// Gets a link and resumes on it, retrying with backoff until the
+    /// reconnect deadline. `Ok(None)`: nothing left to do.
+    pub(crate) async fn connect(
+        &mut self,
+        cause: Option<String>,
+        mut routed: Option<RoutedLink>,
+    ) -> Result<Option<RumpsteakSession>, ResumeError> {
+        let first = cause.is_none();
+        let deadline_len = self.config.reconnect_deadline;
+        let deadline = Instant::now() + deadline_len;
+        let mut last = cause.unwrap_or_else(|| "first connect".to_string());
+        let mut backoff = self.config.backoff_initial;
+        let mut attempts = 0u32;
+        let inner = self.inner.clone();
+        loop {
+            if self.nothing_left() {
+                return Ok(None);
+            }
+            attempts += 1;
+            let candidate = routed.take();
+            let outcome = tokio::select! {
+                r = tokio::time::timeout_at(deadline, self.attempt(candidate)) => r,
+                stop = stopped(&inner) => return stop.map(|()| None),
+            };
+            match outcome {
+                Err(_) => {
+                    return Err(ResumeError::ReconnectDeadline {
+                        deadline: deadline_len,
+                        attempts,
+                        last_cause: last,
+                    });
+                }
+                Ok(Ok(link)) => {
+                    let mut s = self.inner.lock();
+                    if !first {
+                        s.reconnects += 1;
+                    }
+                    let resent = s.next_seq - 1 - self.sent;
+                    let w = s.send_waker.take();
+                    drop(s);
+                    wake(w);
+                    tracing::debug!(
+                        session = %self.config.session_id,
+                        role = %self.config.local_role,
+                        attempts,
+                        resent,
+                        first,
+                        "link up, session resumed"
+                    );
+                    return Ok(Some(link));
+                }
+                Ok(Err(Attempt::Fatal(e))) => return Err(e),
+                Ok(Err(Attempt::Retry(why))) => {
+                    tracing::debug!(session = %self.config.session_id, attempt = attempts, cause = %why, "reconnect attempt failed");
+                    last = why;
+                    let wake_at = (Instant::now() + backoff).min(deadline);
+                    tokio::select! {
+                        () = tokio::time::sleep_until(wake_at) => {}
+                        stop = stopped(&inner) => return stop.map(|()| None),
+                    }
+                    backoff = (backoff * 2).min(self.config.backoff_max);
+                }
+            }
+        }
+    }
+
+    /// One attempt: a link (routed already, or from the source), then the
+    /// resume exchange on it.
+    async fn attempt(&mut self, routed: Option<RoutedLink>) -> Result<RumpsteakSession, Attempt> {
+        let (link, hello) = match routed {
+            Some(r) => (r.link, Some(r.hello)),
+            None => match &mut self.source {
+                Source::Redial(redial) => match redial.redial().await {
+                    Ok(link) => (link, None),
+                    Err(e) if e.refusal().is_some() => {
+                        return Err(Attempt::Fatal(ResumeError::Link(Arc::new(e))));
+                    }
+                    Err(e) => return Err(Attempt::Retry(format!("redial failed: {e}"))),
+                },
+                Source::Routed { links, .. } => match links.recv().await {
+                    Some(r) => (r.link, Some(r.hello)),
+                    None => {
+                        return Err(Attempt::Fatal(ResumeError::Link(Arc::new(
+                            TransportError::other("the listener that routes this session is gone"),
+                        ))));
+                    }
+                },
+            },
+        };
+        self.resume_on(link, hello).await
+    }
+
+    /// The resume exchange on a new link: greet, read the peer's greeting
+    /// (or take the one a listener read), check it is the same session and
+    /// peer, and take up the sequence where the peer left it.
+    async fn resume_on(
+        &mut self,
+        mut link: RumpsteakSession,
+        hello: Option<Hello>,
+    ) -> Result<RumpsteakSession, Attempt> {
+        let received = self.inner.lock().received;
+        let mine = Hello {
+            session: self.config.session_id.clone(),
+            from: self.config.local_role.clone(),
+            to: self.config.peer_role.clone(),
+            incarnation: self.incarnation,
+            peer_incarnation: self.peer_incarnation.unwrap_or(0),
+            received,
+        };
+        let timeout = self.config.exchange_timeout;
+        let broke = |e: String| Attempt::Retry(format!("the link broke during the resume exchange: {e}"));
+        match tokio::time::timeout(timeout, link.send_frame(frame::encode_hello(&mine))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(broke(describe(&e))),
+            Err(_) => return Err(broke(format!("no progress within {timeout:?}"))),
+        }
+        let theirs = match hello {
+            Some(h) => h,
+            None => {
+                let f = match tokio::time::timeout(timeout, link.recv_frame()).await {
+                    Ok(Ok(f)) => f,
+                    Ok(Err(e)) => return Err(broke(describe(&e))),
+                    Err(_) => return Err(broke(format!("no greeting within {timeout:?}"))),
+                };
+                match frame::decode(&f) {
+                    Ok(LinkFrame::Hello(h)) => h,
+                    Ok(LinkFrame::Reject { reason, text }) => {
+                        return Err(Attempt::Fatal(ResumeError::RefusedByPeer {
+                            reason,
+                            detail: escaped(&text),
+                        }));
+                    }
+                    Ok(_) => {
+                        return Err(Attempt::Fatal(ResumeError::Protocol(
+                            "the peer sent a frame before its resume greeting".into(),
+                        )));
+                    }
+                    Err(DecodeError::Version(found)) => {
+                        let error = ResumeError::Version {
+                            found,
+                            supported: RESUME_WIRE_VERSION,
+                        };
+                        return Err(refuse(&mut link, RejectReason::Version, error).await);
+                    }
+                    Err(DecodeError::Malformed(m)) => {
+                        return Err(Attempt::Fatal(ResumeError::Protocol(format!(
+                            "malformed resume greeting: {m}"
+                        ))));
+                    }
+                }
+            }
+        };
+        if let Err((reason, error)) = self.check(&theirs, link.peer_identity()) {
+            return Err(refuse(&mut link, reason, error).await);
+        }
+        // Same session, same peer: take up the sequence where it left it.
+        let mut s = self.inner.lock();
+        let drop_upto = theirs.received;
+        while s.replay.front().is_some_and(|o| o.seq <= drop_upto) {
+            if let Some(o) = s.replay.pop_front() {
+                s.replay_bytes -= o.payload.len();
+            }
+        }
+        s.acked = s.acked.max(drop_upto);
+        s.link_up = true;
+        s.link_max_frame = link.max_frame_len();
+        drop(s);
+        self.sent = drop_upto;
+        self.ack_sent = received;
+        self.peer_incarnation = Some(theirs.incarnation);
+        if self.first_identity.is_none() {
+            self.first_identity = Some(link.peer_identity().map(str::to_string));
+        }
+        self.slot = None;
+        self.ack_due = false;
+        self.ack_armed = false;
+        self.heartbeat_due = false;
+        let now = Instant::now();
+        self.last_send = now;
+        self.last_recv = now;
+        self.heartbeat.as_mut().reset(now + self.config.heartbeat);
+        self.idle.as_mut().reset(now + self.config.idle_timeout);
+        Ok(link)
+    }
+
+    /// Checks the peer's greeting against what this side knows.
+    fn check(
+        &self,
+        theirs: &Hello,
+        identity: Option<&str>,
+    ) -> Result<(), (RejectReason, ResumeError)> {
+        let c = &self.config;
+        if theirs.session != c.session_id {
+            return Err((
+                RejectReason::WrongSession,
+                ResumeError::WrongSession {
+                    expected: c.session_id.clone(),
+                    presented: escaped(&theirs.session),
+                },
+            ));
+        }
+        if theirs.from != c.peer_role || theirs.to != c.local_role {
+            return Err((
+                RejectReason::WrongRole,
+                ResumeError::WrongRole {
+                    expected: format!("{} -> {}", c.peer_role, c.local_role),
+                    presented: format!("{} -> {}", escaped(&theirs.from), escaped(&theirs.to)),
+                },
+            ));
+        }
+        if let Some(known) = self.peer_incarnation
+            && theirs.incarnation != known
+        {
+            return Err((
+                RejectReason::PeerRestarted,
+                ResumeError::PeerRestarted {
+                    expected: known,
+                    presented: theirs.incarnation,
+                },
+            ));
+        }
+        // 0: the peer never finished a first exchange with this side
+        // (its incarnation, checked above, says it is the same peer).
+        if theirs.peer_incarnation != 0 && theirs.peer_incarnation != self.incarnation {
+            return Err((
+                RejectReason::UnknownSession,
+                ResumeError::UnknownSession {
+                    presented: theirs.peer_incarnation,
+                },
+            ));
+        }
+        if c.check_identity
+            && let Some(Some(expected)) = &self.first_identity
+            && identity != Some(expected.as_str())
+        {
+            return Err((
+                RejectReason::IdentityChanged,
+                ResumeError::IdentityChanged {
+                    expected: expected.clone(),
+                    presented: identity.map(str::to_string),
+                },
+            ));
+        }
+        let s = self.inner.lock();
+        let last = s.next_seq - 1;
+        if theirs.received < s.acked || theirs.received > last {
+            return Err((
+                RejectReason::StateMismatch,
+                ResumeError::StateMismatch(format!(
+                    "the peer says it received up to frame {}, but it acknowledged {} and {} were sent",
+                    theirs.received, s.acked, last
+                )),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Serves one link: reads into the received queue, writes numbered
+    /// frames and acknowledgements, keeps the timers.
+    fn poll_serve(&mut self, cx: &mut Context<'_>, link: &mut RumpsteakSession) -> Poll<End> {
+        {
+            let mut s = self.inner.lock();
+            if let Some(e) = &s.failed {
+                return Poll::Ready(End::Fail(e.clone()));
+            }
+            s.driver_waker = Some(cx.waker().clone());
+        }
+        loop {
+            let mut progress = false;
+            if let Source::Routed { links, .. } = &mut self.source
+                && let Poll::Ready(Some(routed)) = links.poll_recv(cx)
+            {
+                return Poll::Ready(End::Replaced(routed));
+            }
+            // Receive while the window has room.
+            loop {
+                if self.inner.lock().inbox.len() >= self.inner.receive_window {
+                    break;
+                }
+                match link.poll_recv_frame(cx) {
+                    Poll::Ready(Ok(f)) => {
+                        progress = true;
+                        self.last_recv = Instant::now();
+                        if let Some(end) = self.on_frame(f) {
+                            return Poll::Ready(end);
+                        }
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(End::Lost(describe(&e))),
+                    Poll::Pending => break,
+                }
+            }
+            // Send what is due.
+            loop {
+                if self.slot.is_none() {
+                    match self.next_frame() {
+                        Some(f) => self.slot = Some(f),
+                        None => break,
+                    }
+                }
+                match link.poll_send_frame(cx, &mut self.slot) {
+                    Poll::Ready(Ok(())) => {
+                        progress = true;
+                        self.last_send = Instant::now();
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(End::Lost(describe(&e))),
+                    Poll::Pending => break,
+                }
+            }
+            if self.slot.is_none() {
+                // Flushes what the link still buffers.
+                if let Poll::Ready(Err(e)) = link.poll_send_frame(cx, &mut None) {
+                    return Poll::Ready(End::Lost(describe(&e)));
+                }
+            }
+            // Timers.
+            let now = Instant::now();
+            if self.idle.as_mut().poll(cx).is_ready() {
+                let silent = now - self.last_recv;
+                if silent >= self.config.idle_timeout {
+                    return Poll::Ready(End::Lost(format!(
+                        "nothing received for {:?}",
+                        self.config.idle_timeout
+                    )));
+                }
+                self.idle
+                    .as_mut()
+                    .reset(self.last_recv + self.config.idle_timeout);
+                progress = true;
+            }
+            if !self.heartbeat_due && self.heartbeat.as_mut().poll(cx).is_ready() {
+                if now - self.last_send >= self.config.heartbeat {
+                    self.heartbeat_due = true;
+                } else {
+                    self.heartbeat
+                        .as_mut()
+                        .reset(self.last_send + self.config.heartbeat);
+                }
+                progress = true;
+            }
+            let unacked = self.inner.lock().received > self.ack_sent;
+            if unacked && !self.ack_armed {
+                self.ack_armed = true;
+                self.ack_timer.as_mut().reset(now + self.config.ack_delay);
+            }
+            if self.ack_armed && !self.ack_due && self.ack_timer.as_mut().poll(cx).is_ready() {
+                self.ack_due = true;
+                progress = true;
+            }
+            {
+                let s = self.inner.lock();
+                if s.peer_gone || (self.gone_sent && self.slot.is_none()) {
+                    return Poll::Ready(End::Done);
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// The next frame to write, if any is due: an unsent numbered frame
+    /// (carrying an acknowledgement), a standalone acknowledgement or
+    /// heartbeat, or the farewell once everything is acknowledged and the
+    /// application is gone.
+    fn next_frame(&mut self) -> Option<Vec<u8>> {
+        let s = self.inner.lock();
+        let ack = s.received;
+        if self.sent + 1 < s.next_seq {
+            let index = usize::try_from(self.sent - s.acked).ok()?;
+            let out = s.replay.get(index)?;
+            let f = if out.close {
+                frame::encode_close(out.seq, ack)
+            } else {
+                frame::encode_data(out.seq, ack, &out.payload)
+            };
+            self.sent = out.seq;
+            drop(s);
+            self.acked_on_link(ack);
+            return Some(f);
+        }
+        let pending = ack - self.ack_sent;
+        if self.heartbeat_due || (pending > 0 && (pending >= self.config.ack_every || self.ack_due))
+        {
+            drop(s);
+            self.acked_on_link(ack);
+            return Some(frame::encode_ack(ack));
+        }
+        if s.front_gone && s.replay.is_empty() && !self.gone_sent {
+            self.gone_sent = true;
+            return Some(frame::encode_gone(ack));
+        }
+        None
+    }
+
+    fn acked_on_link(&mut self, ack: u64) {
+        self.ack_sent = ack;
+        self.ack_due = false;
+        self.ack_armed = false;
+        self.heartbeat_due = false;
+        let next = Instant::now() + self.config.heartbeat;
+        self.heartbeat.as_mut().reset(next);
+    }
+
+    /// Handles one frame from the link; `Some` ends serving the link.
+    fn on_frame(&mut self, mut f: Vec<u8>) -> Option<End> {
+        enum Parsed {
+            Data { seq: u64, ack: u64 },
+            Ack(u64),
+            Close { seq: u64, ack: u64 },
+            Gone(u64),
+        }
+        let parsed = match frame::decode(&f) {
+            Ok(LinkFrame::Data { seq, ack, .. }) => Parsed::Data { seq, ack },
+            Ok(LinkFrame::Ack { ack }) => Parsed::Ack(ack),
+            Ok(LinkFrame::Close { seq, ack }) => Parsed::Close { seq, ack },
+            Ok(LinkFrame::Gone { ack }) => Parsed::Gone(ack),
+            Ok(LinkFrame::Reject { reason, text }) => {
+                return Some(End::Fail(ResumeError::RefusedByPeer {
+                    reason,
+                    detail: escaped(&text),
+                }));
+            }
+            Ok(LinkFrame::Hello(_)) => {
+                return Some(End::Fail(ResumeError::Protocol(
+                    "a resume greeting in the middle of a link".into(),
+                )));
+            }
+            Err(DecodeError::Version(v)) => {
+                return Some(End::Fail(ResumeError::Protocol(format!(
+                    "a frame of wire version {v} on a resumable link"
+                ))));
+            }
+            Err(DecodeError::Malformed(m)) => {
+                return Some(End::Fail(ResumeError::Protocol(m.to_string())));
+            }
+        };
+        let (seq, ack, close) = match parsed {
+            Parsed::Ack(ack) => return self.apply_ack(ack).err(),
+            Parsed::Gone(ack) => {
+                if let Err(end) = self.apply_ack(ack) {
+                    return Some(end);
+                }
+                let mut s = self.inner.lock();
+                s.peer_gone = true;
+                let wakers = s.wake_all();
+                drop(s);
+                wake(wakers);
+                return Some(End::Done);
+            }
+            Parsed::Data { seq, ack } => (seq, ack, false),
+            Parsed::Close { seq, ack } => (seq, ack, true),
+        };
+        if let Err(end) = self.apply_ack(ack) {
+            return Some(end);
+        }
+        let mut s = self.inner.lock();
+        if seq <= s.received {
+            // Resent by a peer that had not seen this side's ack; the
+            // exchange makes this not happen, but it is harmless.
+            tracing::debug!(seq, received = s.received, "duplicate frame dropped");
+            return None;
+        }
+        if seq != s.received + 1 {
+            return Some(End::Fail(ResumeError::Protocol(format!(
+                "frame {seq} arrived after frame {}",
+                s.received
+            ))));
+        }
+        s.received = seq;
+        if close {
+            s.peer_closed = true;
+        } else if !s.front_gone {
+            let offset = frame::data_payload_offset(&f);
+            f.drain(..offset);
+            s.inbox.push_back(f);
+        }
+        let w = s.recv_waker.take();
+        drop(s);
+        wake(w);
+        None
+    }
+
+    /// The peer received every frame up to `ack`: they leave the replay
+    /// buffer.
+    fn apply_ack(&mut self, ack: u64) -> Result<(), End> {
+        if ack > self.sent {
+            return Err(End::Fail(ResumeError::StateMismatch(format!(
+                "the peer acknowledges frame {ack}, only {} were sent",
+                self.sent
+            ))));
+        }
+        let mut s = self.inner.lock();
+        if ack <= s.acked {
+            return Ok(());
+        }
+        while s.replay.front().is_some_and(|o| o.seq <= ack) {
+            if let Some(o) = s.replay.pop_front() {
+                s.replay_bytes -= o.payload.len();
+            }
+        }
+        s.acked = ack;
+        let w = s.send_waker.take();
+        drop(s);
+        wake(w);
+        Ok(())
+    }
+}
+
+/// Resolves when the session must stop trying: `Err` with the error the
+/// front set (a replay overflow), `Ok` when nothing is left to do.
+async fn stopped(inner: &Inner) -> Result<(), ResumeError> {
+    poll_fn(|cx| {
+        let mut s = inner.lock();
+        if let Some(e) = &s.failed {
+            return Poll::Ready(Err(e.clone()));
+        }
+        if s.peer_gone || (s.front_gone && s.replay.is_empty()) {
+            return Poll::Ready(Ok(()));
+        }
+        s.driver_waker = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
+/// Tells the peer why this side refuses it (best effort), and gives the
+/// error this side ends with.
+async fn refuse(link: &mut RumpsteakSession, reason: RejectReason, error: ResumeError) -> Attempt {
+    let text = error.to_string();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        link.send_frame(frame::encode_reject(reason, &text)),
+    )
+    .await;
+    tracing::debug!(%error, "resume greeting refused");
+    Attempt::Fatal(error)
+}

@@ -1,0 +1,47 @@
+//! Resumable sessions for rumpsteak-aura: sessions that survive a dropped
+//! connection, with nothing lost or duplicated.
+//!
+//! A [`ResumableSession`] implements the one session interface
+//! ([`SessionTransport`](rumpsteak_aura_transport::SessionTransport)) over
+//! an underlying session it can replace: its *link*. Each direction numbers
+//! its frames; each side acknowledges what it received (on every data
+//! frame, and on its own when idle); unacknowledged frames wait in a
+//! bounded replay buffer. When the link drops, the session gets a new one
+//! from its [`Redial`] source (the dialing side redials; the accepting side
+//! is handed the reconnection by a `ResumeListener`), both sides prove it
+//! is the same session and peer, say the last sequence number each
+//! received, and resend exactly what the other lacks. Operations in flight
+//! wait; the application sees a delay.
+//!
+//! The session ends with a typed [`ResumeError`] naming the bound when the
+//! peer is not back within the reconnect deadline, the replay buffer
+//! overflows ([`OnFull::Fail`]), the peer presents another session, role or
+//! identity, the peer restarted and lost its state (its incarnation nonce
+//! changed), or the peer speaks another wire version (a peer of version 1,
+//! which is not resumable, is refused).
+//!
+//! The link frames are wire format version 2 (`docs/wire-format.md`,
+//! "Resumable sessions"). With the `tcp` feature (default), [`TcpRedial`]
+//! redials with `tcp::connect` and [`ResumeListener`] routes reconnections
+//! arriving at a `SessionListener`; with `quic`, the same over QUIC.
+//!
+//! Every session runs a driver task on the current tokio runtime, which
+//! needs timers enabled.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod config;
+mod driver;
+mod error;
+mod frame;
+#[cfg(feature = "tcp")]
+mod listener;
+mod session;
+
+pub use config::{OnFull, ResumeConfig};
+pub use error::{RejectReason, ReplayLimit, ResumeError};
+pub use frame::RESUME_WIRE_VERSION;
+#[cfg(feature = "tcp")]
+pub use listener::{AcceptFuture, AcceptLinks, ResumeListener, TcpRedial};
+#[cfg(feature = "quic")]
+pub use listener::QuicRedial;
+pub use session::{LinkFuture, Redial, ResumableSession, ResumeHandle, ResumeStats};

@@ -1,0 +1,484 @@
+//! The resumable session: the front the application polls, and the state
+//! it shares with the driver task that owns the link.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use rumpsteak_aura::TransportError;
+use rumpsteak_aura_transport::{RumpsteakSession, SessionTransport};
+
+use crate::config::{OnFull, ResumeConfig};
+use crate::driver::{Driver, Source};
+use crate::error::{ReplayLimit, ResumeError};
+use crate::frame::MAX_DATA_HEADER;
+
+/// The future of one attempt at a new link.
+pub type LinkFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<RumpsteakSession, TransportError>> + Send + 'a>>;
+
+/// Where a resumable session gets a fresh underlying session to the same
+/// peer: the first one, and one after every loss.
+///
+/// The dialing side redials (see `TcpRedial`); the accepting side is
+/// served by a `ResumeListener`, which routes each reconnection to its
+/// session. Any `FnMut() -> impl Future<Output = Result<RumpsteakSession,
+/// TransportError>>` is a `Redial`, for custom links and tests.
+///
+/// An error of kind [`Refused`](rumpsteak_aura::TransportErrorKind::Refused)
+/// ends the session (a refusal in the network handshake is not fixed by
+/// trying again); any other error is retried with backoff until the
+/// reconnect deadline.
+pub trait Redial: Send + 'static {
+    /// One attempt at a new underlying session.
+    fn redial(&mut self) -> LinkFuture<'_>;
+}
+
+impl<F, Fut> Redial for F
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<RumpsteakSession, TransportError>> + Send + 'static,
+{
+    fn redial(&mut self) -> LinkFuture<'_> {
+        Box::pin(self())
+    }
+}
+
+/// A frame accepted from the application and not acknowledged yet.
+#[derive(Debug)]
+pub(crate) struct Out {
+    pub(crate) seq: u64,
+    /// The close marker, which takes a sequence number of its own.
+    pub(crate) close: bool,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// What the front and the driver share, behind one mutex.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Unacknowledged frames, sequence numbers `acked + 1 ..next_seq`.
+    pub(crate) replay: VecDeque<Out>,
+    pub(crate) replay_bytes: usize,
+    pub(crate) next_seq: u64,
+    pub(crate) acked: u64,
+    /// Frames received in order, not yet taken by the application.
+    pub(crate) inbox: VecDeque<Vec<u8>>,
+    /// The last sequence number received in order.
+    pub(crate) received: u64,
+    pub(crate) peer_closed: bool,
+    pub(crate) peer_gone: bool,
+    pub(crate) local_closed: bool,
+    pub(crate) front_gone: bool,
+    pub(crate) link_up: bool,
+    /// The largest frame the current link carries.
+    pub(crate) link_max_frame: usize,
+    pub(crate) failed: Option<ResumeError>,
+    pub(crate) done: bool,
+    pub(crate) reconnects: u64,
+    pub(crate) last_cause: Option<String>,
+    pub(crate) send_waker: Option<Waker>,
+    pub(crate) recv_waker: Option<Waker>,
+    pub(crate) driver_waker: Option<Waker>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    pub(crate) replay_frames: usize,
+    pub(crate) replay_bytes: usize,
+    pub(crate) on_full: OnFull,
+    pub(crate) receive_window: usize,
+}
+
+impl Inner {
+    pub(crate) fn new(config: &ResumeConfig) -> Self {
+        Inner {
+            state: Mutex::new(State {
+                replay: VecDeque::new(),
+                replay_bytes: 0,
+                next_seq: 1,
+                acked: 0,
+                inbox: VecDeque::new(),
+                received: 0,
+                peer_closed: false,
+                peer_gone: false,
+                local_closed: false,
+                front_gone: false,
+                link_up: false,
+                link_max_frame: usize::MAX,
+                failed: None,
+                done: false,
+                reconnects: 0,
+                last_cause: None,
+                send_waker: None,
+                recv_waker: None,
+                driver_waker: None,
+            }),
+            replay_frames: config.replay_frames,
+            replay_bytes: config.replay_bytes,
+            on_full: config.on_full,
+            receive_window: config.receive_window,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // Every update under the lock leaves the state consistent before
+        // anything that could panic, so a poisoned lock still guards a
+        // consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    /// Ends the session with `error` (the first error wins), waking every
+    /// waiting operation.
+    pub(crate) fn fail(&mut self, error: ResumeError) -> Vec<Waker> {
+        if self.failed.is_none() && !self.done {
+            self.failed = Some(error);
+        }
+        self.wake_all()
+    }
+
+    pub(crate) fn wake_all(&mut self) -> Vec<Waker> {
+        [
+            self.send_waker.take(),
+            self.recv_waker.take(),
+            self.driver_waker.take(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+pub(crate) fn wake(wakers: impl IntoIterator<Item = Waker>) {
+    for w in wakers {
+        w.wake();
+    }
+}
+
+/// What a resumable session reports about its reconnections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResumeStats {
+    /// How many times the session got a new link and resumed.
+    pub reconnects: u64,
+    /// Why the last link was lost, if one was.
+    pub last_cause: Option<String>,
+    /// Whether a link is up right now.
+    pub connected: bool,
+    /// Frames in the replay buffer (sent or not, not acknowledged).
+    pub unacked_frames: usize,
+    /// Bytes in the replay buffer.
+    pub unacked_bytes: usize,
+    /// Frames the application handed over so far.
+    pub frames_sent: u64,
+    /// Frames received in order so far.
+    pub frames_received: u64,
+}
+
+/// A cheap handle that reads a resumable session's [`ResumeStats`], also
+/// after the session was turned into a [`RumpsteakSession`].
+#[derive(Debug, Clone)]
+pub struct ResumeHandle {
+    inner: Arc<Inner>,
+}
+
+impl ResumeHandle {
+    /// The session's reconnection metadata now.
+    pub fn stats(&self) -> ResumeStats {
+        let s = self.inner.lock();
+        ResumeStats {
+            reconnects: s.reconnects,
+            last_cause: s.last_cause.clone(),
+            connected: s.link_up,
+            unacked_frames: s.replay.len(),
+            unacked_bytes: s.replay_bytes,
+            frames_sent: s.next_seq - 1 - u64::from(s.local_closed),
+            frames_received: s.received - u64::from(s.peer_closed),
+        }
+    }
+
+    /// Why the session ended, if it ended with a bound.
+    pub fn error(&self) -> Option<ResumeError> {
+        self.inner.lock().failed.clone()
+    }
+
+    /// Whether the driver is finished: the session ended, orderly or not.
+    pub fn is_finished(&self) -> bool {
+        let s = self.inner.lock();
+        s.done || s.failed.is_some()
+    }
+}
+
+/// A session that survives the loss of its underlying link.
+///
+/// Every frame is numbered per direction and kept in a bounded replay
+/// buffer until the peer acknowledges it. When the link drops, a new one
+/// comes from the [`Redial`] source (or, on the accepting side, from the
+/// `ResumeListener`); both sides prove it is the same session (session
+/// identifier, roles, the incarnation nonces exchanged at first connect,
+/// and the peer identity the first link proved), say the last sequence
+/// number each received, and resend exactly what the other lacks.
+/// Operations in flight wait meanwhile. The bounds that end it are the
+/// [`ResumeError`] variants.
+///
+/// It implements [`SessionTransport`]; [`into_session`](Self::into_session)
+/// makes it a [`RumpsteakSession`] for the handler. A driver task on the
+/// current tokio runtime owns the link.
+///
+/// # Cancel safety
+///
+/// Every operation is one step on the shared state: a send either put its
+/// whole frame in the replay buffer or nothing, a receive either took a
+/// frame out of the received queue or nothing. A dropped `send_frame` or
+/// `recv_frame` future so loses nothing, across a reconnection too, since
+/// the replay buffer and the received queue outlive every link.
+///
+/// # Flush
+///
+/// A flush completes once the frames are in the replay buffer: from there
+/// they reach the peer, exactly once and in order, unless the session ends
+/// with an error. Sends wait while the buffer is full (for
+/// acknowledgements), which is the backpressure a slow peer exerts.
+pub struct ResumableSession {
+    inner: Arc<Inner>,
+    peer_identity: Option<Box<str>>,
+}
+
+impl ResumableSession {
+    /// Opens a resumable session over the links `source` gives: waits for
+    /// the first link and the first resume exchange (bounded by the
+    /// reconnect deadline), then returns the session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumpsteak_aura_resume::{ResumableSession, ResumeConfig};
+    /// use rumpsteak_aura_transport::{RumpsteakSession, SimpleChannel};
+    /// use tokio::sync::mpsc;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // An in-memory "network": Alice dials by making a channel pair and
+    /// // handing Bob the other end.
+    /// let (to_bob, mut incoming) = mpsc::unbounded_channel::<RumpsteakSession>();
+    /// let alice = ResumableSession::open(
+    ///     move || {
+    ///         let (a, b) = SimpleChannel::pair();
+    ///         let sent = to_bob.send(b.into());
+    ///         async move {
+    ///             sent.map_err(|_| rumpsteak_aura::TransportError::closed())?;
+    ///             Ok(RumpsteakSession::from(a))
+    ///         }
+    ///     },
+    ///     ResumeConfig::new("demo", "Alice", "Bob"),
+    /// );
+    /// let incoming = std::sync::Arc::new(tokio::sync::Mutex::new(incoming));
+    /// let bob = ResumableSession::open(
+    ///     move || {
+    ///         let incoming = incoming.clone();
+    ///         async move { incoming.lock().await.recv().await.ok_or_else(rumpsteak_aura::TransportError::closed) }
+    ///     },
+    ///     ResumeConfig::new("demo", "Bob", "Alice"),
+    /// );
+    /// let (alice, bob) = tokio::join!(alice, bob);
+    /// let (mut alice, mut bob) = (alice?.into_session(), bob?.into_session());
+    /// alice.send_frame(b"hello".to_vec()).await?;
+    /// assert_eq!(bob.recv_frame().await?, b"hello");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(
+        source: impl Redial,
+        config: ResumeConfig,
+    ) -> Result<ResumableSession, ResumeError> {
+        Self::start(Source::Redial(Box::new(source)), config, None, None).await
+    }
+
+    pub(crate) async fn start(
+        source: Source,
+        config: ResumeConfig,
+        first: Option<crate::driver::RoutedLink>,
+        incarnation: Option<u64>,
+    ) -> Result<ResumableSession, ResumeError> {
+        let inner = Arc::new(Inner::new(&config));
+        let mut driver = match incarnation {
+            Some(i) => Driver::with_incarnation(inner.clone(), source, config, i),
+            None => Driver::new(inner.clone(), source, config),
+        };
+        let link = match driver.connect(None, first).await {
+            Ok(Some(link)) => link,
+            Ok(None) => return Err(ResumeError::Protocol("session ended before it began".into())),
+            Err(e) => return Err(e),
+        };
+        let peer_identity = link.peer_identity().map(Box::from);
+        tokio::spawn(driver.run(link));
+        Ok(ResumableSession {
+            inner,
+            peer_identity,
+        })
+    }
+
+    /// A handle that reads this session's stats later.
+    pub fn handle(&self) -> ResumeHandle {
+        ResumeHandle {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// The session's reconnection metadata now.
+    pub fn stats(&self) -> ResumeStats {
+        self.handle().stats()
+    }
+
+    /// This session behind the one session interface, for the handler.
+    pub fn into_session(self) -> RumpsteakSession {
+        RumpsteakSession::from_transport(self)
+    }
+
+    fn error(s: &State) -> Option<TransportError> {
+        if let Some(e) = &s.failed {
+            return Some(e.clone().into_transport());
+        }
+        if s.local_closed || s.peer_gone || s.done {
+            return Some(TransportError::closed());
+        }
+        None
+    }
+}
+
+impl SessionTransport for ResumableSession {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        let mut s = self.inner.lock();
+        if let Some(e) = Self::error(&s) {
+            return Poll::Ready(Err(e));
+        }
+        let frames_full = s.replay.len() >= self.inner.replay_frames;
+        let bytes_full = s.replay_bytes >= self.inner.replay_bytes;
+        if !frames_full && !bytes_full {
+            return Poll::Ready(Ok(()));
+        }
+        if !s.link_up && self.inner.on_full == OnFull::Fail {
+            let limit = if frames_full {
+                ReplayLimit::Frames(self.inner.replay_frames)
+            } else {
+                ReplayLimit::Bytes(self.inner.replay_bytes)
+            };
+            let error = ResumeError::ReplayOverflow { limit };
+            tracing::debug!(%error, "resumable session ends");
+            let wakers = s.fail(error.clone());
+            drop(s);
+            wake(wakers);
+            return Poll::Ready(Err(error.into_transport()));
+        }
+        s.send_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn start_send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+        let mut s = self.inner.lock();
+        if let Some(e) = Self::error(&s) {
+            return Err(e);
+        }
+        if frame.len() > self.inner.replay_bytes {
+            return Err(TransportError::frame_too_large(
+                frame.len(),
+                self.inner.replay_bytes,
+            ));
+        }
+        let link_limit = s.link_max_frame.saturating_sub(MAX_DATA_HEADER);
+        if frame.len() > link_limit {
+            return Err(TransportError::frame_too_large(frame.len(), link_limit));
+        }
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        s.replay_bytes += frame.len();
+        s.replay.push_back(Out {
+            seq,
+            close: false,
+            payload: frame,
+        });
+        let driver = s.driver_waker.take();
+        drop(s);
+        wake(driver);
+        Ok(())
+    }
+
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        let s = self.inner.lock();
+        match &s.failed {
+            Some(e) => Poll::Ready(Err(e.clone().into_transport())),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
+        let mut s = self.inner.lock();
+        if let Some(frame) = s.inbox.pop_front() {
+            // The driver stops reading at a full window; taking a frame
+            // out makes room again.
+            let driver = if s.inbox.len() + 1 >= self.inner.receive_window {
+                s.driver_waker.take()
+            } else {
+                None
+            };
+            drop(s);
+            wake(driver);
+            return Poll::Ready(Ok(frame));
+        }
+        if let Some(e) = &s.failed {
+            return Poll::Ready(Err(e.clone().into_transport()));
+        }
+        if s.peer_closed || s.peer_gone || s.done {
+            return Poll::Ready(Err(TransportError::closed()));
+        }
+        s.recv_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn close(&mut self) {
+        let mut s = self.inner.lock();
+        if s.local_closed {
+            return;
+        }
+        s.local_closed = true;
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        s.replay.push_back(Out {
+            seq,
+            close: true,
+            payload: Vec::new(),
+        });
+        let driver = s.driver_waker.take();
+        drop(s);
+        wake(driver);
+    }
+
+    fn peer_identity(&self) -> Option<&str> {
+        self.peer_identity.as_deref()
+    }
+}
+
+impl Drop for ResumableSession {
+    fn drop(&mut self) {
+        self.close();
+        let mut s = self.inner.lock();
+        s.front_gone = true;
+        let driver = s.driver_waker.take();
+        drop(s);
+        wake(driver);
+    }
+}
+
+impl fmt::Debug for ResumableSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResumableSession")
+            .field("stats", &self.stats())
+            .field("peer_identity", &self.peer_identity)
+            .finish_non_exhaustive()
+    }
+}

@@ -575,6 +575,23 @@ struct Round {
     /// it may go back to.
     after: BTreeSet<Who>,
     after_loops: BTreeSet<usize>,
+    /// Whether this role's round talks to the round's member at all (a
+    /// bystander's round may only talk to other roles).
+    talks: bool,
+}
+
+/// The members of a family a dropped state abandons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    /// Every member: what follows talks to the family.
+    All,
+    /// The members from this state's `k` on: the round's member still
+    /// expects a step of this round (or, at the loop state, its round is
+    /// still to come), and so do the later members.
+    FromHere,
+    /// The members after this round's: this round has nothing more for
+    /// its member, but the later rounds talk to theirs.
+    FromNext,
 }
 
 /// A state of one role: what it does, and who it may still talk to.
@@ -777,11 +794,13 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                 }
                 // The end of a round is the next member's round (what
                 // follows the last round is added to the round's states
-                // once it is built).
+                // once it is built). The peers of a round's state are
+                // those of the rest of its round: the later rounds are the
+                // loop state's (`Round::talks`).
                 if let Some(round) = &self.round {
                     return Ok(Built {
                         target: Target::NextRound(round.head),
-                        peers: BTreeSet::from([Who::Family(round.family)]),
+                        peers: BTreeSet::new(),
                         loops: BTreeSet::new(),
                     });
                 }
@@ -857,6 +876,7 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     head: id,
                     after: BTreeSet::new(),
                     after_loops: BTreeSet::new(),
+                    talks: false,
                 });
                 let first = self.states.len();
                 let inner = self.build(body, env, None);
@@ -872,13 +892,15 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     head: id,
                     after: after.peers.clone(),
                     after_loops: after.loops.clone(),
+                    talks: inner.peers.contains(&Who::Family(f)),
                 };
                 for def in self.states[first..last].iter_mut().flatten() {
                     def.round = Some(round.clone());
                 }
+                // The family is a peer of the loop only if the rounds talk
+                // to their members.
                 let mut peers = after.peers;
                 peers.extend(inner.peers);
-                peers.insert(Who::Family(f));
                 let mut loops = after.loops;
                 loops.extend(inner.loops);
                 let kind = Kind::Foreach {
@@ -1062,10 +1084,12 @@ impl<'g, 'i> RoleGen<'g, 'i> {
 
     /// The peers that still expect something at state `def`: those of its
     /// subtree and of every loop it may go back to. Roles are listed;
-    /// families come with whether only the members from this state's
-    /// round on are pending (the earlier ones are done with this
-    /// `foreach`, and nothing after it talks to the family).
-    fn pending(&self, def: &StateDef) -> (Vec<usize>, Vec<(usize, bool)>) {
+    /// families come with which of their members are pending: all of
+    /// them, or, in a `foreach` after which nothing talks to the family,
+    /// those whose rounds still talk to them (from this round's member on,
+    /// or from the next one when this round has nothing more for its
+    /// member; none when the rounds never talk to their members).
+    fn pending(&self, def: &StateDef) -> (Vec<usize>, Vec<(usize, Pending)>) {
         let mut roles = Vec::new();
         let mut families = Vec::new();
         let mut peers = def.peers.clone();
@@ -1074,20 +1098,34 @@ impl<'g, 'i> RoleGen<'g, 'i> {
             peers.extend(round.after.iter().copied());
             loops.extend(round.after_loops.iter().copied());
         }
-        for who in self.closure(&peers, &loops) {
+        let own = def.round.as_ref().map(|round| round.family);
+        let all = self.closure(&peers, &loops);
+        for &who in &all {
             match who {
                 Who::Role(r) if r == self.me => {}
                 Who::Role(r) => roles.push(r),
-                Who::Family(f) => {
-                    let from_here = def.round.as_ref().is_some_and(|round| {
-                        round.family == f
-                            && !self
-                                .closure(&round.after, &round.after_loops)
-                                .contains(&Who::Family(f))
-                    });
-                    families.push((f, from_here));
-                }
+                Who::Family(f) if Some(f) == own => {}
+                Who::Family(f) => families.push((f, Pending::All)),
             }
+        }
+        if let Some(round) = &def.round {
+            let f = round.family;
+            let later = self
+                .closure(&round.after, &round.after_loops)
+                .contains(&Who::Family(f));
+            // At the loop state, `def.peers` holds the family exactly when
+            // the rounds talk to their members; at a round's state, when
+            // the rest of the round still talks to its member.
+            let pending = if later {
+                Some(Pending::All)
+            } else if def.peers.contains(&Who::Family(f)) {
+                Some(Pending::FromHere)
+            } else if round.talks {
+                Some(Pending::FromNext)
+            } else {
+                None
+            };
+            families.extend(pending.map(|p| (f, p)));
         }
         (roles, families)
     }
@@ -1429,12 +1467,16 @@ impl<'g, 'i> RoleGen<'g, 'i> {
             quote!(self.core.abandon(#pending_name);)
         } else {
             let mut extend = Vec::new();
-            for &(f, from_here) in &families {
+            for &(f, from) in &families {
                 let v = &self.g.variants[f];
                 let number = self.g.family_of[f].ok_or_else(|| {
                     self.internal(format!("`{}` is not a family", self.g.roles[f]))
                 })?;
-                let from = if from_here { quote!(k) } else { quote!(0) };
+                let from = match from {
+                    Pending::All => quote!(0),
+                    Pending::FromHere => quote!(k),
+                    Pending::FromNext => quote!(k + 1),
+                };
                 extend.push(quote! {
                     out.extend((#from..sizes.counts[#number]).map(|k| super::Role::#v(k)));
                 });

@@ -5,7 +5,9 @@
 //! mid-round abandons the members still waiting, and no more; the sizes
 //! and members are checked once, with typed errors. Also: choices inside a
 //! round (a member that chooses, a third role with its own `foreach`), a
-//! family on the caller's role type, and two families of different sizes.
+//! family on the caller's role type, two families of different sizes, and
+//! a dropped state that leaves alone the members whose rounds have nothing
+//! more with it.
 
 mod common;
 
@@ -878,4 +880,160 @@ async fn two_families_of_different_sizes() {
     for i in ins {
         assert_finished(&within(RUN_SECS, i).await.unwrap());
     }
+}
+
+rumpsteak_aura_macros::protocol! {
+    /// A coordinator hands each worker a task and logs it to an auditor in
+    /// the same round, then tells the auditor a tally per worker, in rounds
+    /// that do not talk to the workers at all. The auditor goes over the
+    /// family too, without ever talking to a member.
+    #[protocol(crate = "::rumpsteak_aura_typed")]
+    pub mod audit = "
+        roles C, W[n], Auditor;
+        foreach W[i] { C -> W[i]: Job(u32); C -> Auditor: Log(u32); }
+        foreach W[i] { C -> Auditor: Tally(u32); }";
+}
+
+/// Every role of `audit` for `n` workers, each connected to every other
+/// (so the auditor has sessions with the workers it never talks to), and
+/// each worker typed in its own task: `Ok` with its job once it got it.
+#[allow(clippy::type_complexity)]
+fn audit_run(
+    n: usize,
+) -> (
+    audit::Sizes,
+    RumpsteakEndpoint<audit::Role>,
+    RumpsteakEndpoint<audit::Role>,
+    Vec<tokio::task::JoinHandle<Result<u32, ChoreographyError>>>,
+) {
+    let sizes = audit::Sizes::new(n).unwrap();
+    let roles = sizes.roles();
+    let mut eps: Vec<_> = common::mesh(&roles).into_iter().map(Some).collect();
+    let mut take = |role: audit::Role| {
+        eps[roles.iter().position(|r| *r == role).unwrap()]
+            .take()
+            .unwrap()
+    };
+    let c = take(audit::Role::C);
+    let auditor = take(audit::Role::Auditor);
+    let workers = (0..n)
+        .map(|i| {
+            let mut ep = take(audit::Role::W(i));
+            tokio::spawn(async move {
+                let mut h = Handler::new();
+                let member = audit::w::Member::new(sizes, i).unwrap();
+                let s = audit::w::start(&mut h, &mut ep, member)?;
+                let (job, end) = s.recv_from_c().await?;
+                end.finish();
+                Ok(job)
+            })
+        })
+        .collect();
+    (sizes, c, auditor, workers)
+}
+
+/// Whether `ep` marks each worker abandoned.
+fn workers_abandoned(ep: &RumpsteakEndpoint<audit::Role>, n: usize) -> Vec<bool> {
+    (0..n)
+        .map(|i| ep.get_metadata(&audit::Role::W(i)).unwrap().is_abandoned)
+        .collect()
+}
+
+/// A coordinator dropped in member 0's round after member 0's job, at the
+/// log to the auditor: member 0 expects nothing more of it and is left
+/// alone (it finishes with its job); members 1 and 2, whose jobs are still
+/// to come, and the auditor are abandoned and get an error instead of
+/// hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_done_with_its_member_does_not_abandon_it() {
+    use audit::c::{Foreach0, start};
+    let n = 3;
+    let (sizes, mut c_ep, mut auditor_ep, workers) = audit_run(n);
+    {
+        let mut h = Handler::new();
+        let s = start(&mut h, &mut c_ep, sizes).unwrap();
+        match s.next_member() {
+            Foreach0::Member(0, round) => {
+                let log = round.send_to_w(&7).await.unwrap();
+                assert_eq!(log.member(), 0);
+                drop(log);
+            }
+            other => panic!("the first round is member 0's: {other:?}"),
+        }
+    }
+    assert_eq!(workers_abandoned(&c_ep, n), [false, true, true]);
+    assert!(
+        c_ep.get_metadata(&audit::Role::Auditor)
+            .unwrap()
+            .is_abandoned
+    );
+    let mut outcomes = Vec::new();
+    for w in workers {
+        outcomes.push(within(RUN_SECS, w).await.unwrap().ok());
+    }
+    assert_eq!(outcomes, [Some(7), None, None]);
+    let mut h = Handler::new();
+    let s = audit::auditor::start(&mut h, &mut auditor_ep, sizes).unwrap();
+    let audit::auditor::Foreach0::Member(0, round) = s.next_member() else {
+        panic!("the auditor's first round is member 0's");
+    };
+    assert!(within(RUN_SECS, round.recv_from_c()).await.is_err());
+}
+
+/// A coordinator dropped in the tallies, rounds that talk to the auditor
+/// only: every worker got its job and is done, so none is abandoned (each
+/// finishes); the auditor is. An auditor dropped in its own loop over the
+/// family abandons the coordinator and none of the workers, though it has
+/// a session with each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_without_their_member_abandon_no_member() {
+    use audit::c::{Foreach0, Foreach3, start};
+    let n = 3;
+    let (sizes, mut c_ep, mut auditor_ep, workers) = audit_run(n);
+    {
+        let mut h = Handler::new();
+        let mut jobs = start(&mut h, &mut c_ep, sizes).unwrap();
+        let tallies = loop {
+            match jobs.next_member() {
+                Foreach0::Member(i, round) => {
+                    let job = 10 + i as u32;
+                    let log = round.send_to_w(&job).await.unwrap();
+                    jobs = log.send_to_auditor(&job).await.unwrap();
+                }
+                Foreach0::Done(tallies) => break tallies,
+            }
+        };
+        match tallies.next_member() {
+            Foreach3::Member(0, round) => drop(round.send_to_auditor(&1).await.unwrap()),
+            other => panic!("the first tally is member 0's: {other:?}"),
+        }
+    }
+    assert_eq!(workers_abandoned(&c_ep, n), [false, false, false]);
+    assert!(
+        c_ep.get_metadata(&audit::Role::Auditor)
+            .unwrap()
+            .is_abandoned
+    );
+    let mut jobs = Vec::new();
+    for w in workers {
+        jobs.push(within(RUN_SECS, w).await.unwrap().unwrap());
+    }
+    assert_eq!(jobs, [10, 11, 12]);
+    {
+        let mut h = Handler::new();
+        let s = audit::auditor::start(&mut h, &mut auditor_ep, sizes).unwrap();
+        let audit::auditor::Foreach0::Member(0, round) = s.next_member() else {
+            panic!("the auditor's first round is member 0's");
+        };
+        let (log, rest) = round.recv_from_c().await.unwrap();
+        assert_eq!(log, 10);
+        drop(rest);
+    }
+    assert_eq!(workers_abandoned(&auditor_ep, n), [false, false, false]);
+    assert!(
+        auditor_ep
+            .get_metadata(&audit::Role::C)
+            .unwrap()
+            .is_abandoned
+    );
 }

@@ -3,7 +3,9 @@
 //! This crate is not published. Its tests are the evidence listed in
 //! `docs/reliability.md`: fault injection through the handler, model-based
 //! tests of the endpoint's bookkeeping, shutdown of every transport with an
-//! operation in flight, and stress tests (`#[ignore]`, named `stress_*`).
+//! operation in flight, a deterministic network simulation (turmoil, in
+//! `tests/simulation.rs`), and stress tests (`#[ignore]`, named
+//! `stress_*`).
 //!
 //! The library holds the fuzz entry functions, one per target. Each takes
 //! arbitrary bytes, drives one part of the stack with them, and panics only

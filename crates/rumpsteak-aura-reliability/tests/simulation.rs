@@ -455,6 +455,8 @@ struct Run {
     summary: String,
     complete: usize,
     faults: usize,
+    /// Simulated time until every role had ended.
+    elapsed: Duration,
 }
 
 /// Runs one seed; panics (after printing the seed) if a role neither
@@ -563,6 +565,7 @@ fn simulate(seed: u64) -> Result<Run, String> {
         summary: format!("{} at {:?}", board.summary(), sim.elapsed()),
         complete,
         faults: schedule.faults.len(),
+        elapsed: sim.elapsed(),
     })
 }
 
@@ -584,6 +587,7 @@ fn run_all(count: u64) {
     let mut some_failed = 0;
     let mut with_faults = 0;
     let mut complete_despite_faults = 0;
+    let mut longest = (Duration::ZERO, 0);
     for &seed in &seeds {
         let run = run_seed(seed);
         if seeds.len() == 1 {
@@ -592,6 +596,7 @@ fn run_all(count: u64) {
         if run.faults > 0 {
             with_faults += 1;
         }
+        longest = longest.max((run.elapsed, seed));
         if run.complete == 3 {
             all_complete += 1;
             if run.faults > 0 {
@@ -602,8 +607,10 @@ fn run_all(count: u64) {
         }
     }
     println!(
-        "{} seeds: {all_complete} with every role complete ({complete_despite_faults} of them despite faults), {some_failed} with a typed error somewhere, {with_faults} with faults",
-        seeds.len()
+        "{} seeds: {all_complete} with every role complete ({complete_despite_faults} of them despite faults), {some_failed} with a typed error somewhere, {with_faults} with faults; the longest, seed {}, ended after {:?} of simulated time (bound {BOUND:?})",
+        seeds.len(),
+        longest.1,
+        longest.0,
     );
     if seeds.len() > 1 {
         // The faults must bite, and some runs must get through them (a

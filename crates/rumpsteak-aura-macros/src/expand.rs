@@ -1936,6 +1936,9 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                         TokenStream::new()
                     };
                     bulk = match payload {
+                        // The message's type parameter is `__B`: a short
+                        // name such as `B` could be the payload type's own,
+                        // which the parameter would then shadow.
                         Some(_) => {
                             let doc = format!(
                                 "Sends `{shown}` to every member of `{name}` whose round is \
@@ -1945,12 +1948,12 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                             );
                             quote! {
                                 #[doc = #doc]
-                                pub async fn #method<B>(
+                                pub async fn #method<__B>(
                                     mut self,
-                                    mut msg: impl FnMut(usize) -> B,
+                                    mut msg: impl FnMut(usize) -> __B,
                                 ) -> #t::Result<#after_ty>
                                 where
-                                    B: ::core::borrow::Borrow<#ty>,
+                                    __B: ::core::borrow::Borrow<#ty>,
                                 {
                                     while self.k < #size {
                                         let m = msg(self.k);

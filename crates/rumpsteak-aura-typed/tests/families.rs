@@ -1037,3 +1037,59 @@ async fn rounds_without_their_member_abandon_no_member() {
             .is_abandoned
     );
 }
+
+/// A payload type named as a one-letter type parameter would be.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct B(u32);
+
+rumpsteak_aura_macros::protocol! {
+    /// A scatter and a gather of `B`: `send_to_each_w`'s own type
+    /// parameter must not hide the payload type.
+    #[protocol(crate = "::rumpsteak_aura_typed")]
+    pub mod letters = "
+        roles C, W[n];
+        foreach W[i] { C -> W[i]: Job(B); }
+        foreach W[i] { W[i] -> C: Done(B); }";
+}
+
+/// The scatter of `B` to every member at once, by reference, and the
+/// gather back, every role on its monitored endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_named_b_scatters_in_one_call() {
+    let sizes = letters::Sizes::new(2).unwrap();
+    let roles = sizes.roles();
+    let mut eps: Vec<_> = common::mesh(&roles)
+        .into_iter()
+        .map(|ep| {
+            let monitor = letters::monitor(*ep.local_role(), sizes).unwrap();
+            ep.with_protocol(monitor)
+        })
+        .collect();
+    let mut c_ep = eps.remove(0);
+    let workers: Vec<_> = eps
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut ep)| {
+            tokio::spawn(async move {
+                let mut h = Handler::new();
+                let member = letters::w::Member::new(sizes, i).unwrap();
+                let s = letters::w::start(&mut h, &mut ep, member).unwrap();
+                let (B(job), s) = s.recv_from_c().await.unwrap();
+                s.send_to_c(&B(job + 1)).await.unwrap().finish();
+                assert_finished(&ep);
+                job
+            })
+        })
+        .collect();
+    let mut h = Handler::new();
+    let s = letters::c::start(&mut h, &mut c_ep, sizes).unwrap();
+    let jobs = [B(10), B(20)];
+    let s = s.send_to_each_w(|i| &jobs[i]).await.unwrap();
+    let (back, end) = s.recv_from_each_w().await.unwrap();
+    end.finish();
+    assert_eq!(back, [B(11), B(21)]);
+    assert_finished(&c_ep);
+    for (i, w) in workers.into_iter().enumerate() {
+        assert_eq!(within(RUN_SECS, w).await.unwrap(), [10, 20][i]);
+    }
+}

@@ -255,6 +255,15 @@ impl Driver {
             if self.nothing_left() {
                 return Ok(None);
             }
+            // An attempt that fails at once would never let the timeout
+            // below fire: the deadline is checked before each one.
+            if attempts > 0 && Instant::now() >= deadline {
+                return Err(ResumeError::ReconnectDeadline {
+                    deadline: deadline_len,
+                    attempts,
+                    last_cause: last,
+                });
+            }
             attempts += 1;
             let candidate = routed.take();
             let outcome = tokio::select! {

@@ -93,13 +93,17 @@ pub(crate) struct Proven {
 use rumpsteak_aura_transport::RumpsteakSession;
 
 pub use admission::Listen;
-pub(crate) use admission::{Accepted, Admission, Opener, Ticket, opener};
+#[cfg(any(feature = "websocket", feature = "quic"))]
+pub(crate) use admission::opener;
+pub(crate) use admission::{Accepted, Admission, Opener, Ticket};
 pub use mesh::{
     AddressError, Mesh, MeshAddress, MeshEntry, MeshError, MeshTransport, Resolve, ResolveFuture,
     SystemResolver,
 };
 pub use options::TcpOptions;
-pub(crate) use stream::{FramedTransport, TcpTransport};
+pub(crate) use stream::FramedTransport;
+#[cfg(feature = "websocket")]
+pub(crate) use stream::TcpTransport;
 
 /// An I/O error that happened at a known address.
 #[derive(Debug, thiserror::Error)]
@@ -398,6 +402,7 @@ fn address_identity(ip: std::net::IpAddr) -> String {
 
 /// Checks both role names and the session identifier, then opens the TCP
 /// connection for a dialer.
+#[cfg(feature = "websocket")]
 pub(crate) async fn dial_checked(
     addr: SocketAddr,
     local_role: &str,
@@ -407,7 +412,8 @@ pub(crate) async fn dial_checked(
     dial_checked_with(&TcpConnector, addr, local_role, peer_role, options).await
 }
 
-/// As [`dial_checked`], through any connector.
+/// Checks both role names and the session identifier, then opens a
+/// connection for a dialer through `connector`.
 async fn dial_checked_with<C: Connect>(
     connector: &C,
     addr: SocketAddr,
@@ -627,6 +633,7 @@ pub(crate) const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Waits for the dialer's first byte without taking it; `None` if it
 /// closed first.
+#[cfg(feature = "websocket")]
 pub(crate) async fn first_byte(
     stream: &TcpStream,
     addr: SocketAddr,
@@ -636,7 +643,8 @@ pub(crate) async fn first_byte(
     first_of(peeked, byte, addr)
 }
 
-/// As [`first_byte`], on any stream.
+/// Waits for the dialer's first byte on any stream without taking it;
+/// `None` if it closed first.
 async fn peek_first<S: Stream>(
     stream: &mut S,
     addr: SocketAddr,
@@ -1022,5 +1030,187 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(err.kind(), TransportErrorKind::Handshake(_)));
+    }
+
+    // Another socket type: in-memory pipes, to show that the dialer and the
+    // listener (handshake, TLS, framing) run on anything that implements
+    // the socket traits.
+
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncReadExt, DuplexStream, ReadBuf};
+    use tokio::sync::{Mutex, mpsc};
+
+    struct Pipe {
+        io: DuplexStream,
+        ahead: Vec<u8>,
+    }
+
+    impl AsyncRead for Pipe {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if !self.ahead.is_empty() {
+                let n = self.ahead.len().min(buf.remaining());
+                buf.put_slice(&self.ahead[..n]);
+                self.ahead.drain(..n);
+                return Poll::Ready(Ok(()));
+            }
+            Pin::new(&mut self.io).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Pipe {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.io).poll_write(cx, data)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.io).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.io).poll_shutdown(cx)
+        }
+    }
+
+    impl Stream for Pipe {
+        type Read = tokio::io::ReadHalf<Pipe>;
+        type Write = tokio::io::WriteHalf<Pipe>;
+
+        async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.ahead.is_empty() {
+                let mut chunk = [0u8; 64];
+                let n = self.io.read(&mut chunk).await?;
+                self.ahead.extend_from_slice(&chunk[..n]);
+            }
+            let n = buf.len().min(self.ahead.len());
+            buf[..n].copy_from_slice(&self.ahead[..n]);
+            Ok(n)
+        }
+
+        fn into_split(self) -> (Self::Read, Self::Write) {
+            tokio::io::split(self)
+        }
+    }
+
+    const PIPE_ADDR: SocketAddr = SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 9)),
+        1,
+    );
+
+    struct Pipes(Mutex<mpsc::UnboundedReceiver<Pipe>>);
+
+    impl Listen for Pipes {
+        type Conn = Pipe;
+
+        async fn accept(&self) -> io::Result<(Pipe, SocketAddr)> {
+            match self.0.lock().await.recv().await {
+                Some(pipe) => Ok((pipe, PIPE_ADDR)),
+                None => Err(io::ErrorKind::NotConnected.into()),
+            }
+        }
+
+        fn local_addr(&self) -> io::Result<SocketAddr> {
+            Ok(PIPE_ADDR)
+        }
+    }
+
+    struct PipeDialer(mpsc::UnboundedSender<Pipe>);
+
+    impl Connect for PipeDialer {
+        type Stream = Pipe;
+
+        async fn connect(&self, _addr: SocketAddr, _options: &TcpOptions) -> io::Result<Pipe> {
+            let (a, b) = tokio::io::duplex(4096);
+            let far = Pipe {
+                io: b,
+                ahead: Vec::new(),
+            };
+            self.0
+                .send(far)
+                .map_err(|_| io::Error::from(io::ErrorKind::ConnectionRefused))?;
+            Ok(Pipe {
+                io: a,
+                ahead: Vec::new(),
+            })
+        }
+    }
+
+    fn pipes(role: &str, options: &TcpOptions) -> (SessionListener<Pipes>, PipeDialer) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let listener = SessionListener::from_listen(Pipes(Mutex::new(rx)), role, options).unwrap();
+        (listener, PipeDialer(tx))
+    }
+
+    #[tokio::test]
+    async fn sessions_and_refusals_run_over_another_socket_type() {
+        let options = TcpOptions::new();
+        let (listener, dialer) = pipes("Server", &options);
+        let dial = connect_with(&dialer, PIPE_ADDR, "Client", "Server", &options);
+        let (dialed, accepted) = tokio::join!(dial, listener.accept("Client"));
+        let (mut dialed, mut accepted) = (dialed.unwrap(), accepted.unwrap());
+        dialed.send_frame(vec![1, 2, 3]).await.unwrap();
+        assert_eq!(accepted.recv_frame().await.unwrap(), vec![1, 2, 3]);
+        accepted.send_frame(vec![4]).await.unwrap();
+        assert_eq!(dialed.recv_frame().await.unwrap(), vec![4]);
+        assert_eq!(accepted.peer_identity(), Some("address:192.0.2.9"));
+
+        // The same handshake refuses a role the listener does not expect,
+        // on both sides.
+        let dial = connect_with(&dialer, PIPE_ADDR, "Mallory", "Server", &options);
+        let (dialed, accepted) = tokio::join!(dial, listener.accept("Client"));
+        assert!(matches!(
+            dialed.unwrap_err().kind(),
+            TransportErrorKind::Refused(_)
+        ));
+        assert!(matches!(
+            accepted.unwrap_err().kind(),
+            TransportErrorKind::Refused(_)
+        ));
+    }
+
+    #[cfg(feature = "dev-certs")]
+    #[tokio::test]
+    async fn tls_runs_over_another_socket_type_with_its_certificate_checks() {
+        use crate::tls::dev::DevCa;
+        let ca = DevCa::new("pipe CA").unwrap();
+        let server = TcpOptions::new().with_tls(ca.identity("Server").unwrap());
+        let client = TcpOptions::new().with_tls(ca.identity("Client").unwrap());
+        let (listener, dialer) = pipes("Server", &server);
+        let dial = connect_with(&dialer, PIPE_ADDR, "Client", "Server", &client);
+        let (dialed, accepted) = tokio::join!(dial, listener.accept("Client"));
+        let (mut dialed, mut accepted) = (dialed.unwrap(), accepted.unwrap());
+        dialed.send_frame(vec![9; 100]).await.unwrap();
+        assert_eq!(accepted.recv_frame().await.unwrap(), vec![9; 100]);
+        // The identity is the certificate's key, not the pipe's address.
+        assert!(accepted.peer_identity().unwrap().starts_with("key:"));
+
+        // A dialer that expects another role refuses the listener's
+        // certificate; a plain-text dialer is refused by the TLS listener.
+        let dial = connect_with(&dialer, PIPE_ADDR, "Client", "Other", &client);
+        let (dialed, accepted) = tokio::join!(dial, listener.accept("Client"));
+        assert!(matches!(
+            dialed.unwrap_err().kind(),
+            TransportErrorKind::Refused(_)
+        ));
+        assert!(accepted.is_err());
+        let plain = TcpOptions::new();
+        let dial = connect_with(&dialer, PIPE_ADDR, "Client", "Server", &plain);
+        let (dialed, accepted) = tokio::join!(dial, listener.accept("Client"));
+        assert!(matches!(
+            dialed.unwrap_err().kind(),
+            TransportErrorKind::Refused(_)
+        ));
+        assert!(matches!(
+            accepted.unwrap_err().kind(),
+            TransportErrorKind::Refused(_)
+        ));
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use rumpsteak_aura::TransportError;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+#[cfg(feature = "websocket")]
 use tokio::net::TcpStream;
+#[cfg(feature = "websocket")]
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::runtime::Handle;
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
@@ -256,12 +258,13 @@ where
 }
 
 /// The transport of a plain TCP connection.
+#[cfg(feature = "websocket")]
 pub(crate) type TcpTransport = FramedTransport<OwnedReadHalf, OwnedWriteHalf>;
 
+#[cfg(feature = "websocket")]
 impl TcpTransport {
     pub(crate) fn tcp(stream: TcpStream, peer_addr: SocketAddr, options: &TcpOptions) -> Self {
-        let (read, write) = stream.into_split();
-        FramedTransport::new(read, write, peer_addr, options)
+        super::framed(stream, peer_addr, options)
     }
 }
 

@@ -350,6 +350,49 @@ fn malformed_addresses_are_refused_with_the_reason() {
     assert_eq!(addr("[::1]:7000").to_string(), "[::1]:7000");
 }
 
+/// Bracketed IPv6 addresses and ports: the error names what is really
+/// wrong (the port, a missing port, an interface name as the zone), and
+/// a numeric zone is kept.
+#[test]
+fn ipv6_and_port_errors_name_the_part_at_fault() {
+    for (text, message) in [
+        (
+            "[::1]:70000",
+            "`[::1]:70000`: the port `70000` is not a number from 0 to 65535",
+        ),
+        ("[::1]", "`[::1]` has no port (write `host:port`)"),
+        ("[::1]:", "`[::1]:` has no port (write `host:port`)"),
+        ("seller:", "`seller:` has no port (write `host:port`)"),
+        (
+            "seller:+7000",
+            "`seller:+7000`: the port `+7000` is not a number from 0 to 65535",
+        ),
+        (
+            "127.0.0.1:+7000",
+            "`127.0.0.1:+7000`: the port `+7000` is not a number from 0 to 65535",
+        ),
+        (
+            "[fe80::1%eth0]:7000",
+            "`[fe80::1%eth0]:7000`: the zone of a scoped IPv6 address must be a number \
+             (the interface index, as in `[fe80::1%2]:7000`), not an interface name",
+        ),
+        (
+            "[fe80::1%99999999999]:7000",
+            "`[fe80::1%99999999999]:7000`: the zone of a scoped IPv6 address is not an \
+             interface index (below 2^32)",
+        ),
+    ] {
+        let err = text.parse::<MeshAddress>().unwrap_err();
+        assert_eq!(err.to_string(), message, "{text}");
+    }
+    let scoped = addr("[fe80::1%2]:7000");
+    let MeshAddress::Socket(SocketAddr::V6(v6)) = scoped else {
+        panic!("{scoped:?}");
+    };
+    assert_eq!((v6.scope_id(), v6.port()), (2, 7000));
+    assert_eq!(scoped.to_string(), "[fe80::1%2]:7000");
+}
+
 /// Names and wildcard binds over the other transports: WebSocket (TCP
 /// ports) and QUIC (UDP ports, TLS identities made now).
 #[cfg(all(feature = "websocket", feature = "quic", feature = "dev-certs"))]

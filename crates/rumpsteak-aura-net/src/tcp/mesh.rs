@@ -230,9 +230,45 @@ impl FromStr for MeshAddress {
             input: input.to_string(),
             reason,
         };
+        // `[v6]` alone: the last `:` is inside the brackets.
+        if input.starts_with('[') && input.ends_with(']') {
+            return Err(AddressError::NoPort(input.to_string()));
+        }
         let Some((host, port)) = input.rsplit_once(':') else {
             return Err(AddressError::NoPort(input.to_string()));
         };
+        if port.is_empty() {
+            return Err(AddressError::NoPort(input.to_string()));
+        }
+        // Digits only: `u16::from_str` also takes a leading `+`.
+        let port = port
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| port.parse::<u16>().ok())
+            .flatten()
+            .ok_or_else(|| AddressError::BadPort {
+                input: input.to_string(),
+                port: port.to_string(),
+            })?;
+        if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            // A good port, so the address in brackets is what is wrong.
+            return Err(match inner.split_once('%') {
+                Some((ip, zone))
+                    if ip.parse::<std::net::Ipv6Addr>().is_ok()
+                        && !zone.is_empty()
+                        && zone.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    bad_host(
+                        "the zone of a scoped IPv6 address is not an interface index (below 2^32)",
+                    )
+                }
+                Some((ip, _)) if ip.parse::<std::net::Ipv6Addr>().is_ok() => bad_host(
+                    "the zone of a scoped IPv6 address must be a number (the interface \
+                     index, as in `[fe80::1%2]:7000`), not an interface name",
+                ),
+                _ => bad_host("not an IPv6 address in brackets"),
+            });
+        }
         if host.starts_with('[') || host.ends_with(']') {
             return Err(bad_host("not an IPv6 address in brackets"));
         }
@@ -241,10 +277,6 @@ impl FromStr for MeshAddress {
                 "an IPv6 address needs brackets, as in `[::1]:7000`",
             ));
         }
-        let port = port.parse::<u16>().map_err(|_| AddressError::BadPort {
-            input: input.to_string(),
-            port: port.to_string(),
-        })?;
         if host.is_empty() {
             return Err(bad_host("the host name is empty"));
         }

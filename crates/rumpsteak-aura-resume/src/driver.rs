@@ -59,7 +59,7 @@ enum End {
     /// The link broke, for this reason.
     Lost(String),
     /// A listener routed a newer link to this session.
-    Replaced(RoutedLink),
+    Replaced(Box<RoutedLink>),
     /// The session ended orderly.
     Done,
     /// The session ended with a bound.
@@ -184,7 +184,7 @@ impl Driver {
                     drop(link);
                     let cause = "a reconnection replaced the link".to_string();
                     self.link_lost(&cause);
-                    self.connect(Some(cause), Some(routed)).await
+                    self.connect(Some(cause), Some(*routed)).await
                 }
             };
             match next {
@@ -356,7 +356,8 @@ impl Driver {
             received,
         };
         let timeout = self.config.exchange_timeout;
-        let broke = |e: String| Attempt::Retry(format!("the link broke during the resume exchange: {e}"));
+        let broke =
+            |e: String| Attempt::Retry(format!("the link broke during the resume exchange: {e}"));
         match tokio::time::timeout(timeout, link.send_frame(frame::encode_hello(&mine))).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(broke(describe(&e))),
@@ -518,11 +519,14 @@ impl Driver {
             if let Source::Routed { links, .. } = &mut self.source
                 && let Poll::Ready(Some(routed)) = links.poll_recv(cx)
             {
-                return Poll::Ready(End::Replaced(routed));
+                return Poll::Ready(End::Replaced(Box::new(routed)));
             }
             // Receive while the window has room.
             loop {
                 if self.inner.lock().inbox.len() >= self.inner.receive_window {
+                    // Not reading is this side's choice, not the peer's
+                    // silence: the idle timeout counts from here.
+                    self.last_recv = Instant::now();
                     break;
                 }
                 match link.poll_recv_frame(cx) {

@@ -380,7 +380,12 @@ mod tests {
         assert!(decode(&[0x02, 0x99]).is_err());
         assert!(decode(&[0x02, ACK, 0x80]).is_err());
         assert!(decode(&[0x02, ACK, 0x80, 0x00]).is_err());
-        assert!(decode(&[0x02, ACK, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).is_err());
+        assert!(
+            decode(&[
+                0x02, ACK, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02
+            ])
+            .is_err()
+        );
         assert!(decode(&[0x02, ACK, 1, 0]).is_err());
         assert!(decode(&[0x02, HELLO, 3, b'a']).is_err());
         for cut in 0..encode_hello(&Hello {

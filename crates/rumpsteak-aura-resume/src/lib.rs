@@ -40,8 +40,8 @@ mod session;
 pub use config::{OnFull, ResumeConfig};
 pub use error::{RejectReason, ReplayLimit, ResumeError};
 pub use frame::RESUME_WIRE_VERSION;
-#[cfg(feature = "tcp")]
-pub use listener::{AcceptFuture, AcceptLinks, ResumeListener, TcpRedial};
 #[cfg(feature = "quic")]
 pub use listener::QuicRedial;
+#[cfg(feature = "tcp")]
+pub use listener::{AcceptFuture, AcceptLinks, ResumeListener, TcpRedial};
 pub use session::{LinkFuture, Redial, ResumableSession, ResumeHandle, ResumeStats};

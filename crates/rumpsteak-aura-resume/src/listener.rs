@@ -125,9 +125,8 @@ impl Redial for QuicRedial {
 }
 
 /// The future of one accepted link.
-pub type AcceptFuture<'a> = Pin<
-    Box<dyn Future<Output = Result<(String, RumpsteakSession), TransportError>> + Send + 'a>,
->;
+pub type AcceptFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(String, RumpsteakSession), TransportError>> + Send + 'a>>;
 
 /// A listener whose handshaken connections a [`ResumeListener`] routes:
 /// `SessionListener` (TCP, over any socket type) and, with `quic`,
@@ -276,7 +275,11 @@ impl ResumeListener {
         }
     }
 
-    async fn open(&self, role: String, routed: RoutedLink) -> Result<ResumableSession, ResumeError> {
+    async fn open(
+        &self,
+        role: String,
+        routed: RoutedLink,
+    ) -> Result<ResumableSession, ResumeError> {
         let mut config = self.config.clone();
         config.peer_role = role.clone();
         let incarnation = fresh_incarnation();

@@ -312,7 +312,11 @@ impl ResumableSession {
         };
         let link = match driver.connect(None, first).await {
             Ok(Some(link)) => link,
-            Ok(None) => return Err(ResumeError::Protocol("session ended before it began".into())),
+            Ok(None) => {
+                return Err(ResumeError::Protocol(
+                    "session ended before it began".into(),
+                ));
+            }
             Err(e) => return Err(e),
         };
         let peer_identity = link.peer_identity().map(Box::from);

@@ -64,7 +64,12 @@ async fn the_reconnect_deadline_ends_both_sides() {
         }
     }
     // The dialer tried again and again, each refused by the network.
-    let ResumeError::ReconnectDeadline { attempts, last_cause, .. } = resume_error(&ea) else {
+    let ResumeError::ReconnectDeadline {
+        attempts,
+        last_cause,
+        ..
+    } = resume_error(&ea)
+    else {
         unreachable!()
     };
     assert!(attempts > 1, "{attempts}");
@@ -97,7 +102,10 @@ async fn replay_overflow_in_frames_and_in_bytes() {
         for i in 0..fits {
             a.send_frame(msg(i)).await.unwrap();
         }
-        let e = timeout(HANG, a.send_frame(msg(99))).await.unwrap().unwrap_err();
+        let e = timeout(HANG, a.send_frame(msg(99)))
+            .await
+            .unwrap()
+            .unwrap_err();
         match resume_error(&e) {
             ResumeError::ReplayOverflow { limit: got } => assert_eq!(got, limit),
             other => panic!("expected an overflow, got {other}"),
@@ -117,7 +125,10 @@ async fn a_frame_larger_than_the_buffer_is_refused_alone() {
     let e = a.send_frame(vec![0; 65]).await.unwrap_err();
     assert!(matches!(
         e.kind(),
-        TransportErrorKind::FrameTooLarge { size: 65, limit: 64 }
+        TransportErrorKind::FrameTooLarge {
+            size: 65,
+            limit: 64
+        }
     ));
     a.send_frame(msg(3)).await.unwrap();
     assert_eq!(num(&b.recv_frame().await.unwrap()), 3);
@@ -128,15 +139,12 @@ async fn refused_at_open(
     bob: rumpsteak_aura_resume::ResumeConfig,
 ) -> (ResumeError, ResumeError) {
     let net = MemNet::new();
-    let (a, b) = timeout(
-        HANG,
-        async {
-            tokio::join!(
-                ResumableSession::open(net.dialer(), alice),
-                ResumableSession::open(net.acceptor(), bob)
-            )
-        },
-    )
+    let (a, b) = timeout(HANG, async {
+        tokio::join!(
+            ResumableSession::open(net.dialer(), alice),
+            ResumableSession::open(net.acceptor(), bob)
+        )
+    })
     .await
     .unwrap();
     (a.unwrap_err(), b.unwrap_err())
@@ -158,8 +166,14 @@ async fn another_session_identifier_is_refused() {
                 presented: eb_pre,
             },
         ) => {
-            assert_eq!((ea_exp.as_str(), ea_pre.as_str()), ("auction-1", "auction-2"));
-            assert_eq!((eb_exp.as_str(), eb_pre.as_str()), ("auction-2", "auction-1"));
+            assert_eq!(
+                (ea_exp.as_str(), ea_pre.as_str()),
+                ("auction-1", "auction-2")
+            );
+            assert_eq!(
+                (eb_exp.as_str(), eb_pre.as_str()),
+                ("auction-2", "auction-1")
+            );
         }
         other => panic!("expected wrong session on both sides, got {other:?}"),
     }
@@ -236,10 +250,13 @@ async fn a_restarted_dialer_is_refused_not_resumed() {
     ));
     drop(a);
     net.set_down(false);
-    let reborn = timeout(HANG, ResumableSession::open(net.dialer(), config("Alice", "Bob")))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let reborn = timeout(
+        HANG,
+        ResumableSession::open(net.dialer(), config("Alice", "Bob")),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
     // Bob refuses the new incarnation ...
     match finished(&hb).await {
         ResumeError::PeerRestarted {
@@ -275,7 +292,10 @@ async fn a_restarted_acceptor_is_refused_not_resumed() {
     ));
     drop(b);
     // A new Bob waits for a first link; Alice's reconnection reaches it.
-    let reborn = tokio::spawn(ResumableSession::open(net.acceptor(), config("Bob", "Alice")));
+    let reborn = tokio::spawn(ResumableSession::open(
+        net.acceptor(),
+        config("Bob", "Alice"),
+    ));
     net.set_down(false);
     match finished(&ha).await {
         ResumeError::PeerRestarted { .. } => {}
@@ -310,15 +330,18 @@ async fn a_version_1_peer_is_refused_on_both_sides() {
     old.send_frame(wire::encode_message(&5u32, 0).unwrap())
         .await
         .unwrap();
-    let e = timeout(
-        HANG,
-        ResumableSession::open(redial, config("Alice", "Bob")),
-    )
-    .await
-    .unwrap()
-    .unwrap_err();
+    let e = timeout(HANG, ResumableSession::open(redial, config("Alice", "Bob")))
+        .await
+        .unwrap()
+        .unwrap_err();
     assert!(
-        matches!(e, ResumeError::Version { found: 1, supported: 2 }),
+        matches!(
+            e,
+            ResumeError::Version {
+                found: 1,
+                supported: 2
+            }
+        ),
         "{e}"
     );
     // The old peer reads the resume greeting as a frame of an unsupported
@@ -337,15 +360,18 @@ async fn a_version_1_peer_is_refused_on_both_sides() {
 async fn a_later_version_peer_is_refused_and_told_why() {
     let (redial, mut newer) = old_peer();
     newer.send_frame(vec![0x03, 0x10, 0xff]).await.unwrap();
-    let e = timeout(
-        HANG,
-        ResumableSession::open(redial, config("Alice", "Bob")),
-    )
-    .await
-    .unwrap()
-    .unwrap_err();
+    let e = timeout(HANG, ResumableSession::open(redial, config("Alice", "Bob")))
+        .await
+        .unwrap()
+        .unwrap_err();
     assert!(
-        matches!(e, ResumeError::Version { found: 3, supported: 2 }),
+        matches!(
+            e,
+            ResumeError::Version {
+                found: 3,
+                supported: 2
+            }
+        ),
         "{e}"
     );
     let _greeting = newer.recv_frame().await.unwrap();
@@ -377,8 +403,14 @@ async fn a_peer_that_skips_a_frame_is_a_protocol_violation() {
     let ha = alice.handle();
     let mut alice = alice.into_session();
     // Frame 2 before frame 1.
-    rogue.send_frame(vec![0x02, 0x12, 2, 0, 0xaa]).await.unwrap();
-    let e = timeout(HANG, alice.recv_frame()).await.unwrap().unwrap_err();
+    rogue
+        .send_frame(vec![0x02, 0x12, 2, 0, 0xaa])
+        .await
+        .unwrap();
+    let e = timeout(HANG, alice.recv_frame())
+        .await
+        .unwrap()
+        .unwrap_err();
     assert!(
         matches!(resume_error(&e), ResumeError::Protocol(ref m) if m.contains("frame 2")),
         "{e}"

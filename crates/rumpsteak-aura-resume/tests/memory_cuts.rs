@@ -69,7 +69,10 @@ async fn a_cut_between_frames_loses_nothing() {
         assert_eq!(num(&f), i);
     }
     b.send_frame(msg(99)).await.unwrap();
-    assert_eq!(num(&timeout(HANG, a.recv_frame()).await.unwrap().unwrap()), 99);
+    assert_eq!(
+        num(&timeout(HANG, a.recv_frame()).await.unwrap().unwrap()),
+        99
+    );
     assert_eq!(ha.stats().reconnects, 1);
     assert_eq!(hb.stats().reconnects, 1);
     assert!(ha.stats().last_cause.unwrap().contains("cut by the test"));
@@ -95,7 +98,10 @@ async fn frames_in_flight_at_the_cut_are_resent_once() {
     }
     // Nothing more: a duplicate would be the next frame.
     a.send_frame(msg(1000)).await.unwrap();
-    assert_eq!(num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()), 1000);
+    assert_eq!(
+        num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()),
+        1000
+    );
 }
 
 #[tokio::test]
@@ -195,7 +201,10 @@ async fn seeded_random_cuts_deliver_every_message_once_in_order() {
             .await
             .unwrap_or_else(|_| panic!("seed {seed}: hung"));
         let links = net.links.load(std::sync::atomic::Ordering::SeqCst);
-        assert!(links >= 21, "seed {seed}: only {links} links, so not every cut happened");
+        assert!(
+            links >= 21,
+            "seed {seed}: only {links} links, so not every cut happened"
+        );
         assert_eq!(ha.stats().frames_sent, 200 * 99, "seed {seed}");
         assert_eq!(hb.stats().frames_received, 200 * 99, "seed {seed}");
         assert!(ha.stats().reconnects >= 1, "seed {seed}");
@@ -214,13 +223,19 @@ async fn close_reaches_the_peer_after_every_frame_across_a_cut() {
     }
     a.close();
     for i in 0..5 {
-        assert_eq!(num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()), i);
+        assert_eq!(
+            num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()),
+            i
+        );
     }
     let end = timeout(HANG, b.recv_frame()).await.unwrap().unwrap_err();
     assert!(end.is_closed(), "{end}");
     // Alice closed her sending side only: she still receives.
     b.send_frame(msg(42)).await.unwrap();
-    assert_eq!(num(&timeout(HANG, a.recv_frame()).await.unwrap().unwrap()), 42);
+    assert_eq!(
+        num(&timeout(HANG, a.recv_frame()).await.unwrap().unwrap()),
+        42
+    );
     assert!(a.send_frame(msg(1)).await.unwrap_err().is_closed());
 }
 
@@ -235,9 +250,18 @@ async fn a_dropped_session_ends_its_peer_orderly() {
     }
     drop(a);
     for i in 0..3 {
-        assert_eq!(num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()), i);
+        assert_eq!(
+            num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()),
+            i
+        );
     }
-    assert!(timeout(HANG, b.recv_frame()).await.unwrap().unwrap_err().is_closed());
+    assert!(
+        timeout(HANG, b.recv_frame())
+            .await
+            .unwrap()
+            .unwrap_err()
+            .is_closed()
+    );
     // Alice is gone: her farewell ends Bob's session without an error.
     timeout(HANG, async {
         while !hb.is_finished() {
@@ -276,7 +300,10 @@ async fn an_idle_session_survives_a_cut_and_acknowledges_on_its_own() {
     assert!(ha.stats().connected);
     assert_eq!(ha.stats().reconnects, 1);
     a.send_frame(msg(5)).await.unwrap();
-    assert_eq!(num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()), 5);
+    assert_eq!(
+        num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()),
+        5
+    );
 }
 
 #[tokio::test]
@@ -299,7 +326,35 @@ async fn a_full_replay_buffer_makes_the_sender_wait_not_fail() {
     assert_eq!(ha.stats().unacked_frames, 4);
     net.set_down(false);
     for i in 0..20 {
-        assert_eq!(num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()), i);
+        assert_eq!(
+            num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()),
+            i
+        );
     }
     let _a = timeout(HANG, sender).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_receiver_that_does_not_read_keeps_its_link() {
+    let net = MemNet::new();
+    // A window of 4 frames and a link given up after 300 ms of silence.
+    let cfg = |l, p| {
+        config(l, p)
+            .with_receive_window(4)
+            .with_heartbeat(Duration::from_millis(50), Duration::from_millis(300))
+    };
+    let (a, b) = pair(&net, cfg("Alice", "Bob"), cfg("Bob", "Alice")).await;
+    let hb = b.handle();
+    let (mut a, mut b) = (a.into_session(), b.into_session());
+    for i in 0..20 {
+        a.send_frame(msg(i)).await.unwrap();
+    }
+    // Bob reads nothing for twice the idle timeout: his driver stops
+    // reading at a full window, which is not the peer's silence.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(hb.stats().reconnects, 0, "{:?}", hb.stats());
+    for i in 0..20 {
+        assert_eq!(num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()), i);
+    }
+    assert_eq!(hb.stats().reconnects, 0);
 }

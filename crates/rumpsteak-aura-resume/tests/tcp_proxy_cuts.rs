@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use common::{Rng, msg, num};
 use rumpsteak_aura_net::tcp::{SessionListener, TcpOptions};
-use rumpsteak_aura_resume::{ResumableSession, ResumeConfig, ResumeError, ResumeListener, TcpRedial};
+use rumpsteak_aura_resume::{
+    ResumableSession, ResumeConfig, ResumeError, ResumeListener, TcpRedial,
+};
 use rumpsteak_aura_transport::RumpsteakSession;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -201,13 +203,15 @@ async fn protocol(mut alice: RumpsteakSession, mut bob: RumpsteakSession, rounds
 }
 
 async fn run(seed: u64, cuts: usize, rounds: u64, batch: u64, max_budget: usize) {
-    let (a, b, proxy, _listener) =
-        connect("tcp-cuts", budgets(seed, cuts, max_budget), seed).await;
+    let (a, b, proxy, _listener) = connect("tcp-cuts", budgets(seed, cuts, max_budget), seed).await;
     let (ha, hb) = (a.handle(), b.handle());
     let started = std::time::Instant::now();
-    timeout(HANG, protocol(a.into_session(), b.into_session(), rounds, batch))
-        .await
-        .unwrap_or_else(|_| panic!("seed {seed}: hung"));
+    timeout(
+        HANG,
+        protocol(a.into_session(), b.into_session(), rounds, batch),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("seed {seed}: hung"));
     let elapsed = started.elapsed();
     assert_eq!(
         proxy.cuts.load(Ordering::SeqCst),
@@ -268,10 +272,18 @@ async fn one_listener_routes_each_reconnection_to_its_session() {
         let proxy = proxy(upstream, budgets(i as u64 + 100, 10, 3000), i as u64).await;
         let redial = TcpRedial::new(proxy.addr, role, "Hub", options.clone());
         let config = settings(redial.config());
-        let (client, hub) = tokio::join!(ResumableSession::open(redial, config), listener.accept(role));
+        let (client, hub) = tokio::join!(
+            ResumableSession::open(redial, config),
+            listener.accept(role)
+        );
         let (client, hub) = (client.unwrap(), hub.unwrap());
         hubs.push(hub.handle());
-        runs.push(tokio::spawn(protocol(client.into_session(), hub.into_session(), 100, 9)));
+        runs.push(tokio::spawn(protocol(
+            client.into_session(),
+            hub.into_session(),
+            100,
+            9,
+        )));
         proxies.push(proxy);
     }
     assert_eq!(listener.live_sessions(), 2);
@@ -334,7 +346,9 @@ async fn a_restarted_listener_refuses_the_old_session() {
     .await
     .unwrap();
     kill_tx.send(()).unwrap();
-    tokio::task::spawn_blocking(move || bob.join().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || bob.join().unwrap())
+        .await
+        .unwrap();
     // A new Bob process on the same address, without the old state.
     let bound = timeout(HANG, async {
         loop {

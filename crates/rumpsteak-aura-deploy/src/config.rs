@@ -430,8 +430,31 @@ const ROLE_KEYS: [&str; 4] = ["address", "bind", "cert", "key"];
 impl Deployment {
     /// Loads the deployment file at `path`, with the process's
     /// `RUMPSTEAK_*` environment variables over it.
+    ///
+    /// Only variables named `RUMPSTEAK_...` are read; those of other tools
+    /// may hold anything (bytes that are not UTF-8 included). One of ours
+    /// whose value is not UTF-8 is an error naming it.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        Self::load_with_env(path, std::env::vars())
+        let path = path.as_ref();
+        // Not `std::env::vars()`: it panics at the first variable, of any
+        // name, that is not UTF-8.
+        let mut env = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            let Some(name) = name.to_str().filter(|n| n.starts_with(ENV_PREFIX)) else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => env.push((name.to_string(), value)),
+                Err(value) => {
+                    return Err(ConfigError::Value {
+                        at: Location::env(path, "(environment)", name),
+                        value: value.to_string_lossy().into_owned(),
+                        expected: "is not valid UTF-8".into(),
+                    });
+                }
+            }
+        }
+        Self::load_with_env(path, env)
     }
 
     /// Loads the deployment file at `path`, with the variables of `env`

@@ -494,3 +494,64 @@ async fn a_deployment_file_wires_a_tls_mesh() {
     // Each peer's identity is the certificate it proved.
     assert!(b[1].1.peer_identity().is_some());
 }
+
+/// Where the child of `the_process_environment_may_hold_non_utf8_variables`
+/// finds its file. Not a `RUMPSTEAK_` name: those are the deployment's.
+const CHILD_FILE: &str = "DEPLOY_TEST_CHILD_FILE";
+
+/// `Deployment::load` with this process's environment, saying how it
+/// went: this test binary started again by the test below.
+#[test]
+#[ignore = "run by `the_process_environment_may_hold_non_utf8_variables` in a child process"]
+fn load_in_a_child_process() {
+    let file = std::env::var(CHILD_FILE).expect("started by the parent test");
+    match Deployment::load(&file) {
+        Ok(deployment) => println!("loaded {} roles", deployment.roles().len()),
+        Err(e) => println!("error: {e}"),
+    }
+}
+
+/// A variable of another tool whose value is not UTF-8 (a file name in
+/// some legacy encoding, say) is none of the deployment's business: the
+/// file loads, where `std::env::vars()` would panic. One of its own that
+/// is not UTF-8 is an error naming it.
+#[cfg(unix)]
+#[test]
+fn the_process_environment_may_hold_non_utf8_variables() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    let dir = TempDir::new("non-utf8");
+    let file = dir.write("mesh.toml", THREE_ROLES);
+    let run = |name: &str| {
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "load_in_a_child_process",
+                "--nocapture",
+            ])
+            .env(CHILD_FILE, &file)
+            .env(name, OsString::from_vec(b"caf\xe9".to_vec()))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            output.status.success(),
+            "{}\n{stdout}\n{stderr}",
+            output.status
+        );
+        stdout
+    };
+    let stdout = run("OTHER_TOOL_NAME");
+    assert!(stdout.contains("loaded 3 roles"), "{stdout}");
+    let stdout = run("RUMPSTEAK_SESSION");
+    assert!(
+        stdout.contains(&format!(
+            "error: RUMPSTEAK_SESSION (for {}: (environment)): `caf\u{fffd}` is not valid UTF-8",
+            file.display()
+        )),
+        "{stdout}"
+    );
+}

@@ -425,6 +425,9 @@ pub fn role_env_var(role: &str, key: &str) -> String {
     env_name(&["ROLE", role, key])
 }
 
+/// The longest session identifier the handshake carries, in bytes.
+const MAX_SESSION_LEN: usize = 255;
+
 const ROLE_KEYS: [&str; 4] = ["address", "bind", "cert", "key"];
 
 impl Deployment {
@@ -861,6 +864,16 @@ impl Loader<'_> {
     ) -> Result<Option<At<MeshAddress>>, ConfigError> {
         self.setting(path, value)
             .map(|(text, at)| match text.trim().parse::<MeshAddress>() {
+                // Port 0 would listen on a port the kernel picks, which no
+                // peer knows, or dial a port nothing listens on: every
+                // peer would retry until the wiring deadline.
+                Ok(value) if value.port() == 0 => Err(ConfigError::Value {
+                    at,
+                    value: text,
+                    expected: "has port 0: peers dial the port written here, so give the one \
+                               the role listens on"
+                        .into(),
+                }),
                 Ok(value) => Ok(At { value, at }),
                 Err(source) => Err(ConfigError::Address { at, source }),
             })
@@ -899,7 +912,21 @@ impl Loader<'_> {
                 at,
             },
         };
-        let session = self.setting(&["session"], raw.session).map(|(s, _)| s);
+        let session = match self.setting(&["session"], raw.session) {
+            // The handshake carries at most this many bytes of it
+            // (`TcpOptions::with_session_id`); a longer one would fail
+            // every dial until the wiring deadline.
+            Some((text, at)) if text.len() > MAX_SESSION_LEN => {
+                return Err(ConfigError::Value {
+                    at,
+                    value: text,
+                    expected: format!(
+                        "is longer than {MAX_SESSION_LEN} bytes, the most a session identifier may be"
+                    ),
+                });
+            }
+            setting => setting.map(|(s, _)| s),
+        };
 
         let mut roles = Vec::new();
         for (name, raw_role) in raw.roles {

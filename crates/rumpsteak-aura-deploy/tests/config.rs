@@ -555,3 +555,50 @@ fn the_process_environment_may_hold_non_utf8_variables() {
         "{stdout}"
     );
 }
+
+/// Values the network would refuse only at wiring time, after retries
+/// until the deadline, are refused when the file loads, naming the key:
+/// port 0 (no peer can dial it) and a session identifier longer than the
+/// handshake carries.
+#[test]
+fn port_zero_and_an_overlong_session_are_refused_when_loading() {
+    let text = THREE_ROLES.replace("127.0.0.2:7002", "127.0.0.2:0");
+    assert_eq!(
+        parse(&text).unwrap_err().to_string(),
+        "mesh.toml: roles.Coordinator.address: `127.0.0.2:0` has port 0: peers dial the port \
+         written here, so give the one the role listens on"
+    );
+    let env = [("RUMPSTEAK_ROLE_BUYER_BIND", "[::]:0")];
+    let err = Deployment::parse(THREE_ROLES, "mesh.toml", env).unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "RUMPSTEAK_ROLE_BUYER_BIND (for mesh.toml: roles.Buyer.bind): `[::]:0` has port 0"
+        ),
+        "{err}"
+    );
+    let long = "s".repeat(256);
+    let text = THREE_ROLES.replace("shop-17", &long);
+    assert_eq!(
+        parse(&text).unwrap_err().to_string(),
+        format!(
+            "mesh.toml: session: `{long}` is longer than 255 bytes, the most a session \
+             identifier may be"
+        )
+    );
+    // 255 bytes is still one.
+    let text = THREE_ROLES.replace("shop-17", &"s".repeat(255));
+    assert_eq!(parse(&text).unwrap().session().map(str::len), Some(255));
+}
+
+/// Without the check above, an overlong session identifier is found only
+/// by the handshake: the role that only dials retries until the wiring
+/// deadline. Kept to show what the check saves (and that the limit is the
+/// handshake's).
+#[tokio::test]
+async fn an_overlong_session_fails_the_handshake() {
+    let options = rumpsteak_aura_net::tcp::TcpOptions::new().with_session_id("s".repeat(256));
+    let err = rumpsteak_aura_net::tcp::connect("127.0.0.1:9".parse().unwrap(), "A", "B", &options)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("longer than 255 bytes"), "{err}");
+}

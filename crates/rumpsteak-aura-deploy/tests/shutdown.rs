@@ -69,6 +69,16 @@ async fn role_b_in_a_child_process() {
         }
         Err(interrupted) => {
             eprintln!("B: {interrupted}");
+            // Stay alive, sockets and all, until the parent has seen its
+            // channel closed (it then closes this process's stdin): the
+            // close must be `run_until_shutdown`'s, not the kernel's at
+            // exit. Bounded, should the parent be gone.
+            let mut rest = Vec::new();
+            let _ = tokio::time::timeout(
+                Duration::from_secs(30),
+                tokio::io::stdin().read_to_end(&mut rest),
+            )
+            .await;
             std::process::exit(interrupted.exit_code());
         }
     }
@@ -108,6 +118,7 @@ async fn sigterm_mid_protocol_closes_the_peers_channel() {
             "--nocapture",
         ])
         .env(CHILD_CONFIG, &config)
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -134,6 +145,9 @@ async fn sigterm_mid_protocol_closes_the_peers_channel() {
     assert_eq!(ready, "ready");
 
     // B now waits for A, mid-protocol. Stop it.
+    // Held open until A has seen its channel closed; the child exits
+    // only when it is closed.
+    let hold = child.stdin.take().unwrap();
     let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
     let signalled = Instant::now();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
@@ -150,6 +164,13 @@ async fn sigterm_mid_protocol_closes_the_peers_channel() {
     // still far under the 60 s read deadline, so a timeout cannot be what
     // ended the receive.
     assert!(took < Duration::from_secs(5), "closed after {took:?}");
+    // B is still running: the channel was closed by B's shutdown, not by
+    // its process ending. Now let it exit.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "B exited before A saw the close"
+    );
+    drop(hold);
 
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await

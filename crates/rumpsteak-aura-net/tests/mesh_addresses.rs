@@ -444,3 +444,62 @@ async fn names_and_wildcard_binds_over_websocket_and_quic() {
         within(20, futures::future::join_all(tasks)).await;
     }
 }
+
+/// A lookup that hangs is one failed attempt, not the end of retrying:
+/// it is cut at the connect timeout and the name is looked up afresh, so
+/// a resolver that recovers is used long before the deadline.
+#[tokio::test]
+async fn a_hung_lookup_is_cut_and_the_name_looked_up_again() {
+    /// Hangs at its first lookup; answers `addr` from then on.
+    #[derive(Debug)]
+    struct HangsOnce {
+        calls: AtomicUsize,
+        addr: SocketAddr,
+    }
+    impl Resolve for HangsOnce {
+        fn resolve<'a>(&'a self, _: &'a str, _: u16) -> ResolveFuture<'a> {
+            let first = self.calls.fetch_add(1, Ordering::SeqCst) == 0;
+            Box::pin(async move {
+                if first {
+                    std::future::pending::<()>().await;
+                }
+                Ok(vec![self.addr])
+            })
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let table = [
+        (Role::A, MeshEntry::new(addr("a.test:7000"))),
+        (Role::B, MeshEntry::new(addr("127.0.0.1:9"))),
+    ];
+    let deadline = Duration::from_secs(5);
+    let options =
+        rumpsteak_aura_net::tcp::TcpOptions::new().with_connect_timeout(Duration::from_millis(100));
+    let a = Mesh::from_entries(table.clone()).with_deadline(deadline);
+    let b = Mesh::from_entries(table)
+        .with_resolver(HangsOnce {
+            calls: AtomicUsize::new(0),
+            addr: at,
+        })
+        .with_options(options)
+        .with_deadline(deadline)
+        .with_retry_backoff(Duration::from_millis(5), Duration::from_millis(20));
+    let started = Instant::now();
+    let (ra, rb) = within(20, async {
+        tokio::join!(
+            a.connect_with_listener(&Role::A, listener),
+            b.connect(&Role::B)
+        )
+    })
+    .await;
+    let (mut ra, mut rb) = (ra.unwrap(), rb.unwrap());
+    // Well before the 5 s deadline (the cut is at 100 ms): the second
+    // lookup found A, not the end of wiring.
+    assert!(started.elapsed() < deadline, "{:?}", started.elapsed());
+    rb[0].1.send_frame(b"second lookup".to_vec()).await.unwrap();
+    assert_eq!(
+        within(5, ra[0].1.recv_frame()).await.unwrap(),
+        b"second lookup"
+    );
+}

@@ -495,7 +495,9 @@ type NameFn<R> = Arc<dyn Fn(&R) -> String + Send + Sync>;
 /// resolved (by [`with_resolver`](Mesh::with_resolver)'s resolver, the
 /// system's by default) before every dial attempt, so a peer restarted
 /// under a new address or port of the same name is found on a retry; every
-/// address a name resolves to is tried in turn. A name that never resolves
+/// address a name resolves to is tried in turn. A lookup that takes longer
+/// than the options' connect timeout counts as a failed attempt, and the
+/// next attempt looks the name up afresh. A name that never resolves
 /// before the deadline ends the wiring with [`MeshError::Unresolved`],
 /// naming the role and the name. IPv4 and IPv6 addresses both work.
 ///
@@ -1143,10 +1145,19 @@ async fn dial_entry<R>(
     me: &str,
     them: &str,
 ) -> Result<RumpsteakSession, DialFailure> {
-    let addrs = address
-        .resolve(&*mesh.resolver)
-        .await
-        .map_err(DialFailure::Lookup)?;
+    // One lookup may take as long as one connection attempt: a lookup
+    // that never answers would otherwise hold up every later attempt at
+    // this peer, and so every fresh lookup, until the deadline.
+    let limit = mesh.options.connect_timeout();
+    let addrs = match tokio::time::timeout(limit, address.resolve(&*mesh.resolver)).await {
+        Ok(lookup) => lookup.map_err(DialFailure::Lookup)?,
+        Err(_) => {
+            return Err(DialFailure::Lookup(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer to the lookup within {limit:?} (the connect timeout)"),
+            )));
+        }
+    };
     let mut last = None;
     for addr in addrs {
         match dial(mesh.transport, addr, me, them, &mesh.options).await {

@@ -2,8 +2,8 @@
 //! Alice → Bob → Carol → Alice, each on a simulated host, over the net
 //! crate's own TCP sessions (the same handshake and framing as over real
 //! TCP: the simulated sockets go through `SessionListener::from_listen` and
-//! `tcp::connect_with`), under partitions, host crashes and restarts, and
-//! latency that each seed picks.
+//! `tcp::connect_with`; one seed in four over TLS), under partitions, host
+//! crashes and restarts, and latency that each seed picks.
 //!
 //! For every seed, every role ends either complete (every value received,
 //! in order, as sent) or holding a typed error, within a bound of
@@ -29,6 +29,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rumpsteak_aura_net::tcp::{self, Connect, Listen, SessionListener, Stream, TcpOptions};
+use rumpsteak_aura_net::tls::TlsConfig;
+use rumpsteak_aura_net::tls::dev::DevCa;
 use rumpsteak_aura_transport::{RumpsteakSession, TransportError, TransportErrorKind};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -255,8 +257,12 @@ impl Board {
     }
 }
 
-fn options() -> TcpOptions {
-    TcpOptions::new()
+fn options(tls: Option<TlsConfig>) -> TcpOptions {
+    let options = match tls {
+        Some(tls) => TcpOptions::new().with_tls(tls),
+        None => TcpOptions::new(),
+    };
+    options
         .with_handshake_timeout(Duration::from_secs(1))
         .with_connect_timeout(Duration::from_millis(500))
         .with_read_deadline(Duration::from_millis(1000))
@@ -320,8 +326,7 @@ fn value(frame: &[u8]) -> u64 {
 /// One run of a role's software: listen, connect both ways, then pass
 /// `ROUNDS` values along the ring. Alice starts each round and checks what
 /// comes back; Bob and Carol check what arrives and add 1000.
-async fn run_role(me: Role) -> Result<(), RoleError> {
-    let options = options();
+async fn run_role(me: Role, options: TcpOptions) -> Result<(), RoleError> {
     let bound = turmoil::net::TcpListener::bind(("0.0.0.0", PORT))
         .await
         .map_err(TransportError::io)?;
@@ -355,10 +360,10 @@ async fn run_role(me: Role) -> Result<(), RoleError> {
 
 /// A role's host software: one run, its outcome on the board, then idle
 /// (so that its closing sessions can still tell their peers).
-async fn host(me: Role, board: Rc<Board>) -> turmoil::Result {
+async fn host(me: Role, options: TcpOptions, board: Rc<Board>) -> turmoil::Result {
     *board.starts.borrow_mut().entry(me).or_insert(0) += 1;
     board.set(me, State::Running);
-    let state = match run_role(me).await {
+    let state = match run_role(me, options).await {
         Ok(()) => State::Complete,
         Err(e) => State::Failed(e),
     };
@@ -410,6 +415,8 @@ enum Fault {
 /// at a time within the first 3 s (while the ring forms and runs).
 #[derive(Debug)]
 struct Schedule {
+    /// Sessions over TLS (every fourth seed).
+    tls: bool,
     max_latency: Duration,
     faults: Vec<(Duration, Fault)>,
 }
@@ -435,6 +442,7 @@ impl Schedule {
             .collect();
         faults.sort_by_key(|(at, _)| *at);
         Schedule {
+            tls: seed % 4 == 3,
             max_latency,
             faults,
         }
@@ -457,6 +465,7 @@ struct Run {
     faults: usize,
     /// Simulated time until every role had ended.
     elapsed: Duration,
+    tls: bool,
 }
 
 /// Runs one seed; panics (after printing the seed) if a role neither
@@ -490,9 +499,21 @@ fn simulate(seed: u64) -> Result<Run, String> {
         .max_message_latency(schedule.max_latency)
         .build();
     let board = Rc::new(Board::default());
+    // One seed in four runs its sessions over TLS, each role with a
+    // certificate of one CA for its own role.
+    let identities = schedule.tls.then(|| {
+        let ca = DevCa::new("simulation CA").unwrap();
+        ROLES
+            .iter()
+            .map(|&r| (r, ca.identity(r.name()).unwrap()))
+            .collect::<BTreeMap<_, _>>()
+    });
     for role in ROLES {
         let board = Rc::clone(&board);
-        sim.host(role.host(), move || host(role, Rc::clone(&board)));
+        let options = options(identities.as_ref().map(|ids| ids[&role].clone()));
+        sim.host(role.host(), move || {
+            host(role, options.clone(), Rc::clone(&board))
+        });
     }
     let watched = Rc::clone(&board);
     sim.client("watcher", async move {
@@ -566,6 +587,7 @@ fn simulate(seed: u64) -> Result<Run, String> {
         complete,
         faults: schedule.faults.len(),
         elapsed: sim.elapsed(),
+        tls: schedule.tls,
     })
 }
 
@@ -588,6 +610,7 @@ fn run_all(count: u64) {
     let mut with_faults = 0;
     let mut complete_despite_faults = 0;
     let mut longest = (Duration::ZERO, 0);
+    let (mut tls, mut tls_complete) = (0, 0);
     for &seed in &seeds {
         let run = run_seed(seed);
         if seeds.len() == 1 {
@@ -597,6 +620,12 @@ fn run_all(count: u64) {
             with_faults += 1;
         }
         longest = longest.max((run.elapsed, seed));
+        if run.tls {
+            tls += 1;
+            if run.complete == 3 {
+                tls_complete += 1;
+            }
+        }
         if run.complete == 3 {
             all_complete += 1;
             if run.faults > 0 {
@@ -607,7 +636,7 @@ fn run_all(count: u64) {
         }
     }
     println!(
-        "{} seeds: {all_complete} with every role complete ({complete_despite_faults} of them despite faults), {some_failed} with a typed error somewhere, {with_faults} with faults; the longest, seed {}, ended after {:?} of simulated time (bound {BOUND:?})",
+        "{} seeds: {all_complete} with every role complete ({complete_despite_faults} of them despite faults), {some_failed} with a typed error somewhere, {with_faults} with faults, {tls} over TLS ({tls_complete} of them complete); the longest, seed {}, ended after {:?} of simulated time (bound {BOUND:?})",
         seeds.len(),
         longest.1,
         longest.0,
@@ -618,6 +647,7 @@ fn run_all(count: u64) {
         // tests nothing.
         assert!(some_failed > 0, "no seed's faults caused an error");
         assert!(complete_despite_faults > 0, "no seed with faults completed");
+        assert!(tls_complete > 0, "no seed over TLS completed");
     }
 }
 

@@ -358,6 +358,25 @@ mod tests {
         play_and_exit(role, &args).await.unwrap();
     }
 
+    /// `role` played from `config` in a child process (this test binary
+    /// running `role_from_the_environment`), its output piped.
+    fn spawn_role(role: Role, config: &Path) -> tokio::process::Child {
+        tokio::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "tests::role_from_the_environment",
+                "--nocapture",
+            ])
+            .env(CHILD_ROLE, format!("{role:?}"))
+            .env(CHILD_CONFIG, config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+
     fn free_port(ip: &str) -> u16 {
         std::net::TcpListener::bind((ip, 0))
             .unwrap()
@@ -401,26 +420,9 @@ mod tests {
         let config = certs.path().join("mesh.toml");
         std::fs::write(&config, text).unwrap();
 
-        let exe = std::env::current_exe().unwrap();
         let children: Vec<_> = launch::ROLES
             .into_iter()
-            .map(|role| {
-                let child = tokio::process::Command::new(&exe)
-                    .args([
-                        "--ignored",
-                        "--exact",
-                        "tests::role_from_the_environment",
-                        "--nocapture",
-                    ])
-                    .env(CHILD_ROLE, format!("{role:?}"))
-                    .env(CHILD_CONFIG, &config)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .unwrap();
-                (role, child)
-            })
+            .map(|role| (role, spawn_role(role, &config)))
             .collect();
         for (role, child) in children {
             // Generous: the protocol takes milliseconds once wired; the
@@ -471,20 +473,7 @@ mod tests {
             free_port("127.0.0.3"),
         );
         std::fs::write(&config, text).unwrap();
-        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "tests::role_from_the_environment",
-                "--nocapture",
-            ])
-            .env(CHILD_ROLE, "Seller")
-            .env(CHILD_CONFIG, &config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut child = spawn_role(Role::Seller, &config);
         // The role prints its table, then wires: wait for that.
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         tokio::time::timeout(Duration::from_secs(30), async {

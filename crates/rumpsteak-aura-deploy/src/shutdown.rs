@@ -79,6 +79,12 @@ impl Interrupted {
 /// no longer kill the process outright, and [`signalled`](Self::signalled)
 /// resolves at the first one (one that came before it is polled is not
 /// lost). Elsewhere than Unix, only ctrl-c is listened for.
+///
+/// Nothing is installed until [`install`](Self::install) is called, and
+/// what it installs stays for the rest of the process: tokio never puts
+/// back the signals' default action, so once the `Shutdown` is dropped
+/// SIGTERM and ctrl-c are noted and ignored. Keep it for as long as the
+/// process should stop on them.
 #[derive(Debug)]
 pub struct Shutdown {
     #[cfg(unix)]

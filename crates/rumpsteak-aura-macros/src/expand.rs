@@ -1325,7 +1325,9 @@ impl<'g, 'i> RoleGen<'g, 'i> {
                     }
 
                     /// The member's role.
-                    pub const fn role(self) -> super::Role {
+                    // Not `const`: a caller's role type may make members
+                    // with an associated function rather than a variant.
+                    pub fn role(self) -> super::Role {
                         super::Role::#v(self.index)
                     }
                 }

@@ -1093,3 +1093,89 @@ async fn a_payload_named_b_scatters_in_one_call() {
         assert_eq!(within(RUN_SECS, w).await.unwrap(), [10, 20][i]);
     }
 }
+
+/// A caller's role type that is no enum: the roles are an associated
+/// constant and, for the family, an associated function (which the
+/// typed-roles chapter allows for a family).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Staff(Option<usize>);
+
+#[allow(non_snake_case, non_upper_case_globals)]
+impl Staff {
+    /// The one who hands out jobs.
+    pub const Lead: Staff = Staff(None);
+
+    /// Member `i` of the family.
+    pub fn Temp(i: usize) -> Staff {
+        Staff(Some(i))
+    }
+}
+
+impl std::fmt::Debug for Staff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("Lead"),
+            Some(i) => write!(f, "Temp[{i}]"),
+        }
+    }
+}
+
+impl rumpsteak_aura::Role for Staff {
+    type Message = ();
+    fn seal(&mut self) {}
+    fn is_sealed(&self) -> bool {
+        false
+    }
+}
+
+rumpsteak_aura_macros::protocol! {
+    /// A job for every temp, then every temp's answer.
+    #[protocol(roles = "crate::Staff", crate = "::rumpsteak_aura_typed")]
+    pub mod temps = "
+        roles Lead, Temp[n];
+        foreach Temp[i] { Lead -> Temp[i]: Job(u32); }
+        foreach Temp[i] { Temp[i] -> Lead: Done(u32); }";
+}
+
+/// A family whose members the caller's role type makes with an associated
+/// function: it compiles (`Member::role` calls the function) and runs,
+/// every role monitored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_made_by_an_associated_function() {
+    let sizes = temps::Sizes::new(2).unwrap();
+    let roles = sizes.roles();
+    assert_eq!(roles, [Staff::Lead, Staff::Temp(0), Staff::Temp(1)]);
+    let mut eps: Vec<_> = common::mesh(&roles)
+        .into_iter()
+        .map(|ep| {
+            let monitor = temps::monitor(*ep.local_role(), sizes).unwrap();
+            ep.with_protocol(monitor)
+        })
+        .collect();
+    let members: Vec<_> = eps
+        .drain(1..)
+        .enumerate()
+        .map(|(i, mut ep)| {
+            tokio::spawn(async move {
+                let mut h = Handler::new();
+                let member = temps::temp::Member::new(sizes, i).unwrap();
+                assert_eq!(member.role(), Staff::Temp(i));
+                let s = temps::temp::start(&mut h, &mut ep, member).unwrap();
+                let (job, s) = s.recv_from_lead().await.unwrap();
+                s.send_to_lead(&(job + 1)).await.unwrap().finish();
+                ep
+            })
+        })
+        .collect();
+    let mut ep = eps.pop().unwrap();
+    let mut h = Handler::new();
+    let s = temps::lead::start(&mut h, &mut ep, sizes).unwrap();
+    let s = s.send_to_each_temp(|i| 10 * i as u32).await.unwrap();
+    let (answers, end) = s.recv_from_each_temp().await.unwrap();
+    end.finish();
+    assert_eq!(answers, [1, 11]);
+    assert_finished(&ep);
+    for member in members {
+        assert_finished(&within(RUN_SECS, member).await.unwrap());
+    }
+}

@@ -5,9 +5,10 @@
 //! mid-round abandons the members still waiting, and no more; the sizes
 //! and members are checked once, with typed errors. Also: choices inside a
 //! round (a member that chooses, a third role with its own `foreach`), a
-//! family on the caller's role type, two families of different sizes, and
-//! a dropped state that leaves alone the members whose rounds have nothing
-//! more with it.
+//! family on the caller's role type (an enum, and a struct whose members an
+//! associated function makes), two families of different sizes, a payload
+//! type named `B`, and a dropped state that leaves alone the members whose
+//! rounds have nothing more with it.
 
 mod common;
 

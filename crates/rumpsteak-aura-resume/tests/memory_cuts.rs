@@ -354,7 +354,10 @@ async fn a_receiver_that_does_not_read_keeps_its_link() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(hb.stats().reconnects, 0, "{:?}", hb.stats());
     for i in 0..20 {
-        assert_eq!(num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()), i);
+        assert_eq!(
+            num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()),
+            i
+        );
     }
     assert_eq!(hb.stats().reconnects, 0);
 }

@@ -928,6 +928,32 @@ impl Loader<'_> {
             setting => setting.map(|(s, _)| s),
         };
 
+        // Two roles whose variables are spelt alike (`order-desk` and
+        // `order_desk`, `Seller` and `SELLER`): a variable of that spelling
+        // would set both, so it is refused rather than given to either.
+        let names: Vec<&String> = raw.roles.keys().collect();
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                if env_name(&[a]) != env_name(&[b]) {
+                    continue;
+                }
+                let prefix = format!("{}_", env_name(&["ROLE", a]));
+                let set = ROLE_KEYS
+                    .iter()
+                    .map(|k| format!("{prefix}{}", k.to_ascii_uppercase()))
+                    .find(|var| self.env.contains_key(var));
+                if let Some(var) = set {
+                    return Err(ConfigError::Value {
+                        at: Location::env(self.file, format!("roles.{a}"), var.clone()),
+                        value: var,
+                        expected: format!(
+                            "would set both roles `{a}` and `{b}`, whose variables are spelt \
+                             alike: rename one of them in the file"
+                        ),
+                    });
+                }
+            }
+        }
         let mut roles = Vec::new();
         for (name, raw_role) in raw.roles {
             roles.push(self.role(&name, raw_role)?);

@@ -602,3 +602,26 @@ async fn an_overlong_session_fails_the_handshake() {
         .unwrap_err();
     assert!(err.to_string().contains("longer than 255 bytes"), "{err}");
 }
+
+/// Two roles whose variables are spelt alike: a variable of that spelling
+/// is refused, not given to one of them (or both) in silence; without
+/// one, the file loads.
+#[test]
+fn a_variable_that_would_set_two_roles_is_refused() {
+    let text = r#"
+        [roles.order-desk]
+        address = "localhost:7001"
+        [roles.order_desk]
+        address = "localhost:7002"
+    "#;
+    let deployment = parse(text).unwrap();
+    assert_eq!(deployment.roles().len(), 2);
+    let env = [("RUMPSTEAK_ROLE_ORDER_DESK_ADDRESS", "127.0.0.9:7009")];
+    let err = Deployment::parse(text, "mesh.toml", env).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "RUMPSTEAK_ROLE_ORDER_DESK_ADDRESS (for mesh.toml: roles.order-desk): \
+         `RUMPSTEAK_ROLE_ORDER_DESK_ADDRESS` would set both roles `order-desk` and `order_desk`, \
+         whose variables are spelt alike: rename one of them in the file"
+    );
+}

@@ -1059,6 +1059,20 @@ impl Loader<'_> {
             }
         };
 
+        // QUIC always runs TLS: without identities every dial would fail
+        // (and be retried) until the wiring deadline.
+        #[cfg(feature = "quic")]
+        if transport.value == MeshTransport::Quic && trust.is_none() {
+            return Err(ConfigError::Missing {
+                at: Location::file(self.file, "tls"),
+                what: format!(
+                    "`[tls]` with whom to trust and each role's `cert` and `key`: \
+                     {} is \"quic\", which always runs TLS 1.3",
+                    transport.at
+                ),
+            });
+        }
+
         let l = raw.limits;
         let limits = Limits {
             wiring_deadline: self.duration("wiring_deadline", l.wiring_deadline)?,

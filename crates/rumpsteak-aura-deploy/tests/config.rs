@@ -625,3 +625,31 @@ fn a_variable_that_would_set_two_roles_is_refused() {
          whose variables are spelt alike: rename one of them in the file"
     );
 }
+
+/// QUIC without `[tls]` is refused when the file loads: its sessions
+/// always run TLS, and without identities every dial would fail until the
+/// wiring deadline.
+#[cfg(feature = "quic")]
+#[test]
+fn quic_without_tls_is_refused_when_loading() {
+    let text = THREE_ROLES.replace("transport = \"tcp\"", "transport = \"quic\"");
+    assert_eq!(
+        parse(&text).unwrap_err().to_string(),
+        "mesh.toml: tls: missing: `[tls]` with whom to trust and each role's `cert` and `key`: \
+         mesh.toml: transport is \"quic\", which always runs TLS 1.3"
+    );
+    let env = [("RUMPSTEAK_TRANSPORT", "quic")];
+    let err = Deployment::parse(THREE_ROLES, "mesh.toml", env).unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "RUMPSTEAK_TRANSPORT (for mesh.toml: transport) is \"quic\", which always runs TLS 1.3"
+        ),
+        "{err}"
+    );
+    // With [tls], QUIC loads.
+    let dir = TempDir::new("quic");
+    let file = tls_files(&dir);
+    let env = [("RUMPSTEAK_TRANSPORT", "quic")];
+    let deployment = Deployment::load_with_env(&file, env).unwrap();
+    assert_eq!(deployment.transport(), MeshTransport::Quic);
+}

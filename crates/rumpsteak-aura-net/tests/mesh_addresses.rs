@@ -362,6 +362,10 @@ fn ipv6_and_port_errors_name_the_part_at_fault() {
         ),
         ("[::1]", "`[::1]` has no port (write `host:port`)"),
         ("[::1]:", "`[::1]:` has no port (write `host:port`)"),
+        (
+            "[::1]:7000]",
+            "`[::1]:7000]`: the port `7000]` is not a number from 0 to 65535",
+        ),
         ("seller:", "`seller:` has no port (write `host:port`)"),
         (
             "seller:+7000",

@@ -231,7 +231,9 @@ impl FromStr for MeshAddress {
             reason,
         };
         // `[v6]` alone: the last `:` is inside the brackets.
-        if input.starts_with('[') && input.ends_with(']') {
+        if let Some(inner) = input.strip_prefix('[').and_then(|s| s.strip_suffix(']'))
+            && !inner.contains(['[', ']'])
+        {
             return Err(AddressError::NoPort(input.to_string()));
         }
         let Some((host, port)) = input.rsplit_once(':') else {

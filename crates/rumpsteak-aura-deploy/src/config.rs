@@ -1075,12 +1075,20 @@ impl Loader<'_> {
 
         let l = raw.limits;
         let limits = Limits {
-            wiring_deadline: self.duration("wiring_deadline", l.wiring_deadline)?,
+            wiring_deadline: self.positive("wiring_deadline", l.wiring_deadline, |v| {
+                self.duration("wiring_deadline", v)
+            })?,
             retry_initial: self.duration("retry_initial", l.retry_initial)?,
             retry_max: self.duration("retry_max", l.retry_max)?,
-            connect_timeout: self.duration("connect_timeout", l.connect_timeout)?,
-            handshake_timeout: self.duration("handshake_timeout", l.handshake_timeout)?,
-            read_deadline: self.optional_duration("read_deadline", l.read_deadline)?,
+            connect_timeout: self.positive("connect_timeout", l.connect_timeout, |v| {
+                self.duration("connect_timeout", v)
+            })?,
+            handshake_timeout: self.positive("handshake_timeout", l.handshake_timeout, |v| {
+                self.duration("handshake_timeout", v)
+            })?,
+            read_deadline: self.positive("read_deadline", l.read_deadline, |v| {
+                self.optional_duration("read_deadline", v)
+            })?,
             keepalive: self.optional_duration("keepalive", l.keepalive)?,
             linger: self.duration("linger", l.linger)?,
             max_pending_handshakes: self
@@ -1110,6 +1118,28 @@ impl Loader<'_> {
                 })
             })
             .transpose()
+    }
+
+    /// `parse`'s value of limit `key`, refused if it is zero: a zero
+    /// deadline or timeout fails every attempt at once.
+    fn positive<T: IsZero>(
+        &self,
+        key: &str,
+        value: Option<String>,
+        parse: impl Fn(Option<String>) -> Result<Option<T>, ConfigError>,
+    ) -> Result<Option<T>, ConfigError> {
+        let parsed = parse(value.clone())?;
+        if parsed.as_ref().is_some_and(IsZero::is_zero)
+            && let Some((text, at)) = self.setting(&["limits", key], value)
+        {
+            return Err(ConfigError::Value {
+                at,
+                value: text,
+                expected: "is zero, which fails every attempt at once: give a duration above 0"
+                    .into(),
+            });
+        }
+        Ok(parsed)
     }
 
     fn optional_duration(
@@ -1151,6 +1181,23 @@ impl Loader<'_> {
                     })
             })
             .transpose()
+    }
+}
+
+/// A limit that may be zero.
+trait IsZero {
+    fn is_zero(&self) -> bool;
+}
+
+impl IsZero for Duration {
+    fn is_zero(&self) -> bool {
+        Duration::is_zero(self)
+    }
+}
+
+impl IsZero for Option<Duration> {
+    fn is_zero(&self) -> bool {
+        self.is_some_and(|d| d.is_zero())
     }
 }
 

@@ -653,3 +653,39 @@ fn quic_without_tls_is_refused_when_loading() {
     let deployment = Deployment::load_with_env(&file, env).unwrap();
     assert_eq!(deployment.transport(), MeshTransport::Quic);
 }
+
+/// A zero wiring deadline, connect or handshake timeout or read deadline
+/// would fail every attempt at once: refused when the file loads. A zero
+/// linger or retry wait is fine.
+#[test]
+fn zero_deadlines_and_timeouts_are_refused() {
+    for key in [
+        "wiring_deadline",
+        "connect_timeout",
+        "handshake_timeout",
+        "read_deadline",
+    ] {
+        let var = format!("RUMPSTEAK_LIMITS_{}", key.to_uppercase());
+        let env = [(var.clone(), "0s".to_string())];
+        let err = Deployment::parse(THREE_ROLES, "mesh.toml", env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{var} (for mesh.toml: limits.{key}): `0s` is zero, which fails every attempt \
+                 at once: give a duration above 0"
+            )
+        );
+    }
+    let text = THREE_ROLES.replace("\"12s\"", "\"0ms\"");
+    assert!(
+        parse(&text)
+            .unwrap_err()
+            .to_string()
+            .starts_with("mesh.toml: limits.wiring_deadline: `0ms` is zero"),
+    );
+    let text = THREE_ROLES.replace("linger = \"250ms\"", "linger = \"0s\"");
+    assert_eq!(parse(&text).unwrap().limits().linger, Some(Duration::ZERO));
+    let env = [("RUMPSTEAK_LIMITS_READ_DEADLINE", "none")];
+    let deployment = Deployment::parse(THREE_ROLES, "mesh.toml", env).unwrap();
+    assert_eq!(deployment.limits().read_deadline, Some(None));
+}

@@ -18,6 +18,9 @@
 //! leaves out the time spent waiting for a core held by another process:
 //! on a loaded machine the steadier of the two. Connection setup is
 //! outside both.
+//!
+//! An argument keeps only the rows whose name contains it:
+//! `net_ratio "TLS 16 B, current_thread"` times that row alone.
 
 use rumpsteak_aura_benches::certs::Certs;
 use rumpsteak_aura_benches::net::{QuicSessions, RawQuic, TlsEnds};
@@ -31,6 +34,7 @@ const ROUNDS: u64 = 4_000;
 const SIZES: [(&str, usize); 2] = [("16 B", 16), ("16 KiB", 16 * 1024)];
 
 fn main() {
+    let only = std::env::args().nth(1).unwrap_or_default();
     let certs = Certs::new();
     for flavor in Flavor::ALL {
         let rt = flavor.runtime();
@@ -42,20 +46,26 @@ fn main() {
         let quic = QuicSessions::new(&rt, &certs);
         for (name, size) in SIZES {
             for clock in [Clock::Wall, Clock::Cpu] {
-                alternate_rounds(
-                    &format!("TLS {name}, {}, {}", flavor.name(), clock.name()),
-                    ("raw tokio-rustls", "session"),
-                    ROUNDS,
-                    || tls.raw_pingpong(clock, &rt, flavor, size, ROUNDS),
-                    || tls.session_pingpong(clock, &rt, flavor, size, ROUNDS),
-                );
-                alternate_rounds(
-                    &format!("QUIC {name}, {}, {}", flavor.name(), clock.name()),
-                    ("raw quinn", "session"),
-                    ROUNDS,
-                    || raw_quic.pingpong(clock, &rt, flavor, size, ROUNDS),
-                    || quic.pingpong(clock, &rt, flavor, size, ROUNDS),
-                );
+                let row = format!("TLS {name}, {}, {}", flavor.name(), clock.name());
+                if row.contains(&only) {
+                    alternate_rounds(
+                        &row,
+                        ("raw tokio-rustls", "session"),
+                        ROUNDS,
+                        || tls.raw_pingpong(clock, &rt, flavor, size, ROUNDS),
+                        || tls.session_pingpong(clock, &rt, flavor, size, ROUNDS),
+                    );
+                }
+                let row = format!("QUIC {name}, {}, {}", flavor.name(), clock.name());
+                if row.contains(&only) {
+                    alternate_rounds(
+                        &row,
+                        ("raw quinn", "session"),
+                        ROUNDS,
+                        || raw_quic.pingpong(clock, &rt, flavor, size, ROUNDS),
+                        || quic.pingpong(clock, &rt, flavor, size, ROUNDS),
+                    );
+                }
             }
         }
     }

@@ -346,6 +346,12 @@ impl Driver {
         mut link: RumpsteakSession,
         hello: Option<Hello>,
     ) -> Result<RumpsteakSession, Attempt> {
+        // Who the link proves the peer to be is known before any greeting:
+        // another identity is refused before it learns anything of the
+        // session's state.
+        if let Err((reason, error)) = self.check_identity(link.peer_identity()) {
+            return Err(refuse(&mut link, reason, error).await);
+        }
         let received = self.inner.lock().received;
         let mine = Hello {
             session: self.config.session_id.clone(),
@@ -360,7 +366,9 @@ impl Driver {
             |e: String| Attempt::Retry(format!("the link broke during the resume exchange: {e}"));
         match tokio::time::timeout(timeout, link.send_frame(frame::encode_hello(&mine))).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(broke(describe(&e))),
+            // A peer that refused this link before greeting (another
+            // identity) may be gone already; its reject frame still waits.
+            Ok(Err(e)) => return Err(left_reject(&mut link).await.unwrap_or(broke(describe(&e)))),
             Err(_) => return Err(broke(format!("no progress within {timeout:?}"))),
         }
         let theirs = match hello {
@@ -399,7 +407,7 @@ impl Driver {
                 }
             }
         };
-        if let Err((reason, error)) = self.check(&theirs, link.peer_identity()) {
+        if let Err((reason, error)) = self.check(&theirs) {
             return Err(refuse(&mut link, reason, error).await);
         }
         // Same session, same peer: take up the sequence where it left it.
@@ -432,12 +440,25 @@ impl Driver {
         Ok(link)
     }
 
+    /// Checks that a new link proves the identity the first one did.
+    fn check_identity(&self, identity: Option<&str>) -> Result<(), (RejectReason, ResumeError)> {
+        if self.config.check_identity
+            && let Some(Some(expected)) = &self.first_identity
+            && identity != Some(expected.as_str())
+        {
+            return Err((
+                RejectReason::IdentityChanged,
+                ResumeError::IdentityChanged {
+                    expected: expected.clone(),
+                    presented: identity.map(str::to_string),
+                },
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the peer's greeting against what this side knows.
-    fn check(
-        &self,
-        theirs: &Hello,
-        identity: Option<&str>,
-    ) -> Result<(), (RejectReason, ResumeError)> {
+    fn check(&self, theirs: &Hello) -> Result<(), (RejectReason, ResumeError)> {
         let c = &self.config;
         if theirs.session != c.session_id {
             return Err((
@@ -475,18 +496,6 @@ impl Driver {
                 RejectReason::UnknownSession,
                 ResumeError::UnknownSession {
                     presented: theirs.peer_incarnation,
-                },
-            ));
-        }
-        if c.check_identity
-            && let Some(Some(expected)) = &self.first_identity
-            && identity != Some(expected.as_str())
-        {
-            return Err((
-                RejectReason::IdentityChanged,
-                ResumeError::IdentityChanged {
-                    expected: expected.clone(),
-                    presented: identity.map(str::to_string),
                 },
             ));
         }
@@ -773,6 +782,23 @@ async fn stopped(inner: &Inner) -> Result<(), ResumeError> {
         Poll::Pending
     })
     .await
+}
+
+/// The refusal a peer left on a link it closed, if any.
+async fn left_reject(link: &mut RumpsteakSession) -> Option<Attempt> {
+    let f = tokio::time::timeout(Duration::from_millis(200), link.recv_frame())
+        .await
+        .ok()?
+        .ok()?;
+    match frame::decode(&f) {
+        Ok(LinkFrame::Reject { reason, text }) => {
+            Some(Attempt::Fatal(ResumeError::RefusedByPeer {
+                reason,
+                detail: escaped(&text),
+            }))
+        }
+        _ => None,
+    }
 }
 
 /// Tells the peer why this side refuses it (best effort), and gives the

@@ -361,3 +361,37 @@ async fn a_receiver_that_does_not_read_keeps_its_link() {
     }
     assert_eq!(hb.stats().reconnects, 0);
 }
+
+#[tokio::test]
+async fn a_dropped_send_hands_over_all_or_nothing_across_a_reconnection() {
+    let net = MemNet::new();
+    let small = |l, p| config(l, p).with_replay_limits(3, 1 << 20);
+    let (a, b) = pair(&net, small("Alice", "Bob"), small("Bob", "Alice")).await;
+    let (mut a, mut b) = (a.into_session(), b.into_session());
+    net.set_down(true);
+    net.cut();
+    for i in 0..3 {
+        a.send_frame(msg(i)).await.unwrap();
+    }
+    // The buffer is full and there is no link: this send waits, and is
+    // dropped while it waits. Its frame was never handed over.
+    assert!(
+        timeout(Duration::from_millis(50), a.send_frame(msg(100)))
+            .await
+            .is_err()
+    );
+    net.set_down(false);
+    a.send_frame(msg(3)).await.unwrap();
+    for i in 0..4 {
+        assert_eq!(
+            num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()),
+            i
+        );
+    }
+    // Nothing else: not the dropped frame, no duplicate.
+    a.send_frame(msg(4)).await.unwrap();
+    assert_eq!(
+        num(&timeout(HANG, b.recv_frame()).await.unwrap().unwrap()),
+        4
+    );
+}

@@ -23,7 +23,9 @@
 //! The link frames are wire format version 2 (`docs/wire-format.md`,
 //! "Resumable sessions"). With the `tcp` feature (default), [`TcpRedial`]
 //! redials with `tcp::connect` and [`ResumeListener`] routes reconnections
-//! arriving at a `SessionListener`; with `quic`, the same over QUIC.
+//! arriving at a `SessionListener`; with `websocket` and `quic`, the same
+//! over WebSocket (`WebSocketRedial`, `WebSocketListener`) and QUIC
+//! (`QuicRedial`, `QuicListener`).
 //!
 //! Every session runs a driver task on the current tokio runtime, which
 //! needs timers enabled.
@@ -42,6 +44,8 @@ pub use error::{RejectReason, ReplayLimit, ResumeError};
 pub use frame::RESUME_WIRE_VERSION;
 #[cfg(feature = "quic")]
 pub use listener::QuicRedial;
+#[cfg(feature = "websocket")]
+pub use listener::WebSocketRedial;
 #[cfg(feature = "tcp")]
 pub use listener::{AcceptFuture, AcceptLinks, ResumeListener, TcpRedial};
 pub use session::{LinkFuture, Redial, ResumableSession, ResumeHandle, ResumeStats};

@@ -113,9 +113,73 @@ impl QuicRedial {
 }
 
 #[cfg(feature = "quic")]
+impl QuicRedial {
+    /// The resume settings that fit this dialer: its session identifier
+    /// and roles.
+    pub fn config(&self) -> ResumeConfig {
+        ResumeConfig::new(
+            self.options.session_id(),
+            self.local_role.clone(),
+            self.peer_role.clone(),
+        )
+    }
+}
+
+#[cfg(feature = "quic")]
 impl Redial for QuicRedial {
     fn redial(&mut self) -> LinkFuture<'_> {
         Box::pin(rumpsteak_aura_net::quic::connect(
+            self.addr,
+            &self.local_role,
+            &self.peer_role,
+            &self.options,
+        ))
+    }
+}
+
+/// Redials a WebSocket peer with `websocket::connect` (feature
+/// `websocket`).
+#[cfg(feature = "websocket")]
+#[derive(Debug, Clone)]
+pub struct WebSocketRedial {
+    addr: SocketAddr,
+    local_role: String,
+    peer_role: String,
+    options: TcpOptions,
+}
+
+#[cfg(feature = "websocket")]
+impl WebSocketRedial {
+    /// Dials `addr` as `local_role`, expecting `peer_role`.
+    pub fn new(
+        addr: SocketAddr,
+        local_role: impl Into<String>,
+        peer_role: impl Into<String>,
+        options: TcpOptions,
+    ) -> Self {
+        WebSocketRedial {
+            addr,
+            local_role: local_role.into(),
+            peer_role: peer_role.into(),
+            options,
+        }
+    }
+
+    /// The resume settings that fit this dialer: its session identifier
+    /// and roles.
+    pub fn config(&self) -> ResumeConfig {
+        ResumeConfig::new(
+            self.options.session_id(),
+            self.local_role.clone(),
+            self.peer_role.clone(),
+        )
+    }
+}
+
+#[cfg(feature = "websocket")]
+impl Redial for WebSocketRedial {
+    fn redial(&mut self) -> LinkFuture<'_> {
+        Box::pin(rumpsteak_aura_net::websocket::connect(
             self.addr,
             &self.local_role,
             &self.peer_role,
@@ -140,6 +204,13 @@ impl<L: Listen> AcceptLinks for SessionListener<L>
 where
     L::Conn: Stream,
 {
+    fn accept_link<'a>(&'a self, roles: &'a [&'a str]) -> AcceptFuture<'a> {
+        Box::pin(self.accept_any(roles))
+    }
+}
+
+#[cfg(feature = "websocket")]
+impl AcceptLinks for rumpsteak_aura_net::websocket::WebSocketListener {
     fn accept_link<'a>(&'a self, roles: &'a [&'a str]) -> AcceptFuture<'a> {
         Box::pin(self.accept_any(roles))
     }

@@ -3,12 +3,15 @@
 //! crate's own TCP sessions (the same handshake and framing as over real
 //! TCP: the simulated sockets go through `SessionListener::from_listen` and
 //! `tcp::connect_with`; one seed in four over TLS), under partitions, host
-//! crashes and restarts, and latency that each seed picks.
+//! crashes and restarts, and latency that each seed picks. Each fault
+//! starts when the ring has passed a number of values that the seed picks
+//! (so it lands while the ring forms or runs, not after it is over).
 //!
 //! For every seed, every role ends either complete (every value received,
-//! in order, as sent) or holding a typed error, within a bound of
-//! simulated time; a seed that breaks this is printed with the command that
-//! reruns it alone:
+//! in order, as sent) or holding one of the errors a fault can cause,
+//! within a bound of simulated time, and nothing panicked, not even a task
+//! the net crate spawned; a seed that breaks this is printed with the
+//! command that reruns it alone:
 //!
 //! ```sh
 //! RUMPSTEAK_SIM_SEED=<seed> cargo test -p rumpsteak-aura-reliability --test simulation -- --nocapture
@@ -18,16 +21,18 @@
 //! (`#[ignore]`) takes `STRESS_SEEDS`.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Once;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rumpsteak_aura::RefusalReason;
 use rumpsteak_aura_net::tcp::{self, Connect, Listen, SessionListener, Stream, TcpOptions};
 use rumpsteak_aura_net::tls::TlsConfig;
 use rumpsteak_aura_net::tls::dev::DevCa;
@@ -42,10 +47,14 @@ const STRESS_SEEDS: u64 = 5_000;
 const ROUNDS: u64 = 20;
 /// The port every role listens on.
 const PORT: u16 = 7000;
-/// The simulated time within which every role must have ended: the
-/// faults end by 3 s, and a role's longest wait after that is bounded by
-/// its own timeouts (dial retries 3 s, accept 3 s, read deadline 1 s, a
-/// restart starts over), so 60 s means something hangs.
+/// The values that cross a link in a run of the ring: a fault starts
+/// after fewer of them than this have been received.
+const HOPS: u64 = 3 * ROUNDS;
+/// The simulated time within which every role must have ended: a fault
+/// starts while the ring runs (a few seconds at most) and lasts 3 s at
+/// most, and a role's longest wait after that is bounded by its own
+/// timeouts (dial retries 3 s, accept 3 s, read deadline 1 s, a restart
+/// starts over), so 60 s means something hangs.
 const BOUND: Duration = Duration::from_secs(60);
 
 // The simulated sockets, wrapped so that the net crate's socket traits can
@@ -190,6 +199,28 @@ impl From<TransportError> for RoleError {
     }
 }
 
+impl RoleError {
+    /// Whether a fault of the simulation can cause this error: a dial or
+    /// a session cut, refused or gone silent, a handshake broken off, a
+    /// listener gone (`ByPeer`), no peer. The roles, sessions and
+    /// certificates are all right and TCP delivers the bytes sent, so a
+    /// frame too large, a refused role, session, version or certificate,
+    /// or another error means the transport got something wrong.
+    fn caused_by_a_fault(&self) -> bool {
+        match self {
+            RoleError::NoPeer => true,
+            RoleError::Transport(e) => match e.kind() {
+                TransportErrorKind::Closed
+                | TransportErrorKind::Io(_)
+                | TransportErrorKind::ReadDeadline(_)
+                | TransportErrorKind::Handshake(_) => true,
+                TransportErrorKind::Refused(refusal) => refusal.reason() == RefusalReason::ByPeer,
+                _ => false,
+            },
+        }
+    }
+}
+
 /// A short name of an error's kind, for the seed's summary.
 fn kind_name(e: &TransportError) -> String {
     match e.kind() {
@@ -218,12 +249,24 @@ enum State {
 struct Board {
     states: RefCell<BTreeMap<Role, State>>,
     starts: RefCell<BTreeMap<Role, u32>>,
+    /// Values received so far, by every role and run: the ring's progress,
+    /// which the faults start at.
+    received: Cell<u64>,
+    /// The roles whose first run has ended (returned, or crashed).
+    first_run_over: RefCell<BTreeSet<Role>>,
     faults_over: Cell<bool>,
+    /// For a test of the checks: Bob's first run spawns a task that panics.
+    panic_in_a_task: Cell<bool>,
 }
 
 impl Board {
     fn set(&self, role: Role, state: State) {
         self.states.borrow_mut().insert(role, state);
+    }
+
+    /// Some role is still in its first run: the ring forms or runs.
+    fn ring_running(&self) -> bool {
+        self.first_run_over.borrow().len() < ROLES.len()
     }
 
     /// Every role ended and no fault is still to come.
@@ -326,7 +369,7 @@ fn value(frame: &[u8]) -> u64 {
 /// One run of a role's software: listen, connect both ways, then pass
 /// `ROUNDS` values along the ring. Alice starts each round and checks what
 /// comes back; Bob and Carol check what arrives and add 1000.
-async fn run_role(me: Role, options: TcpOptions) -> Result<(), RoleError> {
+async fn run_role(me: Role, options: TcpOptions, board: &Board) -> Result<(), RoleError> {
     let bound = turmoil::net::TcpListener::bind(("0.0.0.0", PORT))
         .await
         .map_err(TransportError::io)?;
@@ -337,6 +380,7 @@ async fn run_role(me: Role, options: TcpOptions) -> Result<(), RoleError> {
         if me == Role::Alice {
             out.send_frame(round.to_be_bytes().to_vec()).await?;
             let back = value(&inc.recv_frame().await?);
+            board.received.set(board.received.get() + 1);
             assert_eq!(
                 back,
                 round + 2000,
@@ -345,6 +389,7 @@ async fn run_role(me: Role, options: TcpOptions) -> Result<(), RoleError> {
         } else {
             let offset = if me == Role::Bob { 0 } else { 1000 };
             let got = value(&inc.recv_frame().await?);
+            board.received.set(board.received.get() + 1);
             assert_eq!(
                 got,
                 round + offset,
@@ -361,12 +406,21 @@ async fn run_role(me: Role, options: TcpOptions) -> Result<(), RoleError> {
 /// A role's host software: one run, its outcome on the board, then idle
 /// (so that its closing sessions can still tell their peers).
 async fn host(me: Role, options: TcpOptions, board: Rc<Board>) -> turmoil::Result {
-    *board.starts.borrow_mut().entry(me).or_insert(0) += 1;
+    let starts = {
+        let mut starts = board.starts.borrow_mut();
+        let n = starts.entry(me).or_insert(0);
+        *n += 1;
+        *n
+    };
     board.set(me, State::Running);
-    let state = match run_role(me, options).await {
+    if me == Role::Bob && starts == 1 && board.panic_in_a_task.get() {
+        tokio::spawn(async { panic!("a spawned task panicked (as the test asked)") });
+    }
+    let state = match run_role(me, options, &board).await {
         Ok(()) => State::Complete,
         Err(e) => State::Failed(e),
     };
+    board.first_run_over.borrow_mut().insert(me);
     board.set(me, state);
     std::future::pending::<()>().await;
     Ok(())
@@ -412,13 +466,16 @@ enum Fault {
 }
 
 /// What one seed does: the network's latency and up to three faults, each
-/// at a time within the first 3 s (while the ring forms and runs).
+/// starting once the ring has received a number of values (0 to
+/// `HOPS - 1`: while the ring forms or runs), or at once if every role's
+/// first run is over by then.
 #[derive(Debug)]
 struct Schedule {
     /// Sessions over TLS (every fourth seed).
     tls: bool,
     max_latency: Duration,
-    faults: Vec<(Duration, Fault)>,
+    /// Each fault after how many values received.
+    faults: Vec<(u64, Fault)>,
 }
 
 impl Schedule {
@@ -426,9 +483,14 @@ impl Schedule {
         let mut rng = Rng(seed);
         let max_latency = rng.millis(1, 40);
         let count = rng.below(4);
-        let mut faults: Vec<(Duration, Fault)> = (0..count)
+        let mut faults: Vec<(u64, Fault)> = (0..count)
             .map(|_| {
-                let at = rng.millis(0, 3000);
+                // One fault in four while the ring forms (handshakes,
+                // TLS), the others while it runs.
+                let after = match rng.below(4) {
+                    0 => 0,
+                    _ => rng.below(HOPS),
+                };
                 let (a, b) = (rng.role(), rng.role());
                 let b = if a == b { a.next() } else { b };
                 let fault = match rng.below(4) {
@@ -437,10 +499,10 @@ impl Schedule {
                     2 => Fault::Bounce(a),
                     _ => Fault::SlowLink(a, b, rng.millis(50, 400)),
                 };
-                (at, fault)
+                (after, fault)
             })
             .collect();
-        faults.sort_by_key(|(at, _)| *at);
+        faults.sort_by_key(|(after, _)| *after);
         Schedule {
             tls: seed % 4 == 3,
             max_latency,
@@ -449,9 +511,8 @@ impl Schedule {
     }
 }
 
-/// An action of the schedule, at a time.
+/// The end of a fault, at a time.
 enum Action {
-    Start(Fault),
     Repair(Role, Role),
     Restart(Role),
 }
@@ -463,6 +524,8 @@ struct Run {
     summary: String,
     complete: usize,
     faults: usize,
+    /// Faults that started while the ring formed or ran.
+    faults_in_run: usize,
     /// Simulated time until every role had ended.
     elapsed: Duration,
     tls: bool,
@@ -489,7 +552,36 @@ fn failed(seed: u64, why: &str) -> String {
     )
 }
 
+thread_local! {
+    /// Panics on this thread so far. A panic in a task that the net crate
+    /// spawns (a handshake, a session's writer) ends only that task, which
+    /// its peers see as a closed connection: counted here, it fails the
+    /// seed instead of passing as a typed error.
+    static PANICS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts every panic on the thread it happens on (a simulation runs all
+/// its hosts on the test's thread), then reports it as before.
+fn count_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.with(|n| n.set(n.get() + 1));
+            report(info);
+        }));
+    });
+}
+
 fn simulate(seed: u64) -> Result<Run, String> {
+    simulate_with(seed, false)
+}
+
+/// Runs one seed; with `panic_in_a_task`, Bob's first run spawns a task
+/// that panics (for the test of that check).
+fn simulate_with(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
+    count_panics();
+    let panics_before = PANICS.with(Cell::get);
     let schedule = Schedule::of(seed);
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
@@ -499,6 +591,7 @@ fn simulate(seed: u64) -> Result<Run, String> {
         .max_message_latency(schedule.max_latency)
         .build();
     let board = Rc::new(Board::default());
+    board.panic_in_a_task.set(panic_in_a_task);
     // One seed in four runs its sessions over TLS, each role with a
     // certificate of one CA for its own role.
     let identities = schedule.tls.then(|| {
@@ -523,35 +616,50 @@ fn simulate(seed: u64) -> Result<Run, String> {
         Ok(())
     });
 
-    let mut actions: Vec<(Duration, Action)> = Vec::new();
-    for &(at, fault) in &schedule.faults {
-        actions.push((at, Action::Start(fault)));
-        match fault {
-            Fault::Partition(a, b, lasts) => actions.push((at + lasts, Action::Repair(a, b))),
-            Fault::Crash(r, down) => actions.push((at + down, Action::Restart(r))),
-            Fault::Bounce(_) | Fault::SlowLink(..) => {}
-        }
-    }
-    actions.sort_by_key(|(at, _)| *at);
-    let mut actions = actions.into_iter().peekable();
+    let mut to_start: VecDeque<(u64, Fault)> = schedule.faults.iter().copied().collect();
+    // The ends of the faults that started, by time (and order of start).
+    let mut ends: BTreeMap<(Duration, usize), Action> = BTreeMap::new();
+    let mut faults_in_run = 0;
 
     loop {
-        while let Some((_, action)) = actions.next_if(|(at, _)| *at <= sim.elapsed()) {
-            match action {
-                Action::Start(Fault::Partition(a, b, _)) => sim.partition(a.host(), b.host()),
-                Action::Start(Fault::Crash(r, _)) => {
+        while let Some(&(after, fault)) = to_start.front() {
+            let running = board.ring_running();
+            if running && board.received.get() < after {
+                break;
+            }
+            to_start.pop_front();
+            if running {
+                faults_in_run += 1;
+            }
+            let (now, n) = (sim.elapsed(), ends.len());
+            match fault {
+                Fault::Partition(a, b, lasts) => {
+                    sim.partition(a.host(), b.host());
+                    ends.insert((now + lasts, n), Action::Repair(a, b));
+                }
+                Fault::Crash(r, down) => {
                     sim.crash(r.host());
+                    board.first_run_over.borrow_mut().insert(r);
                     board.set(r, State::Down);
+                    ends.insert((now + down, n), Action::Restart(r));
                 }
-                Action::Start(Fault::Bounce(r)) => sim.bounce(r.host()),
-                Action::Start(Fault::SlowLink(a, b, latency)) => {
-                    sim.set_link_latency(a.host(), b.host(), latency)
+                Fault::Bounce(r) => {
+                    board.first_run_over.borrow_mut().insert(r);
+                    sim.bounce(r.host());
                 }
+                Fault::SlowLink(a, b, latency) => sim.set_link_latency(a.host(), b.host(), latency),
+            }
+        }
+        while let Some(entry) = ends.first_entry() {
+            if entry.key().0 > sim.elapsed() {
+                break;
+            }
+            match entry.remove() {
                 Action::Repair(a, b) => sim.repair(a.host(), b.host()),
                 Action::Restart(r) => sim.bounce(r.host()),
             }
         }
-        if actions.peek().is_none() {
+        if to_start.is_empty() && ends.is_empty() {
             board.faults_over.set(true);
         }
         match sim.step() {
@@ -567,14 +675,29 @@ fn simulate(seed: u64) -> Result<Run, String> {
         }
     }
 
+    let panics = PANICS.with(Cell::get) - panics_before;
+    if panics > 0 {
+        return Err(format!(
+            "{panics} task(s) panicked (above); roles: {}",
+            board.summary()
+        ));
+    }
     let states = board.states.borrow();
     let mut complete = 0;
     for role in ROLES {
         match states.get(&role) {
             Some(State::Complete) => complete += 1,
-            Some(State::Failed(_)) => {}
+            Some(State::Failed(e)) if e.caused_by_a_fault() => {}
             other => return Err(format!("{role:?} ended {other:?}")),
         }
+    }
+    // A schedule whose faults all come after the ring is over tests
+    // nothing but restarts of finished roles.
+    if !schedule.faults.is_empty() && faults_in_run == 0 {
+        return Err(format!(
+            "no fault started while the ring ran; roles: {}",
+            board.summary()
+        ));
     }
     if schedule.faults.is_empty() && complete != 3 {
         return Err(format!(
@@ -586,6 +709,7 @@ fn simulate(seed: u64) -> Result<Run, String> {
         summary: format!("{} at {:?}", board.summary(), sim.elapsed()),
         complete,
         faults: schedule.faults.len(),
+        faults_in_run,
         elapsed: sim.elapsed(),
         tls: schedule.tls,
     })
@@ -609,6 +733,7 @@ fn run_all(count: u64) {
     let mut some_failed = 0;
     let mut with_faults = 0;
     let mut complete_despite_faults = 0;
+    let (mut faults, mut faults_in_run) = (0, 0);
     let mut longest = (Duration::ZERO, 0);
     let (mut tls, mut tls_complete) = (0, 0);
     for &seed in &seeds {
@@ -619,6 +744,8 @@ fn run_all(count: u64) {
         if run.faults > 0 {
             with_faults += 1;
         }
+        faults += run.faults;
+        faults_in_run += run.faults_in_run;
         longest = longest.max((run.elapsed, seed));
         if run.tls {
             tls += 1;
@@ -636,7 +763,7 @@ fn run_all(count: u64) {
         }
     }
     println!(
-        "{} seeds: {all_complete} with every role complete ({complete_despite_faults} of them despite faults), {some_failed} with a typed error somewhere, {with_faults} with faults, {tls} over TLS ({tls_complete} of them complete); the longest, seed {}, ended after {:?} of simulated time (bound {BOUND:?})",
+        "{} seeds: {all_complete} with every role complete ({complete_despite_faults} of them despite faults), {some_failed} with a typed error somewhere, {with_faults} with faults ({faults} faults, {faults_in_run} of them while the ring ran), {tls} over TLS ({tls_complete} of them complete); the longest, seed {}, ended after {:?} of simulated time (bound {BOUND:?})",
         seeds.len(),
         longest.1,
         longest.0,
@@ -667,6 +794,35 @@ fn a_seed_runs_the_same_every_time() {
             "seed {seed} is not deterministic"
         );
     }
+}
+
+#[test]
+fn a_panic_in_a_spawned_task_fails_the_seed() {
+    // Seed 0 has no faults and completes; a task that panics (as one of
+    // the net crate's handshake or writer tasks might on a peer's input)
+    // ends only itself, so the roles still end well: the seed must fail
+    // all the same.
+    let run = simulate(0).unwrap();
+    assert_eq!(run.complete, 3);
+    let err = simulate_with(0, true).unwrap_err();
+    assert!(err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn only_the_errors_a_fault_can_cause_pass() {
+    let io = TransportError::io(io::Error::from(io::ErrorKind::ConnectionReset));
+    assert!(RoleError::Transport(io).caused_by_a_fault());
+    assert!(RoleError::Transport(TransportError::closed()).caused_by_a_fault());
+    assert!(RoleError::NoPeer.caused_by_a_fault());
+    // A frame larger than the limit over a link that loses nothing is a
+    // framing bug, not a fault.
+    let too_large = TransportError::from(TransportErrorKind::FrameTooLarge {
+        size: 1 << 20,
+        limit: 1 << 16,
+    });
+    assert!(!RoleError::Transport(too_large).caused_by_a_fault());
+    let other = TransportError::other(io::Error::other("a custom transport's error"));
+    assert!(!RoleError::Transport(other).caused_by_a_fault());
 }
 
 #[test]

@@ -20,12 +20,10 @@ use rumpsteak_aura_net::tcp::{self, Connect, Listen, SessionListener, Stream, Tc
 use rumpsteak_aura_net::tls::dev::{DevCa, Issued};
 use rumpsteak_aura_net::tls::rustls;
 use rumpsteak_aura_transport::{RumpsteakSession, TransportError};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::sync::{Mutex, mpsc};
 
-/// A generous bound on one input: the handshake timeout below is 2 s, and
-/// a run that takes longer than this has hung.
-const HANG: Duration = Duration::from_secs(10);
+use crate::targets::{HANG, chunks, drain, framed, play};
 
 /// The address the in-memory pipes claim for both ends.
 const PIPE_ADDR: SocketAddr =
@@ -166,38 +164,6 @@ fn runtime() -> tokio::runtime::Runtime {
     )
 }
 
-/// Writes `bytes`, closes the sending side and reads what comes back until
-/// the other side closes.
-async fn play<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bytes: &[u8]) {
-    // The other side may close early: write errors are part of the game.
-    let _ = stream.write_all(bytes).await;
-    let _ = stream.shutdown().await;
-    let mut sink = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut sink).await {
-        if n == 0 {
-            break;
-        }
-    }
-}
-
-/// Receives what a session that opened still carries, until it ends.
-async fn drain(session: &mut RumpsteakSession) {
-    for _ in 0..16 {
-        if session.recv_frame().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The bytes as frames: each chunk is a length byte and that many bytes,
-/// sent with a big-endian `u32` length (the TCP framing).
-fn framed(body: &[u8]) -> Vec<u8> {
-    chunks(body, |out, chunk| {
-        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
-        out.extend_from_slice(chunk);
-    })
-}
-
 /// The bytes as TLS handshake records: each chunk is a length byte and
 /// that many bytes, sent in a record of type handshake (22), so that the
 /// TLS layer parses the chunk as handshake messages.
@@ -207,17 +173,6 @@ fn records(body: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
         out.extend_from_slice(chunk);
     })
-}
-
-fn chunks(body: &[u8], mut put: impl FnMut(&mut Vec<u8>, &[u8])) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    while let Some((&len, tail)) = rest.split_first() {
-        let (chunk, tail) = tail.split_at(usize::from(len).min(tail.len()));
-        put(&mut out, chunk);
-        rest = tail;
-    }
-    out
 }
 
 /// Runs one input's future on `rt`, panicking if it hangs.

@@ -18,7 +18,7 @@ use rumpsteak_aura_protocol::{Monitor, NextStep, Protocol};
 use rumpsteak_aura_transport::wire::{self, Frame, HEADER_LEN, MAX_DEPTH, MAX_LABEL_LEN};
 use rumpsteak_aura_transport::{RumpsteakSession, SimpleChannel};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The two roles of the in-memory targets.
@@ -550,7 +550,7 @@ fn check_monitor(m: &Monitor, roles: &[String]) {
 
 /// A generous bound on one handshake input: the handshake timeout below
 /// is 2 s, and a run that takes longer than this has hung.
-const HANG: Duration = Duration::from_secs(10);
+pub(crate) const HANG: Duration = Duration::from_secs(10);
 
 /// Listeners on loopback, one set per thread, driven by that thread's
 /// runtime.
@@ -608,20 +608,28 @@ thread_local! {
 
 /// The bytes as frames of the TCP framing: each chunk is a length byte
 /// and that many bytes, sent with a big-endian `u32` length.
-fn framed(body: &[u8]) -> Vec<u8> {
+pub(crate) fn framed(body: &[u8]) -> Vec<u8> {
+    chunks(body, |out, chunk| {
+        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        out.extend_from_slice(chunk);
+    })
+}
+
+/// Cuts `body` into chunks, each a length byte and that many bytes (fewer
+/// at the end), and lets `put` write each one out.
+pub(crate) fn chunks(body: &[u8], mut put: impl FnMut(&mut Vec<u8>, &[u8])) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = body;
     while let Some((&len, tail)) = rest.split_first() {
-        let (frame, tail) = tail.split_at(usize::from(len).min(tail.len()));
-        out.extend_from_slice(&(frame.len() as u32).to_be_bytes());
-        out.extend_from_slice(frame);
+        let (chunk, tail) = tail.split_at(usize::from(len).min(tail.len()));
+        put(&mut out, chunk);
         rest = tail;
     }
     out
 }
 
 /// Receives what a session that opened still carries, until it ends.
-async fn drain(session: &mut RumpsteakSession) {
+pub(crate) async fn drain(session: &mut RumpsteakSession) {
     for _ in 0..16 {
         if session.recv_frame().await.is_err() {
             return;
@@ -629,9 +637,9 @@ async fn drain(session: &mut RumpsteakSession) {
     }
 }
 
-/// Writes `bytes` to a raw connection, closes its sending side and reads
-/// whatever the other side says until it closes.
-async fn play(mut stream: TcpStream, bytes: &[u8]) {
+/// Writes `bytes` to a raw connection (TCP, a pipe), closes its sending
+/// side and reads whatever the other side says until it closes.
+pub(crate) async fn play<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bytes: &[u8]) {
     // The other side may close early: write errors are part of the game.
     let _ = stream.write_all(bytes).await;
     let _ = stream.shutdown().await;

@@ -6,6 +6,7 @@
 //! timed part. A ping-pong round trip is: A sends a frame of `size` bytes,
 //! B echoes it, A reads the echo.
 
+use std::future::Future;
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use rumpsteak_aura_choreography::transport::RumpsteakSession;
 use rumpsteak_aura_choreography::transport::quic::{self, ALPN, QuicListener};
 use rumpsteak_aura_choreography::transport::tcp::{self, SessionListener, TcpOptions};
 use rumpsteak_aura_choreography::transport::tls::rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -59,6 +61,68 @@ pub fn session_pingpong(
     run_pair_on(clock, rt, flavor, first, second)
 }
 
+/// The raw baselines' round-trip loop: A sends `size` bytes and reads the
+/// echo, `iters` times, over framing by hand.
+struct RawRun {
+    clock: Clock,
+    flavor: Flavor,
+    size: usize,
+    iters: u64,
+}
+
+impl RawRun {
+    /// Times the loop between `a` and `b`; each side then runs its `done`.
+    fn time<SA, SB>(
+        self,
+        rt: &Runtime,
+        mut a: RawTls<SA>,
+        mut b: RawTls<SB>,
+        a_done: impl Future<Output = ()> + Send + 'static,
+        b_done: impl Future<Output = ()> + Send + 'static,
+    ) -> Duration
+    where
+        SA: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        SB: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let RawRun {
+            clock,
+            flavor,
+            size,
+            iters,
+        } = self;
+        let first = async move {
+            let frame = vec![7; size];
+            for _ in 0..iters {
+                a.send(&frame).await;
+                black_box(a.recv().await);
+            }
+            a_done.await;
+        };
+        let second = async move {
+            for _ in 0..iters {
+                let frame = b.recv().await;
+                b.send(&frame).await;
+            }
+            b_done.await;
+        };
+        run_pair_on(clock, rt, flavor, first, second)
+    }
+}
+
+/// A `Debug` that names the type and nothing else: its fields (listeners,
+/// TLS configurations) print nothing useful.
+macro_rules! opaque_debug {
+    ($($ty:ident),*) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty)).finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+
+opaque_debug!(TlsEnds, RawQuic, QuicSessions);
+
 /// What the TLS rows need on one runtime: a raw listener and a session
 /// listener for B, bound once, and A's side of each.
 pub struct TlsEnds {
@@ -67,12 +131,6 @@ pub struct TlsEnds {
     acceptor: TlsAcceptor,
     session_listener: SessionListener,
     options_a: TcpOptions,
-}
-
-impl std::fmt::Debug for TlsEnds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsEnds").finish_non_exhaustive()
-    }
 }
 
 impl TlsEnds {
@@ -123,21 +181,14 @@ impl TlsEnds {
         size: usize,
         iters: u64,
     ) -> Duration {
-        let (mut a, mut b) = rt.block_on(self.raw_pair());
-        let first = async move {
-            let frame = vec![7; size];
-            for _ in 0..iters {
-                a.send(&frame).await;
-                black_box(a.recv().await);
-            }
+        let (a, b) = rt.block_on(self.raw_pair());
+        let run = RawRun {
+            clock,
+            flavor,
+            size,
+            iters,
         };
-        let second = async move {
-            for _ in 0..iters {
-                let frame = b.recv().await;
-                b.send(&frame).await;
-            }
-        };
-        run_pair_on(clock, rt, flavor, first, second)
+        run.time(rt, a, b, async {}, async {})
     }
 
     /// `iters` TLS session round trips of `size` bytes on a new session,
@@ -181,12 +232,6 @@ pub struct RawQuic {
 /// One end of a raw QUIC pair: the stream, and its connection, which
 /// lives as long as the stream.
 pub type RawQuicEnd = (RawQuicStream, quinn::Connection);
-
-impl std::fmt::Debug for RawQuic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawQuic").finish_non_exhaustive()
-    }
-}
 
 impl RawQuic {
     /// Both endpoints, with the certificates of `certs` and the sessions'
@@ -246,25 +291,18 @@ impl RawQuic {
         size: usize,
         iters: u64,
     ) -> Duration {
-        let ((mut a, a_conn), (mut b, b_conn)) = rt.block_on(self.pair());
-        let first = async move {
-            let frame = vec![7; size];
-            for _ in 0..iters {
-                a.send(&frame).await;
-                black_box(a.recv().await);
-            }
-            drop(a_conn);
+        let ((a, a_conn), (b, b_conn)) = rt.block_on(self.pair());
+        let run = RawRun {
+            clock,
+            flavor,
+            size,
+            iters,
         };
-        let second = async move {
-            for _ in 0..iters {
-                let frame = b.recv().await;
-                b.send(&frame).await;
-            }
-            // Dropping the connection now would discard the last echo
-            // before A has it: wait for A to close first.
+        // Dropping B's connection as soon as its loop ends would discard
+        // the last echo before A has it: B waits for A to close first.
+        run.time(rt, a, b, async move { drop(a_conn) }, async move {
             b_conn.closed().await;
-        };
-        run_pair_on(clock, rt, flavor, first, second)
+        })
     }
 }
 
@@ -272,12 +310,6 @@ impl RawQuic {
 pub struct QuicSessions {
     listener: QuicListener,
     options_a: TcpOptions,
-}
-
-impl std::fmt::Debug for QuicSessions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QuicSessions").finish_non_exhaustive()
-    }
 }
 
 impl QuicSessions {

@@ -1032,6 +1032,33 @@ mod tests {
         assert!(matches!(err.kind(), TransportErrorKind::Handshake(_)));
     }
 
+    #[tokio::test]
+    async fn real_tcp_connections_get_nodelay_and_keepalive_on_both_sides() {
+        // `connect` and `bind` set their sockets up through `TcpConnector`
+        // and `Listen::prepare` of a `TcpListener`: both must keep setting
+        // `TCP_NODELAY` and the options' keepalive, or turn keepalive off.
+        for keepalive in [Some(Duration::from_secs(42)), None] {
+            let options = TcpOptions::new().with_keepalive(keepalive);
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (dialed, accepted) = tokio::join!(
+                TcpConnector.connect(addr, &options),
+                Listen::accept(&listener)
+            );
+            let (dialed, (accepted, _)) = (dialed.unwrap(), accepted.unwrap());
+            Listen::prepare(&listener, &accepted, &options).unwrap();
+            for stream in [&dialed, &accepted] {
+                let socket = SockRef::from(stream);
+                assert!(stream.nodelay().unwrap());
+                assert_eq!(socket.keepalive().unwrap(), keepalive.is_some());
+                #[cfg(target_os = "linux")]
+                if let Some(idle) = keepalive {
+                    assert_eq!(socket.tcp_keepalive_time().unwrap(), idle);
+                }
+            }
+        }
+    }
+
     // Another socket type: in-memory pipes, to show that the dialer and the
     // listener (handshake, TLS, framing) run on anything that implements
     // the socket traits.

@@ -620,6 +620,7 @@ fn simulate_with(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
     // The ends of the faults that started, by time (and order of start).
     let mut ends: BTreeMap<(Duration, usize), Action> = BTreeMap::new();
     let mut faults_in_run = 0;
+    let mut started_faults = 0;
 
     loop {
         while let Some(&(after, fault)) = to_start.front() {
@@ -635,7 +636,8 @@ fn simulate_with(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
             if running {
                 faults_in_run += 1;
             }
-            let (now, n) = (sim.elapsed(), ends.len());
+            let (now, n) = (sim.elapsed(), started_faults);
+            started_faults += 1;
             match fault {
                 Fault::Partition(a, b, lasts) => {
                     sim.partition(a.host(), b.host());

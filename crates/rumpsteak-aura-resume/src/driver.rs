@@ -567,10 +567,13 @@ impl Driver {
                     Poll::Pending => break,
                 }
             }
+            let mut flushed = false;
             if self.slot.is_none() {
                 // Flushes what the link still buffers.
-                if let Poll::Ready(Err(e)) = link.poll_send_frame(cx, &mut None) {
-                    return Poll::Ready(End::Lost(describe(&e)));
+                match link.poll_send_frame(cx, &mut None) {
+                    Poll::Ready(Err(e)) => return Poll::Ready(End::Lost(describe(&e))),
+                    Poll::Ready(Ok(())) => flushed = true,
+                    Poll::Pending => {}
                 }
             }
             // Timers.
@@ -609,7 +612,10 @@ impl Driver {
             }
             {
                 let s = self.inner.lock();
-                if s.peer_gone || (self.gone_sent && self.slot.is_none()) {
+                // The farewell must have left the link's buffers: a link
+                // dropped with it still buffered loses it, and the peer then
+                // waits for a reconnection instead of ending orderly.
+                if s.peer_gone || (self.gone_sent && flushed) {
                     return Poll::Ready(End::Done);
                 }
             }

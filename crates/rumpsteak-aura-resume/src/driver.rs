@@ -371,6 +371,7 @@ impl Driver {
             Ok(Err(e)) => return Err(left_reject(&mut link).await.unwrap_or(broke(describe(&e)))),
             Err(_) => return Err(broke(format!("no progress within {timeout:?}"))),
         }
+        let routed = hello.is_some();
         let theirs = match hello {
             Some(h) => h,
             None => {
@@ -408,6 +409,15 @@ impl Driver {
             }
         };
         if let Err((reason, error)) = self.check(&theirs) {
+            // A routed greeting was read when its link arrived: one with less
+            // received than the peer acknowledged since is an old link's,
+            // not a peer out of step. That link is given up, not the session.
+            if routed
+                && reason == RejectReason::StateMismatch
+                && theirs.received < self.inner.lock().acked
+            {
+                return Err(Attempt::Retry(format!("a stale reconnection: {error}")));
+            }
             return Err(refuse(&mut link, reason, error).await);
         }
         // Same session, same peer: take up the sequence where it left it.
@@ -525,10 +535,19 @@ impl Driver {
         }
         loop {
             let mut progress = false;
-            if let Source::Routed { links, .. } = &mut self.source
-                && let Poll::Ready(Some(routed)) = links.poll_recv(cx)
-            {
-                return Poll::Ready(End::Replaced(Box::new(routed)));
+            if let Source::Routed { links, .. } = &mut self.source {
+                while let Poll::Ready(Some(routed)) = links.poll_recv(cx) {
+                    // The same peer's greeting with less received than it
+                    // acknowledged since is an old one (a link the peer gave
+                    // up, routed late): the live link stays.
+                    if Some(routed.hello.incarnation) == self.peer_incarnation
+                        && routed.hello.received < self.inner.lock().acked
+                    {
+                        tracing::debug!(session = %self.config.session_id, "a stale reconnection dropped");
+                        continue;
+                    }
+                    return Poll::Ready(End::Replaced(Box::new(routed)));
+                }
             }
             // Receive while the window has room.
             loop {

@@ -326,7 +326,10 @@ impl ResumeListener {
 
     /// Waits for the first connection of a new session from `peer_role`,
     /// runs the first resume exchange on it, and returns the session.
-    /// Cancel safe: a connection that arrived stays for the next call.
+    /// Cancel safe while it waits: a connection that arrived stays for the
+    /// next call. Cancelled during the first resume exchange, it drops the
+    /// connection it took (the dialer then tries again, and is refused with
+    /// `UnknownSession` if it finished its side of the exchange).
     pub async fn accept(&self, peer_role: &str) -> Result<ResumableSession, ResumeError> {
         loop {
             let arrived = self.router.arrived.notified();

@@ -36,7 +36,6 @@ use std::future::{Future, poll_fn};
 
 use rumpsteak_aura::{Refusal, RefusalReason, TransportError, TransportErrorKind};
 
-use rumpsteak_aura_transport::wire::WIRE_VERSION;
 use rumpsteak_aura_transport::{RumpsteakSession, SessionTransport};
 
 use crate::tcp::FramedTransport;
@@ -130,6 +129,9 @@ pub(crate) struct Local<'a> {
     pub(crate) session: &'a str,
     /// `Some` over TLS: the roles the peer's verified certificate names.
     pub(crate) peer_proven: Option<&'a [String]>,
+    /// The version of the frames after the handshake, which the hello
+    /// announces and the acceptor requires.
+    pub(crate) wire: u8,
 }
 
 /// A decoded handshake frame.
@@ -199,7 +201,7 @@ fn hello(local: &Local<'_>, to: &str) -> Vec<u8> {
         .string(local.role)
         .string(to)
         .string(local.session)
-        .byte(WIRE_VERSION)
+        .byte(local.wire)
         .0
 }
 
@@ -499,8 +501,8 @@ pub(crate) async fn read_hello<T: FrameIo>(
             "handshake",
             HANDSHAKE_VERSION,
         ))),
-        Ok(Greeting::Hello { wire, .. }) if wire != WIRE_VERSION => Err(Failure::Refused(
-            version_refusal(wire, "wire format", WIRE_VERSION),
+        Ok(Greeting::Hello { wire, .. }) if wire != local.wire => Err(Failure::Refused(
+            version_refusal(wire, "wire format", local.wire),
         )),
         Ok(Greeting::Hello { to, .. }) if to != local.role => Err(Failure::Refused(Refusal::new(
             RefusalReason::WrongRole,
@@ -630,6 +632,7 @@ impl<S: AsRef<str>> fmt::Display for Names<'_, S> {
 mod tests {
     use super::*;
     use rumpsteak_aura_transport::SimpleChannel;
+    use rumpsteak_aura_transport::wire::WIRE_VERSION;
 
     fn refusal(e: &TransportError) -> &Refusal {
         e.refusal()
@@ -641,6 +644,7 @@ mod tests {
             role,
             session,
             peer_proven: None,
+            wire: WIRE_VERSION,
         }
     }
 
@@ -853,6 +857,7 @@ mod tests {
                 role: "Bob",
                 session: "",
                 peer_proven: Some(&proven),
+                wire: WIRE_VERSION,
             };
             let mut allow = expect_one_of(&["Alice", "Carol"]);
             accept_direct(&mut b, me, &mut allow).await

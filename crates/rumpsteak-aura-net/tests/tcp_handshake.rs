@@ -206,3 +206,42 @@ async fn a_refused_connection_does_not_linger() {
     }
     assert!(reset, "the refused connection is still lingering");
 }
+
+/// A session layer with frames of its own (resumable sessions) announces
+/// its wire version through the options: a plain peer is refused in the
+/// handshake, on both sides and whichever side dials, and two peers of
+/// the same layer meet.
+#[tokio::test]
+async fn a_layer_of_another_wire_version_and_a_plain_peer_refuse_each_other() {
+    let other = WIRE_VERSION.wrapping_add(1);
+    let layered = TcpOptions::new().with_wire_version(other);
+    assert_eq!(TcpOptions::new().wire_version(), WIRE_VERSION);
+    assert_eq!(layered.wire_version(), other);
+    let plain = TcpOptions::new();
+    for (listening, dialing, expected, presented) in [
+        (&plain, &layered, WIRE_VERSION, other),
+        (&layered, &plain, other, WIRE_VERSION),
+    ] {
+        let listener = Net::Tcp.bind("Bob", listening).await;
+        let (dialed, accepted) = within(
+            5,
+            listener.dial_and_accept(Net::Tcp, ("Alice", "Bob"), "Alice", dialing),
+        )
+        .await;
+        for e in [dialed.unwrap_err(), accepted.unwrap_err()] {
+            let r = refusal(&e);
+            assert_eq!(r.reason(), RefusalReason::Version, "{e}");
+            assert_eq!(r.expected(), format!("wire format version {expected}"));
+            assert_eq!(r.presented(), format!("wire format version {presented}"));
+        }
+    }
+    let listener = Net::Tcp.bind("Bob", &layered).await;
+    let (dialed, accepted) = within(
+        5,
+        listener.dial_and_accept(Net::Tcp, ("Alice", "Bob"), "Alice", &layered),
+    )
+    .await;
+    let (mut alice, mut bob) = (dialed.unwrap(), accepted.unwrap());
+    alice.send_frame(vec![9]).await.unwrap();
+    assert_eq!(bob.recv_frame().await.unwrap(), vec![9]);
+}

@@ -448,6 +448,7 @@ pub(crate) async fn dial_handshake<T: Handshaking>(
         role: local_role,
         session: options.session_id(),
         peer_proven: None,
+        wire: options.wire_version(),
     };
     let done = until_deadline(
         deadline,
@@ -481,6 +482,7 @@ pub(crate) async fn admit<T: Handshaking>(
         role: local_role,
         session: options.session_id(),
         peer_proven: peer_proven.map(|p| p.roles.as_slice()),
+        wire: options.wire_version(),
     };
     let step = async {
         let from = handshake::read_hello(&mut io, local, addr).await?;

@@ -16,6 +16,7 @@ use rumpsteak_aura_transport::DEFAULT_MAX_FRAME_LEN;
 /// | [`handshake_timeout`](TcpOptions::handshake_timeout) | 10 s |
 /// | [`linger`](TcpOptions::linger) | 5 s |
 /// | [`session_id`](TcpOptions::session_id) | empty |
+/// | [`wire_version`](TcpOptions::wire_version) | [`WIRE_VERSION`](rumpsteak_aura_transport::wire::WIRE_VERSION) |
 /// | [`max_pending_handshakes`](TcpOptions::max_pending_handshakes) | 1024 |
 /// | [`listen_backlog`](TcpOptions::listen_backlog) | 1024 |
 /// | [`tls`](TcpOptions::with_tls) | none: plain text, for trusted networks only |
@@ -48,6 +49,7 @@ pub struct TcpOptions {
     handshake_timeout: Duration,
     linger: Duration,
     session_id: String,
+    wire_version: u8,
     max_pending_handshakes: usize,
     listen_backlog: u32,
     #[cfg(feature = "tls")]
@@ -64,6 +66,7 @@ impl Default for TcpOptions {
             handshake_timeout: Duration::from_secs(10),
             linger: Duration::from_secs(5),
             session_id: String::new(),
+            wire_version: rumpsteak_aura_transport::wire::WIRE_VERSION,
             max_pending_handshakes: 1024,
             listen_backlog: 1024,
             #[cfg(feature = "tls")]
@@ -150,6 +153,20 @@ impl TcpOptions {
         self
     }
 
+    /// Sets the version of the frames that follow the handshake, which the
+    /// hello announces and both sides must share: a session layer with a
+    /// framing of its own on top of these sessions (resumable sessions,
+    /// say) sets its own, so that a peer speaking plain frames is refused
+    /// in the handshake, on both sides, with
+    /// [`RefusalReason::Version`](rumpsteak_aura::RefusalReason::Version)
+    /// (expected and presented are the two versions), instead of reading
+    /// frames it cannot understand. The default is the plain wire format's
+    /// [`WIRE_VERSION`](rumpsteak_aura_transport::wire::WIRE_VERSION).
+    pub fn with_wire_version(mut self, version: u8) -> Self {
+        self.wire_version = version;
+        self
+    }
+
     /// Sets how many accepted connections may be in their handshake at
     /// once (at least 1). At the cap, the oldest one that has not sent its
     /// hello is closed to make room for a new one.
@@ -183,6 +200,11 @@ impl TcpOptions {
     /// The session identifier.
     pub fn session_id(&self) -> &str {
         &self.session_id
+    }
+
+    /// The version of the frames that follow the handshake.
+    pub fn wire_version(&self) -> u8 {
+        self.wire_version
     }
 
     /// The cap on connections in their handshake at once.

@@ -50,9 +50,13 @@ async fn plain_pair() -> RumpsteakSession {
 
 async fn resumable_pair(upstream: Option<SocketAddrFn>) -> (RumpsteakSession, ResumeListener) {
     let options = TcpOptions::new().with_session_id("bench");
-    let bound = SessionListener::bind("127.0.0.1:0".parse().unwrap(), "Server", &options)
-        .await
-        .unwrap();
+    let bound = SessionListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "Server",
+        &rumpsteak_aura_resume::link_options(options.clone()),
+    )
+    .await
+    .unwrap();
     let mut addr = bound.local_addr();
     if let Some(via) = upstream {
         addr = via(addr).await;

@@ -18,7 +18,8 @@
 //! overflows ([`OnFull::Fail`]), the peer presents another session, role or
 //! identity, the peer restarted and lost its state (its incarnation nonce
 //! changed), or the peer speaks another wire version (a peer of version 1,
-//! which is not resumable, is refused).
+//! which is not resumable, is refused: over the network in the role
+//! handshake already, when both sides' options come from [`link_options`]).
 //!
 //! The link frames are wire format version 2 (`docs/wire-format.md`,
 //! "Resumable sessions"). With the `tcp` feature (default), [`TcpRedial`]
@@ -47,5 +48,5 @@ pub use listener::QuicRedial;
 #[cfg(feature = "websocket")]
 pub use listener::WebSocketRedial;
 #[cfg(feature = "tcp")]
-pub use listener::{AcceptFuture, AcceptLinks, ResumeListener, TcpRedial};
+pub use listener::{AcceptFuture, AcceptLinks, ResumeListener, TcpRedial, link_options};
 pub use session::{LinkFuture, Redial, ResumableSession, ResumeHandle, ResumeStats};

@@ -17,11 +17,33 @@ use tokio::task::AbortHandle;
 use crate::config::ResumeConfig;
 use crate::driver::{RoutedLink, Source, fresh_incarnation};
 use crate::error::{ResumeError, escaped};
-use crate::frame::{self, DecodeError, LinkFrame, RejectReason};
+use crate::frame::{self, DecodeError, LinkFrame, RESUME_WIRE_VERSION, RejectReason};
 use crate::session::{LinkFuture, Redial, ResumableSession};
 
+/// `options` for the links of a resumable session: the network handshake
+/// announces the link frames' wire version ([`RESUME_WIRE_VERSION`]), so
+/// that a resumable side and a plain one refuse each other in the
+/// handshake, on both sides, with a typed
+/// [`RefusalReason::Version`](rumpsteak_aura::RefusalReason::Version),
+/// before any frame. The redialers apply it to the options they are given;
+/// bind the listener that a [`ResumeListener`] routes with it.
+///
+/// # Examples
+///
+/// ```
+/// use rumpsteak_aura_net::tcp::TcpOptions;
+/// use rumpsteak_aura_resume::{RESUME_WIRE_VERSION, link_options};
+///
+/// let options = link_options(TcpOptions::new().with_session_id("auction-7"));
+/// assert_eq!(options.wire_version(), RESUME_WIRE_VERSION);
+/// ```
+pub fn link_options(options: TcpOptions) -> TcpOptions {
+    options.with_wire_version(RESUME_WIRE_VERSION)
+}
+
 /// Redials a TCP peer with [`tcp::connect`], with the same roles and
-/// options (the session identifier among them) every time.
+/// options (the session identifier among them, and the wire version of
+/// [`link_options`]) every time.
 ///
 /// # Examples
 ///
@@ -53,7 +75,7 @@ impl TcpRedial {
             addr,
             local_role: local_role.into(),
             peer_role: peer_role.into(),
-            options,
+            options: link_options(options),
         }
     }
 
@@ -107,7 +129,7 @@ impl QuicRedial {
             addr,
             local_role: local_role.into(),
             peer_role: peer_role.into(),
-            options,
+            options: link_options(options),
         }
     }
 }
@@ -161,7 +183,7 @@ impl WebSocketRedial {
             addr,
             local_role: local_role.into(),
             peer_role: peer_role.into(),
-            options,
+            options: link_options(options),
         }
     }
 
@@ -290,12 +312,12 @@ impl ResumeListener {
     ///
     /// ```
     /// use rumpsteak_aura_net::tcp::{SessionListener, TcpOptions};
-    /// use rumpsteak_aura_resume::{ResumableSession, ResumeConfig, ResumeListener, TcpRedial};
+    /// use rumpsteak_aura_resume::{ResumableSession, ResumeConfig, ResumeListener, TcpRedial, link_options};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let options = TcpOptions::new().with_session_id("demo");
-    /// let bound = SessionListener::bind("127.0.0.1:0".parse()?, "Server", &options).await?;
+    /// let bound = SessionListener::bind("127.0.0.1:0".parse()?, "Server", &link_options(options.clone())).await?;
     /// let addr = bound.local_addr();
     /// let listener = ResumeListener::new(bound, ResumeConfig::new("demo", "Server", ""), &["Client"]);
     /// let redial = TcpRedial::new(addr, "Client", "Server", options);

@@ -153,9 +153,13 @@ async fn connect(
     seed: u64,
 ) -> (ResumableSession, ResumableSession, Proxy, ResumeListener) {
     let options = options(session);
-    let bound = SessionListener::bind("127.0.0.1:0".parse().unwrap(), "Bob", &options)
-        .await
-        .unwrap();
+    let bound = SessionListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "Bob",
+        &rumpsteak_aura_resume::link_options(options.clone()),
+    )
+    .await
+    .unwrap();
     let proxy = proxy(bound.local_addr(), budgets, seed).await;
     let listener = ResumeListener::new(
         bound,
@@ -256,9 +260,13 @@ async fn stress_a_million_messages_survive_1000_cuts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_listener_routes_each_reconnection_to_its_session() {
     let options = options("hub");
-    let bound = SessionListener::bind("127.0.0.1:0".parse().unwrap(), "Hub", &options)
-        .await
-        .unwrap();
+    let bound = SessionListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "Hub",
+        &rumpsteak_aura_resume::link_options(options.clone()),
+    )
+    .await
+    .unwrap();
     let upstream = bound.local_addr();
     let listener = ResumeListener::new(
         bound,
@@ -313,9 +321,13 @@ async fn a_restarted_listener_refuses_the_old_session() {
             .build()
             .unwrap();
         let kept = rt.block_on(async move {
-            let bound = SessionListener::bind("127.0.0.1:0".parse().unwrap(), "Bob", &bob_options)
-                .await
-                .unwrap();
+            let bound = SessionListener::bind(
+                "127.0.0.1:0".parse().unwrap(),
+                "Bob",
+                &rumpsteak_aura_resume::link_options(bob_options.clone()),
+            )
+            .await
+            .unwrap();
             addr_tx.send(bound.local_addr()).unwrap();
             let listener = ResumeListener::new(
                 bound,
@@ -352,7 +364,13 @@ async fn a_restarted_listener_refuses_the_old_session() {
     // A new Bob process on the same address, without the old state.
     let bound = timeout(HANG, async {
         loop {
-            match SessionListener::bind(addr, "Bob", &options).await {
+            match SessionListener::bind(
+                addr,
+                "Bob",
+                &rumpsteak_aura_resume::link_options(options.clone()),
+            )
+            .await
+            {
                 Ok(l) => break l,
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }

@@ -118,9 +118,13 @@ async fn a_three_role_ring_survives_cuts_on_every_pair() {
     let mut bound = Vec::new();
     for role in &ROLES[1..] {
         bound.push(
-            SessionListener::bind("127.0.0.1:0".parse().unwrap(), role, &options)
-                .await
-                .unwrap(),
+            SessionListener::bind(
+                "127.0.0.1:0".parse().unwrap(),
+                role,
+                &rumpsteak_aura_resume::link_options(options.clone()),
+            )
+            .await
+            .unwrap(),
         );
     }
     let upstream: Vec<SocketAddr> = bound.iter().map(|l| l.local_addr()).collect();

@@ -47,9 +47,13 @@ async fn switch(upstream: Arc<Mutex<SocketAddr>>, cut: watch::Receiver<u64>) -> 
 
 async fn bob(ca: &DevCa, options: &TcpOptions) -> (SocketAddr, ResumeListener) {
     let options = options.clone().with_tls(ca.identity("Bob").unwrap());
-    let bound = SessionListener::bind("127.0.0.1:0".parse().unwrap(), "Bob", &options)
-        .await
-        .unwrap();
+    let bound = SessionListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "Bob",
+        &rumpsteak_aura_resume::link_options(options.clone()),
+    )
+    .await
+    .unwrap();
     let addr = bound.local_addr();
     let config = ResumeConfig::new("tls-resume", "Bob", "")
         .with_backoff(Duration::from_millis(1), Duration::from_millis(20));

@@ -49,9 +49,13 @@ async fn proxy(upstream: SocketAddr, cut: watch::Receiver<u64>) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_session_survives_cuts() {
     let options = TcpOptions::new().with_session_id("ws-resume");
-    let bound = WebSocketListener::bind("127.0.0.1:0".parse().unwrap(), "Bob", &options)
-        .await
-        .unwrap();
+    let bound = WebSocketListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "Bob",
+        &rumpsteak_aura_resume::link_options(options.clone()),
+    )
+    .await
+    .unwrap();
     let (cut, cuts) = watch::channel(0u64);
     let via = proxy(bound.local_addr(), cuts).await;
     let backoff =

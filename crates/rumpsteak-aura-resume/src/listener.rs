@@ -41,6 +41,41 @@ pub fn link_options(options: TcpOptions) -> TcpOptions {
     options.with_wire_version(RESUME_WIRE_VERSION)
 }
 
+/// What every redialer keeps: the address, both roles and the links'
+/// options (with the wire version of [`link_options`]).
+#[derive(Debug, Clone)]
+struct Target {
+    addr: SocketAddr,
+    local_role: String,
+    peer_role: String,
+    options: TcpOptions,
+}
+
+impl Target {
+    fn new(
+        addr: SocketAddr,
+        local_role: impl Into<String>,
+        peer_role: impl Into<String>,
+        options: TcpOptions,
+    ) -> Self {
+        Target {
+            addr,
+            local_role: local_role.into(),
+            peer_role: peer_role.into(),
+            options: link_options(options),
+        }
+    }
+
+    /// The resume settings that fit: the session identifier and the roles.
+    fn config(&self) -> ResumeConfig {
+        ResumeConfig::new(
+            self.options.session_id(),
+            self.local_role.clone(),
+            self.peer_role.clone(),
+        )
+    }
+}
+
 /// Redials a TCP peer with [`tcp::connect`], with the same roles and
 /// options (the session identifier among them, and the wire version of
 /// [`link_options`]) every time.
@@ -56,12 +91,7 @@ pub fn link_options(options: TcpOptions) -> TcpOptions {
 /// assert_eq!(redial.addr().port(), 7000);
 /// ```
 #[derive(Debug, Clone)]
-pub struct TcpRedial {
-    addr: SocketAddr,
-    local_role: String,
-    peer_role: String,
-    options: TcpOptions,
-}
+pub struct TcpRedial(Target);
 
 impl TcpRedial {
     /// Dials `addr` as `local_role`, expecting `peer_role`.
@@ -71,37 +101,29 @@ impl TcpRedial {
         peer_role: impl Into<String>,
         options: TcpOptions,
     ) -> Self {
-        TcpRedial {
-            addr,
-            local_role: local_role.into(),
-            peer_role: peer_role.into(),
-            options: link_options(options),
-        }
+        TcpRedial(Target::new(addr, local_role, peer_role, options))
     }
 
     /// The address dialed.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.0.addr
     }
 
     /// The resume settings that fit this dialer: its session identifier
     /// and roles.
     pub fn config(&self) -> ResumeConfig {
-        ResumeConfig::new(
-            self.options.session_id(),
-            self.local_role.clone(),
-            self.peer_role.clone(),
-        )
+        self.0.config()
     }
 }
 
 impl Redial for TcpRedial {
     fn redial(&mut self) -> LinkFuture<'_> {
+        let t = &self.0;
         Box::pin(tcp::connect(
-            self.addr,
-            &self.local_role,
-            &self.peer_role,
-            &self.options,
+            t.addr,
+            &t.local_role,
+            &t.peer_role,
+            &t.options,
         ))
     }
 }
@@ -109,12 +131,7 @@ impl Redial for TcpRedial {
 /// Redials a QUIC peer with `quic::connect` (feature `quic`).
 #[cfg(feature = "quic")]
 #[derive(Debug, Clone)]
-pub struct QuicRedial {
-    addr: SocketAddr,
-    local_role: String,
-    peer_role: String,
-    options: TcpOptions,
-}
+pub struct QuicRedial(Target);
 
 #[cfg(feature = "quic")]
 impl QuicRedial {
@@ -125,36 +142,25 @@ impl QuicRedial {
         peer_role: impl Into<String>,
         options: TcpOptions,
     ) -> Self {
-        QuicRedial {
-            addr,
-            local_role: local_role.into(),
-            peer_role: peer_role.into(),
-            options: link_options(options),
-        }
+        QuicRedial(Target::new(addr, local_role, peer_role, options))
     }
-}
 
-#[cfg(feature = "quic")]
-impl QuicRedial {
     /// The resume settings that fit this dialer: its session identifier
     /// and roles.
     pub fn config(&self) -> ResumeConfig {
-        ResumeConfig::new(
-            self.options.session_id(),
-            self.local_role.clone(),
-            self.peer_role.clone(),
-        )
+        self.0.config()
     }
 }
 
 #[cfg(feature = "quic")]
 impl Redial for QuicRedial {
     fn redial(&mut self) -> LinkFuture<'_> {
+        let t = &self.0;
         Box::pin(rumpsteak_aura_net::quic::connect(
-            self.addr,
-            &self.local_role,
-            &self.peer_role,
-            &self.options,
+            t.addr,
+            &t.local_role,
+            &t.peer_role,
+            &t.options,
         ))
     }
 }
@@ -163,12 +169,7 @@ impl Redial for QuicRedial {
 /// `websocket`).
 #[cfg(feature = "websocket")]
 #[derive(Debug, Clone)]
-pub struct WebSocketRedial {
-    addr: SocketAddr,
-    local_role: String,
-    peer_role: String,
-    options: TcpOptions,
-}
+pub struct WebSocketRedial(Target);
 
 #[cfg(feature = "websocket")]
 impl WebSocketRedial {
@@ -179,33 +180,25 @@ impl WebSocketRedial {
         peer_role: impl Into<String>,
         options: TcpOptions,
     ) -> Self {
-        WebSocketRedial {
-            addr,
-            local_role: local_role.into(),
-            peer_role: peer_role.into(),
-            options: link_options(options),
-        }
+        WebSocketRedial(Target::new(addr, local_role, peer_role, options))
     }
 
     /// The resume settings that fit this dialer: its session identifier
     /// and roles.
     pub fn config(&self) -> ResumeConfig {
-        ResumeConfig::new(
-            self.options.session_id(),
-            self.local_role.clone(),
-            self.peer_role.clone(),
-        )
+        self.0.config()
     }
 }
 
 #[cfg(feature = "websocket")]
 impl Redial for WebSocketRedial {
     fn redial(&mut self) -> LinkFuture<'_> {
+        let t = &self.0;
         Box::pin(rumpsteak_aura_net::websocket::connect(
-            self.addr,
-            &self.local_role,
-            &self.peer_role,
-            &self.options,
+            t.addr,
+            &t.local_role,
+            &t.peer_role,
+            &t.options,
         ))
     }
 }

@@ -20,24 +20,24 @@
 //! The default run takes `SEEDS` seeds; `stress_simulation_many_seeds`
 //! (`#[ignore]`) takes `STRESS_SEEDS`.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Once;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
+use common::sim::{
+    PORT, ROLES, Rng, Role, SimConnector, SimListener, addr_of, count_panics, panics, role, seeds,
+};
 use rumpsteak_aura::RefusalReason;
-use rumpsteak_aura_net::tcp::{self, Connect, Listen, SessionListener, Stream, TcpOptions};
+use rumpsteak_aura_net::tcp::{self, SessionListener, TcpOptions};
 use rumpsteak_aura_net::tls::TlsConfig;
 use rumpsteak_aura_net::tls::dev::DevCa;
 use rumpsteak_aura_transport::{RumpsteakSession, TransportError, TransportErrorKind};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Seeds in the default test run.
 const SEEDS: u64 = 200;
@@ -45,8 +45,6 @@ const SEEDS: u64 = 200;
 const STRESS_SEEDS: u64 = 5_000;
 /// Values each role passes on.
 const ROUNDS: u64 = 20;
-/// The port every role listens on.
-const PORT: u16 = 7000;
 /// The values that cross a link in a run of the ring: a fault starts
 /// after fewer of them than this have been received.
 const HOPS: u64 = 3 * ROUNDS;
@@ -57,123 +55,7 @@ const HOPS: u64 = 3 * ROUNDS;
 /// starts over), so 60 s means something hangs.
 const BOUND: Duration = Duration::from_secs(60);
 
-// The simulated sockets, wrapped so that the net crate's socket traits can
-// be implemented for them (neither the traits nor turmoil's types are this
-// crate's).
-
-/// A simulated TCP connection.
-struct SimStream(turmoil::net::TcpStream);
-
-impl AsyncRead for SimStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for SimStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl Stream for SimStream {
-    type Read = turmoil::net::tcp::OwnedReadHalf;
-    type Write = turmoil::net::tcp::OwnedWriteHalf;
-
-    fn peek(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send {
-        self.0.peek(buf)
-    }
-
-    fn into_split(self) -> (Self::Read, Self::Write) {
-        self.0.into_split()
-    }
-}
-
-/// A simulated TCP listener.
-struct SimListener(turmoil::net::TcpListener);
-
-impl Listen for SimListener {
-    type Conn = SimStream;
-
-    async fn accept(&self) -> io::Result<(SimStream, SocketAddr)> {
-        let (stream, addr) = self.0.accept().await?;
-        Ok((SimStream(stream), addr))
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
-}
-
-/// Dials simulated TCP connections.
-struct SimConnector;
-
-impl Connect for SimConnector {
-    type Stream = SimStream;
-
-    async fn connect(&self, addr: SocketAddr, _options: &TcpOptions) -> io::Result<SimStream> {
-        Ok(SimStream(turmoil::net::TcpStream::connect(addr).await?))
-    }
-}
-
 // The protocol.
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Role {
-    Alice,
-    Bob,
-    Carol,
-}
-
-const ROLES: [Role; 3] = [Role::Alice, Role::Bob, Role::Carol];
-
-impl Role {
-    fn name(self) -> &'static str {
-        match self {
-            Role::Alice => "Alice",
-            Role::Bob => "Bob",
-            Role::Carol => "Carol",
-        }
-    }
-
-    fn host(self) -> &'static str {
-        match self {
-            Role::Alice => "alice",
-            Role::Bob => "bob",
-            Role::Carol => "carol",
-        }
-    }
-
-    /// The role this one sends to.
-    fn next(self) -> Role {
-        match self {
-            Role::Alice => Role::Bob,
-            Role::Bob => Role::Carol,
-            Role::Carol => Role::Alice,
-        }
-    }
-
-    /// The role this one receives from.
-    fn prev(self) -> Role {
-        self.next().next()
-    }
-}
 
 /// How a role's run ended, short of completing.
 #[derive(Debug)]
@@ -312,10 +194,6 @@ fn options(tls: Option<TlsConfig>) -> TcpOptions {
         .with_linger(Duration::from_millis(100))
 }
 
-fn addr_of(role: Role) -> SocketAddr {
-    SocketAddr::new(turmoil::lookup(role.host()), PORT)
-}
-
 /// Dials the next role, retrying for up to 3 s (it may not listen yet, or
 /// be restarting); the last error if it never answers.
 async fn dial(me: Role, options: &TcpOptions) -> Result<RumpsteakSession, RoleError> {
@@ -428,31 +306,6 @@ async fn host(me: Role, options: TcpOptions, board: Rc<Board>) -> turmoil::Resul
 
 // The faults.
 
-/// SplitMix64: the schedule's own random numbers, from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn role(&mut self) -> Role {
-        ROLES[self.below(3) as usize]
-    }
-
-    fn millis(&mut self, from: u64, to: u64) -> Duration {
-        Duration::from_millis(from + self.below(to - from + 1))
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Fault {
     /// The link between two hosts drops everything for a while.
@@ -491,7 +344,7 @@ impl Schedule {
                     0 => 0,
                     _ => rng.below(HOPS),
                 };
-                let (a, b) = (rng.role(), rng.role());
+                let (a, b) = (role(&mut rng), role(&mut rng));
                 let b = if a == b { a.next() } else { b };
                 let fault = match rng.below(4) {
                     0 => Fault::Partition(a, b, rng.millis(100, 3000)),
@@ -552,27 +405,6 @@ fn failed(seed: u64, why: &str) -> String {
     )
 }
 
-thread_local! {
-    /// Panics on this thread so far. A panic in a task that the net crate
-    /// spawns (a handshake, a session's writer) ends only that task, which
-    /// its peers see as a closed connection: counted here, it fails the
-    /// seed instead of passing as a typed error.
-    static PANICS: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Counts every panic on the thread it happens on (a simulation runs all
-/// its hosts on the test's thread), then reports it as before.
-fn count_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let report = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            PANICS.with(|n| n.set(n.get() + 1));
-            report(info);
-        }));
-    });
-}
-
 fn simulate(seed: u64) -> Result<Run, String> {
     simulate_with(seed, false)
 }
@@ -581,7 +413,7 @@ fn simulate(seed: u64) -> Result<Run, String> {
 /// that panics (for the test of that check).
 fn simulate_with(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
     count_panics();
-    let panics_before = PANICS.with(Cell::get);
+    let panics_before = panics();
     let schedule = Schedule::of(seed);
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
@@ -681,7 +513,7 @@ fn simulate_with(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
         }
     }
 
-    let panics = PANICS.with(Cell::get) - panics_before;
+    let panics = panics() - panics_before;
     if panics > 0 {
         return Err(format!(
             "{panics} task(s) panicked (above); roles: {}",
@@ -719,18 +551,6 @@ fn simulate_with(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
         elapsed: sim.elapsed(),
         tls: schedule.tls,
     })
-}
-
-/// The seeds to run: the one in `RUMPSTEAK_SIM_SEED` alone, or `0..count`.
-fn seeds(count: u64) -> Vec<u64> {
-    match std::env::var("RUMPSTEAK_SIM_SEED") {
-        Ok(seed) => vec![
-            seed.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("RUMPSTEAK_SIM_SEED={seed} is not a number")),
-        ],
-        Err(_) => (0..count).collect(),
-    }
 }
 
 fn run_all(count: u64) {

@@ -1,6 +1,8 @@
 //! Roles, messages and measurements shared by the reliability tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod sim;
+
 use std::future::Future;
 use std::time::Duration;
 

@@ -30,6 +30,15 @@
 //!
 //! Every session runs a driver task on the current tokio runtime, which
 //! needs timers enabled.
+//!
+//! The crate's tests cut links over each transport: an in-memory network,
+//! TCP through a proxy that cuts at seeded byte counts
+//! (`tests/tcp_proxy_cuts.rs`), WebSocket (`tests/websocket_cuts.rs`), and
+//! QUIC through a UDP relay that silently drops a connection's path, both
+//! ways or one (`tests/quic_cuts.rs`, feature `quic`); each bound has a test
+//! of its own (`tests/bounds.rs`). The reliability crate runs resumable
+//! sessions under the turmoil network simulation
+//! (`tests/resume_simulation.rs` there).
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod config;

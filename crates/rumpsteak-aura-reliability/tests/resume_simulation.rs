@@ -10,17 +10,19 @@
 //!
 //! - *Invisible* (half of the seeds): up to three of a partition shorter
 //!   than the reconnect deadline, a blip (a partition of a few
-//!   milliseconds: the segments in flight are lost and the simulated TCP
-//!   connection stalls for good), a hold (the link queues everything for
-//!   a while, then delivers it), a slow link, on top of the seed's
-//!   latency. Every role completes, every value arrives exactly once and
-//!   in order.
+//!   milliseconds: the segments sent meanwhile are lost and the simulated
+//!   TCP connection stalls for good), a hold (the link queues everything
+//!   for a while, then delivers it), a reset of every connection between
+//!   two hosts (a bounce of the link: it is back at once), a slow link, on
+//!   top of the seed's latency. Every role completes, every value arrives
+//!   exactly once and in order.
 //! - *Long partition* (a quarter): one link is cut for longer than the
 //!   reconnect deadline while it still has values to carry. The receiving
 //!   end of that link ends with `ReconnectDeadline`; the two others then
 //!   see their predecessor leave (`Closed`).
 //! - *Crash* (a quarter): a host crashes while the ring runs and restarts
-//!   within the reconnect deadline, with none of its state. Its new run
+//!   within the reconnect deadline (or at once: a bounce of the host),
+//!   with none of its state. Its new run
 //!   dials its successor afresh and meets the successor's live session,
 //!   which greets it as the old incarnation: the new run ends with
 //!   `UnknownSession` (the peer resumes a session it does not have), the
@@ -49,7 +51,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::sim::{
-    PORT, ROLES, Rng, Role, SimConnector, SimListener, addr_of, count_panics, panics, role, seeds,
+    PORT, ROLES, Rng, Role, SimConnector, SimListener, addr_of, clear_resets, count_panics, panics,
+    reset, role, seeds,
 };
 use rumpsteak_aura_net::tcp::{self, SessionListener, TcpOptions};
 use rumpsteak_aura_resume::{
@@ -65,6 +68,8 @@ const STRESS_SEEDS: u64 = 2_000;
 const ROUNDS: u64 = 30;
 /// The values that cross a link in a run of the ring.
 const HOPS: u64 = 3 * ROUNDS;
+/// The most values received when a fault that must end the ring starts.
+const LATEST: u64 = HOPS - 6;
 /// The session identifier of every link.
 const SESSION: &str = "ring";
 /// How long a resumable session waits for a new link.
@@ -355,12 +360,17 @@ enum Fault {
     Blip(Role, Role, Duration),
     /// The link holds everything for a while, then delivers it.
     Hold(Role, Role, Duration),
+    /// Every connection between two hosts is reset at once (what it
+    /// still carried is lost); new ones work.
+    Reset(Role, Role),
     /// One link gets slow for the rest of the run.
     SlowLink(Role, Role, Duration),
     /// The link drops everything for longer than the reconnect deadline.
     LongPartition(Role, Role, Duration),
     /// A host crashes, and restarts after a while (within the deadline).
     Crash(Role, Duration),
+    /// A host restarts at once.
+    Bounce(Role),
 }
 
 /// What a seed's faults must end with.
@@ -399,9 +409,12 @@ impl Schedule {
         };
         // A fault that must end the ring starts once every session is up
         // (two values received: each role's sessions are up before it
-        // first sends or receives) and while every link still has values
-        // to carry (the last round's three are still to come).
-        let late = 2 + rng.below(HOPS - 5);
+        // first sends or receives) and early enough that every role still
+        // has a value to receive that the fault holds up: after the fault
+        // starts, at most the next three values cross (one already in
+        // flight on the cut link, two on the others), and the three after
+        // them must be left.
+        let late = 2 + rng.below(LATEST - 1);
         let faults = match class {
             Class::Invisible => {
                 let count = 1 + rng.below(3);
@@ -414,10 +427,11 @@ impl Schedule {
                             _ => rng.below(HOPS),
                         };
                         let (a, b) = pair(&mut rng);
-                        let fault = match rng.below(4) {
+                        let fault = match rng.below(5) {
                             0 => Fault::Partition(a, b, rng.millis(100, 3000)),
                             1 => Fault::Blip(a, b, rng.millis(1, 30)),
                             2 => Fault::Hold(a, b, rng.millis(100, 2000)),
+                            3 => Fault::Reset(a, b),
                             _ => Fault::SlowLink(a, b, rng.millis(50, 400)),
                         };
                         (after, fault)
@@ -432,8 +446,13 @@ impl Schedule {
                 vec![(late, Fault::LongPartition(a, b, lasts))]
             }
             Class::Crash => {
-                let down = rng.millis(100, 4000);
-                vec![(late, Fault::Crash(role(&mut rng), down))]
+                // A crash in seeds 3 modulo 8, a bounce in seeds 7.
+                let r = role(&mut rng);
+                let fault = match seed % 8 {
+                    3 => Fault::Crash(r, rng.millis(100, 4000)),
+                    _ => Fault::Bounce(r),
+                };
+                vec![(late, fault)]
             }
         };
         Schedule {
@@ -456,7 +475,7 @@ impl Schedule {
                 expected.insert(to.next(), Outcome::Closed);
                 expected.insert(from, Outcome::Closed);
             }
-            Some((_, Fault::Crash(r, _))) => {
+            Some((_, Fault::Crash(r, _) | Fault::Bounce(r))) => {
                 // The restarted role dials its successor afresh; the
                 // successor's live session greets it (resuming the old
                 // incarnation) and refuses it as restarted. So the
@@ -515,6 +534,7 @@ fn failed(seed: u64, why: &str) -> String {
 /// that panics (for the test of that check).
 fn simulate(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
     count_panics();
+    clear_resets();
     let panics_before = panics();
     let schedule = Schedule::of(seed);
     let mut sim = turmoil::Builder::new()
@@ -552,7 +572,7 @@ fn simulate(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
             }
             to_start.pop_front();
             let received = board.received.get();
-            if schedule.class != Class::Invisible && received > HOPS - 3 {
+            if schedule.class != Class::Invisible && received > LATEST {
                 return Err(format!(
                     "the fault started after {received} values, too late to end the ring"
                 ));
@@ -571,11 +591,13 @@ fn simulate(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
                     ends.insert((now + lasts, n), Action::Release(a, b));
                 }
                 Fault::SlowLink(a, b, latency) => sim.set_link_latency(a.host(), b.host(), latency),
+                Fault::Reset(a, b) => reset(sim.lookup(a.host()), sim.lookup(b.host())),
                 Fault::Crash(r, down) => {
                     sim.crash(r.host());
                     board.set(r, State::Down);
                     ends.insert((now + down, n), Action::Restart(r));
                 }
+                Fault::Bounce(r) => sim.bounce(r.host()),
             }
         }
         while let Some(entry) = ends.first_entry() {
@@ -629,7 +651,7 @@ fn simulate(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
             ));
         }
     }
-    if let Some((_, Fault::Crash(r, _))) = schedule.faults.first() {
+    if let Some((_, Fault::Crash(r, _) | Fault::Bounce(r))) = schedule.faults.first() {
         // The restarted run resumed nothing: it got no session at all.
         let sessions = board.sessions.borrow()[r];
         let starts = board.starts.borrow()[r];
@@ -654,7 +676,12 @@ fn run_all(count: u64) {
     for &seed in &seeds {
         let run = run_seed(seed);
         if seeds.len() == 1 {
-            println!("seed {seed}: {:?}\n  {}", Schedule::of(seed), run.summary);
+            println!(
+                "seed {seed}: {:?}\n  {}; {} resumptions",
+                Schedule::of(seed),
+                run.summary,
+                run.resumptions
+            );
         }
         *by_class.entry(class_name(run.class)).or_default() += 1;
         for (_, fault) in Schedule::of(seed).faults {
@@ -672,7 +699,7 @@ fn run_all(count: u64) {
         // The invisible faults must bite: sessions resumed under them.
         assert!(resumptions > 0, "no session resumed");
         // Every kind of fault, several times.
-        assert_eq!(kinds.len(), 6, "a kind of fault is missing: {kinds:?}");
+        assert_eq!(kinds.len(), 8, "a kind of fault is missing: {kinds:?}");
         assert!(kinds.values().all(|&n| n >= 3), "{kinds:?}");
     }
 }
@@ -691,8 +718,10 @@ fn kind_name(fault: &Fault) -> &'static str {
         Fault::Blip(..) => "blip",
         Fault::Hold(..) => "hold",
         Fault::SlowLink(..) => "slow link",
+        Fault::Reset(..) => "reset",
         Fault::LongPartition(..) => "long partition",
         Fault::Crash(..) => "crash",
+        Fault::Bounce(..) => "bounce",
     }
 }
 
@@ -715,7 +744,7 @@ fn a_seed_runs_the_same_every_time() {
             }
         }
     }
-    assert_eq!(picked.len(), 6, "a kind of fault is missing: {picked:?}");
+    assert_eq!(picked.len(), 8, "a kind of fault is missing: {picked:?}");
     seeds.dedup();
     for seed in seeds {
         let first = run_seed(seed);

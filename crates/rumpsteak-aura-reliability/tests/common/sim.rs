@@ -2,12 +2,13 @@
 //! net crate's socket traits, the schedules' random numbers, and the
 //! count of panics on the simulation's thread.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Once;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rumpsteak_aura_net::tcp::{Connect, Listen, Stream, TcpOptions};
@@ -17,8 +18,100 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 // be implemented for them (neither the traits nor turmoil's types are this
 // crate's).
 
-/// A simulated TCP connection.
-pub struct SimStream(turmoil::net::TcpStream);
+/// A simulated TCP connection, which a test can reset (see [`reset`]).
+pub struct SimStream {
+    stream: turmoil::net::TcpStream,
+    link: Link,
+}
+
+impl SimStream {
+    fn new(stream: turmoil::net::TcpStream) -> Self {
+        let link = match (stream.local_addr(), stream.peer_addr()) {
+            (Ok(local), Ok(peer)) => Link::of(local.ip(), peer.ip()),
+            // Not connected after all: nothing to reset.
+            _ => Link::none(),
+        };
+        SimStream { stream, link }
+    }
+}
+
+/// Which pair of hosts a connection joins, and the number of resets of
+/// that pair when it was made: a later reset ends it.
+#[derive(Clone, Copy)]
+struct Link {
+    pair: Option<(IpAddr, IpAddr)>,
+    born: u64,
+}
+
+thread_local! {
+    /// Resets so far by pair of hosts, and the wakers of the reads that
+    /// wait on such a connection. A simulation runs on one thread.
+    static RESETS: RefCell<HashMap<(IpAddr, IpAddr), (u64, Vec<Waker>)>> =
+        RefCell::new(HashMap::new());
+}
+
+impl Link {
+    fn of(a: IpAddr, b: IpAddr) -> Link {
+        let pair = if a <= b { (a, b) } else { (b, a) };
+        let born = RESETS.with(|r| r.borrow().get(&pair).map_or(0, |(n, _)| *n));
+        Link {
+            pair: Some(pair),
+            born,
+        }
+    }
+
+    fn none() -> Link {
+        Link {
+            pair: None,
+            born: 0,
+        }
+    }
+
+    /// The error of a connection that a reset ended, if it did; else the
+    /// waker is kept for a reset to come.
+    fn check(&self, cx: Option<&Context<'_>>) -> io::Result<()> {
+        let Some(pair) = self.pair else {
+            return Ok(());
+        };
+        RESETS.with(|r| {
+            let mut resets = r.borrow_mut();
+            let (n, wakers) = resets.entry(pair).or_default();
+            if *n > self.born {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "reset by the simulation",
+                ));
+            }
+            if let Some(cx) = cx
+                && !wakers.iter().any(|w| w.will_wake(cx.waker()))
+            {
+                wakers.push(cx.waker().clone());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Resets every connection between the hosts at `a` and `b` made so far:
+/// their reads and writes fail with `ConnectionReset` from now on, what
+/// they still carried is lost, and new connections are not affected.
+pub fn reset(a: IpAddr, b: IpAddr) {
+    let pair = if a <= b { (a, b) } else { (b, a) };
+    let wakers = RESETS.with(|r| {
+        let mut resets = r.borrow_mut();
+        let (n, wakers) = resets.entry(pair).or_default();
+        *n += 1;
+        std::mem::take(wakers)
+    });
+    for w in wakers {
+        w.wake();
+    }
+}
+
+/// Forgets every reset (at the start of a simulation).
+pub fn clear_resets() {
+    RESETS.with(|r| r.borrow_mut().clear());
+}
 
 impl AsyncRead for SimStream {
     fn poll_read(
@@ -26,7 +119,8 @@ impl AsyncRead for SimStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        self.link.check(None)?;
+        Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
@@ -36,28 +130,80 @@ impl AsyncWrite for SimStream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, data)
+        self.link.check(None)?;
+        Pin::new(&mut self.stream).poll_write(cx, data)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        self.link.check(None)?;
+        Pin::new(&mut self.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// The reading half of a [`SimStream`].
+pub struct SimRead {
+    half: turmoil::net::tcp::OwnedReadHalf,
+    link: Link,
+}
+
+impl AsyncRead for SimRead {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.link.check(None)?;
+        let polled = Pin::new(&mut self.half).poll_read(cx, buf);
+        if polled.is_pending() {
+            // A reset must wake a read that waits for data.
+            self.link.check(Some(cx))?;
+        }
+        polled
+    }
+}
+
+/// The writing half of a [`SimStream`].
+pub struct SimWrite {
+    half: turmoil::net::tcp::OwnedWriteHalf,
+    link: Link,
+}
+
+impl AsyncWrite for SimWrite {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.link.check(None)?;
+        Pin::new(&mut self.half).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.link.check(None)?;
+        Pin::new(&mut self.half).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.half).poll_shutdown(cx)
     }
 }
 
 impl Stream for SimStream {
-    type Read = turmoil::net::tcp::OwnedReadHalf;
-    type Write = turmoil::net::tcp::OwnedWriteHalf;
+    type Read = SimRead;
+    type Write = SimWrite;
 
     fn peek(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send {
-        self.0.peek(buf)
+        self.stream.peek(buf)
     }
 
-    fn into_split(self) -> (Self::Read, Self::Write) {
-        self.0.into_split()
+    fn into_split(self) -> (SimRead, SimWrite) {
+        let (read, write) = self.stream.into_split();
+        let link = self.link;
+        (SimRead { half: read, link }, SimWrite { half: write, link })
     }
 }
 
@@ -69,7 +215,7 @@ impl Listen for SimListener {
 
     async fn accept(&self) -> io::Result<(SimStream, SocketAddr)> {
         let (stream, addr) = self.0.accept().await?;
-        Ok((SimStream(stream), addr))
+        Ok((SimStream::new(stream), addr))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -84,7 +230,9 @@ impl Connect for SimConnector {
     type Stream = SimStream;
 
     async fn connect(&self, addr: SocketAddr, _options: &TcpOptions) -> io::Result<SimStream> {
-        Ok(SimStream(turmoil::net::TcpStream::connect(addr).await?))
+        Ok(SimStream::new(
+            turmoil::net::TcpStream::connect(addr).await?,
+        ))
     }
 }
 

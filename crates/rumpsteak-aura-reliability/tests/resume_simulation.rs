@@ -21,10 +21,10 @@
 //!   end of that link ends with `ReconnectDeadline`; the two others then
 //!   see their predecessor leave (`Closed`).
 //! - *Crash* (a quarter): a host crashes while the ring runs and restarts
-//!   within the reconnect deadline (or at once: a bounce of the host),
-//!   with none of its state. Its new run
-//!   dials its successor afresh and meets the successor's live session,
-//!   which greets it as the old incarnation: the new run ends with
+//!   within the reconnect deadline (or at once, for half of them: a
+//!   bounce of the host), with none of its state. Its new run dials its
+//!   successor afresh and meets the successor's live session, which
+//!   greets it as the old incarnation: the new run ends with
 //!   `UnknownSession` (the peer resumes a session it does not have), the
 //!   successor with `PeerRestarted`, the predecessor sees the successor
 //!   leave (`Closed`), and the new run never gets a session: nothing

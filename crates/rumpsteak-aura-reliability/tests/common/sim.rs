@@ -43,11 +43,13 @@ struct Link {
     born: u64,
 }
 
+/// Resets so far of one pair of hosts, and the wakers of the reads that
+/// wait on a connection between them.
+type Resets = (u64, Vec<Waker>);
+
 thread_local! {
-    /// Resets so far by pair of hosts, and the wakers of the reads that
-    /// wait on such a connection. A simulation runs on one thread.
-    static RESETS: RefCell<HashMap<(IpAddr, IpAddr), (u64, Vec<Waker>)>> =
-        RefCell::new(HashMap::new());
+    /// Every pair's resets. A simulation runs on one thread.
+    static RESETS: RefCell<HashMap<(IpAddr, IpAddr), Resets>> = RefCell::new(HashMap::new());
 }
 
 impl Link {

@@ -352,6 +352,20 @@ impl Driver {
         if let Err((reason, error)) = self.check_identity(link.peer_identity()) {
             return Err(refuse(&mut link, reason, error).await);
         }
+        // A listener read the greeting of a routed link already: it is
+        // checked before this side greets, so that a peer refused here (a
+        // restarted one, say) learns nothing of the session's state either.
+        if let Some(theirs) = &hello
+            && let Err((reason, error)) = self.check(theirs)
+        {
+            // One with less received than the peer acknowledged since is an
+            // old link's (read when it arrived, routed late), not a peer out
+            // of step. That link is given up, not the session.
+            if reason == RejectReason::StateMismatch && theirs.received < self.inner.lock().acked {
+                return Err(Attempt::Retry(format!("a stale reconnection: {error}")));
+            }
+            return Err(refuse(&mut link, reason, error).await);
+        }
         let received = self.inner.lock().received;
         let mine = Hello {
             session: self.config.session_id.clone(),
@@ -371,8 +385,8 @@ impl Driver {
             Ok(Err(e)) => return Err(left_reject(&mut link).await.unwrap_or(broke(describe(&e)))),
             Err(_) => return Err(broke(format!("no progress within {timeout:?}"))),
         }
-        let routed = hello.is_some();
         let theirs = match hello {
+            // Checked above.
             Some(h) => h,
             None => {
                 let f = match tokio::time::timeout(timeout, link.recv_frame()).await {
@@ -409,15 +423,6 @@ impl Driver {
             }
         };
         if let Err((reason, error)) = self.check(&theirs) {
-            // A routed greeting was read when its link arrived: one with less
-            // received than the peer acknowledged since is an old link's,
-            // not a peer out of step. That link is given up, not the session.
-            if routed
-                && reason == RejectReason::StateMismatch
-                && theirs.received < self.inner.lock().acked
-            {
-                return Err(Attempt::Retry(format!("a stale reconnection: {error}")));
-            }
             return Err(refuse(&mut link, reason, error).await);
         }
         // Same session, same peer: take up the sequence where it left it.

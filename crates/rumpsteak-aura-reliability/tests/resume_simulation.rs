@@ -24,11 +24,11 @@
 //!   within the reconnect deadline (or at once, for half of them: a
 //!   bounce of the host), with none of its state. Its new run dials its
 //!   successor afresh and meets the successor's live session, which
-//!   greets it as the old incarnation: the new run ends with
-//!   `UnknownSession` (the peer resumes a session it does not have), the
-//!   successor with `PeerRestarted`, the predecessor sees the successor
-//!   leave (`Closed`), and the new run never gets a session: nothing
-//!   resumes silently.
+//!   refuses it as restarted before greeting it: the new run ends with
+//!   `RefusedByPeer` of reason `PeerRestarted`, the successor with
+//!   `PeerRestarted`, the predecessor sees the successor leave
+//!   (`Closed`), and the new run never gets a session: nothing resumes
+//!   silently.
 //!
 //! A seed that ends otherwise, takes more than a bound of simulated time
 //! or panics anywhere (a task the resume or net crate spawned included)
@@ -56,7 +56,7 @@ use common::sim::{
 };
 use rumpsteak_aura_net::tcp::{self, SessionListener, TcpOptions};
 use rumpsteak_aura_resume::{
-    ResumableSession, ResumeConfig, ResumeError, ResumeListener, link_options,
+    RejectReason, ResumableSession, ResumeConfig, ResumeError, ResumeListener, link_options,
 };
 use rumpsteak_aura_transport::{TransportError, TransportErrorKind};
 
@@ -130,6 +130,9 @@ enum Bound {
     /// `ResumeError::UnknownSession`: the peer resumes a session this
     /// side does not have (this side restarted).
     UnknownSession,
+    /// `ResumeError::RefusedByPeer` of reason `PeerRestarted`: the peer
+    /// refused this side as restarted.
+    RefusedAsRestarted,
 }
 
 impl fmt::Display for Outcome {
@@ -149,6 +152,10 @@ impl Outcome {
             ResumeError::ReconnectDeadline { .. } => Outcome::Bound(Bound::ReconnectDeadline),
             ResumeError::PeerRestarted { .. } => Outcome::Bound(Bound::PeerRestarted),
             ResumeError::UnknownSession { .. } => Outcome::Bound(Bound::UnknownSession),
+            ResumeError::RefusedByPeer {
+                reason: RejectReason::PeerRestarted,
+                ..
+            } => Outcome::Bound(Bound::RefusedAsRestarted),
             other => Outcome::Other(other.to_string()),
         }
     }
@@ -477,12 +484,12 @@ impl Schedule {
             }
             Some((_, Fault::Crash(r, _) | Fault::Bounce(r))) => {
                 // The restarted role dials its successor afresh; the
-                // successor's live session greets it (resuming the old
-                // incarnation) and refuses it as restarted. So the
-                // restarted role finds the successor resuming a session it
-                // does not have, the successor ends with `PeerRestarted`,
-                // and the predecessor sees the successor leave.
-                expected.insert(*r, Outcome::Bound(Bound::UnknownSession));
+                // successor's live session gets the reconnection and
+                // refuses it as restarted before greeting it. So the
+                // restarted role ends refused as restarted, the successor
+                // with `PeerRestarted`, and the predecessor sees the
+                // successor leave.
+                expected.insert(*r, Outcome::Bound(Bound::RefusedAsRestarted));
                 expected.insert(r.next(), Outcome::Bound(Bound::PeerRestarted));
                 expected.insert(r.prev(), Outcome::Closed);
             }
@@ -786,8 +793,8 @@ fn the_expected_ends_name_the_bound() {
     );
     assert_eq!(expected[&Role::Carol], Outcome::Closed);
     assert_eq!(expected[&Role::Alice], Outcome::Closed);
-    // A crash of Carol: Alice and the new Carol refuse each other, Bob
-    // sees Alice leave.
+    // A crash of Carol: Alice refuses the new Carol as restarted, Bob sees
+    // Alice leave.
     let crash = Schedule {
         class: Class::Crash,
         max_latency: Duration::from_millis(1),
@@ -796,7 +803,7 @@ fn the_expected_ends_name_the_bound() {
     let expected = crash.expected();
     assert_eq!(
         expected[&Role::Carol],
-        Outcome::Bound(Bound::UnknownSession)
+        Outcome::Bound(Bound::RefusedAsRestarted)
     );
     assert_eq!(expected[&Role::Alice], Outcome::Bound(Bound::PeerRestarted));
     assert_eq!(expected[&Role::Bob], Outcome::Closed);
@@ -805,6 +812,18 @@ fn the_expected_ends_name_the_bound() {
         limit: rumpsteak_aura_resume::ReplayLimit::Frames(1),
     };
     assert!(matches!(Outcome::of_resume(&other), Outcome::Other(_)));
+    let refused = |reason| ResumeError::RefusedByPeer {
+        reason,
+        detail: String::new(),
+    };
+    assert!(matches!(
+        Outcome::of_resume(&refused(RejectReason::UnknownSession)),
+        Outcome::Other(_)
+    ));
+    assert_eq!(
+        Outcome::of_resume(&refused(RejectReason::PeerRestarted)),
+        Outcome::Bound(Bound::RefusedAsRestarted)
+    );
     assert_eq!(Outcome::of(&TransportError::closed()), Outcome::Closed);
 }
 

@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use common::sim::{
     PORT, ROLES, Rng, Role, SimConnector, SimListener, addr_of, clear_resets, count_panics, panics,
-    reset, role, seeds,
+    read_since_reset, reset, role, seeds,
 };
 use rumpsteak_aura_net::tcp::{self, SessionListener, TcpOptions};
 use rumpsteak_aura_resume::{
@@ -205,11 +205,15 @@ impl Board {
 
     /// Every role ended and no fault is still to come.
     fn settled(&self) -> bool {
+        self.faults_over.get() && self.all_ended()
+    }
+
+    /// Every role ended (faults still to come or not).
+    fn all_ended(&self) -> bool {
         let states = self.states.borrow();
-        self.faults_over.get()
-            && ROLES
-                .iter()
-                .all(|r| matches!(states.get(r), Some(State::Ended(_))))
+        ROLES
+            .iter()
+            .all(|r| matches!(states.get(r), Some(State::Ended(_))))
     }
 
     fn outcome(&self, role: Role) -> Option<Outcome> {
@@ -575,6 +579,19 @@ fn simulate(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
             // received `after` values.
             let all_started = board.starts.borrow().len() == ROLES.len();
             if !all_started || board.received.get() < after {
+                break;
+            }
+            // A reset ends the connections made so far: one due while the
+            // ring forms waits for the pair's first link to be up and read,
+            // else it would find nothing to end.
+            if let Fault::Reset(a, b) = fault
+                && !read_since_reset(sim.lookup(a.host()), sim.lookup(b.host()))
+            {
+                if board.all_ended() {
+                    return Err(format!(
+                        "the reset of {a:?} and {b:?} found no connection before every role ended"
+                    ));
+                }
                 break;
             }
             to_start.pop_front();

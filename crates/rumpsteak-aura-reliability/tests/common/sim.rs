@@ -110,6 +110,14 @@ pub fn reset(a: IpAddr, b: IpAddr) {
     }
 }
 
+/// Whether a read on a connection between the hosts at `a` and `b` has
+/// waited for data since the pair's last reset: a connection between them
+/// was up, and read, so a reset now has something to end.
+pub fn read_since_reset(a: IpAddr, b: IpAddr) -> bool {
+    let pair = if a <= b { (a, b) } else { (b, a) };
+    RESETS.with(|r| r.borrow().get(&pair).is_some_and(|(_, w)| !w.is_empty()))
+}
+
 /// Forgets every reset (at the start of a simulation).
 pub fn clear_resets() {
     RESETS.with(|r| r.borrow_mut().clear());

@@ -834,7 +834,13 @@ async fn left_reject(link: &mut RumpsteakSession) -> Option<Attempt> {
 /// Tells the peer why this side refuses it (best effort), and gives the
 /// error this side ends with.
 async fn refuse(link: &mut RumpsteakSession, reason: RejectReason, error: ResumeError) -> Attempt {
-    let text = error.to_string();
+    // The text names the reason, not what this side expected (a session,
+    // roles, an identity, an incarnation, counts): those are the session's,
+    // and the refused peer is not told them. Versions are no secret.
+    let text = match &error {
+        ResumeError::Version { .. } => error.to_string(),
+        _ => reason.to_string(),
+    };
     let _ = tokio::time::timeout(
         Duration::from_secs(1),
         link.send_frame(frame::encode_reject(reason, &text)),

@@ -218,10 +218,12 @@ async fn another_identity_on_a_new_link_is_refused() {
         }
         other => panic!("expected an identity change, got {other}"),
     }
-    // The accepting side is told why, in the reject frame.
+    // The accepting side is told why, in the reject frame, and not whom
+    // Alice expected.
     match finished(&hb).await {
-        ResumeError::RefusedByPeer { reason, .. } => {
-            assert_eq!(reason, RejectReason::IdentityChanged)
+        ResumeError::RefusedByPeer { reason, detail } => {
+            assert_eq!(reason, RejectReason::IdentityChanged);
+            assert!(!detail.contains("key:bob"), "{detail}");
         }
         other => panic!("expected a refusal by Alice, got {other}"),
     }

@@ -2,7 +2,8 @@
 //! reconnection a `ResumeListener` routes to the live session of its old
 //! incarnation is refused before it is told anything of that session: the
 //! first frame it gets is the reject (reason `PeerRestarted`), not the
-//! session's greeting with the old incarnations and the received count.
+//! session's greeting with the old incarnations and the received count,
+//! and the reject's text does not name the old incarnation either.
 
 mod common;
 
@@ -126,13 +127,10 @@ async fn a_restarted_dialer_is_refused_before_it_learns_the_session() {
     .unwrap_err();
     // Bob refuses the new incarnation ...
     let bob_end = timeout(HANG, b.recv_frame()).await.unwrap().unwrap_err();
-    assert!(
-        matches!(
-            ResumeError::of(&bob_end),
-            Some(ResumeError::PeerRestarted { .. })
-        ),
-        "{bob_end}"
-    );
+    let old_incarnation = match ResumeError::of(&bob_end) {
+        Some(ResumeError::PeerRestarted { expected, .. }) => *expected,
+        other => panic!("expected a restarted peer, got {other:?}"),
+    };
     assert!(hb.is_finished());
     // ... before greeting it: the first frame the new Alice got is the
     // reject (type 0x11) of reason 3, peer restarted, and she ends with
@@ -141,8 +139,14 @@ async fn a_restarted_dialer_is_refused_before_it_learns_the_session() {
     let first = first.expect("the new Alice heard nothing");
     assert_eq!(first[..3], [2, 0x11, 3], "first frame {first:?}");
     match &reborn {
-        ResumeError::RefusedByPeer { reason, .. } => {
-            assert_eq!(*reason, RejectReason::PeerRestarted)
+        ResumeError::RefusedByPeer { reason, detail } => {
+            assert_eq!(*reason, RejectReason::PeerRestarted);
+            // The reject's text names the reason, not the incarnation Bob
+            // expected (the old Alice's).
+            let hex = format!("{old_incarnation:016x}");
+            assert!(!detail.contains(&hex), "{detail}");
+            let raw = old_incarnation.to_be_bytes();
+            assert!(!first.windows(8).any(|w| w == raw), "first frame {first:?}");
         }
         other => panic!("expected a refusal as restarted, got {other}"),
     }

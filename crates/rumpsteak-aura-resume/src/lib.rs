@@ -38,11 +38,15 @@ mod error;
 mod frame;
 #[cfg(feature = "tcp")]
 mod listener;
+#[cfg(feature = "tcp")]
+mod mesh;
 mod session;
 
 pub use config::{OnFull, ResumeConfig};
 pub use error::{RejectReason, ReplayLimit, ResumeError};
 pub use frame::RESUME_WIRE_VERSION;
+#[cfg(feature = "tcp")]
+pub use mesh::{MeshSessions, ResumeMesh, ResumePolicy};
 #[cfg(feature = "quic")]
 pub use listener::QuicRedial;
 #[cfg(feature = "websocket")]

@@ -346,6 +346,16 @@ impl ResumeListener {
     /// connection it took (the dialer then tries again, and is refused with
     /// `UnknownSession` if it finished its side of the exchange).
     pub async fn accept(&self, peer_role: &str) -> Result<ResumableSession, ResumeError> {
+        self.accept_keeping(peer_role, None).await
+    }
+
+    /// [`accept`](Self::accept), and the session's driver holds `keep`
+    /// until it ends (a mesh's sessions keep their listener alive so).
+    pub(crate) async fn accept_keeping(
+        &self,
+        peer_role: &str,
+        keep: Option<Arc<dyn Send + Sync>>,
+    ) -> Result<ResumableSession, ResumeError> {
         loop {
             let arrived = self.router.arrived.notified();
             tokio::pin!(arrived);
@@ -358,7 +368,7 @@ impl ResumeListener {
                     .and_then(|i| fresh.remove(i))
             };
             if let Some((role, routed)) = waiting {
-                return self.open(role, routed).await;
+                return self.open(role, routed, keep).await;
             }
             arrived.await;
         }
@@ -368,6 +378,7 @@ impl ResumeListener {
         &self,
         role: String,
         routed: RoutedLink,
+        keep: Option<Arc<dyn Send + Sync>>,
     ) -> Result<ResumableSession, ResumeError> {
         let mut config = self.config.clone();
         config.peer_role = role.clone();
@@ -386,7 +397,7 @@ impl ResumeListener {
         };
         let source = Source::Routed {
             links: rx,
-            _registration: Box::new(registration),
+            _registration: Box::new((registration, keep)),
         };
         ResumableSession::start(source, config, Some(routed), Some(incarnation)).await
     }

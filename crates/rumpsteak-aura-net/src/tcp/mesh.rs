@@ -748,6 +748,22 @@ impl<R> Mesh<R> {
     pub fn deadline(&self) -> Duration {
         self.deadline
     }
+
+    /// The dial retry backoff: the first wait and the longest.
+    pub fn retry_backoff(&self) -> (Duration, Duration) {
+        (self.retry_initial, self.retry_max)
+    }
+
+    /// The resolver of the table's host names.
+    pub fn resolver(&self) -> Arc<dyn Resolve> {
+        Arc::clone(&self.resolver)
+    }
+
+    /// The name of `role` in the handshake and in errors: its `Debug` form,
+    /// or what [`with_role_names`](Mesh::with_role_names) says.
+    pub fn role_name(&self, role: &R) -> String {
+        (self.names)(role)
+    }
 }
 
 impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {

@@ -547,8 +547,11 @@ impl<R: Clone + PartialEq + Send + Sync + 'static> ResumeMesh<R> {
             #[cfg(feature = "quic")]
             (MeshTransport::Quic, None) => {
                 use rumpsteak_aura_net::quic::QuicListener;
-                let l = first_bound(&addrs, |a| async move { QuicListener::bind(a, name, options) })
-                    .await?;
+                let l = first_bound(
+                    &addrs,
+                    |a| async move { QuicListener::bind(a, name, options) },
+                )
+                .await?;
                 Ok(ResumeListener::new(l, config, later))
             }
             #[cfg(feature = "quic")]
@@ -602,7 +605,10 @@ fn unsupported(transport: MeshTransport) -> TransportError {
 /// A failed lookup as a transport error naming the address, of the
 /// lookup's kind (an I/O error, so the driver retries it).
 fn lookup_error(address: &MeshAddress, e: io::Error) -> TransportError {
-    TransportError::io(io::Error::new(e.kind(), format!("resolve `{address}`: {e}")))
+    TransportError::io(io::Error::new(
+        e.kind(),
+        format!("resolve `{address}`: {e}"),
+    ))
 }
 
 /// Everything a dial of one peer needs, shared by the first dial and
@@ -629,16 +635,15 @@ impl DialTarget {
     /// refusal or a failed handshake ends the attempt at once.
     async fn dial(&self) -> Result<RumpsteakSession, DialFailure> {
         let limit = self.options.connect_timeout();
-        let addrs =
-            match tokio::time::timeout(limit, self.address.resolve(&*self.resolver)).await {
-                Ok(lookup) => lookup.map_err(DialFailure::Lookup)?,
-                Err(_) => {
-                    return Err(DialFailure::Lookup(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("no answer to the lookup within {limit:?} (the connect timeout)"),
-                    )));
-                }
-            };
+        let addrs = match tokio::time::timeout(limit, self.address.resolve(&*self.resolver)).await {
+            Ok(lookup) => lookup.map_err(DialFailure::Lookup)?,
+            Err(_) => {
+                return Err(DialFailure::Lookup(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer to the lookup within {limit:?} (the connect timeout)"),
+                )));
+            }
+        };
         let mut last = None;
         for addr in addrs {
             match self.dial_addr(addr).await {
@@ -696,7 +701,8 @@ async fn first_link(
                     e
                 }
                 DialFailure::Lookup(e) => {
-                    let error = lookup_error(&target.address, io::Error::new(e.kind(), e.to_string()));
+                    let error =
+                        lookup_error(&target.address, io::Error::new(e.kind(), e.to_string()));
                     if !seen.tries[peer].answered {
                         seen.tries[peer].lookup = Some(e);
                     }
@@ -705,7 +711,9 @@ async fn first_link(
             };
             seen.last_error = Some(error);
         }
-        let wait = initial.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(max);
+        let wait = initial
+            .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+            .min(max);
         attempt = attempt.saturating_add(1);
         tokio::time::sleep(wait).await;
     }

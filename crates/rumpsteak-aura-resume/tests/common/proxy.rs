@@ -11,12 +11,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// What a running proxy counts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProxyCounts {
     /// Connections cut on their budget.
     pub cuts: Arc<AtomicUsize>,
     /// Connections accepted and forwarded.
     pub connections: Arc<AtomicUsize>,
+    /// Where the proxy forwards to.
+    pub upstream: SocketAddr,
 }
 
 impl ProxyCounts {
@@ -34,7 +36,11 @@ impl ProxyCounts {
 pub async fn proxy(upstream: SocketAddr, budgets: Vec<usize>) -> (SocketAddr, ProxyCounts) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let counts = ProxyCounts::default();
+    let counts = ProxyCounts {
+        cuts: Arc::default(),
+        connections: Arc::default(),
+        upstream,
+    };
     let budgets = Arc::new(Mutex::new(VecDeque::from(budgets)));
     let counted = counts.clone();
     tokio::spawn(async move {

@@ -1310,6 +1310,19 @@ mod tests {
         assert!(!mesh.listens(&R::C));
     }
 
+    #[test]
+    fn accessors_give_what_the_builders_set() {
+        let mesh = Mesh::new([(R::A, addr()), (R::B, addr())])
+            .with_retry_backoff(Duration::from_millis(7), Duration::from_millis(70))
+            .with_role_names(|r| format!("role-{r:?}"));
+        assert_eq!(
+            mesh.retry_backoff(),
+            (Duration::from_millis(7), Duration::from_millis(70))
+        );
+        assert_eq!(mesh.role_name(&R::B), "role-B");
+        assert!(format!("{:?}", mesh.resolver()).contains("SystemResolver"));
+    }
+
     #[tokio::test]
     async fn table_errors_are_caught_before_any_io() {
         let mesh = Mesh::new([(R::A, addr()), (R::B, addr())]);

@@ -168,6 +168,9 @@ impl ResumePolicy {
 /// that ends a pair's first resume exchange (the peer refused the session,
 /// speaks another wire version, presents another session) ends the wiring
 /// at once, as `Incomplete` with that [`ResumeError`] in its last error.
+/// A first link lost during its resume exchange is replaced as a later
+/// one is, under the policy's backoff and reconnect deadline, and within
+/// the mesh deadline still.
 ///
 /// After that, each session reconnects on its own under the policy: the
 /// dialing side redials with the policy's backoff, looking the peer's
@@ -432,7 +435,8 @@ impl<R: Clone + PartialEq + Send + Sync + 'static> ResumeMesh<R> {
                 });
             }
         }
-        // The sessions' drivers hold the listener from here on.
+        // The accepts, then the drivers of the sessions they accept, hold
+        // the listener from here on.
         drop(listener);
 
         let mut sessions: Vec<Option<ResumableSession>> =

@@ -106,6 +106,19 @@ fn take(wired: &mut MeshSessions<&'static str>, peer: &str) -> RumpsteakSession 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_mesh_of_three_roles_survives_cuts_on_every_pair() {
+    ring(11, 15, 3000).await;
+}
+
+/// Many more cuts and messages: 100 cuts per pair, 99,000 messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a stress test: run with --ignored"]
+async fn stress_a_resume_mesh_survives_many_cuts_on_every_pair() {
+    ring(12, 100, 30_000).await;
+}
+
+/// The ring protocol over a `ResumeMesh` of three roles, `cuts` cuts per
+/// pair at byte offsets drawn from `seed`, for `rounds` rounds.
+async fn ring(seed: u64, cuts: usize, rounds: u64) {
     if std::env::var("RESUME_TRACE").is_ok() {
         let _ = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::DEBUG)
@@ -121,12 +134,11 @@ async fn a_resume_mesh_of_three_roles_survives_cuts_on_every_pair() {
     let buyer_at = buyer_listener.local_addr().unwrap();
     let seller_at = seller_listener.local_addr().unwrap();
 
-    // One cutting proxy per pair, 15 cuts each: each process's table
-    // gives its peers' addresses as it reaches them (through its proxy).
-    const CUTS: usize = 15;
-    let mut rng = Rng::new(11);
+    // One cutting proxy per pair: each process's table gives its peers'
+    // addresses as it reaches them (through its proxy).
+    let mut rng = Rng::new(seed);
     let mut budgets = || {
-        (0..CUTS)
+        (0..cuts)
             .map(|_| rng.range(0, 4000) as usize)
             .collect::<Vec<_>>()
     };
@@ -194,8 +206,7 @@ async fn a_resume_mesh_of_three_roles_survives_cuts_on_every_pair() {
     // The ring: Buyer -> Seller -> Coordinator -> Buyer, a token per
     // round, and against the ring a report every 10 rounds (so every
     // session carries traffic both ways).
-    const ROUNDS: u64 = 3000;
-    const REPORTS: u64 = ROUNDS / 10;
+    let reports = rounds / 10;
     let mut tasks = Vec::new();
     for (i, mut w) in wired.into_iter().enumerate() {
         let next = ROLES[(i + 1) % 3];
@@ -203,7 +214,7 @@ async fn a_resume_mesh_of_three_roles_survives_cuts_on_every_pair() {
         let mut to_next = take(&mut w, next);
         let mut from_prev = take(&mut w, prev);
         tasks.push(tokio::spawn(async move {
-            for round in 0..ROUNDS {
+            for round in 0..rounds {
                 if i == 0 {
                     to_next.send_frame(msg(round)).await.unwrap();
                     let back = num(&from_prev.recv_frame().await.unwrap());
@@ -239,10 +250,10 @@ async fn a_resume_mesh_of_three_roles_survives_cuts_on_every_pair() {
                 h.error()
             );
             let (sent, received) = if peer == next {
-                (ROUNDS, REPORTS)
+                (rounds, reports)
             } else {
                 assert_eq!(peer, prev);
-                (REPORTS, ROUNDS)
+                (reports, rounds)
             };
             assert_eq!(stats.frames_sent, sent, "{} to {peer}", ROLES[i]);
             assert_eq!(stats.frames_received, received, "{} from {peer}", ROLES[i]);
@@ -257,7 +268,7 @@ async fn a_resume_mesh_of_three_roles_survives_cuts_on_every_pair() {
     for (dialer, listener, counts) in pairs {
         assert_eq!(
             counts.cuts(),
-            CUTS,
+            cuts,
             "{dialer}-{listener}: every cut happened"
         );
         // Each cut ends one link; a cut inside a handshake or a resume
@@ -267,12 +278,12 @@ async fn a_resume_mesh_of_three_roles_survives_cuts_on_every_pair() {
         for (me, peer) in [(dialer, listener), (listener, dialer)] {
             let n = reconnects[&(me, peer)];
             assert!(
-                (1..=CUTS as u64).contains(&n),
-                "{me} with {peer}: {n} reconnections for {CUTS} cuts"
+                (1..=cuts as u64).contains(&n),
+                "{me} with {peer}: {n} reconnections for {cuts} cuts"
             );
         }
         // Every link but the last was cut, and each came from a dial.
-        assert!(counts.connections() > CUTS, "{dialer}-{listener}");
+        assert!(counts.connections() > cuts, "{dialer}-{listener}");
     }
     eprintln!(
         "reconnections {reconnects:?}; connections {} {} {}; lookups {} {}",

@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rumpsteak_aura::TransportError;
@@ -250,6 +251,12 @@ struct Router {
     sessions: Mutex<HashMap<u64, Entry>>,
     /// First links that wait for an `accept` of their role.
     fresh: Mutex<VecDeque<(String, RoutedLink)>>,
+    /// Set (under the `fresh` lock) once no `accept` will come any more:
+    /// first links are then refused instead of queued.
+    closed: AtomicBool,
+    /// The last connection refused before its resume greeting (a failed
+    /// handshake), for the mesh's errors.
+    last_refused: Mutex<Option<TransportError>>,
     arrived: Notify,
 }
 
@@ -402,6 +409,32 @@ impl ResumeListener {
         ResumableSession::start(source, config, Some(routed), Some(incarnation)).await
     }
 
+    /// No `accept` will come any more (a mesh's wiring is over): the first
+    /// links that wait are refused, and so is every later one for a peer
+    /// role that has no live session, with
+    /// [`RejectReason::UnknownSession`], rather than held for an `accept`
+    /// that never comes. Reconnections still go to their sessions.
+    pub(crate) fn stop_accepting(&self) {
+        let waiting: Vec<(String, RoutedLink)> = {
+            let mut fresh = locked(&self.router.fresh);
+            self.router.closed.store(true, Ordering::SeqCst);
+            fresh.drain(..).collect()
+        };
+        for (role, routed) in waiting {
+            tokio::spawn(reject(
+                routed.link,
+                RejectReason::UnknownSession,
+                no_new_session(&role),
+            ));
+        }
+    }
+
+    /// The last connection refused before its resume greeting, if one
+    /// was since the last call.
+    pub(crate) fn take_refused(&self) -> Option<TransportError> {
+        locked(&self.router.last_refused).take()
+    }
+
     /// How many sessions this listener routes reconnections to now.
     pub fn live_sessions(&self) -> usize {
         locked(&self.router.sessions).len()
@@ -436,7 +469,10 @@ async fn route_all(
             Ok((role, link)) => {
                 tokio::spawn(route(router.clone(), role, link, timeout));
             }
-            Err(e) => tracing::debug!(error = %e, "connection refused before the resume greeting"),
+            Err(e) => {
+                tracing::debug!(error = %e, "connection refused before the resume greeting");
+                *locked(&router.last_refused) = Some(e);
+            }
         }
     }
 }
@@ -503,6 +539,15 @@ async fn route(
         }
         None => {
             let mut fresh = locked(&router.fresh);
+            if router.closed.load(Ordering::SeqCst) {
+                drop(fresh);
+                return reject(
+                    routed.link,
+                    RejectReason::UnknownSession,
+                    no_new_session(&role),
+                )
+                .await;
+            }
             if fresh.len() >= MAX_WAITING {
                 drop(fresh);
                 tracing::debug!(%role, "too many sessions wait for accept; refused");
@@ -515,7 +560,16 @@ async fn route(
     }
 }
 
-async fn reject(mut link: RumpsteakSession, reason: RejectReason, text: &str) {
+/// Why a first link is refused once no `accept` comes any more.
+fn no_new_session(role: &str) -> String {
+    format!(
+        "no new session with `{}` starts here: the one there was is over",
+        escaped(role)
+    )
+}
+
+async fn reject(mut link: RumpsteakSession, reason: RejectReason, text: impl AsRef<str>) {
+    let text = text.as_ref();
     tracing::debug!(%reason, text = %escaped(text), "connection refused at the resume greeting");
     let _ = tokio::time::timeout(
         std::time::Duration::from_secs(1),

@@ -188,6 +188,16 @@ impl ResumePolicy {
 /// them has ended. Nothing in the returned [`MeshSessions`] needs to be
 /// kept for resumption to work; the handles only read stats.
 ///
+/// Once `connect` returns, the listener starts no new session: a first
+/// link from a peer role whose session here has ended (the peer
+/// restarted) is refused with
+/// [`RejectReason::UnknownSession`](crate::RejectReason::UnknownSession),
+/// so that peer's own wiring ends at once with that refusal. A first link
+/// from a peer role whose session still runs goes to that session, which
+/// refuses it and ends with [`ResumeError::PeerRestarted`]; the restarted
+/// peer's wiring ends too, with [`ResumeError::UnknownSession`] (or the
+/// refusal).
+///
 /// # Examples
 ///
 /// Three roles in one process, each wiring itself as it would in its own:
@@ -436,8 +446,7 @@ impl<R: Clone + PartialEq + Send + Sync + 'static> ResumeMesh<R> {
             }
         }
         // The accepts, then the drivers of the sessions they accept, hold
-        // the listener from here on.
-        drop(listener);
+        // the listener too; this reference goes when the wiring is over.
 
         let mut sessions: Vec<Option<ResumableSession>> =
             (0..entries.len()).map(|_| None).collect();
@@ -460,6 +469,14 @@ impl<R: Clone + PartialEq + Send + Sync + 'static> ResumeMesh<R> {
         }
         // Dropping the set aborts the pairs still wiring.
         drop(pending);
+        // No accept comes any more: a first link from now on (a peer that
+        // restarted after its session here ended) is refused, not queued
+        // for as long as the other sessions hold the listener.
+        let refused = listener.as_ref().and_then(|l| {
+            l.stop_accepting();
+            l.take_refused()
+        });
+        drop(listener);
 
         let missing: Vec<usize> = (0..entries.len())
             .filter(|&i| i != me && sessions[i].is_none())
@@ -485,7 +502,7 @@ impl<R: Clone + PartialEq + Send + Sync + 'static> ResumeMesh<R> {
                 role: my_name,
                 missing: missing.into_iter().map(|i| names[i].clone()).collect(),
                 deadline,
-                last_error: fatal.or_else(|| seen.last_error.take()),
+                last_error: fatal.or_else(|| seen.last_error.take()).or(refused),
             });
         }
         drop(seen);

@@ -680,3 +680,168 @@ where
     }
     out
 }
+
+/// The resume error a mesh error carries as its last error.
+fn last_resume_error(err: &MeshError) -> Option<rumpsteak_aura_resume::ResumeError> {
+    let MeshError::Incomplete {
+        last_error: Some(last),
+        ..
+    } = err
+    else {
+        return None;
+    };
+    rumpsteak_aura_resume::ResumeError::of(last).cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_peer_whose_session_ended_is_refused_at_once() {
+    use rumpsteak_aura_resume::{RejectReason, ResumeError};
+    // Buyer listens for Seller and Coordinator; Seller listens for
+    // Coordinator.
+    let options = TcpOptions::new().with_session_id("mesh-restart");
+    let buyer_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let seller_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let buyer_at = buyer_listener.local_addr().unwrap();
+    let table = vec![
+        ("Buyer", MeshEntry::from(buyer_at)),
+        ("Seller", seller_listener.local_addr().unwrap().into()),
+        ("Coordinator", unused()),
+    ];
+    let wiring = ResumeMesh::new(mesh(table.clone(), options.clone()), policy());
+    let (b, s, c) = timeout(HANG, async {
+        tokio::join!(
+            wiring.connect_with_listener(&"Buyer", buyer_listener),
+            wiring.connect_with_listener(&"Seller", seller_listener),
+            wiring.connect(&"Coordinator"),
+        )
+    })
+    .await
+    .unwrap();
+    let (mut b, mut s, mut c) = (b.unwrap(), s.unwrap(), c.unwrap());
+
+    // Seller and Buyer end their session orderly; Buyer's session with
+    // Coordinator goes on, and with it Buyer's listener.
+    let seller_handle = b.handle(&"Seller").unwrap().clone();
+    drop(take(&mut s, "Buyer"));
+    let mut buyer_seller = take(&mut b, "Seller");
+    assert!(
+        timeout(HANG, buyer_seller.recv_frame())
+            .await
+            .unwrap()
+            .is_err()
+    );
+    drop(buyer_seller);
+    timeout(HANG, async {
+        while !seller_handle.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+
+    // Seller restarts: a new process of the same role, with no state,
+    // wires itself to Buyer again. Nothing at Buyer will ever accept it:
+    // it is refused at once with a typed error, not left to wait for its
+    // deadline (5 s here) with nothing said.
+    let restarted = ResumeMesh::new(
+        mesh(table[..2].to_vec(), options.clone()).with_deadline(Duration::from_secs(5)),
+        policy(),
+    );
+    let err = timeout(HANG, restarted.connect(&"Seller"))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.missing_roles(), ["Buyer"]);
+    assert!(
+        matches!(
+            last_resume_error(&err),
+            Some(ResumeError::RefusedByPeer {
+                reason: RejectReason::UnknownSession,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+
+    // Buyer's other session is untouched.
+    let mut buyer_coordinator = take(&mut b, "Coordinator");
+    let mut coordinator_buyer = take(&mut c, "Buyer");
+    coordinator_buyer.send_frame(msg(7)).await.unwrap();
+    assert_eq!(
+        num(&timeout(HANG, buyer_coordinator.recv_frame())
+            .await
+            .unwrap()
+            .unwrap()),
+        7
+    );
+
+    // Coordinator restarts while its sessions run: the sessions refuse the
+    // new process and end, and its wiring ends too (it sees a peer that
+    // resumes a session it does not have, or the refusal, whichever comes
+    // first).
+    let coordinator_handle = b.handle(&"Coordinator").unwrap().clone();
+    let restarted = ResumeMesh::new(
+        mesh(table.clone(), options.clone()).with_deadline(Duration::from_secs(5)),
+        policy(),
+    );
+    let err = timeout(HANG, restarted.connect(&"Coordinator"))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(
+            last_resume_error(&err),
+            Some(
+                ResumeError::UnknownSession { .. }
+                    | ResumeError::RefusedByPeer {
+                        reason: RejectReason::PeerRestarted,
+                        ..
+                    }
+            )
+        ),
+        "{err:?}"
+    );
+    let ended = timeout(HANG, async {
+        loop {
+            if let Some(e) = coordinator_handle.error() {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(ended, ResumeError::PeerRestarted { .. }),
+        "{ended}"
+    );
+    drop((coordinator_buyer, c));
+}
+
+#[tokio::test]
+async fn a_listening_role_names_the_handshake_it_refused() {
+    // Seller presents another session identifier: Buyer refuses it in the
+    // handshake, and Buyer's Incomplete says so, as a plain Mesh's does.
+    let (b, s, _) = two_roles(
+        rumpsteak_aura_net::tcp::MeshTransport::Tcp,
+        TcpOptions::new().with_session_id("mesh-ours"),
+        TcpOptions::new().with_session_id("mesh-theirs"),
+        Vec::new(),
+        Duration::from_millis(500),
+    )
+    .await;
+    for (side, result) in [("Buyer", &b), ("Seller", &s)] {
+        let Err(MeshError::Incomplete {
+            last_error: Some(last),
+            ..
+        }) = result
+        else {
+            panic!("{side}: expected Incomplete with its last error, got {result:?}");
+        };
+        assert_eq!(
+            last.refusal().map(|r| r.reason()),
+            Some(rumpsteak_aura::RefusalReason::WrongSession),
+            "{side}: {last}"
+        );
+    }
+}

@@ -467,8 +467,9 @@ impl ResumeSettings {
 /// reconnect_deadline = "30s"
 /// heartbeat = "1s"             # idle_timeout must be longer
 /// idle_timeout = "10s"
-/// # also: receive_window, ack_every, ack_delay, backoff_initial, backoff_max,
-/// # exchange_timeout, identity_check
+/// backoff_initial = "10ms"     # above 0, and at most backoff_max
+/// backoff_max = "1s"
+/// # also: receive_window, ack_every, ack_delay, exchange_timeout, identity_check
 /// ```
 ///
 /// Relative file names are relative to the deployment file's directory.
@@ -1380,11 +1381,58 @@ impl Loader<'_> {
             heartbeat: positive("heartbeat", r.heartbeat.clone())?,
             idle_timeout: positive("idle_timeout", r.idle_timeout.clone())?,
             reconnect_deadline: positive("reconnect_deadline", r.reconnect_deadline)?,
-            backoff_initial: self.duration(&key("backoff_initial"), r.backoff_initial)?,
-            backoff_max: self.duration(&key("backoff_max"), r.backoff_max)?,
+            backoff_initial: self.duration(&key("backoff_initial"), r.backoff_initial.clone())?,
+            backoff_max: self.duration(&key("backoff_max"), r.backoff_max.clone())?,
             exchange_timeout: positive("exchange_timeout", r.exchange_timeout)?,
             identity_check,
         };
+        // A zero first wait stays zero when doubled: failed attempts would
+        // follow each other without a pause until the deadline.
+        if settings.backoff_initial.is_some_and(|d| d.is_zero())
+            && let Some((value, at)) =
+                self.setting(&key("backoff_initial"), r.backoff_initial.clone())
+        {
+            return Err(ConfigError::Value {
+                at,
+                value,
+                expected: "is zero, which retries a failed reconnection at once, over and \
+                           over: give a duration above 0"
+                    .into(),
+            });
+        }
+        // `ResumeConfig::with_backoff` raises a longest wait below the first
+        // one to it; a file that says so is refused instead, naming the key
+        // it set (the longest wait, if it set both).
+        let (default_initial, default_max) = ResumeConfig::new("", "", "").backoff();
+        let initial = settings.backoff_initial.unwrap_or(default_initial);
+        let max = settings.backoff_max.unwrap_or(default_max);
+        if max < initial {
+            let (k, v, expected) = if settings.backoff_max.is_some() {
+                let default = if settings.backoff_initial.is_some() {
+                    ""
+                } else {
+                    ", the default"
+                };
+                (
+                    "backoff_max",
+                    r.backoff_max.clone(),
+                    format!("is below backoff_initial ({initial:?}{default}): give at least that"),
+                )
+            } else {
+                (
+                    "backoff_initial",
+                    r.backoff_initial.clone(),
+                    format!("is above backoff_max ({max:?}, the default): give at most that"),
+                )
+            };
+            if let Some((value, at)) = self.setting(&key(k), v) {
+                return Err(ConfigError::Value {
+                    at,
+                    value,
+                    expected,
+                });
+            }
+        }
         // A link given up before its next heartbeat could arrive would be
         // replaced over and over while idle.
         let (heartbeat, idle) = ResumeConfig::new("", "", "").heartbeat();

@@ -186,3 +186,42 @@ async fn a_deployment_file_wires_a_resumable_mesh() {
     let stats = b.handle(&"Seller").unwrap().stats();
     assert_eq!((stats.frames_received, stats.reconnects), (1, 0));
 }
+
+#[test]
+fn a_backoff_that_never_waits_or_is_upside_down_is_refused() {
+    let err = |from: &str, to: &str| {
+        assert!(FILE.contains(from), "{from}");
+        parse(&FILE.replace(from, to)).unwrap_err().to_string()
+    };
+    // A zero first wait stays zero when doubled: every failed attempt
+    // would be retried at once, as fast as the machine goes, until the
+    // reconnect deadline.
+    assert_eq!(
+        err("backoff_initial = \"2ms\"", "backoff_initial = \"0s\""),
+        "mesh.toml: resume.backoff_initial: `0s` is zero, which retries a failed \
+         reconnection at once, over and over: give a duration above 0"
+    );
+    // A longest wait below the first one would be raised to it unsaid.
+    assert_eq!(
+        err("backoff_max = \"300ms\"", "backoff_max = \"1ms\""),
+        "mesh.toml: resume.backoff_max: `1ms` is below backoff_initial (2ms): \
+         give at least that"
+    );
+    // Only a first wait, past the default longest one (1 s).
+    let text = FILE
+        .replace("backoff_initial = \"2ms\"", "backoff_initial = \"5s\"")
+        .replace("backoff_max = \"300ms\"\n", "");
+    assert_eq!(
+        parse(&text).unwrap_err().to_string(),
+        "mesh.toml: resume.backoff_initial: `5s` is above backoff_max (1s, the default): \
+         give at most that"
+    );
+    // From the environment too, named by its variable.
+    let env = [("RUMPSTEAK_RESUME_BACKOFF_INITIAL", "0ms")];
+    let e = Deployment::parse(FILE, "mesh.toml", env).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("RUMPSTEAK_RESUME_BACKOFF_INITIAL (for mesh.toml: resume.backoff_initial): `0ms` is zero"),
+        "{e}"
+    );
+}

@@ -176,6 +176,12 @@ impl ResumePolicy {
 /// dialing side redials with the policy's backoff, looking the peer's
 /// name up afresh on every attempt (a peer back under a new address of
 /// the same name is found), within the policy's reconnect deadline.
+/// Over plain TCP a link's identity is the peer's IP address, so with the
+/// policy's identity check on (the default) a peer found at another IP
+/// address is refused with [`ResumeError::IdentityChanged`]: for peers
+/// that may move, turn the check off
+/// ([`ResumePolicy::with_identity_check`]) or use TLS, whose identity is
+/// the peer's key.
 ///
 /// # What keeps reconnections coming in
 ///

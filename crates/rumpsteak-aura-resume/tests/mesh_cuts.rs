@@ -852,3 +852,101 @@ async fn a_listening_role_names_the_handshake_it_refused() {
         );
     }
 }
+
+/// Buyer listens on every loopback address; Seller reaches it by a name
+/// that, after the first link, resolves to another address of Buyer
+/// (127.0.0.2) while a cut ends that first link. Seller sends 1000
+/// frames; gives Seller's handle and what Buyer received.
+async fn peer_back_at_another_address(
+    identity_check: bool,
+) -> (rumpsteak_aura_resume::ResumeHandle, Vec<u64>) {
+    let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let first: SocketAddr = ([127, 0, 0, 1], port).into();
+    let later: SocketAddr = ([127, 0, 0, 2], port).into();
+    let (via, counts) = proxy(first, vec![3000]).await;
+    let resolver = Resolver::default();
+    resolver.set("buyer.test", via);
+    let options = TcpOptions::new().with_session_id("mesh-moved");
+    let buyer = ResumeMesh::new(
+        mesh(
+            vec![("Buyer", first.into()), ("Seller", unused())],
+            options.clone(),
+        ),
+        policy().with_identity_check(identity_check),
+    );
+    let seller = ResumeMesh::new(
+        mesh(
+            vec![
+                ("Buyer", MeshAddress::name("buyer.test", 1).into()),
+                ("Seller", unused()),
+            ],
+            options,
+        )
+        .with_resolver(resolver.clone()),
+        policy().with_identity_check(identity_check),
+    );
+    let (b, s) = timeout(HANG, async {
+        tokio::join!(
+            buyer.connect_with_listener(&"Buyer", listener),
+            seller.connect(&"Seller")
+        )
+    })
+    .await
+    .unwrap();
+    let (mut b, mut s) = (b.unwrap(), s.unwrap());
+    resolver.set("buyer.test", later);
+    let handle = s.handles[0].1.clone();
+    let mut to_buyer = take(&mut s, "Buyer");
+    let mut from_seller = take(&mut b, "Seller");
+    let sending = tokio::spawn(async move {
+        for i in 0..1000 {
+            if to_buyer.send_frame(msg(i)).await.is_err() {
+                break;
+            }
+        }
+        to_buyer
+    });
+    // Until all arrived or Seller's session ended (Buyer's own would wait
+    // out its reconnect deadline: the refusal comes before any greeting).
+    let seller_ended = || async {
+        while handle.error().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let mut got = Vec::new();
+    while got.len() < 1000 {
+        let f = tokio::select! {
+            f = timeout(HANG, from_seller.recv_frame()) => f.unwrap().unwrap(),
+            () = seller_ended() => break,
+        };
+        got.push(num(&f));
+    }
+    drop(timeout(HANG, sending).await.unwrap().unwrap());
+    assert_eq!(counts.cuts(), 1, "the first link was cut");
+    (handle, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_plain_tcp_a_peer_back_at_another_address_needs_the_identity_check_off() {
+    use rumpsteak_aura_resume::ResumeError;
+    // Over plain TCP a link's identity is its peer's address: with the
+    // check on (the default), the new address is another identity.
+    let (handle, got) = peer_back_at_another_address(true).await;
+    assert!(got.len() < 1000, "{} frames arrived", got.len());
+    let error = handle.error();
+    assert!(
+        matches!(
+            &error,
+            Some(ResumeError::IdentityChanged { expected, presented })
+                if expected == "address:127.0.0.1"
+                    && presented.as_deref() == Some("address:127.0.0.2")
+        ),
+        "{error:?}"
+    );
+    // With the check off, the session resumes at the new address.
+    let (handle, got) = peer_back_at_another_address(false).await;
+    assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    assert!(handle.error().is_none(), "{:?}", handle.error());
+    assert!(handle.stats().reconnects >= 1, "{:?}", handle.stats());
+}

@@ -950,3 +950,46 @@ async fn over_plain_tcp_a_peer_back_at_another_address_needs_the_identity_check_
     assert!(handle.error().is_none(), "{:?}", handle.error());
     assert!(handle.stats().reconnects >= 1, "{:?}", handle.stats());
 }
+
+#[tokio::test]
+async fn a_plain_mesh_peer_is_refused_for_its_version_on_both_sides() {
+    use rumpsteak_aura::RefusalReason;
+    let version = |result: &Result<_, MeshError>| match result {
+        Err(MeshError::Incomplete {
+            last_error: Some(last),
+            ..
+        }) => last.refusal().map(|r| r.reason()),
+        _ => None,
+    };
+    let options = TcpOptions::new().with_session_id("mesh-versions");
+    let short = Duration::from_millis(400);
+    // A resumable Buyer listens, a plain Seller dials; then the other way.
+    for resumable_listens in [true, false] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let table = vec![
+            ("Buyer", listener.local_addr().unwrap().into()),
+            ("Seller", unused()),
+        ];
+        let plain = mesh(table.clone(), options.clone()).with_deadline(short);
+        let resumable =
+            ResumeMesh::new(mesh(table, options.clone()).with_deadline(short), policy());
+        let (listening, dialing) = if resumable_listens {
+            let (l, d) = tokio::join!(
+                resumable.connect_with_listener(&"Buyer", listener),
+                plain.connect(&"Seller")
+            );
+            (version(&l.map(|_| ())), version(&d.map(|_| ())))
+        } else {
+            let (l, d) = tokio::join!(
+                plain.connect_with_listener(&"Buyer", listener),
+                resumable.connect(&"Seller")
+            );
+            (version(&l.map(|_| ())), version(&d.map(|_| ())))
+        };
+        assert_eq!(
+            (listening, dialing),
+            (Some(RefusalReason::Version), Some(RefusalReason::Version)),
+            "the resumable side listens: {resumable_listens}"
+        );
+    }
+}

@@ -421,11 +421,27 @@ impl ResumeListener {
             fresh.drain(..).collect()
         };
         for (role, routed) in waiting {
-            tokio::spawn(reject(
-                routed.link,
-                RejectReason::UnknownSession,
-                no_new_session(&role),
-            ));
+            // A first link that arrived while its role's session was being
+            // opened (between `accept` taking the first and registering
+            // it) belongs to that session, as a later one would.
+            let live = locked(&self.router.sessions)
+                .values()
+                .find(|e| e.peer_role == role)
+                .map(|e| e.links.clone());
+            match live {
+                Some(links) => {
+                    if let Err(e) = links.try_send(routed) {
+                        tracing::debug!(%role, "session busy or gone; the reconnection is dropped: {e}");
+                    }
+                }
+                None => {
+                    tokio::spawn(reject(
+                        routed.link,
+                        RejectReason::UnknownSession,
+                        no_new_session(&role),
+                    ));
+                }
+            }
         }
     }
 
@@ -576,4 +592,83 @@ async fn reject(mut link: RumpsteakSession, reason: RejectReason, text: impl AsR
         link.send_frame(frame::encode_reject(reason, text)),
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Hello;
+    use rumpsteak_aura_transport::SimpleChannel;
+
+    /// A listener no connection ever comes to.
+    struct Silent;
+
+    impl AcceptLinks for Silent {
+        fn accept_link<'a>(&'a self, _roles: &'a [&'a str]) -> AcceptFuture<'a> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    /// A routed first link from `role`, and the peer's end of it.
+    fn first_link(role: &str) -> (RoutedLink, RumpsteakSession) {
+        let (ours, theirs) = SimpleChannel::pair();
+        let hello = Hello {
+            session: "s".into(),
+            from: role.into(),
+            to: "A".into(),
+            incarnation: 7,
+            peer_incarnation: 0,
+            received: 0,
+        };
+        (
+            RoutedLink {
+                link: ours.into(),
+                hello,
+            },
+            theirs.into(),
+        )
+    }
+
+    #[tokio::test]
+    async fn stop_accepting_refuses_the_waiting_links_of_roles_without_a_session() {
+        let listener = ResumeListener::new(Silent, ResumeConfig::new("s", "A", ""), &["B", "C"]);
+        // B's session is live (registered as `open` does); a first link of
+        // B waits in the queue, as one does that arrived while that session
+        // was being opened; so does one of C, which has no session.
+        let (to_b, mut b_links) = mpsc::channel(4);
+        locked(&listener.router.sessions).insert(
+            1,
+            Entry {
+                peer_role: "B".into(),
+                links: to_b,
+            },
+        );
+        let (b_link, _b_peer) = first_link("B");
+        let (c_link, mut c_peer) = first_link("C");
+        locked(&listener.router.fresh).extend([("B".into(), b_link), ("C".into(), c_link)]);
+
+        listener.stop_accepting();
+        assert!(locked(&listener.router.fresh).is_empty());
+        // B's link went to B's session, not refused.
+        let routed = b_links
+            .try_recv()
+            .expect("B's link is routed to its session");
+        assert_eq!(routed.hello.from, "B");
+        // C's peer reads the refusal (bounded against a hang: the reject is
+        // sent by a task of its own).
+        let f = tokio::time::timeout(std::time::Duration::from_secs(60), c_peer.recv_frame())
+            .await
+            .expect("the refusal comes")
+            .expect("a frame");
+        assert!(
+            matches!(
+                frame::decode(&f),
+                Ok(LinkFrame::Reject {
+                    reason: RejectReason::UnknownSession,
+                    ..
+                })
+            ),
+            "{f:?}"
+        );
+    }
 }

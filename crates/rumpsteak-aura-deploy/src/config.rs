@@ -10,6 +10,7 @@ use rumpsteak_aura_net::tcp::{
     AddressError, Mesh, MeshAddress, MeshEntry, MeshTransport, TcpOptions,
 };
 use rumpsteak_aura_net::tls::{TlsConfig, TlsConfigError, Trust};
+use rumpsteak_aura_resume::{OnFull, ResumeConfig, ResumeMesh, ResumePolicy};
 use serde::Deserialize;
 
 /// The prefix of every environment variable a [`Deployment`] reads.
@@ -193,6 +194,8 @@ struct RawFile {
     tls: Option<RawTls>,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    resume: RawResume,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -227,6 +230,25 @@ struct RawLimits {
     max_pending_handshakes: Option<u64>,
     listen_backlog: Option<u64>,
     max_frame_len: Option<u64>,
+}
+
+/// The resume policy as the file gives it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResume {
+    replay_frames: Option<u64>,
+    replay_bytes: Option<u64>,
+    on_full: Option<String>,
+    receive_window: Option<u64>,
+    ack_every: Option<u64>,
+    ack_delay: Option<String>,
+    heartbeat: Option<String>,
+    idle_timeout: Option<String>,
+    reconnect_deadline: Option<String>,
+    backoff_initial: Option<String>,
+    backoff_max: Option<String>,
+    exchange_timeout: Option<String>,
+    identity_check: Option<bool>,
 }
 
 // --------------------------------------------------------------------------
@@ -318,6 +340,98 @@ pub struct Limits {
     pub max_frame_len: Option<usize>,
 }
 
+/// The policy of resumable sessions, from `[resume]`, for
+/// [`Deployment::resume_mesh`]; unset keys keep the defaults of
+/// [`ResumeConfig::new`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResumeSettings {
+    /// `replay_frames`: unacknowledged frames a session keeps.
+    pub replay_frames: Option<usize>,
+    /// `replay_bytes`: unacknowledged bytes a session keeps.
+    pub replay_bytes: Option<usize>,
+    /// `on_full`: `"wait"` or `"fail"`.
+    pub on_full: Option<OnFull>,
+    /// `receive_window`: received frames that may wait for the
+    /// application.
+    pub receive_window: Option<usize>,
+    /// `ack_every`: frames between standalone acknowledgements.
+    pub ack_every: Option<u64>,
+    /// `ack_delay`: the longest wait for a standalone acknowledgement.
+    pub ack_delay: Option<Duration>,
+    /// `heartbeat`: the heartbeat interval of an idle link.
+    pub heartbeat: Option<Duration>,
+    /// `idle_timeout`: a link silent this long is given up.
+    pub idle_timeout: Option<Duration>,
+    /// `reconnect_deadline`.
+    pub reconnect_deadline: Option<Duration>,
+    /// `backoff_initial`: the first wait between reconnection attempts.
+    pub backoff_initial: Option<Duration>,
+    /// `backoff_max`: the longest.
+    pub backoff_max: Option<Duration>,
+    /// `exchange_timeout`: how long a resume greeting may take.
+    pub exchange_timeout: Option<Duration>,
+    /// `identity_check`.
+    pub identity_check: Option<bool>,
+}
+
+impl ResumeSettings {
+    /// The policy these settings give.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rumpsteak_aura_deploy::Deployment;
+    ///
+    /// let text = "[resume]\nreplay_frames = 256\nreconnect_deadline = \"5s\"\n";
+    /// let deployment = Deployment::parse(text, "mesh.toml", std::iter::empty::<(String, String)>())?;
+    /// let config = deployment.resume().policy().config_for("s", "Buyer", "Seller");
+    /// assert_eq!(config.replay_frames(), 256);
+    /// assert_eq!(config.replay_bytes(), 16 << 20); // the default
+    /// assert_eq!(config.reconnect_deadline(), Duration::from_secs(5));
+    /// # Ok::<(), rumpsteak_aura_deploy::ConfigError>(())
+    /// ```
+    pub fn policy(&self) -> ResumePolicy {
+        let d = ResumeConfig::new("", "", "");
+        let mut c = d.clone().with_replay_limits(
+            self.replay_frames.unwrap_or(d.replay_frames()),
+            self.replay_bytes.unwrap_or(d.replay_bytes()),
+        );
+        if let Some(v) = self.on_full {
+            c = c.with_on_full(v);
+        }
+        if let Some(v) = self.receive_window {
+            c = c.with_receive_window(v);
+        }
+        let (every, delay) = d.ack_policy();
+        c = c.with_ack_policy(
+            self.ack_every.unwrap_or(every),
+            self.ack_delay.unwrap_or(delay),
+        );
+        let (heartbeat, idle) = d.heartbeat();
+        c = c.with_heartbeat(
+            self.heartbeat.unwrap_or(heartbeat),
+            self.idle_timeout.unwrap_or(idle),
+        );
+        if let Some(v) = self.reconnect_deadline {
+            c = c.with_reconnect_deadline(v);
+        }
+        let (initial, max) = d.backoff();
+        c = c.with_backoff(
+            self.backoff_initial.unwrap_or(initial),
+            self.backoff_max.unwrap_or(max),
+        );
+        if let Some(v) = self.exchange_timeout {
+            c = c.with_exchange_timeout(v);
+        }
+        if let Some(v) = self.identity_check {
+            c = c.with_identity_check(v);
+        }
+        ResumePolicy::from(c)
+    }
+}
+
 /// A deployment: the protocol's roles with their addresses, the files of
 /// their TLS identities, and the limits, loaded from one TOML file and
 /// overridden by environment variables.
@@ -345,6 +459,17 @@ pub struct Limits {
 /// wiring_deadline = "30s"
 /// handshake_timeout = "10s"
 /// max_pending_handshakes = 1024
+///
+/// [resume]                     # for `resume_mesh`: the policy of resumable sessions
+/// replay_frames = 1024         # unacknowledged frames and bytes a session keeps
+/// replay_bytes = 16777216
+/// on_full = "wait"             # or "fail": what a send does on a full buffer while the link is down
+/// reconnect_deadline = "30s"
+/// heartbeat = "1s"             # idle_timeout must be longer
+/// idle_timeout = "10s"
+/// backoff_initial = "10ms"     # above 0, and at most backoff_max
+/// backoff_max = "1s"
+/// # also: receive_window, ack_every, ack_delay, exchange_timeout, identity_check
 /// ```
 ///
 /// Relative file names are relative to the deployment file's directory.
@@ -357,10 +482,11 @@ pub struct Limits {
 /// other than a letter or digit), where `roles` is written `ROLE`:
 /// `RUMPSTEAK_ROLE_SELLER_ADDRESS` for `roles.Seller.address`,
 /// `RUMPSTEAK_TLS_CA`, `RUMPSTEAK_LIMITS_WIRING_DEADLINE`,
+/// `RUMPSTEAK_RESUME_RECONNECT_DEADLINE`,
 /// `RUMPSTEAK_TRANSPORT`. A role may be given by the environment alone.
 /// A `RUMPSTEAK_ROLE_...` variable that names no role of the protocol or
-/// no role key, and a `RUMPSTEAK_TLS_...` or `RUMPSTEAK_LIMITS_...` one
-/// that is no setting, is an error, so a misspelt one does not go
+/// no role key, and a `RUMPSTEAK_TLS_...`, `RUMPSTEAK_LIMITS_...` or
+/// `RUMPSTEAK_RESUME_...` one that is no setting, is an error, so a misspelt one does not go
 /// unnoticed; other `RUMPSTEAK_` variables (of other tools) are ignored.
 ///
 /// # Examples
@@ -399,6 +525,7 @@ pub struct Deployment {
     env_roles: Vec<RoleConfig>,
     trust: Option<At<TrustFiles>>,
     limits: Limits,
+    resume: ResumeSettings,
 }
 
 /// The environment variable of a key: `RUMPSTEAK_` and the path
@@ -665,6 +792,11 @@ impl Deployment {
         })
     }
 
+    /// The `[resume]` settings (all unset without the section).
+    pub fn resume(&self) -> &ResumeSettings {
+        &self.resume
+    }
+
     /// The session options of `role`: the limits, the session
     /// identifier, and its TLS identity if `[tls]` is configured.
     pub fn tcp_options(&self, role: &str) -> Result<TcpOptions, ConfigError> {
@@ -820,6 +952,68 @@ impl Deployment {
             mesh = mesh.with_retry_backoff(initial, max);
         }
         Ok(mesh)
+    }
+}
+
+impl Deployment {
+    /// As [`mesh`](Self::mesh), with every session resumable under the
+    /// `[resume]` policy ([`ResumeSettings::policy`]): the mesh's
+    /// `connect` then gives back resumable sessions and their handles.
+    /// Every role of the protocol must use one: a plain peer and a
+    /// resumable one refuse each other in the handshake.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rumpsteak_aura_deploy::Deployment;
+    ///
+    /// let text = r#"
+    ///     [roles.Buyer]
+    ///     address = "127.0.0.1:7001"
+    ///     [roles.Seller]
+    ///     address = "127.0.0.1:7003"
+    ///     [resume]
+    ///     reconnect_deadline = "2m"
+    ///     on_full = "fail"
+    /// "#;
+    /// let deployment = Deployment::parse(text, "mesh.toml", std::iter::empty::<(String, String)>())?;
+    /// let mesh = deployment.resume_mesh([Role::Buyer, Role::Seller], &Role::Seller)?;
+    /// let config = mesh.policy().config_for("s", "Seller", "Buyer");
+    /// assert_eq!(config.reconnect_deadline(), Duration::from_secs(120));
+    ///
+    /// # #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    /// # enum Role { Buyer, Seller }
+    /// # Ok::<(), rumpsteak_aura_deploy::ConfigError>(())
+    /// ```
+    pub fn resume_mesh<R>(
+        &self,
+        roles: impl IntoIterator<Item = R>,
+        local: &R,
+    ) -> Result<ResumeMesh<R>, ConfigError>
+    where
+        R: fmt::Debug + Clone + PartialEq + Send + Sync + 'static,
+    {
+        Ok(ResumeMesh::new(
+            self.mesh(roles, local)?,
+            self.resume.policy(),
+        ))
+    }
+
+    /// As [`resume_mesh`](Self::resume_mesh), with roles named by `names`.
+    pub fn resume_mesh_named<R>(
+        &self,
+        roles: impl IntoIterator<Item = R>,
+        local: &R,
+        names: impl Fn(&R) -> String + Send + Sync + 'static,
+    ) -> Result<ResumeMesh<R>, ConfigError>
+    where
+        R: fmt::Debug + Clone + PartialEq + Send + Sync + 'static,
+    {
+        Ok(ResumeMesh::new(
+            self.mesh_named(roles, local, names)?,
+            self.resume.policy(),
+        ))
     }
 }
 
@@ -990,7 +1184,7 @@ impl Loader<'_> {
             // Only the groups of the file's own keys: other `RUMPSTEAK_`
             // variables belong to other tools (the reliability crate's
             // RUMPSTEAK_SIM_SEED).
-            let ours = ["TLS_", "LIMITS_"]
+            let ours = ["TLS_", "LIMITS_", "RESUME_"]
                 .iter()
                 .any(|group| var.starts_with(&format!("{ENV_PREFIX}{group}")));
             if ours && !known_setting(var) {
@@ -1073,28 +1267,37 @@ impl Loader<'_> {
             });
         }
 
+        let resume = self.resume(raw.resume)?;
         let l = raw.limits;
         let limits = Limits {
-            wiring_deadline: self.positive("wiring_deadline", l.wiring_deadline, |v| {
-                self.duration("wiring_deadline", v)
+            wiring_deadline: self.positive(
+                &["limits", "wiring_deadline"],
+                l.wiring_deadline,
+                |v| self.duration(&["limits", "wiring_deadline"], v),
+            )?,
+            retry_initial: self.duration(&["limits", "retry_initial"], l.retry_initial)?,
+            retry_max: self.duration(&["limits", "retry_max"], l.retry_max)?,
+            connect_timeout: self.positive(
+                &["limits", "connect_timeout"],
+                l.connect_timeout,
+                |v| self.duration(&["limits", "connect_timeout"], v),
+            )?,
+            handshake_timeout: self.positive(
+                &["limits", "handshake_timeout"],
+                l.handshake_timeout,
+                |v| self.duration(&["limits", "handshake_timeout"], v),
+            )?,
+            read_deadline: self.positive(&["limits", "read_deadline"], l.read_deadline, |v| {
+                self.optional_duration(&["limits", "read_deadline"], v)
             })?,
-            retry_initial: self.duration("retry_initial", l.retry_initial)?,
-            retry_max: self.duration("retry_max", l.retry_max)?,
-            connect_timeout: self.positive("connect_timeout", l.connect_timeout, |v| {
-                self.duration("connect_timeout", v)
-            })?,
-            handshake_timeout: self.positive("handshake_timeout", l.handshake_timeout, |v| {
-                self.duration("handshake_timeout", v)
-            })?,
-            read_deadline: self.positive("read_deadline", l.read_deadline, |v| {
-                self.optional_duration("read_deadline", v)
-            })?,
-            keepalive: self.optional_duration("keepalive", l.keepalive)?,
-            linger: self.duration("linger", l.linger)?,
-            max_pending_handshakes: self
-                .number("max_pending_handshakes", l.max_pending_handshakes)?,
-            listen_backlog: self.number("listen_backlog", l.listen_backlog)?,
-            max_frame_len: self.number("max_frame_len", l.max_frame_len)?,
+            keepalive: self.optional_duration(&["limits", "keepalive"], l.keepalive)?,
+            linger: self.duration(&["limits", "linger"], l.linger)?,
+            max_pending_handshakes: self.number(
+                &["limits", "max_pending_handshakes"],
+                l.max_pending_handshakes,
+            )?,
+            listen_backlog: self.number(&["limits", "listen_backlog"], l.listen_backlog)?,
+            max_frame_len: self.number(&["limits", "max_frame_len"], l.max_frame_len)?,
         };
 
         Ok(Deployment {
@@ -1105,11 +1308,168 @@ impl Loader<'_> {
             env_roles,
             trust,
             limits,
+            resume,
         })
     }
 
-    fn duration(&self, key: &str, value: Option<String>) -> Result<Option<Duration>, ConfigError> {
-        self.setting(&["limits", key], value)
+    /// The `[resume]` settings.
+    fn resume(&self, r: RawResume) -> Result<ResumeSettings, ConfigError> {
+        let key = |k| ["resume", k];
+        let zero = |k: &'static str, v: Option<u64>| -> ConfigError {
+            let (value, at) = self
+                .setting(&key(k), v.map(|v| v.to_string()))
+                .unwrap_or_else(|| ("0".into(), Location::file(self.file, format!("resume.{k}"))));
+            ConfigError::Value {
+                at,
+                value,
+                expected: "is zero: give at least 1".into(),
+            }
+        };
+        let size = |k: &'static str, v: Option<u64>| -> Result<Option<usize>, ConfigError> {
+            match self.number::<usize>(&key(k), v)? {
+                Some(0) => Err(zero(k, v)),
+                n => Ok(n),
+            }
+        };
+        let count = |k: &'static str, v: Option<u64>| -> Result<Option<u64>, ConfigError> {
+            match self.number::<u64>(&key(k), v)? {
+                Some(0) => Err(zero(k, v)),
+                n => Ok(n),
+            }
+        };
+        let positive = |k: &'static str, v: Option<String>| {
+            self.positive(&key(k), v, |v| self.duration(&key(k), v))
+        };
+        let on_full = match self.setting(&key("on_full"), r.on_full) {
+            None => None,
+            Some((text, at)) => Some(match text.trim() {
+                "wait" => OnFull::Wait,
+                "fail" => OnFull::Fail,
+                _ => {
+                    return Err(ConfigError::Value {
+                        at,
+                        value: text,
+                        expected: "is not `wait` or `fail`".into(),
+                    });
+                }
+            }),
+        };
+        let identity_check = match self.setting(
+            &key("identity_check"),
+            r.identity_check.map(|b| b.to_string()),
+        ) {
+            None => None,
+            Some((text, at)) => {
+                Some(
+                    text.trim()
+                        .parse::<bool>()
+                        .map_err(|_| ConfigError::Value {
+                            at,
+                            value: text.clone(),
+                            expected: "is not `true` or `false`".into(),
+                        })?,
+                )
+            }
+        };
+        let settings = ResumeSettings {
+            replay_frames: size("replay_frames", r.replay_frames)?,
+            replay_bytes: size("replay_bytes", r.replay_bytes)?,
+            on_full,
+            receive_window: size("receive_window", r.receive_window)?,
+            ack_every: count("ack_every", r.ack_every)?,
+            ack_delay: self.duration(&key("ack_delay"), r.ack_delay)?,
+            heartbeat: positive("heartbeat", r.heartbeat.clone())?,
+            idle_timeout: positive("idle_timeout", r.idle_timeout.clone())?,
+            reconnect_deadline: positive("reconnect_deadline", r.reconnect_deadline)?,
+            backoff_initial: self.duration(&key("backoff_initial"), r.backoff_initial.clone())?,
+            backoff_max: self.duration(&key("backoff_max"), r.backoff_max.clone())?,
+            exchange_timeout: positive("exchange_timeout", r.exchange_timeout)?,
+            identity_check,
+        };
+        // A zero first wait stays zero when doubled: failed attempts would
+        // follow each other without a pause until the deadline.
+        if settings.backoff_initial.is_some_and(|d| d.is_zero())
+            && let Some((value, at)) =
+                self.setting(&key("backoff_initial"), r.backoff_initial.clone())
+        {
+            return Err(ConfigError::Value {
+                at,
+                value,
+                expected: "is zero, which retries a failed reconnection at once, over and \
+                           over: give a duration above 0"
+                    .into(),
+            });
+        }
+        // `ResumeConfig::with_backoff` raises a longest wait below the first
+        // one to it; a file that says so is refused instead, naming the key
+        // it set (the longest wait, if it set both).
+        let (default_initial, default_max) = ResumeConfig::new("", "", "").backoff();
+        let initial = settings.backoff_initial.unwrap_or(default_initial);
+        let max = settings.backoff_max.unwrap_or(default_max);
+        if max < initial {
+            let (k, v, expected) = if settings.backoff_max.is_some() {
+                let default = if settings.backoff_initial.is_some() {
+                    ""
+                } else {
+                    ", the default"
+                };
+                (
+                    "backoff_max",
+                    r.backoff_max.clone(),
+                    format!("is below backoff_initial ({initial:?}{default}): give at least that"),
+                )
+            } else {
+                (
+                    "backoff_initial",
+                    r.backoff_initial.clone(),
+                    format!("is above backoff_max ({max:?}, the default): give at most that"),
+                )
+            };
+            if let Some((value, at)) = self.setting(&key(k), v) {
+                return Err(ConfigError::Value {
+                    at,
+                    value,
+                    expected,
+                });
+            }
+        }
+        // A link given up before its next heartbeat could arrive would be
+        // replaced over and over while idle.
+        let (heartbeat, idle) = ResumeConfig::new("", "", "").heartbeat();
+        let (h, i) = (
+            settings.heartbeat.unwrap_or(heartbeat),
+            settings.idle_timeout.unwrap_or(idle),
+        );
+        if i <= h {
+            let (k, v) = if settings.idle_timeout.is_some() {
+                ("idle_timeout", r.idle_timeout)
+            } else {
+                ("heartbeat", r.heartbeat)
+            };
+            let (text, at) = self.setting(&key(k), v).unwrap_or_else(|| {
+                (
+                    format!("{i:?}"),
+                    Location::file(self.file, format!("resume.{k}")),
+                )
+            });
+            return Err(ConfigError::Value {
+                at,
+                value: text,
+                expected: format!(
+                    "leaves the idle timeout ({i:?}) no longer than the heartbeat ({h:?}): \
+                     an idle link would be given up between heartbeats"
+                ),
+            });
+        }
+        Ok(settings)
+    }
+
+    fn duration(
+        &self,
+        key: &[&str],
+        value: Option<String>,
+    ) -> Result<Option<Duration>, ConfigError> {
+        self.setting(key, value)
             .map(|(text, at)| {
                 parse_duration(&text).ok_or_else(|| ConfigError::Value {
                     at,
@@ -1124,13 +1484,13 @@ impl Loader<'_> {
     /// deadline or timeout fails every attempt at once.
     fn positive<T: IsZero>(
         &self,
-        key: &str,
+        key: &[&str],
         value: Option<String>,
         parse: impl Fn(Option<String>) -> Result<Option<T>, ConfigError>,
     ) -> Result<Option<T>, ConfigError> {
         let parsed = parse(value.clone())?;
         if parsed.as_ref().is_some_and(IsZero::is_zero)
-            && let Some((text, at)) = self.setting(&["limits", key], value)
+            && let Some((text, at)) = self.setting(key, value)
         {
             return Err(ConfigError::Value {
                 at,
@@ -1144,10 +1504,10 @@ impl Loader<'_> {
 
     fn optional_duration(
         &self,
-        key: &str,
+        key: &[&str],
         value: Option<String>,
     ) -> Result<Option<Option<Duration>>, ConfigError> {
-        self.setting(&["limits", key], value)
+        self.setting(key, value)
             .map(|(text, at)| {
                 if text.trim() == "none" {
                     return Ok(None);
@@ -1165,10 +1525,10 @@ impl Loader<'_> {
 
     fn number<T: TryFrom<u64>>(
         &self,
-        key: &str,
+        key: &[&str],
         value: Option<u64>,
     ) -> Result<Option<T>, ConfigError> {
-        self.setting(&["limits", key], value.map(|v| v.to_string()))
+        self.setting(key, value.map(|v| v.to_string()))
             .map(|(text, at)| {
                 text.trim()
                     .parse::<u64>()
@@ -1202,7 +1562,7 @@ impl IsZero for Option<Duration> {
 }
 
 /// The keys outside `roles`, with the environment's spelling.
-const SETTINGS: [&[&str]; 15] = [
+const SETTINGS: [&[&str]; 28] = [
     &["transport"],
     &["session"],
     &["tls", "ca"],
@@ -1218,6 +1578,19 @@ const SETTINGS: [&[&str]; 15] = [
     &["limits", "max_pending_handshakes"],
     &["limits", "listen_backlog"],
     &["limits", "max_frame_len"],
+    &["resume", "replay_frames"],
+    &["resume", "replay_bytes"],
+    &["resume", "on_full"],
+    &["resume", "receive_window"],
+    &["resume", "ack_every"],
+    &["resume", "ack_delay"],
+    &["resume", "heartbeat"],
+    &["resume", "idle_timeout"],
+    &["resume", "reconnect_deadline"],
+    &["resume", "backoff_initial"],
+    &["resume", "backoff_max"],
+    &["resume", "exchange_timeout"],
+    &["resume", "identity_check"],
 ];
 
 fn known_setting(var: &str) -> bool {

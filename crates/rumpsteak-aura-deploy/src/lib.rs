@@ -8,7 +8,11 @@
 //!   (`RUMPSTEAK_ROLE_SELLER_ADDRESS`). Each process loads the same file
 //!   and builds its role's [`Mesh`](rumpsteak_aura_net::tcp::Mesh) from
 //!   it. Every error names the file and the key at fault
-//!   (`mesh.toml: roles.Seller.address: ...`).
+//!   (`mesh.toml: roles.Seller.address: ...`). With a `[resume]` section
+//!   (the policy: replay limits, `on_full`, deadlines, backoff,
+//!   heartbeat), [`Deployment::resume_mesh`] builds a
+//!   [`ResumeMesh`](rumpsteak_aura_resume::ResumeMesh) instead, whose
+//!   sessions survive dropped connections.
 //! - [`Shutdown`] turns SIGTERM and ctrl-c into an orderly stop: the
 //!   protocol is dropped where it stands, every session is closed so the
 //!   peers see a closed channel at once, and the caller gets
@@ -50,6 +54,7 @@ mod config;
 mod shutdown;
 
 pub use config::{
-    ConfigError, Deployment, ENV_PREFIX, Limits, Location, RoleConfig, TrustFiles, role_env_var,
+    ConfigError, Deployment, ENV_PREFIX, Limits, Location, ResumeSettings, RoleConfig, TrustFiles,
+    role_env_var,
 };
 pub use shutdown::{CloseSessions, Interrupted, Shutdown, StopSignal};

@@ -180,4 +180,40 @@ impl ResumeConfig {
     pub fn reconnect_deadline(&self) -> Duration {
         self.reconnect_deadline
     }
+
+    /// What a send does when the buffer is full while the link is down.
+    pub fn on_full(&self) -> OnFull {
+        self.on_full
+    }
+
+    /// How many received frames may wait for the application.
+    pub fn receive_window(&self) -> usize {
+        self.receive_window
+    }
+
+    /// The acknowledgement policy: after how many frames, and how long
+    /// after the first unacknowledged one.
+    pub fn ack_policy(&self) -> (u64, Duration) {
+        (self.ack_every, self.ack_delay)
+    }
+
+    /// The heartbeat interval and the idle timeout.
+    pub fn heartbeat(&self) -> (Duration, Duration) {
+        (self.heartbeat, self.idle_timeout)
+    }
+
+    /// The reconnection backoff: the first wait and the longest.
+    pub fn backoff(&self) -> (Duration, Duration) {
+        (self.backoff_initial, self.backoff_max)
+    }
+
+    /// How long the resume greeting on a new link may take.
+    pub fn exchange_timeout(&self) -> Duration {
+        self.exchange_timeout
+    }
+
+    /// Whether a new link must prove the first link's peer identity.
+    pub fn identity_check(&self) -> bool {
+        self.check_identity
+    }
 }

@@ -28,6 +28,14 @@
 //! over WebSocket (`WebSocketRedial`, `WebSocketListener`) and QUIC
 //! (`QuicRedial`, `QuicListener`).
 //!
+//! [`ResumeMesh`] (feature `tcp`) is a `Mesh` with a resume policy: it
+//! wires every session of one role by the mesh's rules (table, transport,
+//! deadline, `MeshError`s) as a resumable session under one
+//! [`ResumePolicy`], and gives them back as plain sessions for the
+//! endpoint, with a [`ResumeHandle`] per peer. The listener that routes a
+//! role's reconnections is owned by the sessions it accepted, so nothing
+//! else of the wiring needs to be kept.
+//!
 //! Every session runs a driver task on the current tokio runtime, which
 //! needs timers enabled.
 //!
@@ -47,6 +55,8 @@ mod error;
 mod frame;
 #[cfg(feature = "tcp")]
 mod listener;
+#[cfg(feature = "tcp")]
+mod mesh;
 mod session;
 
 pub use config::{OnFull, ResumeConfig};
@@ -58,4 +68,6 @@ pub use listener::QuicRedial;
 pub use listener::WebSocketRedial;
 #[cfg(feature = "tcp")]
 pub use listener::{AcceptFuture, AcceptLinks, ResumeListener, TcpRedial, link_options};
+#[cfg(feature = "tcp")]
+pub use mesh::{MeshSessions, ResumeMesh, ResumePolicy};
 pub use session::{LinkFuture, Redial, ResumableSession, ResumeHandle, ResumeStats};

@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rumpsteak_aura::TransportError;
@@ -250,6 +251,12 @@ struct Router {
     sessions: Mutex<HashMap<u64, Entry>>,
     /// First links that wait for an `accept` of their role.
     fresh: Mutex<VecDeque<(String, RoutedLink)>>,
+    /// Set (under the `fresh` lock) once no `accept` will come any more:
+    /// first links are then refused instead of queued.
+    closed: AtomicBool,
+    /// The last connection refused before its resume greeting (a failed
+    /// handshake), for the mesh's errors.
+    last_refused: Mutex<Option<TransportError>>,
     arrived: Notify,
 }
 
@@ -346,6 +353,16 @@ impl ResumeListener {
     /// connection it took (the dialer then tries again, and is refused with
     /// `UnknownSession` if it finished its side of the exchange).
     pub async fn accept(&self, peer_role: &str) -> Result<ResumableSession, ResumeError> {
+        self.accept_keeping(peer_role, None).await
+    }
+
+    /// [`accept`](Self::accept), and the session's driver holds `keep`
+    /// until it ends (a mesh's sessions keep their listener alive so).
+    pub(crate) async fn accept_keeping(
+        &self,
+        peer_role: &str,
+        keep: Option<Arc<dyn Send + Sync>>,
+    ) -> Result<ResumableSession, ResumeError> {
         loop {
             let arrived = self.router.arrived.notified();
             tokio::pin!(arrived);
@@ -358,7 +375,7 @@ impl ResumeListener {
                     .and_then(|i| fresh.remove(i))
             };
             if let Some((role, routed)) = waiting {
-                return self.open(role, routed).await;
+                return self.open(role, routed, keep).await;
             }
             arrived.await;
         }
@@ -368,6 +385,7 @@ impl ResumeListener {
         &self,
         role: String,
         routed: RoutedLink,
+        keep: Option<Arc<dyn Send + Sync>>,
     ) -> Result<ResumableSession, ResumeError> {
         let mut config = self.config.clone();
         config.peer_role = role.clone();
@@ -386,9 +404,51 @@ impl ResumeListener {
         };
         let source = Source::Routed {
             links: rx,
-            _registration: Box::new(registration),
+            _registration: Box::new((registration, keep)),
         };
         ResumableSession::start(source, config, Some(routed), Some(incarnation)).await
+    }
+
+    /// No `accept` will come any more (a mesh's wiring is over): the first
+    /// links that wait are refused, and so is every later one for a peer
+    /// role that has no live session, with
+    /// [`RejectReason::UnknownSession`], rather than held for an `accept`
+    /// that never comes. Reconnections still go to their sessions.
+    pub(crate) fn stop_accepting(&self) {
+        let waiting: Vec<(String, RoutedLink)> = {
+            let mut fresh = locked(&self.router.fresh);
+            self.router.closed.store(true, Ordering::SeqCst);
+            fresh.drain(..).collect()
+        };
+        for (role, routed) in waiting {
+            // A first link that arrived while its role's session was being
+            // opened (between `accept` taking the first and registering
+            // it) belongs to that session, as a later one would.
+            let live = locked(&self.router.sessions)
+                .values()
+                .find(|e| e.peer_role == role)
+                .map(|e| e.links.clone());
+            match live {
+                Some(links) => {
+                    if let Err(e) = links.try_send(routed) {
+                        tracing::debug!(%role, "session busy or gone; the reconnection is dropped: {e}");
+                    }
+                }
+                None => {
+                    tokio::spawn(reject(
+                        routed.link,
+                        RejectReason::UnknownSession,
+                        no_new_session(&role),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The last connection refused before its resume greeting, if one
+    /// was since the last call.
+    pub(crate) fn take_refused(&self) -> Option<TransportError> {
+        locked(&self.router.last_refused).take()
     }
 
     /// How many sessions this listener routes reconnections to now.
@@ -425,7 +485,10 @@ async fn route_all(
             Ok((role, link)) => {
                 tokio::spawn(route(router.clone(), role, link, timeout));
             }
-            Err(e) => tracing::debug!(error = %e, "connection refused before the resume greeting"),
+            Err(e) => {
+                tracing::debug!(error = %e, "connection refused before the resume greeting");
+                *locked(&router.last_refused) = Some(e);
+            }
         }
     }
 }
@@ -492,6 +555,15 @@ async fn route(
         }
         None => {
             let mut fresh = locked(&router.fresh);
+            if router.closed.load(Ordering::SeqCst) {
+                drop(fresh);
+                return reject(
+                    routed.link,
+                    RejectReason::UnknownSession,
+                    no_new_session(&role),
+                )
+                .await;
+            }
             if fresh.len() >= MAX_WAITING {
                 drop(fresh);
                 tracing::debug!(%role, "too many sessions wait for accept; refused");
@@ -504,11 +576,99 @@ async fn route(
     }
 }
 
-async fn reject(mut link: RumpsteakSession, reason: RejectReason, text: &str) {
+/// Why a first link is refused once no `accept` comes any more.
+fn no_new_session(role: &str) -> String {
+    format!(
+        "no new session with `{}` starts here: the one there was is over",
+        escaped(role)
+    )
+}
+
+async fn reject(mut link: RumpsteakSession, reason: RejectReason, text: impl AsRef<str>) {
+    let text = text.as_ref();
     tracing::debug!(%reason, text = %escaped(text), "connection refused at the resume greeting");
     let _ = tokio::time::timeout(
         std::time::Duration::from_secs(1),
         link.send_frame(frame::encode_reject(reason, text)),
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Hello;
+    use rumpsteak_aura_transport::SimpleChannel;
+
+    /// A listener no connection ever comes to.
+    struct Silent;
+
+    impl AcceptLinks for Silent {
+        fn accept_link<'a>(&'a self, _roles: &'a [&'a str]) -> AcceptFuture<'a> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    /// A routed first link from `role`, and the peer's end of it.
+    fn first_link(role: &str) -> (RoutedLink, RumpsteakSession) {
+        let (ours, theirs) = SimpleChannel::pair();
+        let hello = Hello {
+            session: "s".into(),
+            from: role.into(),
+            to: "A".into(),
+            incarnation: 7,
+            peer_incarnation: 0,
+            received: 0,
+        };
+        (
+            RoutedLink {
+                link: ours.into(),
+                hello,
+            },
+            theirs.into(),
+        )
+    }
+
+    #[tokio::test]
+    async fn stop_accepting_refuses_the_waiting_links_of_roles_without_a_session() {
+        let listener = ResumeListener::new(Silent, ResumeConfig::new("s", "A", ""), &["B", "C"]);
+        // B's session is live (registered as `open` does); a first link of
+        // B waits in the queue, as one does that arrived while that session
+        // was being opened; so does one of C, which has no session.
+        let (to_b, mut b_links) = mpsc::channel(4);
+        locked(&listener.router.sessions).insert(
+            1,
+            Entry {
+                peer_role: "B".into(),
+                links: to_b,
+            },
+        );
+        let (b_link, _b_peer) = first_link("B");
+        let (c_link, mut c_peer) = first_link("C");
+        locked(&listener.router.fresh).extend([("B".into(), b_link), ("C".into(), c_link)]);
+
+        listener.stop_accepting();
+        assert!(locked(&listener.router.fresh).is_empty());
+        // B's link went to B's session, not refused.
+        let routed = b_links
+            .try_recv()
+            .expect("B's link is routed to its session");
+        assert_eq!(routed.hello.from, "B");
+        // C's peer reads the refusal (bounded against a hang: the reject is
+        // sent by a task of its own).
+        let f = tokio::time::timeout(std::time::Duration::from_secs(60), c_peer.recv_frame())
+            .await
+            .expect("the refusal comes")
+            .expect("a frame");
+        assert!(
+            matches!(
+                frame::decode(&f),
+                Ok(LinkFrame::Reject {
+                    reason: RejectReason::UnknownSession,
+                    ..
+                })
+            ),
+            "{f:?}"
+        );
+    }
 }

@@ -1,87 +1,29 @@
 //! A three-role protocol over resumable TCP sessions, every pair of roles
 //! through its own proxy that cuts the connection at seeded random byte
-//! offsets. The pairs are wired as `Mesh` wires them (the earlier role in
-//! the table dials, the later listens; one listener per role serves all
-//! its peers), with `TcpRedial` and `ResumeListener` in place of the plain
-//! sessions: `Mesh` itself has no resume policy yet. Every message arrives
-//! exactly once and in order, and every role completes.
+//! offsets. The pairs are wired by hand from `TcpRedial` and
+//! `ResumeListener` (one listener per role serves all its peers), the
+//! parts `ResumeMesh` is made of; `mesh_cuts.rs` runs the same protocol
+//! wired by `ResumeMesh`. Every message arrives exactly once and in
+//! order, and every role completes.
 
 mod common;
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::proxy::proxy;
 use common::{Rng, msg, num};
 use rumpsteak_aura_net::tcp::{SessionListener, TcpOptions};
 use rumpsteak_aura_resume::{
     ResumableSession, ResumeConfig, ResumeHandle, ResumeListener, TcpRedial,
 };
 use rumpsteak_aura_transport::RumpsteakSession;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
 /// A generous bound that only a hang reaches (the run takes about a second).
 const HANG: Duration = Duration::from_secs(120);
 
 const ROLES: [&str; 3] = ["Buyer", "Seller", "Coordinator"];
-
-/// Forwards connections to `upstream`, cutting the n-th after the n-th
-/// budget of bytes.
-async fn proxy(upstream: SocketAddr, budgets: Vec<usize>) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let cuts = Arc::new(AtomicUsize::new(0));
-    let budgets = Arc::new(Mutex::new(VecDeque::from(budgets)));
-    let counted = cuts.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(server) = TcpStream::connect(upstream).await else {
-                continue;
-            };
-            // As the sessions' own sockets: no Nagle delay on small frames.
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
-            let budget = budgets.lock().unwrap().pop_front();
-            tokio::spawn(pump(client, server, budget, counted.clone()));
-        }
-    });
-    (addr, cuts)
-}
-
-async fn pump(
-    mut a: TcpStream,
-    mut b: TcpStream,
-    mut budget: Option<usize>,
-    cuts: Arc<AtomicUsize>,
-) {
-    let (mut from_a, mut from_b) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
-    loop {
-        let (a_to_b, n) = tokio::select! {
-            r = a.read(&mut from_a) => match r { Ok(0) | Err(_) => return, Ok(n) => (true, n) },
-            r = b.read(&mut from_b) => match r { Ok(0) | Err(_) => return, Ok(n) => (false, n) },
-        };
-        let (to, chunk) = if a_to_b {
-            (&mut b, &from_a[..n])
-        } else {
-            (&mut a, &from_b[..n])
-        };
-        if let Some(left) = budget {
-            if n >= left {
-                let _ = to.write_all(&chunk[..left]).await;
-                cuts.fetch_add(1, Ordering::SeqCst);
-                return;
-            }
-            budget = Some(left - n);
-        }
-        if to.write_all(chunk).await.is_err() {
-            return;
-        }
-    }
-}
 
 fn settings(config: ResumeConfig) -> ResumeConfig {
     config
@@ -217,6 +159,6 @@ async fn a_three_role_ring_survives_cuts_on_every_pair() {
         }
     }
     for cuts in &proxies {
-        assert_eq!(cuts.load(Ordering::SeqCst), 15, "every cut happened");
+        assert_eq!(cuts.cuts(), 15, "every cut happened");
     }
 }

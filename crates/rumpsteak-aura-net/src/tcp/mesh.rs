@@ -748,6 +748,22 @@ impl<R> Mesh<R> {
     pub fn deadline(&self) -> Duration {
         self.deadline
     }
+
+    /// The dial retry backoff: the first wait and the longest.
+    pub fn retry_backoff(&self) -> (Duration, Duration) {
+        (self.retry_initial, self.retry_max)
+    }
+
+    /// The resolver of the table's host names.
+    pub fn resolver(&self) -> Arc<dyn Resolve> {
+        Arc::clone(&self.resolver)
+    }
+
+    /// The name of `role` in the handshake and in errors: its `Debug` form,
+    /// or what [`with_role_names`](Mesh::with_role_names) says.
+    pub fn role_name(&self, role: &R) -> String {
+        (self.names)(role)
+    }
 }
 
 impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
@@ -1292,6 +1308,19 @@ mod tests {
         assert!(mesh.listens(&R::A));
         assert!(mesh.listens(&R::B));
         assert!(!mesh.listens(&R::C));
+    }
+
+    #[test]
+    fn accessors_give_what_the_builders_set() {
+        let mesh = Mesh::new([(R::A, addr()), (R::B, addr())])
+            .with_retry_backoff(Duration::from_millis(7), Duration::from_millis(70))
+            .with_role_names(|r| format!("role-{r:?}"));
+        assert_eq!(
+            mesh.retry_backoff(),
+            (Duration::from_millis(7), Duration::from_millis(70))
+        );
+        assert_eq!(mesh.role_name(&R::B), "role-B");
+        assert!(format!("{:?}", mesh.resolver()).contains("SystemResolver"));
     }
 
     #[tokio::test]

@@ -2,6 +2,8 @@
 //! a chosen number of frames, or after a seeded random number of frames.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};

@@ -1,5 +1,9 @@
 use std::time::Duration;
 
+/// The shortest wait between two failed attempts at a link that
+/// [`ResumeConfig::with_backoff`] accepts.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(1);
+
 /// What a send does when the replay buffer is full while the link is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -130,9 +134,23 @@ impl ResumeConfig {
     }
 
     /// The wait between failed attempts, doubling from `initial` to `max`.
+    ///
+    /// `initial` is at least [`MIN_BACKOFF`] (a zero wait would stay zero
+    /// when doubled, and the attempts would follow each other with no pause
+    /// until the deadline), and `max` at least `initial`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rumpsteak_aura_resume::{MIN_BACKOFF, ResumeConfig};
+    ///
+    /// let config = ResumeConfig::new("s", "A", "B").with_backoff(Duration::ZERO, Duration::ZERO);
+    /// assert_eq!(config.backoff(), (MIN_BACKOFF, MIN_BACKOFF));
+    /// ```
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.backoff_initial = initial;
-        self.backoff_max = max.max(initial);
+        self.backoff_initial = initial.max(MIN_BACKOFF);
+        self.backoff_max = max.max(self.backoff_initial);
         self
     }
 

@@ -10,7 +10,9 @@ use rumpsteak_aura_transport::RumpsteakSession;
 use rumpsteak_aura_transport::wire::RawLabel;
 
 use crate::labels::SessionLabels;
-use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name};
+use crate::metadata::{
+    LastKind, LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name,
+};
 
 /// One role's state: a session per peer, the metadata of each, and optionally
 /// a protocol monitor.
@@ -27,24 +29,25 @@ use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_typ
 /// [`close_all_channels`](RumpsteakEndpoint::close_all_channels) does.
 ///
 /// [`RumpsteakHandler`]: crate::RumpsteakHandler
-// The fields every operation reads come first, in one cache line.
-#[repr(C)]
+// The fields every operation reads and writes come first and fill the
+// first cache line: the peers, the monitor and the traffic total.
+#[repr(C, align(64))]
 pub struct RumpsteakEndpoint<R> {
     peers: Vec<Peer<R>>,
     /// The protocol monitor, with the transitions it handed out.
     monitor: Option<Box<Monitored<dyn ProtocolMonitor>>>,
+    /// The frames and bytes of every peer together, so that a layer can
+    /// read what an operation moved without finding its peer.
+    total: Traffic,
     /// Each peer's position in `peers`, once there are more than
     /// [`LINEAR_PEERS`]. Peers are never removed, so positions stay valid.
     #[expect(
         clippy::box_collection,
         reason = "boxed, the index takes 8 bytes instead of 48 in every endpoint, \
                   most of which never have one: the endpoint stays 192 bytes, \
-                  three cache lines, with what every operation reads in the first"
+                  three cache lines, with what every operation touches in the first"
     )]
     index: Option<Box<HashMap<R, usize>>>,
-    /// The frames and bytes of every peer together, so that a layer can
-    /// read what an operation moved without finding its peer.
-    total: Traffic,
     /// How many peers have an open session: kept up to date when a session
     /// is registered or closed, so that counting costs nothing.
     open: u32,
@@ -185,19 +188,30 @@ impl TypeNameCache {
     }
 }
 
-/// The fields an operation touches come first and the struct is aligned to
-/// a cache line, so that an operation reads and writes three lines of it:
-/// with many sessions, the lines touched are what an operation costs
-/// (`op_cost handler_sessions` under callgrind's cache simulation).
+/// A peer's slot, aligned to a cache line and laid out so that an
+/// operation reads and writes two lines of it, whatever the transport: the
+/// session fills the first (64 bytes for the in-memory channel), and the
+/// second holds everything else an operation touches (for a role of up to
+/// four bytes). What only a reader of the metadata or an offer of a new
+/// label needs comes after. With many sessions, the lines an operation
+/// touches are what it costs (`op_cost handler_sessions` under callgrind's
+/// cache simulation).
 #[repr(C, align(64))]
 pub(crate) struct Peer<R> {
+    session: Option<RumpsteakSession>,
     pub(crate) role: R,
     closed_by_peer: bool,
-    session: Option<RumpsteakSession>,
-    operation_count: usize,
+    /// The last operation, as its kind and its text (see [`LastKind`]).
+    last_kind: LastKind,
+    /// Whether `meta` may hold a rendering, which a change must drop: so
+    /// that an operation reads `meta`, which is out of this line, only
+    /// after someone read the metadata.
+    shown: Cell<bool>,
+    last_text: &'static str,
     /// The size of the last frame sent, used as the next send buffer's size.
     pub(crate) send_hint: usize,
-    last: LastOp,
+    /// Also the operation count: every operation that succeeds moves one
+    /// frame.
     traffic: Traffic,
     meta: MetadataCache,
     /// The peer's `Debug` form, computed once, for errors, logs and monitors.
@@ -226,6 +240,31 @@ impl<R> Peer<R> {
             Some(s) => s,
             // `open_index` only hands out peers whose session is present.
             None => unreachable!("invariant: an operation reached a closed session"),
+        }
+    }
+
+    fn last(&self) -> LastOp {
+        LastOp::join(self.last_kind, self.last_text)
+    }
+
+    #[inline]
+    fn set_last(&mut self, last: LastOp) {
+        (self.last_kind, self.last_text) = last.split();
+    }
+
+    /// How many operations with this peer succeeded: each moved one frame.
+    fn operation_count(&self) -> usize {
+        let t = &self.traffic;
+        // More frames than a `usize` counts cannot have been moved.
+        usize::try_from(t.frames_sent + t.frames_received).unwrap_or(usize::MAX)
+    }
+
+    /// Drops the rendered metadata, if it was rendered since the last
+    /// change; otherwise nothing out of the slot's first two lines is read.
+    #[inline]
+    fn invalidate(&mut self) {
+        if self.shown.replace(false) {
+            self.meta.invalidate();
         }
     }
 
@@ -301,8 +340,9 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             name: format!("{peer:?}"),
             role: peer,
             session: Some(session),
-            operation_count: 0,
-            last: LastOp::Registered,
+            last_kind: LastKind::Registered,
+            last_text: "",
+            shown: Cell::new(false),
             closed_by_peer: false,
             send_hint: 0,
             labels: SessionLabels::default(),
@@ -422,7 +462,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         let mut closed = 0;
         for p in self.peers.iter_mut().filter(|p| peers.contains(&p.role)) {
             if close(p) {
-                p.last = LastOp::Abandoned;
+                p.set_last(LastOp::Abandoned);
                 closed += 1;
                 self.open -= 1;
             }
@@ -556,26 +596,27 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     }
 
     fn render<'a>(&'a self, p: &'a Peer<R>) -> &'a SessionMetadata {
+        p.shown.set(true);
         p.meta.get_or_render(|out| {
-            p.last.write(&p.name, out);
+            p.last().write(&p.name, out);
             let closed = p.session.is_none() || p.closed_by_peer;
-            let abandoned = p.last == LastOp::Abandoned;
+            let abandoned = p.last_kind == LastKind::Abandoned;
             match self.monitor.as_deref() {
                 Some(m) => {
                     m.described.set(true);
                     let m = &m.monitor;
                     out.push_str(" | ");
                     m.describe(out);
-                    (closed || m.is_complete(), p.operation_count, abandoned)
+                    (closed || m.is_complete(), p.operation_count(), abandoned)
                 }
-                None => (closed, p.operation_count, abandoned),
+                None => (closed, p.operation_count(), abandoned),
             }
         })
     }
 
     fn invalidate_all(&mut self) {
         for p in &mut self.peers {
-            p.meta.invalidate();
+            p.invalidate();
         }
     }
 
@@ -641,19 +682,18 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             }
         }
         let p = &mut self.peers[i];
-        p.operation_count += 1;
         p.traffic.count(last, bytes);
         self.total.count(last, bytes);
-        p.last = last;
-        p.meta.invalidate();
+        p.set_last(last);
+        p.invalidate();
     }
 
     /// Records that the peer closed its side.
     pub(crate) fn peer_closed(&mut self, i: usize) {
         let p = &mut self.peers[i];
         p.closed_by_peer = true;
-        p.last = LastOp::ClosedByPeer;
-        p.meta.invalidate();
+        p.set_last(LastOp::ClosedByPeer);
+        p.invalidate();
     }
 
     /// Emits the debug event of a completed operation. Without a subscriber
@@ -778,8 +818,8 @@ fn close<R>(p: &mut Peer<R>) -> bool {
     match p.session.take() {
         Some(mut session) => {
             session.close();
-            p.last = LastOp::Closed;
-            p.meta.invalidate();
+            p.set_last(LastOp::Closed);
+            p.invalidate();
             true
         }
         None => false,
@@ -857,6 +897,24 @@ mod tests {
         assert_eq!(ep.close_all_channels(), 1);
         check(&ep, 0);
         assert!(ep.is_all_closed());
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_operation_touches_one_line_of_the_endpoint_and_two_of_a_peer() {
+        use std::mem::{offset_of, size_of};
+        // The in-memory session fills the peer's first line, the rest of
+        // what an operation touches its second, the cold part follows.
+        assert_eq!(size_of::<Option<RumpsteakSession>>(), 64);
+        assert_eq!(offset_of!(Peer<Id>, session), 0);
+        assert_eq!(offset_of!(Peer<Id>, role), 64);
+        assert_eq!(offset_of!(Peer<Id>, traffic) + size_of::<Traffic>(), 128);
+        assert_eq!(offset_of!(Peer<Id>, meta), 128);
+        assert_eq!(std::mem::align_of::<Peer<Id>>(), 64);
+        // The endpoint's peers, monitor and total fill its first line.
+        type Ep = RumpsteakEndpoint<Id>;
+        assert_eq!(std::mem::align_of::<Ep>(), 64);
+        assert_eq!(offset_of!(Ep, total) + size_of::<Traffic>(), 64);
     }
 
     /// Alternates `send Ping to Id(1)` (state 0) and `recv Ping from Id(1)`

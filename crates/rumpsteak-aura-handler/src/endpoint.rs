@@ -65,8 +65,9 @@ const LINEAR_PEERS: usize = 16;
 /// [`position`](ProtocolMonitor::position), the transitions it allowed
 /// lately, so that a step taken again at the same position (each round of
 /// a loop) is not checked again by name.
+// What every step reads comes first.
+#[repr(C)]
 struct Monitored<M: ?Sized> {
-    memo: StepMemo,
     /// The monitor's position, for a monitor that tells it: read when it
     /// is attached, then the state of each transition applied.
     at: Option<usize>,
@@ -74,38 +75,32 @@ struct Monitored<M: ?Sized> {
     /// position in it) since the last step: only then does a step need to
     /// invalidate every peer's.
     described: Cell<bool>,
+    memo: StepMemo,
     monitor: M,
 }
 
-/// How many allowed steps [`StepMemo`] remembers.
-const MEMO_SLOTS: usize = 8;
+/// How many allowed steps [`StepMemo`] can hold: a power of two.
+const MEMO_SLOTS: usize = 16;
 
 /// The transitions of recently allowed steps, keyed without text: the
 /// monitor's position, the peer's place, the kind of step and the address
-/// and length of its `'static` type name or label. A full memo forgets its
-/// oldest entry.
+/// and length of its `'static` type name or label.
 ///
-/// Steps are remembered in the order they were first taken, which in a
-/// loop is the order they come round again, so the entry after the last
-/// one found is tried first: in a steady loop every lookup is one compare.
+/// A small hash table: a key hashes to one slot and may also sit in the
+/// slot after it, so a lookup compares at most two entries whatever the
+/// order in which steps come (a choice's branches, taken in any order, are
+/// found first time). A step whose two slots are taken replaces the entry
+/// in its first.
 struct StepMemo {
     entries: [(StepKey, Transition); MEMO_SLOTS],
-    /// Entries in use: the first `len`.
-    len: usize,
-    /// Where the next entry goes once the memo is full.
-    next: usize,
-    /// The entry after the one found last.
-    guess: usize,
 }
 
 impl Default for StepMemo {
     fn default() -> Self {
+        // No step has text at address 0, so an unused entry never matches.
         let unused = (StepKey::default(), Transition::new(0));
         StepMemo {
             entries: [unused; MEMO_SLOTS],
-            len: 0,
-            next: 0,
-            guess: 0,
         }
     }
 }
@@ -121,32 +116,40 @@ struct StepKey {
     position: usize,
 }
 
+impl StepKey {
+    /// The key's first slot: the fields mixed, then the top bits of a
+    /// multiplication by an odd constant (2^64 / φ), which depend on all of
+    /// them.
+    #[inline]
+    fn slot(&self) -> usize {
+        let mixed = self.text.0 ^ self.position.wrapping_mul(0x9E37_79B9) ^ self.peer_kind;
+        let spread = (mixed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (spread >> (64 - MEMO_SLOTS.trailing_zeros())) as usize
+    }
+}
+
 impl StepMemo {
     #[inline]
-    fn get(&mut self, key: &StepKey) -> Option<Transition> {
-        let guess = self.guess;
-        let found = if guess < self.len && self.entries[guess].0 == *key {
-            guess
-        } else {
-            self.entries[..self.len]
-                .iter()
-                .position(|(k, _)| k == key)?
-        };
-        self.guess = if found + 1 == self.len { 0 } else { found + 1 };
-        Some(self.entries[found].1)
+    fn get(&self, key: &StepKey) -> Option<Transition> {
+        let at = key.slot();
+        let first = &self.entries[at];
+        if first.0 == *key {
+            return Some(first.1);
+        }
+        let second = &self.entries[(at + 1) % MEMO_SLOTS];
+        (second.0 == *key).then_some(second.1)
     }
 
     fn put(&mut self, key: StepKey, to: Transition) {
-        let at = if self.len < MEMO_SLOTS {
-            self.len += 1;
-            self.len - 1
+        let at = key.slot();
+        let next = (at + 1) % MEMO_SLOTS;
+        let free = |e: &(StepKey, Transition)| e.0.text.0 == 0;
+        let slot = if !free(&self.entries[at]) && free(&self.entries[next]) {
+            next
         } else {
-            let at = self.next;
-            self.next = (at + 1) % MEMO_SLOTS;
             at
         };
-        self.entries[at] = (key, to);
-        self.guess = (at + 1) % self.len;
+        self.entries[slot] = (key, to);
     }
 }
 

@@ -29,16 +29,18 @@ use crate::metadata::{
 /// [`close_all_channels`](RumpsteakEndpoint::close_all_channels) does.
 ///
 /// [`RumpsteakHandler`]: crate::RumpsteakHandler
-// The fields every operation reads and writes come first and fill the
-// first cache line: the peers, the monitor and the traffic total.
+// The fields every operation reads and writes come first, in the first
+// cache line: the traffic total, the peers and the monitor's data pointer
+// (the first word of the box, the one tested; its vtable, read only by a
+// monitored step, is in the next line).
 #[repr(C, align(64))]
 pub struct RumpsteakEndpoint<R> {
-    peers: Vec<Peer<R>>,
-    /// The protocol monitor, with the transitions it handed out.
-    monitor: Option<Box<Monitored<dyn ProtocolMonitor>>>,
     /// The frames and bytes of every peer together, so that a layer can
     /// read what an operation moved without finding its peer.
     total: Traffic,
+    peers: Vec<Peer<R>>,
+    /// The protocol monitor, with the transitions it handed out.
+    monitor: Option<Box<Monitored<dyn ProtocolMonitor>>>,
     /// Each peer's position in `peers`, once there are more than
     /// [`LINEAR_PEERS`]. Peers are never removed, so positions stay valid.
     #[expect(
@@ -914,10 +916,13 @@ mod tests {
         assert_eq!(offset_of!(Peer<Id>, traffic) + size_of::<Traffic>(), 128);
         assert_eq!(offset_of!(Peer<Id>, meta), 128);
         assert_eq!(std::mem::align_of::<Peer<Id>>(), 64);
-        // The endpoint's peers, monitor and total fill its first line.
+        // The endpoint's total, peers and the monitor's data pointer are in
+        // its first line.
         type Ep = RumpsteakEndpoint<Id>;
         assert_eq!(std::mem::align_of::<Ep>(), 64);
-        assert_eq!(offset_of!(Ep, total) + size_of::<Traffic>(), 64);
+        assert_eq!(offset_of!(Ep, total), 0);
+        assert_eq!(offset_of!(Ep, peers) + size_of::<Vec<Peer<Id>>>(), 56);
+        assert_eq!(offset_of!(Ep, monitor), 56);
     }
 
     /// Alternates `send Ping to Id(1)` (state 0) and `recv Ping from Id(1)`
@@ -1024,6 +1029,111 @@ mod tests {
         // steps once each, the two refused ones every round.
         assert_eq!(checks_asked(false), 40);
         assert_eq!(checks_asked(true), 2 + 20);
+    }
+
+    /// State 0: an offer from Id(1) of `accept` (to 1) or `reject` (to
+    /// 2); states 1 and 2: `send u8 to Id(1)`, back to 0. Counts checks.
+    #[derive(Debug)]
+    struct Branching {
+        at: usize,
+        checks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl ProtocolMonitor for Branching {
+        fn check(&self, step: &Step<'_>) -> Result<Transition, Violation> {
+            self.checks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let to = match (self.at, step) {
+                (0, Step::Offer { from: "Id(1)", label }) => match label {
+                    None => Some(0),
+                    Some("accept") => Some(1),
+                    Some("reject") => Some(2),
+                    Some(_) => None,
+                },
+                (1 | 2, Step::Send { to: "Id(1)", message: "u8" }) => Some(0),
+                _ => None,
+            };
+            to.map(Transition::new).ok_or_else(|| Violation::OutOfProtocol {
+                expected: format!("state {}", self.at),
+                attempted: step.to_string(),
+            })
+        }
+        fn advance(&mut self, to: Transition) {
+            self.at = to.state();
+        }
+        fn position(&self) -> Option<usize> {
+            Some(self.at)
+        }
+        fn is_complete(&self) -> bool {
+            false
+        }
+        fn involves(&self, peer: &str) -> bool {
+            peer == "Id(1)"
+        }
+        fn describe(&self, _: &mut String) {}
+    }
+
+    #[test]
+    fn a_choice_s_branches_are_checked_once_each_in_any_order() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let checks = std::sync::Arc::new(AtomicUsize::new(0));
+        let (near, _far) = SimpleChannel::pair();
+        let mut ep = RumpsteakEndpoint::new(Id(0)).with_protocol(Branching {
+            at: 0,
+            checks: checks.clone(),
+        });
+        ep.register_channel(Id(1), near);
+        // accept, reject, reject, accept, ...: each branch right after
+        // either one.
+        for round in 0..12 {
+            let (label, state) = if (round / 2) % 2 == round % 2 {
+                ("accept", 1)
+            } else {
+                ("reject", 2)
+            };
+            let (i, _) = ep.begin(&Id(1), Operation::Offer, Act::Offer(None)).unwrap();
+            let to = ep.check(i, Operation::Offer, Act::Offered(label)).unwrap();
+            assert_eq!(to, Some(Transition::new(state)), "round {round}");
+            ep.finish(i, LastOp::Offered(label), 3, to);
+            let (i, to) = ep.begin(&Id(1), Operation::Send, Act::Send("u8")).unwrap();
+            assert_eq!(to, Some(Transition::new(0)), "round {round}");
+            ep.finish(i, LastOp::Sent("u8"), 3, to);
+        }
+        // The offer before its label, each label and the send after each:
+        // five steps, each checked by name once.
+        assert_eq!(checks.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn the_memo_never_answers_for_another_step() {
+        let mut memo = StepMemo::default();
+        let texts: Vec<&'static str> = (0..40)
+            .map(|n| &*Box::leak(format!("text{n}").into_boxed_str()))
+            .collect();
+        let key = |n: usize| StepKey {
+            text: (texts[n % 40].as_ptr() as usize, texts[n % 40].len()),
+            peer_kind: (n % 3) * 8 + 1,
+            position: n / 7,
+        };
+        // More keys than slots: some are forgotten, none is mistaken.
+        for n in 0..120 {
+            memo.put(key(n), Transition::new(n));
+            assert_eq!(memo.get(&key(n)), Some(Transition::new(n)));
+        }
+        let mut kept = 0;
+        for n in 0..120 {
+            if let Some(to) = memo.get(&key(n)) {
+                assert_eq!(to, Transition::new(n));
+                kept += 1;
+            }
+        }
+        assert!((1..=MEMO_SLOTS).contains(&kept), "{kept}");
+        // Never a hit for a key that was not put.
+        let other = StepKey {
+            position: 1_000,
+            ..key(0)
+        };
+        assert_eq!(memo.get(&other), None);
     }
 
     #[test]

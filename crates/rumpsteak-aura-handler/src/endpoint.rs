@@ -10,9 +10,7 @@ use rumpsteak_aura_transport::RumpsteakSession;
 use rumpsteak_aura_transport::wire::RawLabel;
 
 use crate::labels::SessionLabels;
-use crate::metadata::{
-    LastKind, LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name,
-};
+use crate::metadata::{LastKind, LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name};
 
 /// One role's state: a session per peer, the metadata of each, and optionally
 /// a protocol monitor.
@@ -1044,19 +1042,32 @@ mod tests {
             self.checks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let to = match (self.at, step) {
-                (0, Step::Offer { from: "Id(1)", label }) => match label {
+                (
+                    0,
+                    Step::Offer {
+                        from: "Id(1)",
+                        label,
+                    },
+                ) => match label {
                     None => Some(0),
                     Some("accept") => Some(1),
                     Some("reject") => Some(2),
                     Some(_) => None,
                 },
-                (1 | 2, Step::Send { to: "Id(1)", message: "u8" }) => Some(0),
+                (
+                    1 | 2,
+                    Step::Send {
+                        to: "Id(1)",
+                        message: "u8",
+                    },
+                ) => Some(0),
                 _ => None,
             };
-            to.map(Transition::new).ok_or_else(|| Violation::OutOfProtocol {
-                expected: format!("state {}", self.at),
-                attempted: step.to_string(),
-            })
+            to.map(Transition::new)
+                .ok_or_else(|| Violation::OutOfProtocol {
+                    expected: format!("state {}", self.at),
+                    attempted: step.to_string(),
+                })
         }
         fn advance(&mut self, to: Transition) {
             self.at = to.state();
@@ -1091,7 +1102,9 @@ mod tests {
             } else {
                 ("reject", 2)
             };
-            let (i, _) = ep.begin(&Id(1), Operation::Offer, Act::Offer(None)).unwrap();
+            let (i, _) = ep
+                .begin(&Id(1), Operation::Offer, Act::Offer(None))
+                .unwrap();
             let to = ep.check(i, Operation::Offer, Act::Offered(label)).unwrap();
             assert_eq!(to, Some(Transition::new(state)), "round {round}");
             ep.finish(i, LastOp::Offered(label), 3, to);

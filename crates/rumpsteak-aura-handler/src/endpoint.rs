@@ -921,6 +921,9 @@ mod tests {
         assert_eq!(offset_of!(Ep, total), 0);
         assert_eq!(offset_of!(Ep, peers) + size_of::<Vec<Peer<Id>>>(), 56);
         assert_eq!(offset_of!(Ep, monitor), 56);
+        // A monitored endpoint's memo: 16 entries of 40 bytes, in the
+        // monitor's allocation.
+        assert_eq!(size_of::<StepMemo>(), 640);
     }
 
     /// Alternates `send Ping to Id(1)` (state 0) and `recv Ping from Id(1)`

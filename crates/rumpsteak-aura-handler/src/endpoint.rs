@@ -358,6 +358,13 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
                 if self.peers[i].session.is_none() {
                     self.open += 1;
                 }
+                // The memo knows a peer by its place, the monitor by its
+                // name: a role equal to the old one may have another name.
+                if let Some(m) = &mut self.monitor
+                    && self.peers[i].name != fresh.name
+                {
+                    m.memo = StepMemo::default();
+                }
                 self.peers[i] = fresh;
             }
             None => {
@@ -845,6 +852,9 @@ impl<R: Debug> Debug for RumpsteakEndpoint<R> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod adversarial_tests;
 
 #[cfg(test)]
 mod tests {

@@ -86,11 +86,14 @@ const MEMO_SLOTS: usize = 16;
 /// monitor's position, the peer's place, the kind of step and the address
 /// and length of its `'static` type name or label.
 ///
-/// A small hash table: a key hashes to one slot and may also sit in the
-/// slot after it, so a lookup compares at most two entries whatever the
-/// order in which steps come (a choice's branches, taken in any order, are
-/// found first time). A step whose two slots are taken replaces the entry
-/// in its first.
+/// A small hash table: a key hashes to one slot and goes there, or to the
+/// slot after it, or, when both are taken, to any free slot. The inlined
+/// lookup compares the key's two slots; only when both differ does the
+/// out-of-line check scan the other entries before asking the monitor.
+/// So up to [`MEMO_SLOTS`] steps are all remembered, whatever their hashes
+/// and whatever order they come in, and steps in their own slots (the
+/// usual case) are found with one or two compares. A step put into a full
+/// memo replaces the entry in its first slot.
 struct StepMemo {
     entries: [(StepKey, Transition); MEMO_SLOTS],
 }
@@ -129,8 +132,9 @@ impl StepKey {
 }
 
 impl StepMemo {
+    /// The key in its two slots, where it usually is: the inlined lookup.
     #[inline]
-    fn get(&self, key: &StepKey) -> Option<Transition> {
+    fn near(&self, key: &StepKey) -> Option<Transition> {
         let at = key.slot();
         let first = &self.entries[at];
         if first.0 == *key {
@@ -140,15 +144,28 @@ impl StepMemo {
         (second.0 == *key).then_some(second.1)
     }
 
+    /// The key in any slot: for a key that `near` did not find in its two.
+    fn scan(&self, key: &StepKey) -> Option<Transition> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|&(_, to)| to)
+    }
+
+    /// The key wherever it is.
+    #[cfg(test)]
+    fn get(&self, key: &StepKey) -> Option<Transition> {
+        self.near(key).or_else(|| self.scan(key))
+    }
+
     fn put(&mut self, key: StepKey, to: Transition) {
         let at = key.slot();
-        let next = (at + 1) % MEMO_SLOTS;
-        let free = |e: &(StepKey, Transition)| e.0.text.0 == 0;
-        let slot = if !free(&self.entries[at]) && free(&self.entries[next]) {
-            next
-        } else {
-            at
-        };
+        let free = |i: &usize| self.entries[*i].0.text.0 == 0;
+        // Its own slot, the next, then any free one from there on.
+        let slot = (0..MEMO_SLOTS)
+            .map(|d| (at + d) % MEMO_SLOTS)
+            .find(free)
+            .unwrap_or(at);
         self.entries[slot] = (key, to);
     }
 }
@@ -670,7 +687,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         };
         let key = m.at.and_then(|at| act.key(at, i));
         if let Some(key) = &key
-            && let Some(to) = m.memo.get(key)
+            && let Some(to) = m.memo.near(key)
         {
             return Ok(Some(to));
         }
@@ -746,6 +763,10 @@ fn check_with<R>(
     op: Operation,
     act: Act<'_>,
 ) -> Result<Transition, ChoreographyError> {
+    // A step whose two slots hold others may sit in another.
+    if let Some(to) = key.as_ref().and_then(|k| m.memo.scan(k)) {
+        return Ok(to);
+    }
     let to = m
         .monitor
         .check(&act.step(&peer.name, names))

@@ -248,6 +248,10 @@ fn the_memo_holds_only_what_was_put_last_under_each_key() {
         // was missed, so what the memo answers must be its last value.
         let k = key(&texts, rng.below(400));
         let id = (k.text, k.peer_kind, k.position);
+        // The inlined lookup finds a part of what the full one does.
+        if let Some(to) = memo.near(&k) {
+            assert_eq!(memo.get(&k), Some(to));
+        }
         match memo.get(&k) {
             Some(to) => {
                 hits += 1;
@@ -503,4 +507,63 @@ fn metadata_read_after_any_change_is_fresh() {
         metadata_stays_fresh(false, seed);
         metadata_stays_fresh(true, seed);
     }
+}
+
+/// Allows a choice of any label, in its one state; counts its checks.
+#[derive(Debug)]
+struct AnyChoice(Arc<AtomicUsize>);
+
+impl ProtocolMonitor for AnyChoice {
+    fn check(&self, step: &Step<'_>) -> Result<Transition, Violation> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        match step {
+            Step::Choose { .. } => Ok(Transition::new(0)),
+            other => Err(Violation::OutOfProtocol {
+                expected: "a choice".into(),
+                attempted: other.to_string(),
+            }),
+        }
+    }
+    fn advance(&mut self, _: Transition) {}
+    fn position(&self) -> Option<usize> {
+        Some(0)
+    }
+    fn is_complete(&self) -> bool {
+        false
+    }
+    fn involves(&self, _: &str) -> bool {
+        true
+    }
+    fn describe(&self, _: &mut String) {}
+}
+
+#[test]
+fn steps_that_hash_to_one_slot_are_all_remembered() {
+    // Twelve labels, three of whose keys (a choice at position 0, the
+    // peer at place 0) hash to the same slot: a loop over them fits the
+    // memo's sixteen entries, so each is checked by name once.
+    let slot = |l: &'static str| Act::Choose(l).key(0, 0).map(|k| k.slot());
+    let mut labels = vec![leak("l0")];
+    let home = slot(labels[0]);
+    for n in 1.. {
+        let l = leak(&format!("l{n}"));
+        if slot(l) == home {
+            labels.push(l);
+            if labels.len() == 3 {
+                break;
+            }
+        }
+    }
+    labels.extend((0..9).map(|n| leak(&format!("x{n}"))));
+    let checks = Arc::new(AtomicUsize::new(0));
+    let (near, _far) = SimpleChannel::pair();
+    let mut ep = RumpsteakEndpoint::new(Id(0)).with_protocol(AnyChoice(checks.clone()));
+    ep.register_channel(Id(1), near);
+    for _ in 0..10 {
+        for &l in &labels {
+            let (i, to) = ep.begin(&Id(1), Operation::Choose, Act::Choose(l)).unwrap();
+            ep.finish(i, LastOp::Chose(l), 3, to);
+        }
+    }
+    assert_eq!(checks.load(Ordering::Relaxed), labels.len());
 }

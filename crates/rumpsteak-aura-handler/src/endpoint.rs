@@ -208,12 +208,12 @@ impl TypeNameCache {
     }
 }
 
-/// A peer's slot, aligned to a cache line and laid out so that an
-/// operation reads and writes two lines of it, whatever the transport: the
-/// session fills the first (64 bytes for the in-memory channel), and the
-/// second holds everything else an operation touches (for a role of up to
-/// four bytes). What only a reader of the metadata or an offer of a new
-/// label needs comes after. With many sessions, the lines an operation
+/// A peer's slot, aligned to a cache line and laid out so that a send, a
+/// receive or a choice reads and writes two lines of it, whatever the
+/// transport: the session fills the first (64 bytes for the in-memory
+/// channel), and the second holds everything else they touch (for a role
+/// of up to four bytes). What only a reader of the metadata or an offer
+/// needs (the recent labels, read by every `offer`) comes after. With many sessions, the lines an operation
 /// touches are what it costs (`op_cost handler_sessions` under callgrind's
 /// cache simulation).
 #[repr(C, align(64))]

@@ -64,7 +64,7 @@ impl ProtocolMonitor for Table {
         let mut h = DefaultHasher::new();
         (self.seed, self.at, &text).hash(&mut h);
         let h = h.finish();
-        if h % 4 == 0 {
+        if h.is_multiple_of(4) {
             return Err(Violation::OutOfProtocol {
                 expected: format!("not this in state {}", self.at),
                 attempted: text,

@@ -12,20 +12,131 @@
 //! or about 26 µs on the project's two-core machine, for either channel: the
 //! mode depends on how the OS schedules the three threads (the main thread
 //! in `block_on` and two workers), not on the channel.
+//!
+//! ```sh
+//! cargo run --release -p rumpsteak-aura-benches --bin mt_modes -- sessions
+//! ```
+//!
+//! `sessions` is the `sessions/multi_thread/*/64` rows of the `scale`
+//! bench in alternating samples instead: 64 ping-pong sessions at once,
+//! each role its own task, by hand over tokio's mpsc with postcard and
+//! through the handler, each handler sample right after a raw one, 41 of
+//! each (with 1,000 round trips per session in a sample), and the best and
+//! median aggregate time per round trip of each compared.
 
-use std::time::Instant;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
-use rumpsteak_aura_benches::{ChannelEnd, Flavor, RawEnd, pingpong_by_hand};
+use rumpsteak_aura::ChoreoHandler;
+use rumpsteak_aura_benches::{
+    ByHand, ChannelEnd, Flavor, Handler, Node, Ping, RawEnd, alternate_rounds, endpoints, ok,
+    pingpong_by_hand,
+};
+use tokio::runtime::Runtime;
 
 const ROUND_TRIPS: u64 = 100_000;
 
+/// Sessions at once in the `sessions` mode, and round trips of each per
+/// sample.
+const SESSIONS: u64 = 64;
+const SESSION_ROUNDS: u64 = 1_000;
+
+/// A role's work, boxed so that both roles share one list.
+type Role = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Spawns every role as its own task, the first of each pair gated on a
+/// start signal, and returns the time from the signal until all are done
+/// (the `scale` bench's way).
+fn run_tasks(rt: &Runtime, roles: Vec<(Role, Role)>) -> Duration {
+    rt.block_on(async move {
+        let (go, gate) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::with_capacity(2 * roles.len());
+        for (gated, free) in roles {
+            let mut gate = gate.clone();
+            tasks.push(tokio::spawn(async move {
+                if gate.wait_for(|go| *go).await.is_err() {
+                    panic!("mt_modes: start signal dropped");
+                }
+                gated.await
+            }));
+            tasks.push(tokio::spawn(free));
+        }
+        tokio::task::yield_now().await;
+        let start = Instant::now();
+        go.send_replace(true);
+        for task in tasks {
+            if let Err(e) = task.await {
+                panic!("mt_modes: a role failed: {e}");
+            }
+        }
+        start.elapsed()
+    })
+}
+
+/// [`SESSIONS`] sessions by hand over tokio's mpsc.
+fn sessions_raw(rt: &Runtime) -> Duration {
+    let roles = (0..SESSIONS).map(|_| {
+        let (mut a, mut b) = RawEnd::pair();
+        let gated = Box::pin(async move {
+            for seq in 0..SESSION_ROUNDS {
+                a.send(&Ping { seq, stamp: 7 });
+                black_box(a.recv::<Ping>().await);
+            }
+        }) as Role;
+        let free = Box::pin(async move {
+            for _ in 0..SESSION_ROUNDS {
+                let p: Ping = b.recv().await;
+                b.send(&p);
+            }
+        }) as Role;
+        (gated, free)
+    });
+    run_tasks(rt, roles.collect())
+}
+
+/// [`SESSIONS`] sessions through the handler.
+fn sessions_handler(rt: &Runtime) -> Duration {
+    let roles = (0..SESSIONS).map(|_| {
+        let (mut a, mut b) = endpoints();
+        let gated = Box::pin(async move {
+            let mut h = Handler::new();
+            for seq in 0..SESSION_ROUNDS {
+                ok(h.send(&mut a, Node::B, &Ping { seq, stamp: 7 }).await);
+                black_box(ok(h.recv::<Ping>(&mut a, Node::B).await));
+            }
+        }) as Role;
+        let free = Box::pin(async move {
+            let mut h = Handler::new();
+            for _ in 0..SESSION_ROUNDS {
+                let p: Ping = ok(h.recv(&mut b, Node::A).await);
+                ok(h.send(&mut b, Node::A, &p).await);
+            }
+        }) as Role;
+        (gated, free)
+    });
+    run_tasks(rt, roles.collect())
+}
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
+    if mode == "sessions" {
+        let rt = Flavor::MultiThread.runtime();
+        alternate_rounds(
+            "64 sessions, multi-thread",
+            ("raw", "handler"),
+            SESSIONS * SESSION_ROUNDS,
+            || sessions_raw(&rt),
+            || sessions_handler(&rt),
+        );
+        return;
+    }
     let run: fn(&tokio::runtime::Runtime) -> std::time::Duration = match mode.as_str() {
         "raw" => |rt| pingpong_by_hand::<RawEnd>(rt, Flavor::MultiThread, ROUND_TRIPS),
         "channel" => |rt| pingpong_by_hand::<ChannelEnd>(rt, Flavor::MultiThread, ROUND_TRIPS),
         other => {
-            eprintln!("usage: mt_modes raw|channel (got {other:?})");
+            eprintln!("usage: mt_modes raw|channel|sessions (got {other:?})");
             std::process::exit(2);
         }
     };

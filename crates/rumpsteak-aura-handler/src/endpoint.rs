@@ -10,7 +10,7 @@ use rumpsteak_aura_transport::RumpsteakSession;
 use rumpsteak_aura_transport::wire::RawLabel;
 
 use crate::labels::SessionLabels;
-use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name};
+use crate::metadata::{LastKind, LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name};
 
 /// One role's state: a session per peer, the metadata of each, and optionally
 /// a protocol monitor.
@@ -27,9 +27,15 @@ use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_typ
 /// [`close_all_channels`](RumpsteakEndpoint::close_all_channels) does.
 ///
 /// [`RumpsteakHandler`]: crate::RumpsteakHandler
-// The fields every operation reads come first, in one cache line.
-#[repr(C)]
+// The fields every operation reads and writes come first, in the first
+// cache line: the traffic total, the peers and the monitor's data pointer
+// (the first word of the box, the one tested; its vtable, read only by a
+// monitored step, is in the next line).
+#[repr(C, align(64))]
 pub struct RumpsteakEndpoint<R> {
+    /// The frames and bytes of every peer together, so that a layer can
+    /// read what an operation moved without finding its peer.
+    total: Traffic,
     peers: Vec<Peer<R>>,
     /// The protocol monitor, with the transitions it handed out.
     monitor: Option<Box<Monitored<dyn ProtocolMonitor>>>,
@@ -39,12 +45,9 @@ pub struct RumpsteakEndpoint<R> {
         clippy::box_collection,
         reason = "boxed, the index takes 8 bytes instead of 48 in every endpoint, \
                   most of which never have one: the endpoint stays 192 bytes, \
-                  three cache lines, with what every operation reads in the first"
+                  three cache lines, with what every operation touches in the first"
     )]
     index: Option<Box<HashMap<R, usize>>>,
-    /// The frames and bytes of every peer together, so that a layer can
-    /// read what an operation moved without finding its peer.
-    total: Traffic,
     /// How many peers have an open session: kept up to date when a session
     /// is registered or closed, so that counting costs nothing.
     open: u32,
@@ -62,8 +65,9 @@ const LINEAR_PEERS: usize = 16;
 /// [`position`](ProtocolMonitor::position), the transitions it allowed
 /// lately, so that a step taken again at the same position (each round of
 /// a loop) is not checked again by name.
+// What every step reads comes first.
+#[repr(C)]
 struct Monitored<M: ?Sized> {
-    memo: StepMemo,
     /// The monitor's position, for a monitor that tells it: read when it
     /// is attached, then the state of each transition applied.
     at: Option<usize>,
@@ -71,38 +75,35 @@ struct Monitored<M: ?Sized> {
     /// position in it) since the last step: only then does a step need to
     /// invalidate every peer's.
     described: Cell<bool>,
+    memo: StepMemo,
     monitor: M,
 }
 
-/// How many allowed steps [`StepMemo`] remembers.
-const MEMO_SLOTS: usize = 8;
+/// How many allowed steps [`StepMemo`] can hold: a power of two.
+const MEMO_SLOTS: usize = 16;
 
 /// The transitions of recently allowed steps, keyed without text: the
 /// monitor's position, the peer's place, the kind of step and the address
-/// and length of its `'static` type name or label. A full memo forgets its
-/// oldest entry.
+/// and length of its `'static` type name or label.
 ///
-/// Steps are remembered in the order they were first taken, which in a
-/// loop is the order they come round again, so the entry after the last
-/// one found is tried first: in a steady loop every lookup is one compare.
+/// A small hash table: a key hashes to one slot and goes there, or to the
+/// slot after it, or, when both are taken, to any free slot. The inlined
+/// lookup compares the key's two slots; only when both differ does the
+/// out-of-line check scan the other entries before asking the monitor.
+/// So up to [`MEMO_SLOTS`] steps are all remembered, whatever their hashes
+/// and whatever order they come in, and steps in their own slots (the
+/// usual case) are found with one or two compares. A step put into a full
+/// memo replaces the entry in its first slot.
 struct StepMemo {
     entries: [(StepKey, Transition); MEMO_SLOTS],
-    /// Entries in use: the first `len`.
-    len: usize,
-    /// Where the next entry goes once the memo is full.
-    next: usize,
-    /// The entry after the one found last.
-    guess: usize,
 }
 
 impl Default for StepMemo {
     fn default() -> Self {
+        // No step has text at address 0, so an unused entry never matches.
         let unused = (StepKey::default(), Transition::new(0));
         StepMemo {
             entries: [unused; MEMO_SLOTS],
-            len: 0,
-            next: 0,
-            guess: 0,
         }
     }
 }
@@ -118,32 +119,54 @@ struct StepKey {
     position: usize,
 }
 
-impl StepMemo {
+impl StepKey {
+    /// The key's first slot: the fields mixed, then the top bits of a
+    /// multiplication by an odd constant (2^64 / φ), which depend on all of
+    /// them.
     #[inline]
-    fn get(&mut self, key: &StepKey) -> Option<Transition> {
-        let guess = self.guess;
-        let found = if guess < self.len && self.entries[guess].0 == *key {
-            guess
-        } else {
-            self.entries[..self.len]
-                .iter()
-                .position(|(k, _)| k == key)?
-        };
-        self.guess = if found + 1 == self.len { 0 } else { found + 1 };
-        Some(self.entries[found].1)
+    fn slot(&self) -> usize {
+        let mixed = self.text.0 ^ self.position.wrapping_mul(0x9E37_79B9) ^ self.peer_kind;
+        let spread = (mixed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (spread >> (64 - MEMO_SLOTS.trailing_zeros())) as usize
+    }
+}
+
+impl StepMemo {
+    /// The key in its two slots, where it usually is: the inlined lookup.
+    #[inline]
+    fn near(&self, key: &StepKey) -> Option<Transition> {
+        let at = key.slot();
+        let first = &self.entries[at];
+        if first.0 == *key {
+            return Some(first.1);
+        }
+        let second = &self.entries[(at + 1) % MEMO_SLOTS];
+        (second.0 == *key).then_some(second.1)
+    }
+
+    /// The key in any slot: for a key that `near` did not find in its two.
+    fn scan(&self, key: &StepKey) -> Option<Transition> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|&(_, to)| to)
+    }
+
+    /// The key wherever it is.
+    #[cfg(test)]
+    fn get(&self, key: &StepKey) -> Option<Transition> {
+        self.near(key).or_else(|| self.scan(key))
     }
 
     fn put(&mut self, key: StepKey, to: Transition) {
-        let at = if self.len < MEMO_SLOTS {
-            self.len += 1;
-            self.len - 1
-        } else {
-            let at = self.next;
-            self.next = (at + 1) % MEMO_SLOTS;
-            at
-        };
-        self.entries[at] = (key, to);
-        self.guess = (at + 1) % self.len;
+        let at = key.slot();
+        let free = |i: &usize| self.entries[*i].0.text.0 == 0;
+        // Its own slot, the next, then any free one from there on.
+        let slot = (0..MEMO_SLOTS)
+            .map(|d| (at + d) % MEMO_SLOTS)
+            .find(free)
+            .unwrap_or(at);
+        self.entries[slot] = (key, to);
     }
 }
 
@@ -185,19 +208,30 @@ impl TypeNameCache {
     }
 }
 
-/// The fields an operation touches come first and the struct is aligned to
-/// a cache line, so that an operation reads and writes three lines of it:
-/// with many sessions, the lines touched are what an operation costs
-/// (`op_cost handler_sessions` under callgrind's cache simulation).
+/// A peer's slot, aligned to a cache line and laid out so that a send, a
+/// receive or a choice reads and writes two lines of it, whatever the
+/// transport: the session fills the first (64 bytes for the in-memory
+/// channel), and the second holds everything else they touch (for a role
+/// of up to four bytes). What only a reader of the metadata or an offer
+/// needs (the recent labels, read by every `offer`) comes after. With many sessions, the lines an operation
+/// touches are what it costs (`op_cost handler_sessions` under callgrind's
+/// cache simulation).
 #[repr(C, align(64))]
 pub(crate) struct Peer<R> {
+    session: Option<RumpsteakSession>,
     pub(crate) role: R,
     closed_by_peer: bool,
-    session: Option<RumpsteakSession>,
-    operation_count: usize,
+    /// The last operation, as its kind and its text (see [`LastKind`]).
+    last_kind: LastKind,
+    /// Whether `meta` may hold a rendering, which a change must drop: so
+    /// that an operation reads `meta`, which is out of this line, only
+    /// after someone read the metadata.
+    shown: Cell<bool>,
+    last_text: &'static str,
     /// The size of the last frame sent, used as the next send buffer's size.
     pub(crate) send_hint: usize,
-    last: LastOp,
+    /// Also the operation count: every operation that succeeds moves one
+    /// frame.
     traffic: Traffic,
     meta: MetadataCache,
     /// The peer's `Debug` form, computed once, for errors, logs and monitors.
@@ -226,6 +260,31 @@ impl<R> Peer<R> {
             Some(s) => s,
             // `open_index` only hands out peers whose session is present.
             None => unreachable!("invariant: an operation reached a closed session"),
+        }
+    }
+
+    fn last(&self) -> LastOp {
+        LastOp::join(self.last_kind, self.last_text)
+    }
+
+    #[inline]
+    fn set_last(&mut self, last: LastOp) {
+        (self.last_kind, self.last_text) = last.split();
+    }
+
+    /// How many operations with this peer succeeded: each moved one frame.
+    fn operation_count(&self) -> usize {
+        let t = &self.traffic;
+        // More frames than a `usize` counts cannot have been moved.
+        usize::try_from(t.frames_sent + t.frames_received).unwrap_or(usize::MAX)
+    }
+
+    /// Drops the rendered metadata, if it was rendered since the last
+    /// change; otherwise nothing out of the slot's first two lines is read.
+    #[inline]
+    fn invalidate(&mut self) {
+        if self.shown.replace(false) {
+            self.meta.invalidate();
         }
     }
 
@@ -301,8 +360,9 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             name: format!("{peer:?}"),
             role: peer,
             session: Some(session),
-            operation_count: 0,
-            last: LastOp::Registered,
+            last_kind: LastKind::Registered,
+            last_text: "",
+            shown: Cell::new(false),
             closed_by_peer: false,
             send_hint: 0,
             labels: SessionLabels::default(),
@@ -314,6 +374,13 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             Some(i) => {
                 if self.peers[i].session.is_none() {
                     self.open += 1;
+                }
+                // The memo knows a peer by its place, the monitor by its
+                // name: a role equal to the old one may have another name.
+                if let Some(m) = &mut self.monitor
+                    && self.peers[i].name != fresh.name
+                {
+                    m.memo = StepMemo::default();
                 }
                 self.peers[i] = fresh;
             }
@@ -422,7 +489,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         let mut closed = 0;
         for p in self.peers.iter_mut().filter(|p| peers.contains(&p.role)) {
             if close(p) {
-                p.last = LastOp::Abandoned;
+                p.set_last(LastOp::Abandoned);
                 closed += 1;
                 self.open -= 1;
             }
@@ -556,26 +623,27 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     }
 
     fn render<'a>(&'a self, p: &'a Peer<R>) -> &'a SessionMetadata {
+        p.shown.set(true);
         p.meta.get_or_render(|out| {
-            p.last.write(&p.name, out);
+            p.last().write(&p.name, out);
             let closed = p.session.is_none() || p.closed_by_peer;
-            let abandoned = p.last == LastOp::Abandoned;
+            let abandoned = p.last_kind == LastKind::Abandoned;
             match self.monitor.as_deref() {
                 Some(m) => {
                     m.described.set(true);
                     let m = &m.monitor;
                     out.push_str(" | ");
                     m.describe(out);
-                    (closed || m.is_complete(), p.operation_count, abandoned)
+                    (closed || m.is_complete(), p.operation_count(), abandoned)
                 }
-                None => (closed, p.operation_count, abandoned),
+                None => (closed, p.operation_count(), abandoned),
             }
         })
     }
 
     fn invalidate_all(&mut self) {
         for p in &mut self.peers {
-            p.meta.invalidate();
+            p.invalidate();
         }
     }
 
@@ -619,7 +687,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         };
         let key = m.at.and_then(|at| act.key(at, i));
         if let Some(key) = &key
-            && let Some(to) = m.memo.get(key)
+            && let Some(to) = m.memo.near(key)
         {
             return Ok(Some(to));
         }
@@ -641,19 +709,18 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             }
         }
         let p = &mut self.peers[i];
-        p.operation_count += 1;
         p.traffic.count(last, bytes);
         self.total.count(last, bytes);
-        p.last = last;
-        p.meta.invalidate();
+        p.set_last(last);
+        p.invalidate();
     }
 
     /// Records that the peer closed its side.
     pub(crate) fn peer_closed(&mut self, i: usize) {
         let p = &mut self.peers[i];
         p.closed_by_peer = true;
-        p.last = LastOp::ClosedByPeer;
-        p.meta.invalidate();
+        p.set_last(LastOp::ClosedByPeer);
+        p.invalidate();
     }
 
     /// Emits the debug event of a completed operation. Without a subscriber
@@ -696,6 +763,10 @@ fn check_with<R>(
     op: Operation,
     act: Act<'_>,
 ) -> Result<Transition, ChoreographyError> {
+    // A step whose two slots hold others may sit in another.
+    if let Some(to) = key.as_ref().and_then(|k| m.memo.scan(k)) {
+        return Ok(to);
+    }
     let to = m
         .monitor
         .check(&act.step(&peer.name, names))
@@ -778,8 +849,8 @@ fn close<R>(p: &mut Peer<R>) -> bool {
     match p.session.take() {
         Some(mut session) => {
             session.close();
-            p.last = LastOp::Closed;
-            p.meta.invalidate();
+            p.set_last(LastOp::Closed);
+            p.invalidate();
             true
         }
         None => false,
@@ -802,6 +873,9 @@ impl<R: Debug> Debug for RumpsteakEndpoint<R> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod adversarial_tests;
 
 #[cfg(test)]
 mod tests {
@@ -857,6 +931,30 @@ mod tests {
         assert_eq!(ep.close_all_channels(), 1);
         check(&ep, 0);
         assert!(ep.is_all_closed());
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_operation_touches_one_line_of_the_endpoint_and_two_of_a_peer() {
+        use std::mem::{offset_of, size_of};
+        // The in-memory session fills the peer's first line, the rest of
+        // what an operation touches its second, the cold part follows.
+        assert_eq!(size_of::<Option<RumpsteakSession>>(), 64);
+        assert_eq!(offset_of!(Peer<Id>, session), 0);
+        assert_eq!(offset_of!(Peer<Id>, role), 64);
+        assert_eq!(offset_of!(Peer<Id>, traffic) + size_of::<Traffic>(), 128);
+        assert_eq!(offset_of!(Peer<Id>, meta), 128);
+        assert_eq!(std::mem::align_of::<Peer<Id>>(), 64);
+        // The endpoint's total, peers and the monitor's data pointer are in
+        // its first line.
+        type Ep = RumpsteakEndpoint<Id>;
+        assert_eq!(std::mem::align_of::<Ep>(), 64);
+        assert_eq!(offset_of!(Ep, total), 0);
+        assert_eq!(offset_of!(Ep, peers) + size_of::<Vec<Peer<Id>>>(), 56);
+        assert_eq!(offset_of!(Ep, monitor), 56);
+        // A monitored endpoint's memo: 16 entries of 40 bytes, in the
+        // monitor's allocation.
+        assert_eq!(size_of::<StepMemo>(), 640);
     }
 
     /// Alternates `send Ping to Id(1)` (state 0) and `recv Ping from Id(1)`
@@ -963,6 +1061,126 @@ mod tests {
         // steps once each, the two refused ones every round.
         assert_eq!(checks_asked(false), 40);
         assert_eq!(checks_asked(true), 2 + 20);
+    }
+
+    /// State 0: an offer from Id(1) of `accept` (to 1) or `reject` (to
+    /// 2); states 1 and 2: `send u8 to Id(1)`, back to 0. Counts checks.
+    #[derive(Debug)]
+    struct Branching {
+        at: usize,
+        checks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl ProtocolMonitor for Branching {
+        fn check(&self, step: &Step<'_>) -> Result<Transition, Violation> {
+            self.checks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let to = match (self.at, step) {
+                (
+                    0,
+                    Step::Offer {
+                        from: "Id(1)",
+                        label,
+                    },
+                ) => match label {
+                    None => Some(0),
+                    Some("accept") => Some(1),
+                    Some("reject") => Some(2),
+                    Some(_) => None,
+                },
+                (
+                    1 | 2,
+                    Step::Send {
+                        to: "Id(1)",
+                        message: "u8",
+                    },
+                ) => Some(0),
+                _ => None,
+            };
+            to.map(Transition::new)
+                .ok_or_else(|| Violation::OutOfProtocol {
+                    expected: format!("state {}", self.at),
+                    attempted: step.to_string(),
+                })
+        }
+        fn advance(&mut self, to: Transition) {
+            self.at = to.state();
+        }
+        fn position(&self) -> Option<usize> {
+            Some(self.at)
+        }
+        fn is_complete(&self) -> bool {
+            false
+        }
+        fn involves(&self, peer: &str) -> bool {
+            peer == "Id(1)"
+        }
+        fn describe(&self, _: &mut String) {}
+    }
+
+    #[test]
+    fn a_choice_s_branches_are_checked_once_each_in_any_order() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let checks = std::sync::Arc::new(AtomicUsize::new(0));
+        let (near, _far) = SimpleChannel::pair();
+        let mut ep = RumpsteakEndpoint::new(Id(0)).with_protocol(Branching {
+            at: 0,
+            checks: checks.clone(),
+        });
+        ep.register_channel(Id(1), near);
+        // accept, reject, reject, accept, ...: each branch right after
+        // either one.
+        for round in 0..12 {
+            let (label, state) = if (round / 2) % 2 == round % 2 {
+                ("accept", 1)
+            } else {
+                ("reject", 2)
+            };
+            let (i, _) = ep
+                .begin(&Id(1), Operation::Offer, Act::Offer(None))
+                .unwrap();
+            let to = ep.check(i, Operation::Offer, Act::Offered(label)).unwrap();
+            assert_eq!(to, Some(Transition::new(state)), "round {round}");
+            ep.finish(i, LastOp::Offered(label), 3, to);
+            let (i, to) = ep.begin(&Id(1), Operation::Send, Act::Send("u8")).unwrap();
+            assert_eq!(to, Some(Transition::new(0)), "round {round}");
+            ep.finish(i, LastOp::Sent("u8"), 3, to);
+        }
+        // The offer before its label, each label and the send after each:
+        // five steps, each checked by name once.
+        assert_eq!(checks.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn the_memo_never_answers_for_another_step() {
+        let mut memo = StepMemo::default();
+        let texts: Vec<&'static str> = (0..40)
+            .map(|n| &*Box::leak(format!("text{n}").into_boxed_str()))
+            .collect();
+        let key = |n: usize| StepKey {
+            text: (texts[n % 40].as_ptr() as usize, texts[n % 40].len()),
+            peer_kind: (n % 3) * 8 + 1,
+            position: n / 7,
+        };
+        // More keys than slots: some are forgotten, none is mistaken.
+        for n in 0..120 {
+            memo.put(key(n), Transition::new(n));
+            assert_eq!(memo.get(&key(n)), Some(Transition::new(n)));
+        }
+        let mut kept = 0;
+        for n in 0..120 {
+            if let Some(to) = memo.get(&key(n)) {
+                assert_eq!(to, Transition::new(n));
+                kept += 1;
+            }
+        }
+        assert!((1..=MEMO_SLOTS).contains(&kept), "{kept}");
+        // Never a hit for a key that was not put.
+        let other = StepKey {
+            position: 1_000,
+            ..key(0)
+        };
+        assert_eq!(memo.get(&other), None);
     }
 
     #[test]

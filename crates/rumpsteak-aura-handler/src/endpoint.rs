@@ -2,6 +2,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use rumpsteak_aura::{
     ChoreographyError, Operation, ProtocolMonitor, Role, Step, Transition, Violation,
@@ -11,6 +12,7 @@ use rumpsteak_aura_transport::wire::RawLabel;
 
 use crate::labels::SessionLabels;
 use crate::metadata::{LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name};
+use crate::totals::{SharedTotals, TotalsHandle};
 
 /// One role's state: a session per peer, the metadata of each, and optionally
 /// a protocol monitor.
@@ -49,6 +51,10 @@ pub struct RumpsteakEndpoint<R> {
     /// is registered or closed, so that counting costs nothing.
     open: u32,
     local_role: R,
+    /// The copy of `total` and `open` that [`TotalsHandle`]s read, once one
+    /// was asked for: in the same cache line as `total`, which every
+    /// operation writes.
+    shared: Option<Arc<SharedTotals>>,
     /// Short message type names recently handed to the monitor, keyed by the
     /// full `type_name` (compared by address), so that a monitored hot loop
     /// does not rescan the same type name on every step.
@@ -267,6 +273,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             monitor: None,
             total: Traffic::default(),
             open: 0,
+            shared: None,
             type_names: TypeNameCache::default(),
         }
     }
@@ -314,11 +321,13 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             Some(i) => {
                 if self.peers[i].session.is_none() {
                     self.open += 1;
+                    self.publish_open();
                 }
                 self.peers[i] = fresh;
             }
             None => {
                 self.open += 1;
+                self.publish_open();
                 if let Some(index) = &mut self.index {
                     index.insert(fresh.role.clone(), self.peers.len());
                 }
@@ -371,12 +380,14 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             None => false,
         };
         self.open -= u32::from(closed);
+        self.publish_open();
         closed
     }
 
     /// Closes every open channel and returns how many were open.
     pub fn close_all_channels(&mut self) -> usize {
         self.open = 0;
+        self.publish_open();
         self.peers
             .iter_mut()
             .map(close)
@@ -428,6 +439,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             }
         }
         if closed > 0 {
+            self.publish_open();
             tracing::debug!(local = ?self.local_role, closed, "protocol abandoned");
         }
         closed
@@ -492,6 +504,34 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     #[inline]
     pub fn total_traffic(&self) -> Traffic {
         self.total
+    }
+
+    /// A handle that reads [`total_traffic`](Self::total_traffic)'s byte
+    /// totals and [`active_channel_count`](Self::active_channel_count)
+    /// without borrowing the endpoint, for a layer that reads them after an
+    /// operation that borrows the endpoint. The first call makes it; from
+    /// then on each completed operation also stores the two byte totals
+    /// where the handle reads them. See [`TotalsHandle`].
+    pub fn totals_handle(&mut self) -> TotalsHandle {
+        let shared = self.shared.get_or_insert_with(|| {
+            let shared = Arc::new(SharedTotals::default());
+            shared.publish_bytes(&self.total);
+            shared.publish_open(self.open);
+            shared
+        });
+        TotalsHandle::new(Arc::clone(shared))
+    }
+
+    /// Whether `shared` is this endpoint's.
+    pub(crate) fn shares_totals(&self, shared: &Arc<SharedTotals>) -> bool {
+        self.shared.as_ref().is_some_and(|s| Arc::ptr_eq(s, shared))
+    }
+
+    /// Stores the count of open sessions for the handles, if any.
+    fn publish_open(&self) {
+        if let Some(shared) = &self.shared {
+            shared.publish_open(self.open);
+        }
     }
 
     /// How many channels are open. The endpoint keeps the count as sessions
@@ -644,6 +684,9 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         p.operation_count += 1;
         p.traffic.count(last, bytes);
         self.total.count(last, bytes);
+        if let Some(shared) = &self.shared {
+            shared.publish_bytes(&self.total);
+        }
         p.last = last;
         p.meta.invalidate();
     }

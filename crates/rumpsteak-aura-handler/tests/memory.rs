@@ -65,7 +65,7 @@ fn an_idle_endpoint_holds_no_heap() {
         size_of::<RumpsteakEndpoint<Party>>() as i64,
     );
     #[cfg(target_pointer_width = "64")]
-    assert_eq!(size_of::<RumpsteakEndpoint<Party>>(), 192);
+    assert_eq!(size_of::<RumpsteakEndpoint<Party>>(), 200);
 }
 
 #[test]

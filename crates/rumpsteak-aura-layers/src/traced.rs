@@ -1,10 +1,11 @@
 use std::any::type_name;
 use std::fmt::{self, Debug};
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-use futures::future::Either;
 use rumpsteak_aura::{ChoreoHandler, ChoreographyError, Label, Result, Role};
 use rumpsteak_aura_handler::{RumpsteakEndpoint, Traffic};
 use serde::Serialize;
@@ -268,9 +269,9 @@ macro_rules! traced_op {
         // of the operation (not even its type name) is looked at.
         if !tracing::level_enabled!(Level::DEBUG) {
             let $e = $ep;
-            return Either::Left($call);
+            return Branch::Bare { fut: $call };
         }
-        Either::Right(async move {
+        Branch::Spanned { fut: async move {
             let probe = Probe::begin(session, $ep, &$peer, $info);
             let Some(probe) = probe else {
                 let $e = $ep;
@@ -285,8 +286,36 @@ macro_rules! traced_op {
             let label: fn(&_) -> Option<&'static str> = $label;
             probe.end($ep, &peer, &result, label(&result));
             result
-        })
+        } }
     }};
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a traced operation: the inner handler's own future
+    /// when no subscriber wants operation spans, or the instrumented one.
+    /// Unlike `futures`' `Either`, its `poll` is always inlined, so that
+    /// the bare branch costs one test of the discriminant and nothing more.
+    #[project = BranchProj]
+    enum Branch<A, B> {
+        Bare { #[pin] fut: A },
+        Spanned { #[pin] fut: B },
+    }
+}
+
+impl<A, B> Future for Branch<A, B>
+where
+    A: Future,
+    B: Future<Output = A::Output>,
+{
+    type Output = A::Output;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<A::Output> {
+        match self.project() {
+            BranchProj::Bare { fut } => fut.poll(cx),
+            BranchProj::Spanned { fut } => fut.poll(cx),
+        }
+    }
 }
 
 fn no_label<T>(_: &Result<T>) -> Option<&'static str> {

@@ -298,3 +298,116 @@ fn the_gauge_counts_every_session_of_a_role() {
     drop(h1);
     assert_eq!(gauge.read("A"), 0.0);
 }
+
+/// The exported value of the counter `name` labelled `role = "A"`, `peer =
+/// "B"` (and `op` if given). The debugging recorder hands out each
+/// counter's gain since the last snapshot, so the gains are added up.
+#[cfg(feature = "metrics")]
+struct CounterReader {
+    snapshotter: metrics_util::debugging::Snapshotter,
+    totals: std::collections::HashMap<String, u64>,
+}
+
+#[cfg(feature = "metrics")]
+impl CounterReader {
+    fn read(&mut self, name: &str, op: Option<&str>) -> u64 {
+        use metrics_util::debugging::DebugValue;
+        for (k, .., v) in self.snapshotter.snapshot().into_vec() {
+            if let DebugValue::Counter(n) = v {
+                let labels: Vec<String> = k
+                    .key()
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                let id = format!("{}{{{}}}", k.key().name(), labels.join(","));
+                *self.totals.entry(id).or_default() += n;
+            }
+        }
+        let id = match op {
+            Some(op) => format!("{name}{{role=A,peer=B,op={op}}}"),
+            None => format!("{name}{{role=A,peer=B}}"),
+        };
+        self.totals.get(&id).copied().unwrap_or(0)
+    }
+}
+
+/// With the default sampling, the export is brought up to date at every
+/// timed operation (the first, then one in 16), at an error, by
+/// `flush_metrics` and when the layer is dropped: in between, the exported
+/// counters are behind the snapshot by at most 15 operations, never ahead.
+#[cfg(feature = "metrics")]
+#[test]
+fn the_export_lags_the_snapshot_by_less_than_the_sampling() {
+    use metrics_util::debugging::DebuggingRecorder;
+    use rumpsteak_aura_layers::DEFAULT_LATENCY_SAMPLING;
+
+    let recorder = DebuggingRecorder::new();
+    let mut reader = CounterReader {
+        snapshotter: recorder.snapshotter(),
+        totals: Default::default(),
+    };
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let mut h = Metered::new(Handler::new());
+    assert_eq!(h.latency_sampling(), DEFAULT_LATENCY_SAMPLING);
+    let every = u64::from(DEFAULT_LATENCY_SAMPLING);
+    let mut hb = Handler::new();
+    let mut sends = 0;
+    for i in 0..(3 * every + 5) {
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(h.send(&mut a, Role::B, &(i as u8))).expect("send");
+        });
+        let _: u8 = rt.block_on(hb.recv(&mut b, Role::A)).expect("recv");
+        sends += 1;
+        let snap = h.snapshot().peers.remove(0);
+        assert_eq!(snap.operations.send, sends);
+        let exported = reader.read("rumpsteak_operations_total", Some("send"));
+        let bytes = reader.read("rumpsteak_bytes_sent_total", None);
+        assert!(exported <= sends, "the export is never ahead");
+        assert!(
+            sends - exported < every,
+            "{sends} sent, {exported} exported: more than {} behind",
+            every - 1
+        );
+        // Operations 1, 1 + 16, 1 + 32, ... are timed and bring it up.
+        if (sends - 1) % every == 0 {
+            assert_eq!(exported, sends, "a timed operation flushes");
+            assert_eq!(bytes, snap.bytes_sent);
+        } else {
+            assert_eq!(exported, sends - (sends - 1) % every);
+        }
+    }
+    assert!(reader.read("rumpsteak_operations_total", Some("send")) < sends);
+    h.flush_metrics();
+    assert_eq!(
+        reader.read("rumpsteak_operations_total", Some("send")),
+        sends
+    );
+    // One more and an error: the error flushes at once.
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
+        a.close_channel(&Role::B);
+        let closed = rt.block_on(h.send(&mut a, Role::B, &1u8));
+        assert!(closed.is_err());
+    });
+    assert_eq!(
+        reader.read("rumpsteak_operations_total", Some("send")),
+        sends + 2
+    );
+    // And a drop flushes what is left.
+    metrics::with_local_recorder(&recorder, || {
+        let (mut a2, _b2) = pair(Role::A, Role::B);
+        rt.block_on(h.send(&mut a2, Role::B, &1u8)).expect("send");
+        rt.block_on(h.send(&mut a2, Role::B, &2u8)).expect("send");
+    });
+    let before_drop = reader.read("rumpsteak_operations_total", Some("send"));
+    let snap = h.snapshot().peers.remove(0);
+    drop(h);
+    let after_drop = reader.read("rumpsteak_operations_total", Some("send"));
+    assert!(before_drop < snap.operations.send);
+    assert_eq!(after_drop, snap.operations.send);
+    assert_eq!(
+        reader.read("rumpsteak_bytes_sent_total", None),
+        snap.bytes_sent
+    );
+}

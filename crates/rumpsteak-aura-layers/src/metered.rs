@@ -609,7 +609,12 @@ pin_project_lite::pin_project! {
     /// `async` block so that its `poll` inlines into the caller's, and
     /// reading the endpoint's totals after the inner future completes
     /// needs no borrow of the endpoint (see [`Meter::totals`]).
-    struct MeteredOp<'a, F, R, K> {
+    struct MeteredOp<'a, F, R, K>
+    where
+        R: Clone,
+        R: Debug,
+        R: PartialEq,
+    {
         #[pin]
         inner: F,
         meter: &'a mut Meter<R>,
@@ -625,11 +630,16 @@ pin_project_lite::pin_project! {
         kind: PhantomData<K>,
     }
 
-    impl<'a, F, R, K> PinnedDrop for MeteredOp<'a, F, R, K> {
+    impl<'a, F, R, K> PinnedDrop for MeteredOp<'a, F, R, K>
+    where
+        R: Clone,
+        R: Debug,
+        R: PartialEq,
+    {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if *this.stage == Stage::Running {
-                this.meter.cancelled(*this.slot);
+            if *this.stage != Stage::Done {
+                this.meter.dropped(*this.stage, *this.slot, this.new.take());
             }
         }
     }
@@ -646,19 +656,18 @@ where
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.project();
-        if *this.stage == Stage::Unpolled {
-            *this.stage = Stage::Running;
-            if *this.slot == NEW_PEER {
-                *this.slot = this.meter.new_peer(this.new.take());
-            }
-            this.meter.start = this.meter.tick().then(Instant::now);
-        }
+        // A store rather than a test: cheaper on every poll.
+        *this.stage = Stage::Running;
         let poll = this.inner.poll(cx);
         // Counted where it lies: moving the result out and back costs more
         // than the counting.
         if let Poll::Ready(result) = &poll {
             *this.stage = Stage::Done;
-            this.meter.finish(*this.slot, K::KIND, *this.before, result);
+            let slot = match *this.slot {
+                NEW_PEER => this.meter.new_peer(this.new.take()),
+                slot => slot,
+            };
+            this.meter.finish(slot, K::KIND, *this.before, result);
         }
         poll
     }
@@ -698,7 +707,7 @@ kinds! {
     OfferOp = OpKind::Offer;
 }
 
-impl<R> Prepared<R> {
+impl<R: Clone + Debug + PartialEq> Prepared<R> {
     /// The metered future of `inner`.
     #[inline]
     fn wrap<F, K>(self, meter: &mut Meter<R>, inner: F) -> MeteredOp<'_, F, R, K> {
@@ -714,11 +723,52 @@ impl<R> Prepared<R> {
     }
 }
 
-impl<R> Meter<R> {
-    /// Counts an operation dropped before it completed.
+impl<R: Clone + Debug + PartialEq> Meter<R> {
     #[cold]
-    fn cancelled(&mut self, slot: usize) {
-        // `slot` was set at the first poll, and peers are never removed.
+    #[inline(never)]
+    fn new_peer(&mut self, peer: Option<R>) -> usize {
+        // `met` put the peer there: a broken invariant otherwise.
+        let Some(peer) = peer else {
+            unreachable!("Metered: a new peer's operation polled without its peer")
+        };
+        if let Some(i) = self.peers.iter().position(|p| p.role == peer) {
+            return i;
+        }
+        let local = self.local.clone().unwrap_or_default();
+        let role = self.role.get_or_insert(local);
+        let name = format!("{peer:?}");
+        #[cfg(not(feature = "metrics"))]
+        let _ = &role;
+        self.peers.push(PeerStats {
+            #[cfg(feature = "metrics")]
+            export: export::PeerExport::register(role, &name),
+            role: peer,
+            name,
+            ops: [0; 4],
+            cancelled: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            errors: [0; 8],
+            latency: Histogram::new(),
+        });
+        self.peers.len() - 1
+    }
+
+    /// An operation's future dropped before it completed: counted as
+    /// cancelled if it was polled, not at all otherwise.
+    #[cold]
+    #[inline(never)]
+    fn dropped(&mut self, stage: Stage, slot: usize, new: Option<R>) {
+        // The timing `prepare` began, if any, ends here.
+        self.start = None;
+        if stage != Stage::Running {
+            return;
+        }
+        let slot = match slot {
+            NEW_PEER => self.new_peer(new),
+            slot => slot,
+        };
+        // Peers are never removed.
         if let Some(stats) = self.peers.get_mut(slot) {
             stats.cancelled += 1;
             #[cfg(feature = "metrics")]
@@ -757,6 +807,9 @@ where
             Some(i) => (i, None),
             None => self.met(ep, peer),
         };
+        if self.tick() {
+            self.start = Some(now());
+        }
         Prepared {
             slot,
             new,
@@ -783,36 +836,6 @@ where
         (NEW_PEER, Some(peer.clone()))
     }
 
-    #[cold]
-    #[inline(never)]
-    fn new_peer(&mut self, peer: Option<R>) -> usize {
-        // `met` put the peer there: a broken invariant otherwise.
-        let Some(peer) = peer else {
-            unreachable!("Metered: a new peer's operation polled without its peer")
-        };
-        if let Some(i) = self.peers.iter().position(|p| p.role == peer) {
-            return i;
-        }
-        let local = self.local.clone().unwrap_or_default();
-        let role = self.role.get_or_insert(local);
-        let name = format!("{peer:?}");
-        #[cfg(not(feature = "metrics"))]
-        let _ = &role;
-        self.peers.push(PeerStats {
-            #[cfg(feature = "metrics")]
-            export: export::PeerExport::register(role, &name),
-            role: peer,
-            name,
-            ops: [0; 4],
-            cancelled: 0,
-            bytes_sent: 0,
-            bytes_received: 0,
-            errors: [0; 8],
-            latency: Histogram::new(),
-        });
-        self.peers.len() - 1
-    }
-
     /// Counts a completed operation.
     #[inline(always)]
     fn finish<T>(&mut self, slot: usize, kind: OpKind, before: u64, result: &Result<T>) {
@@ -830,8 +853,8 @@ where
         } else {
             stats.bytes_received += bytes;
         }
-        if let Some(start) = self.start {
-            timed(stats, kind, start);
+        if self.start.is_some() {
+            timed(stats, kind, self.start.take());
         }
         if let Err(e) = result {
             failed(stats, kind, e);
@@ -854,11 +877,20 @@ where
     }
 }
 
+/// The start of a timed operation: one in [`Meter::sample_every`], so
+/// kept out of the operation's code.
+#[cold]
+#[inline(never)]
+fn now() -> Instant {
+    Instant::now()
+}
+
 /// Records the latency of a timed operation: one in
 /// [`Meter::sample_every`], so kept out of the future's code.
 #[cold]
 #[inline(never)]
-fn timed<R>(stats: &mut PeerStats<R>, kind: OpKind, start: Instant) {
+fn timed<R>(stats: &mut PeerStats<R>, kind: OpKind, start: Option<Instant>) {
+    let Some(start) = start else { return };
     let elapsed = start.elapsed();
     stats.latency.record(elapsed);
     #[cfg(feature = "metrics")]

@@ -38,7 +38,10 @@ use crate::op::{OpKind, short_type_name};
 ///
 /// When no subscriber wants `DEBUG` spans the operations run as they would
 /// without the layer, after one check of the level filter: nothing is
-/// allocated, formatted or timed.
+/// allocated, formatted or timed, and the operation's future is the inner
+/// handler's in an enum of two variants. When one does, the instrumented
+/// future is boxed (one allocation per operation, beside the span's), so
+/// that the future stays small when it is not.
 pub struct Traced<H> {
     inner: H,
     session: Option<Span>,
@@ -271,7 +274,9 @@ macro_rules! traced_op {
             let $e = $ep;
             return Branch::Bare { fut: $call };
         }
-        Branch::Spanned { fut: async move {
+        // Boxed: the instrumented future is several times the size of the
+        // inner one, and only a subscriber that wants spans pays for it.
+        Branch::Spanned { fut: Box::pin(async move {
             let probe = Probe::begin(session, $ep, &$peer, $info);
             let Some(probe) = probe else {
                 let $e = $ep;
@@ -286,7 +291,7 @@ macro_rules! traced_op {
             let label: fn(&_) -> Option<&'static str> = $label;
             probe.end($ep, &peer, &result, label(&result));
             result
-        } }
+        }) }
     }};
 }
 

@@ -1,10 +1,10 @@
 use std::any::type_name;
 use std::fmt::{self, Debug};
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use rumpsteak_aura::{ChoreoHandler, ChoreographyError, Label, Result, Role};
@@ -77,7 +77,8 @@ mod export;
 /// it is dropped. So with several sessions of one role under way, the
 /// gauge is their total, and it falls back when they end.
 ///
-/// Latency is the time from the first poll of an operation to its
+/// Latency is the time from when an operation's future is made (which,
+/// for a future that is awaited, is just before its first poll) to its
 /// completion. Timing costs two clock reads, which on the in-memory
 /// channel is a sizeable part of an operation, so by default one operation
 /// in [`DEFAULT_LATENCY_SAMPLING`] (16) is timed, starting with the first;
@@ -622,8 +623,8 @@ pin_project_lite::pin_project! {
         // in `new`.
         slot: usize,
         new: Option<R>,
-        // The endpoint's byte total in the direction of `kind` when the
-        // future was made (nothing can move bytes between then and its
+        // The endpoint's byte total in the direction of the operation when
+        // the future was made (nothing can move bytes between then and its
         // first poll: the future borrows the endpoint).
         before: u64,
         stage: Stage,
@@ -918,7 +919,7 @@ fn failed<R>(stats: &mut PeerStats<R>, kind: OpKind, e: &ChoreographyError) {
 
 /// One counted operation: `$call` is the inner handler's future, made
 /// from the inner handler and the endpoint once the layer has looked at
-/// the endpoint. Everything is counted from the first poll on: a future
+/// the endpoint. Nothing is counted before the first poll: a future
 /// dropped unpolled counts nothing.
 macro_rules! metered_op {
     ($self:ident, $ep:ident, $peer:ident, $kind:ty, |$inner:ident, $e:ident| $call:expr) => {{
@@ -951,8 +952,7 @@ where
         Msg: Serialize + Send + Sync,
     {
         let _ = type_name::<Msg>;
-        metered_op!(self, ep, to, SendOp, |inner, e| inner
-            .send(e, to, msg))
+        metered_op!(self, ep, to, SendOp, |inner, e| inner.send(e, to, msg))
     }
 
     fn recv<Msg>(
@@ -981,8 +981,7 @@ where
         ep: &mut Self::Endpoint,
         from: R,
     ) -> impl Future<Output = Result<Label>> + Send {
-        metered_op!(self, ep, from, OfferOp, |inner, e| inner
-            .offer(e, from))
+        metered_op!(self, ep, from, OfferOp, |inner, e| inner.offer(e, from))
     }
 
     /// Forwarded as it is: `with_timeout` is not a step of its own. The

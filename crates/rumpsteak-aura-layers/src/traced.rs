@@ -1,9 +1,9 @@
 use std::any::type_name;
 use std::fmt::{self, Debug};
 use std::future::Future;
+use std::hash::Hash;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use rumpsteak_aura::{ChoreoHandler, ChoreographyError, Label, Result, Role};

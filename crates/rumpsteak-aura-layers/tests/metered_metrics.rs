@@ -355,7 +355,8 @@ fn the_export_lags_the_snapshot_by_less_than_the_sampling() {
     let mut sends = 0;
     for i in 0..(3 * every + 5) {
         metrics::with_local_recorder(&recorder, || {
-            rt.block_on(h.send(&mut a, Role::B, &(i as u8))).expect("send");
+            rt.block_on(h.send(&mut a, Role::B, &(i as u8)))
+                .expect("send");
         });
         let _: u8 = rt.block_on(hb.recv(&mut b, Role::A)).expect("recv");
         sends += 1;

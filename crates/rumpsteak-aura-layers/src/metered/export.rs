@@ -148,7 +148,7 @@ pub(super) fn describe() {
     metrics::describe_histogram!(
         DURATION,
         Unit::Seconds,
-        "time from an operation's first poll to its completion"
+        "time from an operation's start to its completion"
     );
     metrics::describe_gauge!(
         SESSIONS_OPEN,

@@ -664,10 +664,10 @@ where
         // than the counting.
         if let Poll::Ready(result) = &poll {
             *this.stage = Stage::Done;
-            let slot = match *this.slot {
-                NEW_PEER => this.meter.new_peer(this.new.take()),
-                slot => slot,
-            };
+            if *this.slot == NEW_PEER {
+                *this.slot = this.meter.new_peer(this.new.take());
+            }
+            let slot = *this.slot;
             this.meter.finish(slot, K::KIND, *this.before, result);
         }
         poll

@@ -40,8 +40,8 @@ pub struct RumpsteakEndpoint<R> {
     #[expect(
         clippy::box_collection,
         reason = "boxed, the index takes 8 bytes instead of 48 in every endpoint, \
-                  most of which never have one: the endpoint stays 192 bytes, \
-                  three cache lines, with what every operation reads in the first"
+                  most of which never have one: the endpoint stays 200 bytes, \
+                  with what every operation reads in its first cache line"
     )]
     index: Option<Box<HashMap<R, usize>>>,
     /// The frames and bytes of every peer together, so that a layer can

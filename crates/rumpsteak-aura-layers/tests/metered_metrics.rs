@@ -412,3 +412,71 @@ fn the_export_lags_the_snapshot_by_less_than_the_sampling() {
         snap.bytes_sent
     );
 }
+
+/// A future made and dropped before its first poll is no operation: it
+/// counts nothing, and if it was the one to be timed, the next operation
+/// is timed instead, so that one completed operation in `latency_sampling`
+/// is still timed.
+#[test]
+fn an_unpolled_future_takes_no_sample() {
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let mut h = Metered::new(Handler::new()).with_latency_sampling(4);
+    let mut hb = Handler::new();
+    let mut send = |h: &mut Metered<Handler>, a: &mut _, i: u8| {
+        rt.block_on(h.send(a, Role::B, &i)).expect("send");
+        let _: u8 = rt.block_on(hb.recv(&mut b, Role::A)).expect("recv");
+    };
+    // Operations 1 to 4: the first is timed, the next to be is the fifth.
+    for i in 0..4 {
+        send(&mut h, &mut a, i);
+    }
+    assert_eq!(h.snapshot().peers[0].latency.count, 1);
+    // The fifth future is made and dropped unpolled.
+    drop(h.send(&mut a, Role::B, &9u8));
+    let s = h.snapshot().peers.remove(0);
+    assert_eq!(s.operations.send, 4, "an unpolled future is not counted");
+    assert_eq!(s.cancelled, 0, "nor is it a cancellation");
+    assert_eq!(s.latency.count, 1);
+    // The fifth operation that does complete is the one timed.
+    send(&mut h, &mut a, 5);
+    assert_eq!(h.snapshot().peers[0].latency.count, 2);
+}
+
+/// Dropping a future unpolled does not stretch the export's lag: the next
+/// completed operation still brings the export up to date when the dropped
+/// future was the one to be timed.
+#[cfg(feature = "metrics")]
+#[test]
+fn an_unpolled_future_keeps_the_lag_bound() {
+    use metrics_util::debugging::DebuggingRecorder;
+
+    let recorder = DebuggingRecorder::new();
+    let mut reader = CounterReader {
+        snapshotter: recorder.snapshotter(),
+        totals: Default::default(),
+    };
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let mut h = Metered::new(Handler::new());
+    let every = u64::from(h.latency_sampling());
+    let mut hb = Handler::new();
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..every {
+            rt.block_on(h.send(&mut a, Role::B, &(i as u8)))
+                .expect("send");
+            let _: u8 = rt.block_on(hb.recv(&mut b, Role::A)).expect("recv");
+        }
+        // The future that would have been timed, dropped unpolled.
+        drop(h.send(&mut a, Role::B, &0u8));
+        rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
+    });
+    let sent = h.snapshot().peers[0].operations.send;
+    assert_eq!(sent, every + 1);
+    let exported = reader.read("rumpsteak_operations_total", Some("send"));
+    assert!(
+        sent - exported < every,
+        "{sent} sent, {exported} exported: more than {} behind",
+        every - 1
+    );
+}

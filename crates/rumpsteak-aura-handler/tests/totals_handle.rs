@@ -66,3 +66,16 @@ async fn the_handle_follows_the_endpoint() {
     assert!(h.send(&mut a, Party::Bob, &Msg::new("x", 4)).await.is_err());
     assert_eq!(totals.bytes_sent(), sent);
 }
+
+#[test]
+fn a_dropped_endpoint_has_no_open_session() {
+    let (mut a, _b) = alice_bob();
+    let totals = a.totals_handle();
+    let (x, _y) = SimpleChannel::pair();
+    a.register_channel(Party::Carol, x);
+    assert_eq!(totals.open_sessions(), 2);
+    drop(a);
+    // Dropping the endpoint drops its sessions: the handle, which outlives
+    // it, must not go on reporting them open.
+    assert_eq!(totals.open_sessions(), 0);
+}

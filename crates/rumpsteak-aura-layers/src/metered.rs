@@ -43,7 +43,8 @@ mod export;
 /// `protocol!` generates, is; a role that carries an id in its `Debug`
 /// form makes one series per id). The handles of a peer are
 /// registered with the recorder in force (thread-local or global) when the
-/// layer first meets that peer. [`Metered::describe_metrics`] gives the
+/// first operation with that peer completes or is cancelled (in its
+/// future's `poll` or drop). [`Metered::describe_metrics`] gives the
 /// recorder their descriptions.
 ///
 /// The exported counters are brought up to the in-process ones in batches:
@@ -55,7 +56,12 @@ mod export;
 /// [`Metered::snapshot`] (15 by default; none with
 /// `with_latency_sampling(1)`), never ahead, and complete once the layer
 /// is dropped; errors, cancellations, latencies and the session gauge are
-/// exported as they happen. (A batch costs nothing per operation; calling
+/// exported as they happen. The bound is in operations, not in time: a
+/// layer that goes idle leaves its last untimed operations unexported
+/// until its next timed operation, [`Metered::flush_metrics`] or its drop,
+/// however long that takes; call `flush_metrics` when a session ends if a
+/// scraper must see it whole while the layer lives on. (A batch costs
+/// nothing per operation; calling
 /// the `metrics` handles on every operation cost about 14 instructions
 /// each, recorder or not.)
 ///
@@ -64,12 +70,14 @@ mod export;
 /// the frames' sizes (header included), read from the endpoint's
 /// [`total_traffic`](RumpsteakEndpoint::total_traffic) before and from its
 /// [`TotalsHandle`] after, never by encoding again. An operation
-/// whose future was dropped before it completed (a timeout around it, a
-/// `select!`) counts only in `cancelled`; so does the step under way when
-/// the deadline of [`HandlerExt::within`] passes, whereas
+/// whose future was polled and then dropped before it completed (a timeout
+/// around it, a `select!`) counts only in `cancelled`; so does the step
+/// under way when the deadline of [`HandlerExt::within`] passes, whereas
 /// [`HandlerExt::recv_timeout`] and `offer_timeout` complete with a
 /// timeout error and count in `operations` and `errors` (class
-/// `timeout`).
+/// `timeout`). A future dropped before its first poll is no operation
+/// (the inner handler has not begun it): it counts nothing, and if it was
+/// the one to be timed, the next operation is timed instead.
 ///
 /// The open-session gauge is shared by every `Metered` layer of a role:
 /// each adds the number of its endpoint's open peer sessions (channels),
@@ -761,8 +769,14 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
     #[inline(never)]
     fn dropped(&mut self, stage: Stage, slot: usize, new: Option<R>) {
         // The timing `prepare` began, if any, ends here.
-        self.start = None;
+        let timed = self.start.take().is_some();
         if stage != Stage::Running {
+            // Never polled, so no operation: if it was the one to be timed,
+            // the next one is, so that the sampling rate and the export's
+            // lag bound (a flush at every timed operation) still hold.
+            if timed {
+                self.until_sample = 0;
+            }
             return;
         }
         let slot = match slot {

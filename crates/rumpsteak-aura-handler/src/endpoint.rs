@@ -244,6 +244,16 @@ impl<R> Peer<R> {
     }
 }
 
+/// Its sessions go with it: a [`TotalsHandle`] that outlives the endpoint
+/// reads its final byte totals and no open session.
+impl<R> Drop for RumpsteakEndpoint<R> {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.publish_open(0);
+        }
+    }
+}
+
 impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// Creates an endpoint for `local_role`, with no sessions yet.
     ///

@@ -45,7 +45,8 @@ impl SharedTotals {
 /// totals, and registering or closing a session stores the count. The
 /// values are those of [`RumpsteakEndpoint::total_traffic`] and
 /// [`RumpsteakEndpoint::active_channel_count`]. A clone reads the same
-/// endpoint.
+/// endpoint. Once the endpoint is dropped (and its sessions with it), the
+/// handle reads its final byte totals and no open session.
 ///
 /// # Examples
 ///

@@ -71,8 +71,12 @@ mod export;
 /// [`total_traffic`](RumpsteakEndpoint::total_traffic) before and from its
 /// [`TotalsHandle`] after, never by encoding again. An operation
 /// whose future was polled and then dropped before it completed (a timeout
-/// around it, a `select!`) counts only in `cancelled`; so does the step
-/// under way when the deadline of [`HandlerExt::within`] passes, whereas
+/// around it, a `select!`) counts only in `cancelled`, unless it was a
+/// `send` or `choose` whose frame the transport had already taken (it was
+/// still flushing): the peer gets that frame and the endpoint records the
+/// step, so the layer counts it as a completed operation, with its bytes.
+/// The step under way when the deadline of [`HandlerExt::within`] passes
+/// counts the same way as any dropped future, whereas
 /// [`HandlerExt::recv_timeout`] and `offer_timeout` complete with a
 /// timeout error and count in `operations` and `errors` (class
 /// `timeout`). A future dropped before its first poll is no operation
@@ -606,7 +610,8 @@ const NEW_PEER: usize = usize::MAX;
 enum Stage {
     /// Made, not polled: dropped now, it counts nothing.
     Unpolled,
-    /// Polled, not complete: dropped now, it counts as cancelled.
+    /// Polled, not complete: dropped now, it counts as cancelled (or as
+    /// completed, if the endpoint recorded it when the inner future went).
     Running,
     /// Complete and counted.
     Done,
@@ -623,9 +628,13 @@ pin_project_lite::pin_project! {
         R: Clone,
         R: Debug,
         R: PartialEq,
+        K: Kind,
     {
+        // `None` only while the future is dropped: the inner future is
+        // dropped first, so that what its drop records on the endpoint (a
+        // send whose frame the transport took) is read.
         #[pin]
-        inner: F,
+        inner: Option<F>,
         meter: &'a mut Meter<R>,
         // The peer's place in `meter.peers`, or `NEW_PEER` with the peer
         // in `new`.
@@ -644,11 +653,16 @@ pin_project_lite::pin_project! {
         R: Clone,
         R: Debug,
         R: PartialEq,
+        K: Kind,
     {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
             if *this.stage != Stage::Done {
-                this.meter.dropped(*this.stage, *this.slot, this.new.take());
+                // Dropped in place, as pinning requires.
+                this.inner.set(None);
+                let new = this.new.take();
+                this.meter
+                    .dropped(*this.stage, *this.slot, new, K::KIND, *this.before);
             }
         }
     }
@@ -667,7 +681,10 @@ where
         let this = self.project();
         // A store rather than a test: cheaper on every poll.
         *this.stage = Stage::Running;
-        let poll = this.inner.poll(cx);
+        let Some(inner) = this.inner.as_pin_mut() else {
+            unreachable!("Metered: an operation's future polled while it is dropped")
+        };
+        let poll = inner.poll(cx);
         // Counted where it lies: moving the result out and back costs more
         // than the counting.
         if let Poll::Ready(result) = &poll {
@@ -719,9 +736,9 @@ kinds! {
 impl<R: Clone + Debug + PartialEq> Prepared<R> {
     /// The metered future of `inner`.
     #[inline]
-    fn wrap<F, K>(self, meter: &mut Meter<R>, inner: F) -> MeteredOp<'_, F, R, K> {
+    fn wrap<F, K: Kind>(self, meter: &mut Meter<R>, inner: F) -> MeteredOp<'_, F, R, K> {
         MeteredOp {
-            inner,
+            inner: Some(inner),
             meter,
             slot: self.slot,
             new: self.new,
@@ -763,11 +780,14 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
         self.peers.len() - 1
     }
 
-    /// An operation's future dropped before it completed: counted as
-    /// cancelled if it was polled, not at all otherwise.
+    /// An operation's future dropped before it completed, after its inner
+    /// future: not counted if it was never polled; counted as completed if
+    /// the endpoint moved its bytes all the same (a send or choose whose
+    /// frame the transport had taken, which the endpoint records when the
+    /// inner future is dropped); as cancelled otherwise.
     #[cold]
     #[inline(never)]
-    fn dropped(&mut self, stage: Stage, slot: usize, new: Option<R>) {
+    fn dropped(&mut self, stage: Stage, slot: usize, new: Option<R>, kind: OpKind, before: u64) {
         // The timing `prepare` began, if any, ends here.
         let timed = self.start.take().is_some();
         if stage != Stage::Running {
@@ -783,8 +803,26 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
             NEW_PEER => self.new_peer(new),
             slot => slot,
         };
+        // `prepare` made the handle of the endpoint the operation ran on.
+        let after = match &self.totals {
+            Some(t) if kind.is_outgoing() => t.bytes_sent(),
+            Some(t) => t.bytes_received(),
+            None => before,
+        };
+        let moved = after.saturating_sub(before);
         // Peers are never removed.
         if let Some(stats) = self.peers.get_mut(slot) {
+            if moved > 0 {
+                stats.ops[kind.index()] += 1;
+                if kind.is_outgoing() {
+                    stats.bytes_sent += moved;
+                } else {
+                    stats.bytes_received += moved;
+                }
+                #[cfg(feature = "metrics")]
+                stats.flush_export();
+                return;
+            }
             stats.cancelled += 1;
             #[cfg(feature = "metrics")]
             {

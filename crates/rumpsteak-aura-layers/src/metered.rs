@@ -602,7 +602,7 @@ where
     }
 }
 
-/// [`MeteredOp::slot`] of a peer the layer has not met yet.
+/// [`OpState::slot`] of a peer the layer has not met yet.
 const NEW_PEER: usize = usize::MAX;
 
 /// Where a [`MeteredOp`] is.
@@ -630,40 +630,46 @@ pin_project_lite::pin_project! {
         R: PartialEq,
         K: Kind,
     {
-        // `None` only while the future is dropped: the inner future is
-        // dropped first, so that what its drop records on the endpoint (a
-        // send whose frame the transport took) is read.
+        // Declared first, so dropped first: `op`'s drop, which counts an
+        // operation dropped before it completed, then sees what the inner
+        // future's drop recorded on the endpoint (a send whose frame the
+        // transport had taken).
         #[pin]
-        inner: Option<F>,
-        meter: &'a mut Meter<R>,
-        // The peer's place in `meter.peers`, or `NEW_PEER` with the peer
-        // in `new`.
-        slot: usize,
-        new: Option<R>,
-        // The endpoint's byte total in the direction of the operation when
-        // the future was made (nothing can move bytes between then and its
-        // first poll: the future borrows the endpoint).
-        before: u64,
-        stage: Stage,
-        kind: PhantomData<K>,
+        inner: F,
+        op: OpState<'a, R, K>,
     }
+}
 
-    impl<'a, F, R, K> PinnedDrop for MeteredOp<'a, F, R, K>
-    where
-        R: Clone,
-        R: Debug,
-        R: PartialEq,
-        K: Kind,
-    {
-        fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
-            if *this.stage != Stage::Done {
-                // Dropped in place, as pinning requires.
-                this.inner.set(None);
-                let new = this.new.take();
-                this.meter
-                    .dropped(*this.stage, *this.slot, new, K::KIND, *this.before);
-            }
+/// What a [`MeteredOp`] needs besides the inner future; its drop counts an
+/// operation that did not complete.
+struct OpState<'a, R, K>
+where
+    R: Clone + Debug + PartialEq,
+    K: Kind,
+{
+    meter: &'a mut Meter<R>,
+    /// The peer's place in `meter.peers`, or [`NEW_PEER`] with the peer in
+    /// `new`.
+    slot: usize,
+    new: Option<R>,
+    /// The endpoint's byte total in the direction of the operation when
+    /// the future was made (nothing can move bytes between then and its
+    /// first poll: the future borrows the endpoint).
+    before: u64,
+    stage: Stage,
+    kind: PhantomData<K>,
+}
+
+impl<R, K> Drop for OpState<'_, R, K>
+where
+    R: Clone + Debug + PartialEq,
+    K: Kind,
+{
+    fn drop(&mut self) {
+        if self.stage != Stage::Done {
+            let new = self.new.take();
+            self.meter
+                .dropped(self.stage, self.slot, new, K::KIND, self.before);
         }
     }
 }
@@ -679,21 +685,18 @@ where
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.project();
+        let op = this.op;
         // A store rather than a test: cheaper on every poll.
-        *this.stage = Stage::Running;
-        let Some(inner) = this.inner.as_pin_mut() else {
-            unreachable!("Metered: an operation's future polled while it is dropped")
-        };
-        let poll = inner.poll(cx);
+        op.stage = Stage::Running;
+        let poll = this.inner.poll(cx);
         // Counted where it lies: moving the result out and back costs more
         // than the counting.
         if let Poll::Ready(result) = &poll {
-            *this.stage = Stage::Done;
-            if *this.slot == NEW_PEER {
-                *this.slot = this.meter.new_peer(this.new.take());
+            op.stage = Stage::Done;
+            if op.slot == NEW_PEER {
+                op.slot = op.meter.new_peer(op.new.take());
             }
-            let slot = *this.slot;
-            this.meter.finish(slot, K::KIND, *this.before, result);
+            op.meter.finish(op.slot, K::KIND, op.before, result);
         }
         poll
     }
@@ -738,13 +741,15 @@ impl<R: Clone + Debug + PartialEq> Prepared<R> {
     #[inline]
     fn wrap<F, K: Kind>(self, meter: &mut Meter<R>, inner: F) -> MeteredOp<'_, F, R, K> {
         MeteredOp {
-            inner: Some(inner),
-            meter,
-            slot: self.slot,
-            new: self.new,
-            before: self.before,
-            stage: Stage::Unpolled,
-            kind: PhantomData,
+            inner,
+            op: OpState {
+                meter,
+                slot: self.slot,
+                new: self.new,
+                before: self.before,
+                stage: Stage::Unpolled,
+                kind: PhantomData,
+            },
         }
     }
 }

@@ -480,3 +480,38 @@ fn an_unpolled_future_keeps_the_lag_bound() {
         every - 1
     );
 }
+
+/// One layer used with two endpoints in turn: each operation's bytes are
+/// read from the endpoint it ran on, and the open-session count is that of
+/// the endpoint of the last operation.
+#[test]
+fn a_layer_moved_between_endpoints_reads_each_one() {
+    let rt = runtime();
+    let (mut a1, _b1) = pair(Role::A, Role::B);
+    let (mut a2, _b2) = pair(Role::A, Role::B);
+    let (x, _y) = rumpsteak_aura_handler::SimpleChannel::pair();
+    a2.register_channel(Role::Seller, x);
+    let mut h = Metered::new(Handler::new()).with_latency_sampling(1);
+    rt.block_on(async {
+        h.send(&mut a1, Role::B, &1u8).await.expect("send");
+        assert_eq!(h.snapshot().open_sessions, 1);
+        h.send(&mut a2, Role::B, &vec![0u8; 40]).await.expect("send");
+        assert_eq!(h.snapshot().open_sessions, 2);
+        h.send(&mut a1, Role::B, &2u8).await.expect("send");
+        assert_eq!(h.snapshot().open_sessions, 1);
+        h.send(&mut a2, Role::Seller, &3u8).await.expect("send");
+        assert_eq!(h.snapshot().open_sessions, 2);
+    });
+    let s = h.snapshot();
+    let b = s.peer("B").expect("B");
+    let seller = s.peer("Seller").expect("Seller");
+    assert_eq!(b.operations.send, 3);
+    assert_eq!(
+        b.bytes_sent + seller.bytes_sent,
+        a1.total_traffic().bytes_sent + a2.total_traffic().bytes_sent
+    );
+    assert_eq!(
+        seller.bytes_sent,
+        a2.traffic(&Role::Seller).expect("Seller").bytes_sent
+    );
+}

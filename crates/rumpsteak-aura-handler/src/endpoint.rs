@@ -29,7 +29,9 @@ use crate::totals::{SharedTotals, TotalsHandle};
 /// [`close_all_channels`](RumpsteakEndpoint::close_all_channels) does.
 ///
 /// [`RumpsteakHandler`]: crate::RumpsteakHandler
-// The fields every operation reads come first, in one cache line.
+// The fields every operation reads or writes come first: on 64-bit targets
+// with a one-byte role, `peers` to `shared` fill its first 96 bytes
+// (`total` at 48 to 80, `shared` at 88), `type_names` the rest.
 #[repr(C)]
 pub struct RumpsteakEndpoint<R> {
     peers: Vec<Peer<R>>,
@@ -40,8 +42,8 @@ pub struct RumpsteakEndpoint<R> {
     #[expect(
         clippy::box_collection,
         reason = "boxed, the index takes 8 bytes instead of 48 in every endpoint, \
-                  most of which never have one: the endpoint stays 200 bytes, \
-                  with what every operation reads in its first cache line"
+                  most of which never have one: the endpoint is 200 bytes on \
+                  64-bit targets instead of 240"
     )]
     index: Option<Box<HashMap<R, usize>>>,
     /// The frames and bytes of every peer together, so that a layer can
@@ -52,8 +54,8 @@ pub struct RumpsteakEndpoint<R> {
     open: u32,
     local_role: R,
     /// The copy of `total` and `open` that [`TotalsHandle`]s read, once one
-    /// was asked for: in the same cache line as `total`, which every
-    /// operation writes.
+    /// was asked for: next to `total` and `open`, which every operation
+    /// writes.
     shared: Option<Arc<SharedTotals>>,
     /// Short message type names recently handed to the monitor, keyed by the
     /// full `type_name` (compared by address), so that a monitored hot loop

@@ -495,7 +495,9 @@ fn a_layer_moved_between_endpoints_reads_each_one() {
     rt.block_on(async {
         h.send(&mut a1, Role::B, &1u8).await.expect("send");
         assert_eq!(h.snapshot().open_sessions, 1);
-        h.send(&mut a2, Role::B, &vec![0u8; 40]).await.expect("send");
+        h.send(&mut a2, Role::B, &vec![0u8; 40])
+            .await
+            .expect("send");
         assert_eq!(h.snapshot().open_sessions, 2);
         h.send(&mut a1, Role::B, &2u8).await.expect("send");
         assert_eq!(h.snapshot().open_sessions, 1);

@@ -517,3 +517,48 @@ fn a_layer_moved_between_endpoints_reads_each_one() {
         a2.traffic(&Role::Seller).expect("Seller").bytes_sent
     );
 }
+
+/// A layer moved into a task that is aborted mid-operation: dropping the
+/// task drops the operation under way, counted as cancelled, and the layer;
+/// the export ends with every send the task made (four of which no timed
+/// operation had flushed) and the cancellation.
+#[cfg(feature = "metrics")]
+#[test]
+fn a_layer_in_an_aborted_task_exports_everything() {
+    use metrics_util::debugging::DebuggingRecorder;
+
+    let recorder = DebuggingRecorder::new();
+    let mut reader = CounterReader {
+        snapshotter: recorder.snapshotter(),
+        totals: Default::default(),
+    };
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            let (started, ready) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(async move {
+                let mut h = Metered::new(Handler::new());
+                for i in 0..5u8 {
+                    h.send(&mut a, Role::B, &i).await.expect("send");
+                }
+                started.send(()).expect("the test waits");
+                // B never answers: this waits until the task is aborted.
+                let _: u32 = h.recv(&mut a, Role::B).await.expect("recv");
+            });
+            ready.await.expect("the task started");
+            // Let the task reach its pending receive.
+            tokio::task::yield_now().await;
+            task.abort();
+            assert!(task.await.expect_err("aborted").is_cancelled());
+        });
+    });
+    for _ in 0..5 {
+        let _: u8 = rt
+            .block_on(Handler::new().recv(&mut b, Role::A))
+            .expect("recv");
+    }
+    assert_eq!(reader.read("rumpsteak_operations_total", Some("send")), 5);
+    assert_eq!(reader.read("rumpsteak_operations_cancelled_total", None), 1);
+    assert!(reader.read("rumpsteak_bytes_sent_total", None) > 0);
+}

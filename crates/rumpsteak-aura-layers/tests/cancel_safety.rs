@@ -107,3 +107,46 @@ fn metered_counts_a_send_dropped_while_flushing_as_sent() {
     assert_eq!(b.cancelled, 1);
     assert_eq!(b.bytes_sent, sent);
 }
+
+/// Sends through `h` on a rendezvous channel and drops the send while the
+/// transport flushes the frame it took; returns the endpoint.
+fn send_dropped_while_flushing<H>(h: &mut H) -> Endpoint
+where
+    H: ChoreoHandler<Role = Role, Endpoint = Endpoint>,
+{
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+
+    use futures::channel::mpsc;
+    use rumpsteak_aura_handler::RumpsteakSession;
+
+    let (to_b, from_a) = mpsc::channel::<Vec<u8>>(0);
+    let (_to_a, from_b) = mpsc::channel::<Vec<u8>>(0);
+    let mut a = Endpoint::new(Role::A);
+    a.register_session(Role::B, RumpsteakSession::from_sink_stream(to_b, from_b));
+    {
+        let mut f = pin!(h.send(&mut a, Role::B, &7u32));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(f.as_mut().poll(&mut cx).is_pending(), "B has not read");
+    }
+    drop(from_a);
+    a
+}
+
+/// The same through `Traced` on either side of `Metered`.
+#[test]
+fn metered_counts_a_send_dropped_while_flushing_through_traced() {
+    let mut outer = Metered::new(Traced::new(Handler::new()));
+    let a = send_dropped_while_flushing(&mut outer);
+    let s = outer.snapshot();
+    let b = s.peer("B").expect("B");
+    assert_eq!((b.operations.send, b.cancelled), (1, 0));
+    assert_eq!(b.bytes_sent, a.total_traffic().bytes_sent);
+
+    let mut under = Traced::new(Metered::new(Handler::new()));
+    let a = send_dropped_while_flushing(&mut under);
+    let s = under.inner().snapshot();
+    let b = s.peer("B").expect("B");
+    assert_eq!((b.operations.send, b.cancelled), (1, 0));
+    assert_eq!(b.bytes_sent, a.total_traffic().bytes_sent);
+}

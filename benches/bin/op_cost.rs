@@ -19,6 +19,7 @@
 //! valgrind --tool=callgrind target/release/op_cost layered_traced
 //! valgrind --tool=callgrind target/release/op_cost layered_metered
 //! valgrind --tool=callgrind target/release/op_cost runtime_bare
+//! valgrind --tool=callgrind target/release/op_cost runtime_traced
 //! valgrind --tool=callgrind target/release/op_cost runtime_metered
 //! valgrind --tool=callgrind target/release/op_cost runtime_pingpong
 //! valgrind --tool=callgrind target/release/op_cost runtime_monitor_pingpong

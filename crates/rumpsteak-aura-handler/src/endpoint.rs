@@ -2,6 +2,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use rumpsteak_aura::{
     ChoreographyError, Operation, ProtocolMonitor, Role, Step, Transition, Violation,
@@ -11,6 +12,7 @@ use rumpsteak_aura_transport::wire::RawLabel;
 
 use crate::labels::SessionLabels;
 use crate::metadata::{LastKind, LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name};
+use crate::totals::{SharedTotals, TotalsHandle};
 
 /// One role's state: a session per peer, the metadata of each, and optionally
 /// a protocol monitor.
@@ -30,7 +32,9 @@ use crate::metadata::{LastKind, LastOp, MetadataCache, SessionMetadata, Traffic,
 // The fields every operation reads and writes come first, in the first
 // cache line: the traffic total, the peers and the monitor's data pointer
 // (the first word of the box, the one tested; its vtable, read only by a
-// monitored step, is in the next line).
+// monitored step, is in the next line). `shared`, tested by every
+// operation too, is in the second line, with the fields written only when
+// sessions come and go.
 #[repr(C, align(64))]
 pub struct RumpsteakEndpoint<R> {
     /// The frames and bytes of every peer together, so that a layer can
@@ -52,6 +56,10 @@ pub struct RumpsteakEndpoint<R> {
     /// is registered or closed, so that counting costs nothing.
     open: u32,
     local_role: R,
+    /// The copy of `total` and `open` that [`TotalsHandle`]s read, once one
+    /// was asked for: next to `total` and `open`, which every operation
+    /// writes.
+    shared: Option<Arc<SharedTotals>>,
     /// Short message type names recently handed to the monitor, keyed by the
     /// full `type_name` (compared by address), so that a monitored hot loop
     /// does not rescan the same type name on every step.
@@ -180,11 +188,11 @@ impl<M: ?Sized + Debug> Debug for Monitored<M> {
 ///
 /// The short form is always a tail of the full name, so an entry keeps the
 /// full name and where its tail starts: 24 bytes instead of the 32 of two
-/// `&str`s.
+/// `&str`s. A name goes into the entry its address picks (so no cursor
+/// needs a word of the endpoint) and is looked for in all four.
 #[derive(Default)]
 struct TypeNameCache {
     entries: [Cell<Option<(&'static str, u32)>>; 4],
-    next: Cell<usize>,
 }
 
 impl TypeNameCache {
@@ -200,9 +208,10 @@ impl TypeNameCache {
         let at = full.len() - short.len();
         // A type name longer than 4 GiB is not cached.
         if let Ok(at) = u32::try_from(at) {
-            let slot = self.next.get();
+            // Type names are byte strings of at least a few bytes each, so
+            // the address's low bits say little: skip the lowest three.
+            let slot = (full.as_ptr() as usize >> 3) % self.entries.len();
             self.entries[slot].set(Some((full, at)));
-            self.next.set((slot + 1) % self.entries.len());
         }
         short
     }
@@ -297,6 +306,16 @@ impl<R> Peer<R> {
     }
 }
 
+/// Its sessions go with it: a [`TotalsHandle`] that outlives the endpoint
+/// reads its final byte totals and no open session.
+impl<R> Drop for RumpsteakEndpoint<R> {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.publish_open(0);
+        }
+    }
+}
+
 impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// Creates an endpoint for `local_role`, with no sessions yet.
     ///
@@ -326,6 +345,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             monitor: None,
             total: Traffic::default(),
             open: 0,
+            shared: None,
             type_names: TypeNameCache::default(),
         }
     }
@@ -374,6 +394,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             Some(i) => {
                 if self.peers[i].session.is_none() {
                     self.open += 1;
+                    self.publish_open();
                 }
                 // The memo knows a peer by its place, the monitor by its
                 // name: a role equal to the old one may have another name.
@@ -386,6 +407,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             }
             None => {
                 self.open += 1;
+                self.publish_open();
                 if let Some(index) = &mut self.index {
                     index.insert(fresh.role.clone(), self.peers.len());
                 }
@@ -438,12 +460,14 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             None => false,
         };
         self.open -= u32::from(closed);
+        self.publish_open();
         closed
     }
 
     /// Closes every open channel and returns how many were open.
     pub fn close_all_channels(&mut self) -> usize {
         self.open = 0;
+        self.publish_open();
         self.peers
             .iter_mut()
             .map(close)
@@ -495,6 +519,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             }
         }
         if closed > 0 {
+            self.publish_open();
             tracing::debug!(local = ?self.local_role, closed, "protocol abandoned");
         }
         closed
@@ -559,6 +584,34 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     #[inline]
     pub fn total_traffic(&self) -> Traffic {
         self.total
+    }
+
+    /// A handle that reads [`total_traffic`](Self::total_traffic)'s byte
+    /// totals and [`active_channel_count`](Self::active_channel_count)
+    /// without borrowing the endpoint, for a layer that reads them after an
+    /// operation that borrows the endpoint. The first call makes it; from
+    /// then on each completed operation also stores the two byte totals
+    /// where the handle reads them. See [`TotalsHandle`].
+    pub fn totals_handle(&mut self) -> TotalsHandle {
+        let shared = self.shared.get_or_insert_with(|| {
+            let shared = Arc::new(SharedTotals::default());
+            shared.publish_bytes(&self.total);
+            shared.publish_open(self.open);
+            shared
+        });
+        TotalsHandle::new(Arc::clone(shared))
+    }
+
+    /// Whether `shared` is this endpoint's.
+    pub(crate) fn shares_totals(&self, shared: &Arc<SharedTotals>) -> bool {
+        self.shared.as_ref().is_some_and(|s| Arc::ptr_eq(s, shared))
+    }
+
+    /// Stores the count of open sessions for the handles, if any.
+    fn publish_open(&self) {
+        if let Some(shared) = &self.shared {
+            shared.publish_open(self.open);
+        }
     }
 
     /// How many channels are open. The endpoint keeps the count as sessions
@@ -711,6 +764,9 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         let p = &mut self.peers[i];
         p.traffic.count(last, bytes);
         self.total.count(last, bytes);
+        if let Some(shared) = &self.shared {
+            shared.publish_bytes(&self.total);
+        }
         p.set_last(last);
         p.invalidate();
     }
@@ -952,6 +1008,9 @@ mod tests {
         assert_eq!(offset_of!(Ep, total), 0);
         assert_eq!(offset_of!(Ep, peers) + size_of::<Vec<Peer<Id>>>(), 56);
         assert_eq!(offset_of!(Ep, monitor), 56);
+        // The handle's copy is tested by every operation, in the second line.
+        assert!(offset_of!(Ep, shared) >= 64 && offset_of!(Ep, shared) < 128);
+        assert_eq!(size_of::<Ep>(), 192);
         // A monitored endpoint's memo: 16 entries of 40 bytes, in the
         // monitor's allocation.
         assert_eq!(size_of::<StepMemo>(), 640);

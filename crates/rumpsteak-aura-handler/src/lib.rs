@@ -16,9 +16,11 @@ mod endpoint;
 mod handler;
 mod labels;
 mod metadata;
+mod totals;
 
 pub use endpoint::RumpsteakEndpoint;
 pub use handler::RumpsteakHandler;
 pub use labels::{MAX_INTERNED_LABELS, MAX_LABELS_PER_SESSION, intern_label, register_labels};
 pub use metadata::{SessionMetadata, Traffic};
 pub use rumpsteak_aura_transport::{RumpsteakSession, SimpleChannel};
+pub use totals::TotalsHandle;

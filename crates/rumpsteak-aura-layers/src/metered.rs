@@ -2,10 +2,13 @@ use std::any::type_name;
 use std::fmt::{self, Debug};
 use std::future::Future;
 use std::hash::Hash;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use rumpsteak_aura::{ChoreoHandler, ChoreographyError, Label, Result, Role};
-use rumpsteak_aura_handler::RumpsteakEndpoint;
+use rumpsteak_aura_handler::{RumpsteakEndpoint, TotalsHandle};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +24,7 @@ mod export;
 /// Read the figures in process with [`Metered::snapshot`]. With the
 /// `metrics` feature they are also exported through the `metrics` crate
 /// facade, to whatever recorder the application installed (a library never
-/// installs one); without a recorder the export costs one branch per
-/// handle. The names and labels, all low-cardinality (roles are the
+/// installs one). The names and labels, all low-cardinality (roles are the
 /// protocol's, classes and kinds are fixed sets):
 ///
 /// | metric | kind | labels |
@@ -41,20 +43,45 @@ mod export;
 /// `protocol!` generates, is; a role that carries an id in its `Debug`
 /// form makes one series per id). The handles of a peer are
 /// registered with the recorder in force (thread-local or global) when the
-/// layer first meets that peer. [`Metered::describe_metrics`] gives the
+/// first operation with that peer completes or is cancelled (in its
+/// future's `poll` or drop). [`Metered::describe_metrics`] gives the
 /// recorder their descriptions.
+///
+/// The exported counters are brought up to the in-process ones in batches:
+/// at every timed operation (the first, then one in
+/// [`latency_sampling`](Metered::latency_sampling)), at every failed or
+/// cancelled operation, by [`Metered::flush_metrics`] and when the layer
+/// is dropped. So what a scraper sees of a layer's operation and byte
+/// counters is at most `latency_sampling - 1` completed operations behind
+/// [`Metered::snapshot`] (15 by default; none with
+/// `with_latency_sampling(1)`), never ahead, and complete once the layer
+/// is dropped; errors, cancellations, latencies and the session gauge are
+/// exported as they happen. The bound is in operations, not in time: a
+/// layer that goes idle leaves its last untimed operations unexported
+/// until its next timed operation, [`Metered::flush_metrics`] or its drop,
+/// however long that takes; call `flush_metrics` when a session ends if a
+/// scraper must see it whole while the layer lives on. (A batch costs
+/// nothing per operation; calling
+/// the `metrics` handles on every operation cost about 14 instructions
+/// each, recorder or not.)
 ///
 /// What counts: an operation that completed, with success or an error, is
 /// counted once, in `operations` and, if it failed, in `errors`; bytes are
 /// the frames' sizes (header included), read from the endpoint's
-/// [`total_traffic`](RumpsteakEndpoint::total_traffic) before and after,
-/// never by encoding again. An operation
-/// whose future was dropped before it completed (a timeout around it, a
-/// `select!`) counts only in `cancelled`; so does the step under way when
-/// the deadline of [`HandlerExt::within`] passes, whereas
+/// [`total_traffic`](RumpsteakEndpoint::total_traffic) before and from its
+/// [`TotalsHandle`] after, never by encoding again. An operation
+/// whose future was polled and then dropped before it completed (a timeout
+/// around it, a `select!`) counts only in `cancelled`, unless it was a
+/// `send` or `choose` whose frame the transport had already taken (it was
+/// still flushing): the peer gets that frame and the endpoint records the
+/// step, so the layer counts it as a completed operation, with its bytes.
+/// The step under way when the deadline of [`HandlerExt::within`] passes
+/// counts the same way as any dropped future, whereas
 /// [`HandlerExt::recv_timeout`] and `offer_timeout` complete with a
 /// timeout error and count in `operations` and `errors` (class
-/// `timeout`).
+/// `timeout`). A future dropped before its first poll is no operation
+/// (the inner handler has not begun it): it counts nothing, and if it was
+/// the one to be timed, the next operation is timed instead.
 ///
 /// The open-session gauge is shared by every `Metered` layer of a role:
 /// each adds the number of its endpoint's open peer sessions (channels),
@@ -62,7 +89,8 @@ mod export;
 /// it is dropped. So with several sessions of one role under way, the
 /// gauge is their total, and it falls back when they end.
 ///
-/// Latency is the time from the first poll of an operation to its
+/// Latency is the time from when an operation's future is made (which,
+/// for a future that is awaited, is just before its first poll) to its
 /// completion. Timing costs two clock reads, which on the in-memory
 /// channel is a sizeable part of an operation, so by default one operation
 /// in [`DEFAULT_LATENCY_SAMPLING`] (16) is timed, starting with the first;
@@ -89,13 +117,15 @@ struct Meter<R> {
     open_sessions: usize,
     sample_every: u32,
     until_sample: u32,
-    /// The operation under way: its peer's place in `peers`, the
-    /// endpoint's byte total in its direction when it began, and its start
-    /// when it is timed. Kept here rather than in the operation's future,
-    /// which holds only a reference to the meter: a smaller future is
-    /// cheaper to move.
-    current: usize,
-    before: u64,
+    /// The local role's `Debug` form, made when the endpoint is first at
+    /// hand; `role` takes it at the first operation.
+    local: Option<String>,
+    /// The handle that reads the totals of the endpoint of the last
+    /// operation, made at the first operation on that endpoint.
+    totals: Option<TotalsHandle>,
+    /// The start of the operation under way when it is timed. Kept here
+    /// rather than in the operation's future: a smaller future is cheaper
+    /// to move.
     start: Option<Instant>,
     #[cfg(feature = "metrics")]
     sessions_gauge: export::SessionsShare,
@@ -122,6 +152,25 @@ struct PeerStats<R> {
     latency: Histogram,
     #[cfg(feature = "metrics")]
     export: export::PeerExport,
+}
+
+#[cfg(feature = "metrics")]
+impl<R> PeerStats<R> {
+    /// Brings this peer's exported counters up to the in-process ones.
+    fn flush_export(&mut self) {
+        self.export
+            .flush(&self.ops, self.bytes_sent, self.bytes_received);
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl<R> Drop for Meter<R> {
+    /// What was not exported yet is, before the layer goes.
+    fn drop(&mut self) {
+        for p in &mut self.peers {
+            p.flush_export();
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -421,8 +470,8 @@ impl<H: ChoreoHandler> Metered<H> {
                 open_sessions: NOT_READ,
                 sample_every: DEFAULT_LATENCY_SAMPLING,
                 until_sample: 0,
-                current: 0,
-                before: 0,
+                local: None,
+                totals: None,
                 start: None,
                 #[cfg(feature = "metrics")]
                 sessions_gauge: export::SessionsShare::default(),
@@ -495,6 +544,17 @@ impl<H: ChoreoHandler> Metered<H> {
         export::describe();
     }
 
+    /// Brings the exported counters up to date with the snapshot's now.
+    /// The layer does so itself at every timed operation (one in
+    /// [`latency_sampling`](Self::latency_sampling)), at every error and
+    /// cancellation, and when it is dropped; see the type's documentation.
+    #[cfg(feature = "metrics")]
+    pub fn flush_metrics(&mut self) {
+        for p in &mut self.meter.peers {
+            p.flush_export();
+        }
+    }
+
     /// The wrapped handler.
     pub fn inner(&self) -> &H {
         &self.inner
@@ -528,13 +588,6 @@ where
     }
 }
 
-/// An operation under way, whose figures wait in [`Meter::current`] and
-/// the fields after it. Dropped before [`Pending::finish`], it counts as
-/// cancelled.
-struct Pending<'a, R> {
-    meter: &'a mut Meter<R>,
-}
-
 /// The bytes the endpoint has moved so far in the direction of `kind`.
 #[inline]
 fn moved<R>(ep: &RumpsteakEndpoint<R>, kind: OpKind) -> u64
@@ -546,6 +599,242 @@ where
         total.bytes_sent
     } else {
         total.bytes_received
+    }
+}
+
+/// [`OpState::slot`] of a peer the layer has not met yet.
+const NEW_PEER: usize = usize::MAX;
+
+/// Where a [`MeteredOp`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Made, not polled: dropped now, it counts nothing.
+    Unpolled,
+    /// Polled, not complete: dropped now, it counts as cancelled (or as
+    /// completed, if the endpoint recorded it when the inner future went).
+    Running,
+    /// Complete and counted.
+    Done,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of one metered operation: the inner handler's future and
+    /// what the layer needs to count it. Written by hand rather than as an
+    /// `async` block so that its `poll` inlines into the caller's, and
+    /// reading the endpoint's totals after the inner future completes
+    /// needs no borrow of the endpoint (see [`Meter::totals`]).
+    struct MeteredOp<'a, F, R, K>
+    where
+        R: Clone,
+        R: Debug,
+        R: PartialEq,
+        K: Kind,
+    {
+        // Declared first, so dropped first: `op`'s drop, which counts an
+        // operation dropped before it completed, then sees what the inner
+        // future's drop recorded on the endpoint (a send whose frame the
+        // transport had taken).
+        #[pin]
+        inner: F,
+        op: OpState<'a, R, K>,
+    }
+}
+
+/// What a [`MeteredOp`] needs besides the inner future; its drop counts an
+/// operation that did not complete.
+struct OpState<'a, R, K>
+where
+    R: Clone + Debug + PartialEq,
+    K: Kind,
+{
+    meter: &'a mut Meter<R>,
+    /// The peer's place in `meter.peers`, or [`NEW_PEER`] with the peer in
+    /// `new`.
+    slot: usize,
+    new: Option<R>,
+    /// The endpoint's byte total in the direction of the operation when
+    /// the future was made (nothing can move bytes between then and its
+    /// first poll: the future borrows the endpoint).
+    before: u64,
+    stage: Stage,
+    kind: PhantomData<K>,
+}
+
+impl<R, K> Drop for OpState<'_, R, K>
+where
+    R: Clone + Debug + PartialEq,
+    K: Kind,
+{
+    fn drop(&mut self) {
+        if self.stage != Stage::Done {
+            let new = self.new.take();
+            self.meter
+                .dropped(self.stage, self.slot, new, K::KIND, self.before);
+        }
+    }
+}
+
+impl<F, T, R, K> Future for MeteredOp<'_, F, R, K>
+where
+    F: Future<Output = Result<T>>,
+    R: Role + Eq + Hash + Clone + Debug,
+    K: Kind,
+{
+    type Output = Result<T>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = self.project();
+        let op = this.op;
+        // A store rather than a test: cheaper on every poll.
+        op.stage = Stage::Running;
+        let poll = this.inner.poll(cx);
+        // Counted where it lies: moving the result out and back costs more
+        // than the counting.
+        if let Poll::Ready(result) = &poll {
+            op.stage = Stage::Done;
+            if op.slot == NEW_PEER {
+                op.slot = op.meter.new_peer(op.new.take());
+            }
+            op.meter.finish(op.slot, K::KIND, op.before, result);
+        }
+        poll
+    }
+}
+
+/// What [`Meter::prepare`] found, before the operation's future is made.
+struct Prepared<R> {
+    slot: usize,
+    new: Option<R>,
+    before: u64,
+}
+
+/// The kind of a [`MeteredOp`], in its type, so that what depends on it
+/// is decided when the future's code is compiled.
+trait Kind {
+    const KIND: OpKind;
+}
+
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $name:ident = $kind:expr;)*) => {$(
+        $(#[$doc])*
+        struct $name;
+        impl Kind for $name {
+            const KIND: OpKind = $kind;
+        }
+    )*};
+}
+
+kinds! {
+    /// `send`.
+    SendOp = OpKind::Send;
+    /// `recv` and `recv_timeout`.
+    RecvOp = OpKind::Recv;
+    /// `choose`.
+    ChooseOp = OpKind::Choose;
+    /// The forms of `offer`.
+    OfferOp = OpKind::Offer;
+}
+
+impl<R: Clone + Debug + PartialEq> Prepared<R> {
+    /// The metered future of `inner`.
+    #[inline]
+    fn wrap<F, K: Kind>(self, meter: &mut Meter<R>, inner: F) -> MeteredOp<'_, F, R, K> {
+        MeteredOp {
+            inner,
+            op: OpState {
+                meter,
+                slot: self.slot,
+                new: self.new,
+                before: self.before,
+                stage: Stage::Unpolled,
+                kind: PhantomData,
+            },
+        }
+    }
+}
+
+impl<R: Clone + Debug + PartialEq> Meter<R> {
+    #[cold]
+    #[inline(never)]
+    fn new_peer(&mut self, peer: Option<R>) -> usize {
+        // `met` put the peer there: a broken invariant otherwise.
+        let Some(peer) = peer else {
+            unreachable!("Metered: a new peer's operation polled without its peer")
+        };
+        if let Some(i) = self.peers.iter().position(|p| p.role == peer) {
+            return i;
+        }
+        let local = self.local.clone().unwrap_or_default();
+        let role = self.role.get_or_insert(local);
+        let name = format!("{peer:?}");
+        #[cfg(not(feature = "metrics"))]
+        let _ = &role;
+        self.peers.push(PeerStats {
+            #[cfg(feature = "metrics")]
+            export: export::PeerExport::register(role, &name),
+            role: peer,
+            name,
+            ops: [0; 4],
+            cancelled: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            errors: [0; 8],
+            latency: Histogram::new(),
+        });
+        self.peers.len() - 1
+    }
+
+    /// An operation's future dropped before it completed, after its inner
+    /// future: not counted if it was never polled; counted as completed if
+    /// the endpoint moved its bytes all the same (a send or choose whose
+    /// frame the transport had taken, which the endpoint records when the
+    /// inner future is dropped); as cancelled otherwise.
+    #[cold]
+    #[inline(never)]
+    fn dropped(&mut self, stage: Stage, slot: usize, new: Option<R>, kind: OpKind, before: u64) {
+        // The timing `prepare` began, if any, ends here.
+        let timed = self.start.take().is_some();
+        if stage != Stage::Running {
+            // Never polled, so no operation: if it was the one to be timed,
+            // the next one is, so that the sampling rate and the export's
+            // lag bound (a flush at every timed operation) still hold.
+            if timed {
+                self.until_sample = 0;
+            }
+            return;
+        }
+        let slot = match slot {
+            NEW_PEER => self.new_peer(new),
+            slot => slot,
+        };
+        // `prepare` made the handle of the endpoint the operation ran on.
+        let after = match &self.totals {
+            Some(t) if kind.is_outgoing() => t.bytes_sent(),
+            Some(t) => t.bytes_received(),
+            None => before,
+        };
+        let moved = after.saturating_sub(before);
+        // Peers are never removed.
+        if let Some(stats) = self.peers.get_mut(slot) {
+            if moved > 0 {
+                stats.ops[kind.index()] += 1;
+                if kind.is_outgoing() {
+                    stats.bytes_sent += moved;
+                } else {
+                    stats.bytes_received += moved;
+                }
+                #[cfg(feature = "metrics")]
+                stats.flush_export();
+                return;
+            }
+            stats.cancelled += 1;
+            #[cfg(feature = "metrics")]
+            {
+                stats.export.cancelled.increment(1);
+                stats.flush_export();
+            }
+        }
     }
 }
 
@@ -565,46 +854,72 @@ where
         }
     }
 
-    /// Begins an operation with `peer`, at its first poll.
+    /// Looks at `ep` before an operation of `kind` with `peer` on it is
+    /// made: what [`Prepared::wrap`] then needs.
     #[inline]
-    fn begin<'a>(
-        &'a mut self,
-        ep: &RumpsteakEndpoint<R>,
-        peer: &R,
-        kind: OpKind,
-    ) -> Pending<'a, R> {
-        let i = match self.peers.iter().position(|p| &p.role == peer) {
-            Some(i) => i,
-            None => self.new_peer(ep, peer),
+    fn prepare(&mut self, ep: &mut RumpsteakEndpoint<R>, peer: &R, kind: OpKind) -> Prepared<R> {
+        if !self.totals.as_ref().is_some_and(|t| t.is_of(ep)) {
+            self.watch(ep);
+        }
+        let (slot, new) = match self.peers.iter().position(|p| &p.role == peer) {
+            Some(i) => (i, None),
+            None => self.met(ep, peer),
         };
-        self.current = i;
-        self.before = moved(ep, kind);
-        self.start = self.tick().then(Instant::now);
-        Pending { meter: self }
+        if self.tick() {
+            self.start = Some(now());
+        }
+        Prepared {
+            slot,
+            new,
+            before: moved(ep, kind),
+        }
     }
 
+    /// The first operation on `ep`: its totals are read through a handle
+    /// from now on.
     #[cold]
     #[inline(never)]
-    fn new_peer(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> usize {
-        let role = self
-            .role
-            .get_or_insert_with(|| format!("{:?}", ep.local_role()));
-        let name = format!("{peer:?}");
-        #[cfg(not(feature = "metrics"))]
-        let _ = &role;
-        self.peers.push(PeerStats {
-            #[cfg(feature = "metrics")]
-            export: export::PeerExport::register(role, &name),
-            role: peer.clone(),
-            name,
-            ops: [0; 4],
-            cancelled: 0,
-            bytes_sent: 0,
-            bytes_received: 0,
-            errors: [0; 8],
-            latency: Histogram::new(),
-        });
-        self.peers.len() - 1
+    fn watch(&mut self, ep: &mut RumpsteakEndpoint<R>) {
+        self.totals = Some(ep.totals_handle());
+    }
+
+    /// A peer not met before: its name is made at the operation's first
+    /// poll, and the local role's now, while the endpoint is at hand.
+    #[cold]
+    #[inline(never)]
+    fn met(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> (usize, Option<R>) {
+        if self.local.is_none() {
+            self.local = Some(format!("{:?}", ep.local_role()));
+        }
+        (NEW_PEER, Some(peer.clone()))
+    }
+
+    /// Counts a completed operation.
+    #[inline(always)]
+    fn finish<T>(&mut self, slot: usize, kind: OpKind, before: u64, result: &Result<T>) {
+        // `prepare` made the handle of the endpoint the operation ran on.
+        let (after, open) = match &self.totals {
+            Some(t) if kind.is_outgoing() => (t.bytes_sent(), t.open_sessions()),
+            Some(t) => (t.bytes_received(), t.open_sessions()),
+            None => (before, self.open_sessions),
+        };
+        let bytes = after.saturating_sub(before);
+        let stats = &mut self.peers[slot];
+        stats.ops[kind.index()] += 1;
+        if kind.is_outgoing() {
+            stats.bytes_sent += bytes;
+        } else {
+            stats.bytes_received += bytes;
+        }
+        if self.start.is_some() {
+            timed(stats, kind, self.start.take());
+        }
+        if let Err(e) = result {
+            failed(stats, kind, e);
+        }
+        if open != self.open_sessions {
+            self.sessions_changed(open);
+        }
     }
 
     /// The endpoint's open channels changed (or are read for the first
@@ -620,54 +935,27 @@ where
     }
 }
 
-impl<R> Pending<'_, R>
-where
-    R: Role + Eq + Hash + Clone + Debug,
-{
-    #[inline]
-    fn finish<T>(self, ep: &RumpsteakEndpoint<R>, kind: OpKind, result: &Result<T>) {
-        let m = &mut *self.meter;
-        let bytes = moved(ep, kind) - m.before;
-        let stats = &mut m.peers[m.current];
-        stats.ops[kind.index()] += 1;
-        #[cfg(feature = "metrics")]
-        stats.export.ops[kind.index()].increment(1);
-        if bytes > 0 {
-            if kind.is_outgoing() {
-                stats.bytes_sent += bytes;
-                #[cfg(feature = "metrics")]
-                stats.export.bytes_sent.increment(bytes);
-            } else {
-                stats.bytes_received += bytes;
-                #[cfg(feature = "metrics")]
-                stats.export.bytes_received.increment(bytes);
-            }
-        }
-        if let Some(start) = m.start {
-            timed(stats, kind, start);
-        }
-        if let Err(e) = result {
-            failed(stats, kind, e);
-        }
-        let open = ep.active_channel_count();
-        if open != m.open_sessions {
-            m.sessions_changed(open);
-        }
-        // Completed: not a cancellation. `Pending` is one reference, so
-        // forgetting it leaks nothing.
-        std::mem::forget(self);
-    }
+/// The start of a timed operation: one in [`Meter::sample_every`], so
+/// kept out of the operation's code.
+#[cold]
+#[inline(never)]
+fn now() -> Instant {
+    Instant::now()
 }
 
 /// Records the latency of a timed operation: one in
 /// [`Meter::sample_every`], so kept out of the future's code.
 #[cold]
 #[inline(never)]
-fn timed<R>(stats: &mut PeerStats<R>, kind: OpKind, start: Instant) {
+fn timed<R>(stats: &mut PeerStats<R>, kind: OpKind, start: Option<Instant>) {
+    let Some(start) = start else { return };
     let elapsed = start.elapsed();
     stats.latency.record(elapsed);
     #[cfg(feature = "metrics")]
-    stats.export.latency[kind.index()].record(elapsed.as_secs_f64());
+    {
+        stats.export.latency[kind.index()].record(elapsed.as_secs_f64());
+        stats.flush_export();
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = kind;
 }
@@ -678,43 +966,28 @@ fn failed<R>(stats: &mut PeerStats<R>, kind: OpKind, e: &ChoreographyError) {
     let class = ErrorClass::of(e);
     stats.errors[class.index()] += 1;
     #[cfg(feature = "metrics")]
-    stats.export.error(kind, class);
+    {
+        stats.export.error(kind, class);
+        stats.flush_export();
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = kind;
 }
 
-impl<R> Drop for Pending<'_, R> {
-    fn drop(&mut self) {
-        // `current` was set by `begin`, and peers are never removed.
-        let m = &mut *self.meter;
-        if let Some(stats) = m.peers.get_mut(m.current) {
-            stats.cancelled += 1;
-            #[cfg(feature = "metrics")]
-            stats.export.cancelled.increment(1);
-        }
-    }
-}
-
-/// One counted operation: `$call` is the inner handler's future, built from
-/// the inner handler and the endpoint reborrowed, so that the endpoint can
-/// be read again once it completes. Everything happens at the first poll:
-/// a future dropped unpolled counts nothing.
+/// One counted operation: `$call` is the inner handler's future, made
+/// from the inner handler and the endpoint once the layer has looked at
+/// the endpoint. Nothing is counted before the first poll: a future
+/// dropped unpolled counts nothing.
 macro_rules! metered_op {
-    ($self:ident, $ep:ident, $peer:ident, $kind:expr, |$inner:ident, $e:ident| $call:expr) => {{
-        let layer = $self;
-        async move {
-            let Metered {
-                inner: $inner,
-                meter,
-            } = layer;
-            let pending = meter.begin($ep, &$peer, $kind);
-            let result = {
-                let $e = &mut *$ep;
-                $call.await
-            };
-            pending.finish($ep, $kind, &result);
-            result
-        }
+    ($self:ident, $ep:ident, $peer:ident, $kind:ty, |$inner:ident, $e:ident| $call:expr) => {{
+        let Metered {
+            inner: $inner,
+            meter,
+        } = $self;
+        let $e = $ep;
+        // Looked at before `$call` borrows the endpoint for the future.
+        let prepared = meter.prepare($e, &$peer, <$kind>::KIND);
+        prepared.wrap::<_, $kind>(meter, $call)
     }};
 }
 
@@ -736,8 +1009,7 @@ where
         Msg: Serialize + Send + Sync,
     {
         let _ = type_name::<Msg>;
-        metered_op!(self, ep, to, OpKind::Send, |inner, e| inner
-            .send(e, to, msg))
+        metered_op!(self, ep, to, SendOp, |inner, e| inner.send(e, to, msg))
     }
 
     fn recv<Msg>(
@@ -748,7 +1020,7 @@ where
     where
         Msg: DeserializeOwned + Send,
     {
-        metered_op!(self, ep, from, OpKind::Recv, |inner, e| inner.recv(e, from))
+        metered_op!(self, ep, from, RecvOp, |inner, e| inner.recv(e, from))
     }
 
     fn choose(
@@ -757,7 +1029,7 @@ where
         who: R,
         label: Label,
     ) -> impl Future<Output = Result<()>> + Send {
-        metered_op!(self, ep, who, OpKind::Choose, |inner, e| inner
+        metered_op!(self, ep, who, ChooseOp, |inner, e| inner
             .choose(e, who, label))
     }
 
@@ -766,8 +1038,7 @@ where
         ep: &mut Self::Endpoint,
         from: R,
     ) -> impl Future<Output = Result<Label>> + Send {
-        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner
-            .offer(e, from))
+        metered_op!(self, ep, from, OfferOp, |inner, e| inner.offer(e, from))
     }
 
     /// Forwarded as it is: `with_timeout` is not a step of its own. The
@@ -797,7 +1068,7 @@ where
         from: R,
         expected: &[Label],
     ) -> impl Future<Output = Result<Label>> + Send {
-        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner
+        metered_op!(self, ep, from, OfferOp, |inner, e| inner
             .offer_among(e, from, expected))
     }
 
@@ -812,7 +1083,7 @@ where
     where
         Msg: DeserializeOwned + Send,
     {
-        metered_op!(self, ep, from, OpKind::Recv, |inner, e| inner
+        metered_op!(self, ep, from, RecvOp, |inner, e| inner
             .recv_timeout(e, from, dur))
     }
 
@@ -824,7 +1095,7 @@ where
         from: R,
         dur: Duration,
     ) -> impl Future<Output = Result<Label>> + Send {
-        metered_op!(self, ep, from, OpKind::Offer, |inner, e| inner
+        metered_op!(self, ep, from, OfferOp, |inner, e| inner
             .offer_timeout(e, from, dur))
     }
 }

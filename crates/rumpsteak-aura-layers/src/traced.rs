@@ -2,9 +2,10 @@ use std::any::type_name;
 use std::fmt::{self, Debug};
 use std::future::Future;
 use std::hash::Hash;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures::future::Either;
 use rumpsteak_aura::{ChoreoHandler, ChoreographyError, Label, Result, Role};
 use rumpsteak_aura_handler::{RumpsteakEndpoint, Traffic};
 use serde::Serialize;
@@ -37,7 +38,10 @@ use crate::op::{OpKind, short_type_name};
 ///
 /// When no subscriber wants `DEBUG` spans the operations run as they would
 /// without the layer, after one check of the level filter: nothing is
-/// allocated, formatted or timed.
+/// allocated, formatted or timed, and the operation's future is the inner
+/// handler's in an enum of two variants. When one does, the instrumented
+/// future is boxed (one allocation per operation, beside the span's), so
+/// that the future stays small when it is not.
 pub struct Traced<H> {
     inner: H,
     session: Option<Span>,
@@ -268,9 +272,11 @@ macro_rules! traced_op {
         // of the operation (not even its type name) is looked at.
         if !tracing::level_enabled!(Level::DEBUG) {
             let $e = $ep;
-            return Either::Left($call);
+            return Branch::Bare { fut: $call };
         }
-        Either::Right(async move {
+        // Boxed: the instrumented future is several times the size of the
+        // inner one, and only a subscriber that wants spans pays for it.
+        Branch::Spanned { fut: Box::pin(async move {
             let probe = Probe::begin(session, $ep, &$peer, $info);
             let Some(probe) = probe else {
                 let $e = $ep;
@@ -285,8 +291,36 @@ macro_rules! traced_op {
             let label: fn(&_) -> Option<&'static str> = $label;
             probe.end($ep, &peer, &result, label(&result));
             result
-        })
+        }) }
     }};
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a traced operation: the inner handler's own future
+    /// when no subscriber wants operation spans, or the instrumented one.
+    /// Unlike `futures`' `Either`, its `poll` is always inlined, so that
+    /// the bare branch costs one test of the discriminant and nothing more.
+    #[project = BranchProj]
+    enum Branch<A, B> {
+        Bare { #[pin] fut: A },
+        Spanned { #[pin] fut: B },
+    }
+}
+
+impl<A, B> Future for Branch<A, B>
+where
+    A: Future,
+    B: Future<Output = A::Output>,
+{
+    type Output = A::Output;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<A::Output> {
+        match self.project() {
+            BranchProj::Bare { fut } => fut.poll(cx),
+            BranchProj::Spanned { fut } => fut.poll(cx),
+        }
+    }
 }
 
 fn no_label<T>(_: &Result<T>) -> Option<&'static str> {

@@ -298,3 +298,267 @@ fn the_gauge_counts_every_session_of_a_role() {
     drop(h1);
     assert_eq!(gauge.read("A"), 0.0);
 }
+
+/// The exported value of the counter `name` labelled `role = "A"`, `peer =
+/// "B"` (and `op` if given). The debugging recorder hands out each
+/// counter's gain since the last snapshot, so the gains are added up.
+#[cfg(feature = "metrics")]
+struct CounterReader {
+    snapshotter: metrics_util::debugging::Snapshotter,
+    totals: std::collections::HashMap<String, u64>,
+}
+
+#[cfg(feature = "metrics")]
+impl CounterReader {
+    fn read(&mut self, name: &str, op: Option<&str>) -> u64 {
+        use metrics_util::debugging::DebugValue;
+        for (k, .., v) in self.snapshotter.snapshot().into_vec() {
+            if let DebugValue::Counter(n) = v {
+                let labels: Vec<String> = k
+                    .key()
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                let id = format!("{}{{{}}}", k.key().name(), labels.join(","));
+                *self.totals.entry(id).or_default() += n;
+            }
+        }
+        let id = match op {
+            Some(op) => format!("{name}{{role=A,peer=B,op={op}}}"),
+            None => format!("{name}{{role=A,peer=B}}"),
+        };
+        self.totals.get(&id).copied().unwrap_or(0)
+    }
+}
+
+/// With the default sampling, the export is brought up to date at every
+/// timed operation (the first, then one in 16), at an error, by
+/// `flush_metrics` and when the layer is dropped: in between, the exported
+/// counters are behind the snapshot by at most 15 operations, never ahead.
+#[cfg(feature = "metrics")]
+#[test]
+fn the_export_lags_the_snapshot_by_less_than_the_sampling() {
+    use metrics_util::debugging::DebuggingRecorder;
+    use rumpsteak_aura_layers::DEFAULT_LATENCY_SAMPLING;
+
+    let recorder = DebuggingRecorder::new();
+    let mut reader = CounterReader {
+        snapshotter: recorder.snapshotter(),
+        totals: Default::default(),
+    };
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let mut h = Metered::new(Handler::new());
+    assert_eq!(h.latency_sampling(), DEFAULT_LATENCY_SAMPLING);
+    let every = u64::from(DEFAULT_LATENCY_SAMPLING);
+    let mut hb = Handler::new();
+    let mut sends = 0;
+    for i in 0..(3 * every + 5) {
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(h.send(&mut a, Role::B, &(i as u8)))
+                .expect("send");
+        });
+        let _: u8 = rt.block_on(hb.recv(&mut b, Role::A)).expect("recv");
+        sends += 1;
+        let snap = h.snapshot().peers.remove(0);
+        assert_eq!(snap.operations.send, sends);
+        let exported = reader.read("rumpsteak_operations_total", Some("send"));
+        let bytes = reader.read("rumpsteak_bytes_sent_total", None);
+        assert!(exported <= sends, "the export is never ahead");
+        assert!(
+            sends - exported < every,
+            "{sends} sent, {exported} exported: more than {} behind",
+            every - 1
+        );
+        // Operations 1, 1 + 16, 1 + 32, ... are timed and bring it up.
+        if (sends - 1) % every == 0 {
+            assert_eq!(exported, sends, "a timed operation flushes");
+            assert_eq!(bytes, snap.bytes_sent);
+        } else {
+            assert_eq!(exported, sends - (sends - 1) % every);
+        }
+    }
+    assert!(reader.read("rumpsteak_operations_total", Some("send")) < sends);
+    h.flush_metrics();
+    assert_eq!(
+        reader.read("rumpsteak_operations_total", Some("send")),
+        sends
+    );
+    // One more and an error: the error flushes at once.
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
+        a.close_channel(&Role::B);
+        let closed = rt.block_on(h.send(&mut a, Role::B, &1u8));
+        assert!(closed.is_err());
+    });
+    assert_eq!(
+        reader.read("rumpsteak_operations_total", Some("send")),
+        sends + 2
+    );
+    // And a drop flushes what is left.
+    metrics::with_local_recorder(&recorder, || {
+        let (mut a2, _b2) = pair(Role::A, Role::B);
+        rt.block_on(h.send(&mut a2, Role::B, &1u8)).expect("send");
+        rt.block_on(h.send(&mut a2, Role::B, &2u8)).expect("send");
+    });
+    let before_drop = reader.read("rumpsteak_operations_total", Some("send"));
+    let snap = h.snapshot().peers.remove(0);
+    drop(h);
+    let after_drop = reader.read("rumpsteak_operations_total", Some("send"));
+    assert!(before_drop < snap.operations.send);
+    assert_eq!(after_drop, snap.operations.send);
+    assert_eq!(
+        reader.read("rumpsteak_bytes_sent_total", None),
+        snap.bytes_sent
+    );
+}
+
+/// A future made and dropped before its first poll is no operation: it
+/// counts nothing, and if it was the one to be timed, the next operation
+/// is timed instead, so that one completed operation in `latency_sampling`
+/// is still timed.
+#[test]
+fn an_unpolled_future_takes_no_sample() {
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let mut h = Metered::new(Handler::new()).with_latency_sampling(4);
+    let mut hb = Handler::new();
+    let mut send = |h: &mut Metered<Handler>, a: &mut _, i: u8| {
+        rt.block_on(h.send(a, Role::B, &i)).expect("send");
+        let _: u8 = rt.block_on(hb.recv(&mut b, Role::A)).expect("recv");
+    };
+    // Operations 1 to 4: the first is timed, the next to be is the fifth.
+    for i in 0..4 {
+        send(&mut h, &mut a, i);
+    }
+    assert_eq!(h.snapshot().peers[0].latency.count, 1);
+    // The fifth future is made and dropped unpolled.
+    drop(h.send(&mut a, Role::B, &9u8));
+    let s = h.snapshot().peers.remove(0);
+    assert_eq!(s.operations.send, 4, "an unpolled future is not counted");
+    assert_eq!(s.cancelled, 0, "nor is it a cancellation");
+    assert_eq!(s.latency.count, 1);
+    // The fifth operation that does complete is the one timed.
+    send(&mut h, &mut a, 5);
+    assert_eq!(h.snapshot().peers[0].latency.count, 2);
+}
+
+/// Dropping a future unpolled does not stretch the export's lag: the next
+/// completed operation still brings the export up to date when the dropped
+/// future was the one to be timed.
+#[cfg(feature = "metrics")]
+#[test]
+fn an_unpolled_future_keeps_the_lag_bound() {
+    use metrics_util::debugging::DebuggingRecorder;
+
+    let recorder = DebuggingRecorder::new();
+    let mut reader = CounterReader {
+        snapshotter: recorder.snapshotter(),
+        totals: Default::default(),
+    };
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let mut h = Metered::new(Handler::new());
+    let every = u64::from(h.latency_sampling());
+    let mut hb = Handler::new();
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..every {
+            rt.block_on(h.send(&mut a, Role::B, &(i as u8)))
+                .expect("send");
+            let _: u8 = rt.block_on(hb.recv(&mut b, Role::A)).expect("recv");
+        }
+        // The future that would have been timed, dropped unpolled.
+        drop(h.send(&mut a, Role::B, &0u8));
+        rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
+    });
+    let sent = h.snapshot().peers[0].operations.send;
+    assert_eq!(sent, every + 1);
+    let exported = reader.read("rumpsteak_operations_total", Some("send"));
+    assert!(
+        sent - exported < every,
+        "{sent} sent, {exported} exported: more than {} behind",
+        every - 1
+    );
+}
+
+/// One layer used with two endpoints in turn: each operation's bytes are
+/// read from the endpoint it ran on, and the open-session count is that of
+/// the endpoint of the last operation.
+#[test]
+fn a_layer_moved_between_endpoints_reads_each_one() {
+    let rt = runtime();
+    let (mut a1, _b1) = pair(Role::A, Role::B);
+    let (mut a2, _b2) = pair(Role::A, Role::B);
+    let (x, _y) = rumpsteak_aura_handler::SimpleChannel::pair();
+    a2.register_channel(Role::Seller, x);
+    let mut h = Metered::new(Handler::new()).with_latency_sampling(1);
+    rt.block_on(async {
+        h.send(&mut a1, Role::B, &1u8).await.expect("send");
+        assert_eq!(h.snapshot().open_sessions, 1);
+        h.send(&mut a2, Role::B, &vec![0u8; 40])
+            .await
+            .expect("send");
+        assert_eq!(h.snapshot().open_sessions, 2);
+        h.send(&mut a1, Role::B, &2u8).await.expect("send");
+        assert_eq!(h.snapshot().open_sessions, 1);
+        h.send(&mut a2, Role::Seller, &3u8).await.expect("send");
+        assert_eq!(h.snapshot().open_sessions, 2);
+    });
+    let s = h.snapshot();
+    let b = s.peer("B").expect("B");
+    let seller = s.peer("Seller").expect("Seller");
+    assert_eq!(b.operations.send, 3);
+    assert_eq!(
+        b.bytes_sent + seller.bytes_sent,
+        a1.total_traffic().bytes_sent + a2.total_traffic().bytes_sent
+    );
+    assert_eq!(
+        seller.bytes_sent,
+        a2.traffic(&Role::Seller).expect("Seller").bytes_sent
+    );
+}
+
+/// A layer moved into a task that is aborted mid-operation: dropping the
+/// task drops the operation under way, counted as cancelled, and the layer;
+/// the export ends with every send the task made (four of which no timed
+/// operation had flushed) and the cancellation.
+#[cfg(feature = "metrics")]
+#[test]
+fn a_layer_in_an_aborted_task_exports_everything() {
+    use metrics_util::debugging::DebuggingRecorder;
+
+    let recorder = DebuggingRecorder::new();
+    let mut reader = CounterReader {
+        snapshotter: recorder.snapshotter(),
+        totals: Default::default(),
+    };
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            let (started, ready) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(async move {
+                let mut h = Metered::new(Handler::new());
+                for i in 0..5u8 {
+                    h.send(&mut a, Role::B, &i).await.expect("send");
+                }
+                started.send(()).expect("the test waits");
+                // B never answers: this waits until the task is aborted.
+                let _: u32 = h.recv(&mut a, Role::B).await.expect("recv");
+            });
+            ready.await.expect("the task started");
+            // Let the task reach its pending receive.
+            tokio::task::yield_now().await;
+            task.abort();
+            assert!(task.await.expect_err("aborted").is_cancelled());
+        });
+    });
+    for _ in 0..5 {
+        let _: u8 = rt
+            .block_on(Handler::new().recv(&mut b, Role::A))
+            .expect("recv");
+    }
+    assert_eq!(reader.read("rumpsteak_operations_total", Some("send")), 5);
+    assert_eq!(reader.read("rumpsteak_operations_cancelled_total", None), 1);
+    assert!(reader.read("rumpsteak_bytes_sent_total", None) > 0);
+}

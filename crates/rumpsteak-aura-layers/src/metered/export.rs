@@ -21,6 +21,11 @@ pub(super) struct PeerExport {
     pub(super) cancelled: Counter,
     pub(super) bytes_sent: Counter,
     pub(super) bytes_received: Counter,
+    /// What the counters above were last brought to: the layer counts in
+    /// process and exports the difference from time to time.
+    exported_ops: [u64; 4],
+    exported_sent: u64,
+    exported_received: u64,
 }
 
 impl PeerExport {
@@ -35,6 +40,30 @@ impl PeerExport {
             bytes_received: metrics::counter!(BYTES_RECEIVED, "role" => role.to_owned(), "peer" => peer.to_owned()),
             role: role.to_owned(),
             peer: peer.to_owned(),
+            exported_ops: [0; 4],
+            exported_sent: 0,
+            exported_received: 0,
+        }
+    }
+
+    /// Adds to the exported counters what the in-process ones gained since
+    /// the last call.
+    pub(super) fn flush(&mut self, ops: &[u64; 4], sent: u64, received: u64) {
+        for (i, n) in ops.iter().enumerate() {
+            let gained = n - self.exported_ops[i];
+            if gained > 0 {
+                self.ops[i].increment(gained);
+                self.exported_ops[i] = *n;
+            }
+        }
+        if sent > self.exported_sent {
+            self.bytes_sent.increment(sent - self.exported_sent);
+            self.exported_sent = sent;
+        }
+        if received > self.exported_received {
+            self.bytes_received
+                .increment(received - self.exported_received);
+            self.exported_received = received;
         }
     }
 
@@ -119,7 +148,7 @@ pub(super) fn describe() {
     metrics::describe_histogram!(
         DURATION,
         Unit::Seconds,
-        "time from an operation's first poll to its completion"
+        "time from an operation's start to its completion"
     );
     metrics::describe_gauge!(
         SESSIONS_OPEN,

@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rumpsteak_aura::{TransportError, TransportErrorKind};
@@ -18,7 +18,7 @@ use tokio::time::{Instant, Sleep};
 use crate::config::ResumeConfig;
 use crate::error::{ResumeError, escaped};
 use crate::frame::{self, DecodeError, Hello, LinkFrame, RESUME_WIRE_VERSION, RejectReason};
-use crate::session::{Inner, Redial, wake};
+use crate::session::{Inner, Redial, State, wake};
 
 /// A link a listener routed to a session, with the greeting it read.
 #[derive(Debug)]
@@ -109,11 +109,22 @@ pub(crate) struct Driver {
     ack_armed: bool,
     heartbeat_due: bool,
     gone_sent: bool,
+    /// When a frame last left for the link: a heartbeat is due
+    /// `heartbeat` after it.
     last_send: Instant,
+    /// When a frame last came from the link (or this side chose not to
+    /// read): the link is given up `idle_timeout` after it.
     last_recv: Instant,
-    heartbeat: Pin<Box<Sleep>>,
-    idle: Pin<Box<Sleep>>,
-    ack_timer: Pin<Box<Sleep>>,
+    /// When the standalone acknowledgement armed by `ack_armed` is due.
+    ack_deadline: Instant,
+    /// The one timer of the three deadlines above (idle, heartbeat unless
+    /// one is due already, acknowledgement while armed). It never runs
+    /// past the earliest of them: the idle and heartbeat deadlines only
+    /// move later, and arming an acknowledgement pulls it earlier where
+    /// needed. It may fire before the deadlines, which are checked when
+    /// it does; so a frame costs no timer update, and in a steady flow the
+    /// timer fires about once per acknowledgement delay.
+    timer: Pin<Box<Sleep>>,
 }
 
 impl fmt::Debug for Driver {
@@ -153,9 +164,10 @@ impl Driver {
             gone_sent: false,
             last_send: now,
             last_recv: now,
-            heartbeat: Box::pin(tokio::time::sleep_until(now + config.heartbeat)),
-            idle: Box::pin(tokio::time::sleep_until(now + config.idle_timeout)),
-            ack_timer: Box::pin(tokio::time::sleep_until(now + config.ack_delay)),
+            ack_deadline: now,
+            timer: Box::pin(tokio::time::sleep_until(
+                now + config.heartbeat.min(config.idle_timeout),
+            )),
             config,
         }
     }
@@ -445,8 +457,9 @@ impl Driver {
         let now = Instant::now();
         self.last_send = now;
         self.last_recv = now;
-        self.heartbeat.as_mut().reset(now + self.config.heartbeat);
-        self.idle.as_mut().reset(now + self.config.idle_timeout);
+        self.timer
+            .as_mut()
+            .reset(now + self.config.heartbeat.min(self.config.idle_timeout));
         Ok(link)
     }
 
@@ -524,17 +537,31 @@ impl Driver {
     }
 
     /// Serves one link: reads into the received queue, writes numbered
-    /// frames and acknowledgements, keeps the timers.
+    /// frames and acknowledgements, keeps the timer.
+    ///
+    /// One pass reads until the link has nothing more, then writes
+    /// everything due: a write never makes a read possible, and the read
+    /// that returned `Pending` left the waker with the link. Another pass
+    /// follows only when the timer made a frame due.
     fn poll_serve(&mut self, cx: &mut Context<'_>, link: &mut RumpsteakSession) -> Poll<End> {
         {
             let mut s = self.inner.lock();
             if let Some(e) = &s.failed {
                 return Poll::Ready(End::Fail(e.clone()));
             }
-            s.driver_waker = Some(cx.waker().clone());
+            if !s
+                .driver_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                s.driver_waker = Some(cx.waker().clone());
+            }
         }
+        // One reading of the clock for every frame of this poll: they all
+        // came or left within it.
+        let mut clock = None;
+        let mut now = || *clock.get_or_insert_with(Instant::now);
         loop {
-            let mut progress = false;
             if let Source::Routed { links, .. } = &mut self.source {
                 while let Poll::Ready(Some(routed)) = links.poll_recv(cx) {
                     // The same peer's greeting with less received than it
@@ -554,13 +581,12 @@ impl Driver {
                 if self.inner.lock().inbox.len() >= self.inner.receive_window {
                     // Not reading is this side's choice, not the peer's
                     // silence: the idle timeout counts from here.
-                    self.last_recv = Instant::now();
+                    self.last_recv = now();
                     break;
                 }
                 match link.poll_recv_frame(cx) {
                     Poll::Ready(Ok(f)) => {
-                        progress = true;
-                        self.last_recv = Instant::now();
+                        self.last_recv = now();
                         if let Some(end) = self.on_frame(f) {
                             return Poll::Ready(end);
                         }
@@ -578,10 +604,7 @@ impl Driver {
                     }
                 }
                 match link.poll_send_frame(cx, &mut self.slot) {
-                    Poll::Ready(Ok(())) => {
-                        progress = true;
-                        self.last_send = Instant::now();
-                    }
+                    Poll::Ready(Ok(())) => self.last_send = now(),
                     Poll::Ready(Err(e)) => return Poll::Ready(End::Lost(describe(&e))),
                     Poll::Pending => break,
                 }
@@ -595,41 +618,7 @@ impl Driver {
                     Poll::Pending => {}
                 }
             }
-            // Timers.
-            let now = Instant::now();
-            if self.idle.as_mut().poll(cx).is_ready() {
-                let silent = now - self.last_recv;
-                if silent >= self.config.idle_timeout {
-                    return Poll::Ready(End::Lost(format!(
-                        "nothing received for {:?}",
-                        self.config.idle_timeout
-                    )));
-                }
-                self.idle
-                    .as_mut()
-                    .reset(self.last_recv + self.config.idle_timeout);
-                progress = true;
-            }
-            if !self.heartbeat_due && self.heartbeat.as_mut().poll(cx).is_ready() {
-                if now - self.last_send >= self.config.heartbeat {
-                    self.heartbeat_due = true;
-                } else {
-                    self.heartbeat
-                        .as_mut()
-                        .reset(self.last_send + self.config.heartbeat);
-                }
-                progress = true;
-            }
-            let unacked = self.inner.lock().received > self.ack_sent;
-            if unacked && !self.ack_armed {
-                self.ack_armed = true;
-                self.ack_timer.as_mut().reset(now + self.config.ack_delay);
-            }
-            if self.ack_armed && !self.ack_due && self.ack_timer.as_mut().poll(cx).is_ready() {
-                self.ack_due = true;
-                progress = true;
-            }
-            {
+            let unacked = {
                 let s = self.inner.lock();
                 // The farewell must have left the link's buffers: a link
                 // dropped with it still buffered loses it, and the peer then
@@ -637,11 +626,56 @@ impl Driver {
                 if s.peer_gone || (self.gone_sent && flushed) {
                     return Poll::Ready(End::Done);
                 }
+                s.received > self.ack_sent
+            };
+            if unacked && !self.ack_armed {
+                self.ack_armed = true;
+                self.ack_deadline = now() + self.config.ack_delay;
+                if self.ack_deadline < self.timer.deadline() {
+                    self.timer.as_mut().reset(self.ack_deadline);
+                }
             }
-            if !progress {
-                return Poll::Pending;
+            match self.poll_timer(cx) {
+                Err(end) => return Poll::Ready(end),
+                Ok(true) => {}
+                Ok(false) => return Poll::Pending,
             }
         }
+    }
+
+    /// Polls the timer; when it fires, checks the deadlines and sets it to
+    /// the next one. `Ok(true)`: a heartbeat or acknowledgement is due now.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
+        let mut due = false;
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            let c = &self.config;
+            if now - self.last_recv >= c.idle_timeout {
+                return Err(End::Lost(format!(
+                    "nothing received for {:?}",
+                    c.idle_timeout
+                )));
+            }
+            let mut next = self.last_recv + c.idle_timeout;
+            if !self.heartbeat_due {
+                if now - self.last_send >= c.heartbeat {
+                    self.heartbeat_due = true;
+                    due = true;
+                } else {
+                    next = next.min(self.last_send + c.heartbeat);
+                }
+            }
+            if self.ack_armed && !self.ack_due {
+                if now >= self.ack_deadline {
+                    self.ack_due = true;
+                    due = true;
+                } else {
+                    next = next.min(self.ack_deadline);
+                }
+            }
+            self.timer.as_mut().reset(next);
+        }
+        Ok(due)
     }
 
     /// The next frame to write, if any is due: an unsent numbered frame
@@ -683,8 +717,6 @@ impl Driver {
         self.ack_due = false;
         self.ack_armed = false;
         self.heartbeat_due = false;
-        let next = Instant::now() + self.config.heartbeat;
-        self.heartbeat.as_mut().reset(next);
     }
 
     /// Handles one frame from the link; `Some` ends serving the link.
@@ -736,20 +768,26 @@ impl Driver {
             Parsed::Data { seq, ack } => (seq, ack, false),
             Parsed::Close { seq, ack } => (seq, ack, true),
         };
-        if let Err(end) = self.apply_ack(ack) {
-            return Some(end);
-        }
+        // One lock for the acknowledgement and the frame.
         let mut s = self.inner.lock();
+        let sender = match self.ack_locked(&mut s, ack) {
+            Ok(sender) => sender,
+            Err(end) => return Some(end),
+        };
         if seq <= s.received {
             // Resent by a peer that had not seen this side's ack; the
             // exchange makes this not happen, but it is harmless.
             tracing::debug!(seq, received = s.received, "duplicate frame dropped");
+            drop(s);
+            wake(sender);
             return None;
         }
         if seq != s.received + 1 {
+            let received = s.received;
+            drop(s);
+            wake(sender);
             return Some(End::Fail(ResumeError::Protocol(format!(
-                "frame {seq} arrived after frame {}",
-                s.received
+                "frame {seq} arrived after frame {received}"
             ))));
         }
         s.received = seq;
@@ -760,24 +798,34 @@ impl Driver {
             f.drain(..offset);
             s.inbox.push_back(f);
         }
-        let w = s.recv_waker.take();
+        let receiver = s.recv_waker.take();
         drop(s);
-        wake(w);
+        wake(sender);
+        wake(receiver);
         None
     }
 
     /// The peer received every frame up to `ack`: they leave the replay
     /// buffer.
     fn apply_ack(&mut self, ack: u64) -> Result<(), End> {
+        let mut s = self.inner.lock();
+        let sender = self.ack_locked(&mut s, ack)?;
+        drop(s);
+        wake(sender);
+        Ok(())
+    }
+
+    /// [`apply_ack`](Self::apply_ack) under the lock the caller holds;
+    /// gives the sender's waker to wake once the lock is released.
+    fn ack_locked(&self, s: &mut State, ack: u64) -> Result<Option<Waker>, End> {
         if ack > self.sent {
             return Err(End::Fail(ResumeError::StateMismatch(format!(
                 "the peer acknowledges frame {ack}, only {} were sent",
                 self.sent
             ))));
         }
-        let mut s = self.inner.lock();
         if ack <= s.acked {
-            return Ok(());
+            return Ok(None);
         }
         while s.replay.front().is_some_and(|o| o.seq <= ack) {
             if let Some(o) = s.replay.pop_front() {
@@ -785,10 +833,7 @@ impl Driver {
             }
         }
         s.acked = ack;
-        let w = s.send_waker.take();
-        drop(s);
-        wake(w);
-        Ok(())
+        Ok(s.send_waker.take())
     }
 }
 

@@ -12,7 +12,7 @@ use rumpsteak_aura::TransportError;
 use rumpsteak_aura_transport::{RumpsteakSession, SessionTransport};
 
 use crate::config::{OnFull, ResumeConfig};
-use crate::driver::{Driver, Source};
+use crate::driver::{Driver, Source, Wire};
 use crate::error::{ReplayLimit, ResumeError};
 use crate::frame::MAX_DATA_HEADER;
 
@@ -87,10 +87,13 @@ pub(crate) struct State {
 #[derive(Debug)]
 pub(crate) struct Inner {
     state: Mutex<State>,
+    /// The sending side of the link; taken before `state` when both are.
+    wire: Mutex<Wire>,
     pub(crate) replay_frames: usize,
     pub(crate) replay_bytes: usize,
     pub(crate) on_full: OnFull,
     pub(crate) receive_window: usize,
+    pub(crate) ack_every: u64,
 }
 
 impl Inner {
@@ -121,6 +124,8 @@ impl Inner {
             replay_bytes: config.replay_bytes,
             on_full: config.on_full,
             receive_window: config.receive_window,
+            ack_every: config.ack_every,
+            wire: Mutex::new(Wire::new()),
         }
     }
 
@@ -129,6 +134,12 @@ impl Inner {
         // anything that could panic, so a poisoned lock still guards a
         // consistent state.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The sending side of the link. Never taken while `state` is held.
+    pub(crate) fn wire(&self) -> MutexGuard<'_, Wire> {
+        // As with `lock`: every update leaves it consistent.
+        self.wire.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -406,9 +417,21 @@ impl SessionTransport for ResumableSession {
             close: false,
             payload: frame,
         });
-        let driver = s.driver_waker.take();
+        let link_up = s.link_up;
         drop(s);
-        wake(driver);
+        // The frame is in the replay buffer: what follows only decides who
+        // writes it. Written here when the driver is not at the link (which
+        // saves waking it); otherwise, or when the link cannot take it all
+        // now, the driver does.
+        let written = link_up
+            && match self.inner.wire.try_lock() {
+                Ok(mut w) => w.send_from_front(&self.inner),
+                Err(_) => false,
+            };
+        if !written {
+            let driver = self.inner.lock().driver_waker.take();
+            wake(driver);
+        }
         Ok(())
     }
 

@@ -1,5 +1,6 @@
-//! The driver task: owns the link, writes numbered frames and
-//! acknowledgements, reads the peer's, and gets a new link after a loss.
+//! The driver task: reads the link, writes numbered frames and
+//! acknowledgements (the front writes one itself when it finds the link's
+//! sending side free, see [`Wire`]), and gets a new link after a loss.
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -363,7 +364,7 @@ impl Driver {
     fn fail(&mut self, error: ResumeError) {
         let mut s = self.inner.lock();
         s.link_up = false;
-        let wakers = s.fail(error);
+        let wakers = self.inner.fail(&mut s, error);
         drop(s);
         wake(wakers);
     }

@@ -78,7 +78,14 @@ impl Kept {
 
     /// `iters` round trips of `size` bytes from A to B and back, measured
     /// by `clock`: the loop of `net::session_pingpong`, on kept sessions.
-    fn pingpong(&self, clock: Clock, rt: &Runtime, flavor: Flavor, size: usize, iters: u64) -> Duration {
+    fn pingpong(
+        &self,
+        clock: Clock,
+        rt: &Runtime,
+        flavor: Flavor,
+        size: usize,
+        iters: u64,
+    ) -> Duration {
         let taken = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
         let Some((mut a, mut b)) = taken else {
             panic!("bench setup: a sample did not give its sessions back");

@@ -150,8 +150,7 @@ impl Sending {
             return Some(f);
         }
         let pending = ack - self.ack_sent;
-        if self.heartbeat_due || (pending > 0 && (pending >= inner.ack_every || self.ack_due))
-        {
+        if self.heartbeat_due || (pending > 0 && (pending >= inner.ack_every || self.ack_due)) {
             drop(s);
             self.acked_on_link(ack);
             return Some(frame::encode_ack(ack));

@@ -261,13 +261,14 @@ pub(crate) struct Driver {
     last_recv: Instant,
     /// When the standalone acknowledgement armed by `ack_armed` is due.
     ack_deadline: Instant,
-    /// The one timer of the three deadlines above (idle, heartbeat unless
-    /// one is due already, acknowledgement while armed). It never runs
-    /// past the earliest of them: the idle and heartbeat deadlines only
-    /// move later, and arming an acknowledgement pulls it earlier where
-    /// needed. It may fire before the deadlines, which are checked when
-    /// it does; so a frame costs no timer update, and in a steady flow the
-    /// timer fires about once per acknowledgement delay.
+    /// The one timer of the three deadlines above (idle, heartbeat,
+    /// acknowledgement while armed). It never runs past the earliest of
+    /// them: the idle and heartbeat deadlines only move later (a heartbeat
+    /// made due sets it to a heartbeat from then, the earliest the next
+    /// one can be due), and arming an acknowledgement pulls it earlier
+    /// where needed. It may fire before the deadlines, which are checked
+    /// when it does; so a frame costs no timer update, and in a steady
+    /// flow the timer fires about once per acknowledgement delay.
     timer: Pin<Box<Sleep>>,
 }
 
@@ -795,13 +796,19 @@ impl Driver {
                 )));
             }
             let mut next = self.last_recv + c.idle_timeout;
-            if !q.heartbeat_due {
-                if now - q.last_send >= c.heartbeat {
+            if q.heartbeat_due || now - q.last_send >= c.heartbeat {
+                if !q.heartbeat_due {
                     q.heartbeat_due = true;
                     due = true;
-                } else {
-                    next = next.min(q.last_send + c.heartbeat);
                 }
+                // The heartbeat leaves now (or when the link takes it),
+                // which moves the next one to a heartbeat from then: the
+                // timer must come back by then, not only at the idle
+                // deadline, or a peer with a shorter idle timeout than
+                // this side's gives the link up.
+                next = next.min(now + c.heartbeat);
+            } else {
+                next = next.min(q.last_send + c.heartbeat);
             }
             if q.ack_armed && !q.ack_due {
                 if now >= self.ack_deadline {

@@ -15,14 +15,18 @@
 //! one plain pair and one resumable pair for all its samples (connection
 //! setup is outside every sample); the resumable pair runs with the
 //! default `ResumeConfig` of its redialer, so acknowledgements ride on the
-//! data frames and no timer fires within a sample.
+//! data frames (no standalone acknowledgement or heartbeat is sent within
+//! a sample; each side's driver timer still fires about once per
+//! acknowledgement delay, 20 ms, and finds nothing due).
 //!
 //! **Time to resume.** A resumable pair runs through a proxy on the
 //! loopback that drops both of its TCP connections on demand. Each of
 //! [`CUTS`] cuts is taken between two round trips: the proxy drops both
 //! connections and says when, A then sends the next frame, and the time
 //! from the drop to B receiving that frame is recorded (with the time
-//! until A has the echo). Both sides notice the cut from the closed connection; A redials
+//! until A has the echo); at the end, A's reconnection count must equal
+//! the number of cuts, or the bench stops. Both sides notice the cut from
+//! the closed connection; A redials
 //! at once and then with the backoff printed, B waits for the proxy to
 //! route the reconnection. The median, 90th percentile and maximum are
 //! printed per runtime.
@@ -47,7 +51,7 @@ use rumpsteak_aura_benches::{Clock, Flavor, alternate_rounds, ok, run_pair_on};
 use rumpsteak_aura_choreography::transport::RumpsteakSession;
 use rumpsteak_aura_choreography::transport::tcp::{SessionListener, TcpOptions};
 use rumpsteak_aura_resume::{
-    ResumableSession, ResumeConfig, ResumeListener, TcpRedial, link_options,
+    ResumableSession, ResumeConfig, ResumeHandle, ResumeListener, TcpRedial, link_options,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -129,7 +133,12 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from
 async fn resumable_pair(
     session: &str,
     cut: Option<CutSignal>,
-) -> (RumpsteakSession, RumpsteakSession, ResumeListener) {
+) -> (
+    RumpsteakSession,
+    RumpsteakSession,
+    ResumeListener,
+    ResumeHandle,
+) {
     let options = TcpOptions::new().with_session_id(session);
     let bound = ok(SessionListener::bind(loopback(), "B", &link_options(options.clone())).await);
     let addr = match cut {
@@ -144,7 +153,9 @@ async fn resumable_pair(
         &["A"],
     );
     let (a, b) = tokio::join!(ResumableSession::open(redial, config), listener.accept("A"));
-    (ok(a).into_session(), ok(b).into_session(), listener)
+    let a = ok(a);
+    let handle = a.handle();
+    (a.into_session(), ok(b).into_session(), listener, handle)
 }
 
 /// How a bench cuts a [`cutting_proxy`]'s connection: it bumps `cut`,
@@ -253,7 +264,7 @@ fn spread(mut v: Vec<Duration>) -> String {
 fn cuts(flavor: Flavor) {
     let rt = flavor.runtime();
     let (mut cutter, signal) = cutter();
-    let (mut a, mut b, listener) = rt.block_on(resumable_pair("cuts", Some(signal)));
+    let (mut a, mut b, listener, handle) = rt.block_on(resumable_pair("cuts", Some(signal)));
     let (delivered_tx, mut delivered) = mpsc::unbounded_channel::<Instant>();
     let echo = rt.spawn(async move {
         while let Ok(frame) = b.recv_frame().await {
@@ -285,6 +296,12 @@ fn cuts(flavor: Flavor) {
     });
     echo.abort();
     drop(listener);
+    // Every cut must have cost a resumption, or the times above are not
+    // times to resume.
+    let reconnects = handle.stats().reconnects;
+    if reconnects != CUTS as u64 {
+        panic!("bench: {CUTS} cuts but {reconnects} reconnections");
+    }
     println!(
         "time to resume, {}, {CUTS} cuts, backoff {:?} doubling to {:?}: \
          cut to B receiving the next frame: {}; cut to A receiving its echo: {}",
@@ -303,7 +320,7 @@ fn rounds_only(kind: &str, n: u64) {
     let pair = match kind {
         "plain" => (rt.block_on(plain_pair()), None),
         "resumable" => {
-            let (a, b, listener) = rt.block_on(resumable_pair("rounds", None));
+            let (a, b, listener, _) = rt.block_on(resumable_pair("rounds", None));
             ((a, b), Some(listener))
         }
         other => panic!("--rounds takes plain or resumable, not {other}"),
@@ -328,7 +345,7 @@ fn main() {
     for flavor in Flavor::ALL {
         let rt = flavor.runtime();
         let plain = Kept::new(rt.block_on(plain_pair()));
-        let (a, b, _listener) = rt.block_on(resumable_pair("ratio", None));
+        let (a, b, _listener, _) = rt.block_on(resumable_pair("ratio", None));
         let resumable = Kept::new((a, b));
         for (name, size) in SIZES {
             for clock in [Clock::Wall, Clock::Cpu] {

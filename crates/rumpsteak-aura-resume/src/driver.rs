@@ -1,5 +1,6 @@
-//! The driver task: owns the link, writes numbered frames and
-//! acknowledgements, reads the peer's, and gets a new link after a loss.
+//! The driver task: reads the link, writes numbered frames and
+//! acknowledgements (the front writes one itself when it finds the link's
+//! sending side free, see [`Wire`]), and gets a new link after a loss.
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -7,7 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rumpsteak_aura::{TransportError, TransportErrorKind};
@@ -18,7 +19,7 @@ use tokio::time::{Instant, Sleep};
 use crate::config::ResumeConfig;
 use crate::error::{ResumeError, escaped};
 use crate::frame::{self, DecodeError, Hello, LinkFrame, RESUME_WIRE_VERSION, RejectReason};
-use crate::session::{Inner, Redial, wake};
+use crate::session::{Inner, Redial, State, wake};
 
 /// A link a listener routed to a session, with the greeting it read.
 #[derive(Debug)]
@@ -91,6 +92,162 @@ fn describe(e: &TransportError) -> String {
     }
 }
 
+/// What the sending side of the current link needs, shared by the driver
+/// and the front (which writes a frame on the link itself when it holds
+/// this uncontended, saving a wake of the driver task), behind its own
+/// mutex. Whoever holds it may take the state lock, never the reverse.
+#[derive(Debug)]
+pub(crate) struct Wire {
+    /// The current link; `None` while there is none (or the driver is
+    /// getting a new one).
+    pub(crate) link: Option<RumpsteakSession>,
+    /// A frame being handed to the link.
+    slot: Option<Vec<u8>>,
+    pub(crate) seq: Sending,
+    /// Why the link broke under a write by the front: the driver gives it
+    /// up on its next poll.
+    lost: Option<String>,
+    /// The driver task's waker: a write by the front that cannot finish
+    /// leaves the rest to the driver, woken when the link has room.
+    waker: Option<Waker>,
+}
+
+/// The sequence state of the sending side of the current link.
+#[derive(Debug)]
+pub(crate) struct Sending {
+    /// The last sequence number written on the current link.
+    pub(crate) sent: u64,
+    /// The last acknowledgement written on the current link.
+    ack_sent: u64,
+    ack_due: bool,
+    ack_armed: bool,
+    heartbeat_due: bool,
+    gone_sent: bool,
+    /// When a frame last left for the link: a heartbeat is due
+    /// `heartbeat` after it.
+    last_send: Instant,
+}
+
+impl Sending {
+    /// The next frame to write, if any is due: an unsent numbered frame
+    /// (carrying an acknowledgement), a standalone acknowledgement or
+    /// heartbeat, or the farewell once everything is acknowledged and the
+    /// application is gone.
+    fn next_frame(&mut self, inner: &Inner) -> Option<Vec<u8>> {
+        let s = inner.lock();
+        let ack = s.received;
+        if self.sent + 1 < s.next_seq {
+            let index = usize::try_from(self.sent - s.acked).ok()?;
+            let out = s.replay.get(index)?;
+            let f = if out.close {
+                frame::encode_close(out.seq, ack)
+            } else {
+                frame::encode_data(out.seq, ack, &out.payload)
+            };
+            self.sent = out.seq;
+            drop(s);
+            self.acked_on_link(ack);
+            return Some(f);
+        }
+        let pending = ack - self.ack_sent;
+        if self.heartbeat_due || (pending > 0 && (pending >= inner.ack_every || self.ack_due)) {
+            drop(s);
+            self.acked_on_link(ack);
+            return Some(frame::encode_ack(ack));
+        }
+        if s.front_gone && s.replay.is_empty() && !self.gone_sent {
+            self.gone_sent = true;
+            return Some(frame::encode_gone(ack));
+        }
+        None
+    }
+
+    fn acked_on_link(&mut self, ack: u64) {
+        self.ack_sent = ack;
+        self.ack_due = false;
+        self.ack_armed = false;
+        self.heartbeat_due = false;
+    }
+}
+
+impl Wire {
+    pub(crate) fn new() -> Self {
+        Wire {
+            link: None,
+            slot: None,
+            seq: Sending {
+                sent: 0,
+                ack_sent: 0,
+                ack_due: false,
+                ack_armed: false,
+                heartbeat_due: false,
+                gone_sent: false,
+                last_send: Instant::now(),
+            },
+            lost: None,
+            waker: None,
+        }
+    }
+
+    /// Writes every frame due on the link, as far as it takes them, with
+    /// `cx` told when it has room again. `Ok(true)`: everything is written
+    /// and flushed; `Err`: the link broke, for this reason.
+    fn send_due(&mut self, inner: &Inner, cx: &mut Context<'_>) -> Result<bool, String> {
+        let Wire {
+            link, slot, seq, ..
+        } = self;
+        let Some(link) = link.as_mut() else {
+            return Ok(false);
+        };
+        let mut sent_any = false;
+        loop {
+            if slot.is_none() {
+                match seq.next_frame(inner) {
+                    Some(f) => *slot = Some(f),
+                    None => break,
+                }
+            }
+            match link.poll_send_frame(cx, slot) {
+                Poll::Ready(Ok(())) => sent_any = true,
+                Poll::Ready(Err(e)) => return Err(describe(&e)),
+                Poll::Pending => break,
+            }
+        }
+        if sent_any {
+            seq.last_send = Instant::now();
+        }
+        if slot.is_some() {
+            return Ok(false);
+        }
+        // Flushes what the link still buffers.
+        match link.poll_send_frame(cx, &mut None) {
+            Poll::Ready(Err(e)) => Err(describe(&e)),
+            Poll::Ready(Ok(())) => Ok(true),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    /// The front's write: the frames due (the one just accepted, with the
+    /// acknowledgement of what was received), on the link if there is one
+    /// and nothing is in the way. `false`: the driver must finish the job.
+    pub(crate) fn send_from_front(&mut self, inner: &Inner) -> bool {
+        if self.link.is_none() || self.lost.is_some() {
+            return false;
+        }
+        let Some(waker) = self.waker.clone() else {
+            return false;
+        };
+        let mut cx = Context::from_waker(&waker);
+        match self.send_due(inner, &mut cx) {
+            Ok(done) => done,
+            Err(cause) => {
+                self.lost = Some(cause);
+                false
+            }
+        }
+    }
+}
+
 pub(crate) struct Driver {
     inner: Arc<Inner>,
     source: Source,
@@ -99,21 +256,20 @@ pub(crate) struct Driver {
     peer_incarnation: Option<u64>,
     /// The identity the first link proved (`Some(None)`: it proved none).
     first_identity: Option<Option<String>>,
-    /// The last sequence number written on the current link.
-    sent: u64,
-    /// The last acknowledgement written on the current link.
-    ack_sent: u64,
-    /// A frame being handed to the link.
-    slot: Option<Vec<u8>>,
-    ack_due: bool,
-    ack_armed: bool,
-    heartbeat_due: bool,
-    gone_sent: bool,
-    last_send: Instant,
+    /// When a frame last came from the link (or this side chose not to
+    /// read): the link is given up `idle_timeout` after it.
     last_recv: Instant,
-    heartbeat: Pin<Box<Sleep>>,
-    idle: Pin<Box<Sleep>>,
-    ack_timer: Pin<Box<Sleep>>,
+    /// When the standalone acknowledgement armed by `ack_armed` is due.
+    ack_deadline: Instant,
+    /// The one timer of the three deadlines above (idle, heartbeat,
+    /// acknowledgement while armed). It never runs past the earliest of
+    /// them: the idle and heartbeat deadlines only move later (a heartbeat
+    /// made due sets it to a heartbeat from then, the earliest the next
+    /// one can be due), and arming an acknowledgement pulls it earlier
+    /// where needed. It may fire before the deadlines, which are checked
+    /// when it does; so a frame costs no timer update, and in a steady
+    /// flow the timer fires about once per acknowledgement delay.
+    timer: Pin<Box<Sleep>>,
 }
 
 impl fmt::Debug for Driver {
@@ -121,7 +277,6 @@ impl fmt::Debug for Driver {
         f.debug_struct("Driver")
             .field("source", &self.source)
             .field("incarnation", &self.incarnation)
-            .field("sent", &self.sent)
             .finish_non_exhaustive()
     }
 }
@@ -144,26 +299,23 @@ impl Driver {
             incarnation,
             peer_incarnation: None,
             first_identity: None,
-            sent: 0,
-            ack_sent: 0,
-            slot: None,
-            ack_due: false,
-            ack_armed: false,
-            heartbeat_due: false,
-            gone_sent: false,
-            last_send: now,
             last_recv: now,
-            heartbeat: Box::pin(tokio::time::sleep_until(now + config.heartbeat)),
-            idle: Box::pin(tokio::time::sleep_until(now + config.idle_timeout)),
-            ack_timer: Box::pin(tokio::time::sleep_until(now + config.ack_delay)),
+            ack_deadline: now,
+            timer: Box::pin(tokio::time::sleep_until(
+                now + config.heartbeat.min(config.idle_timeout),
+            )),
             config,
         }
     }
 
     /// Serves links until the session ends.
-    pub(crate) async fn run(mut self, mut link: RumpsteakSession) {
+    pub(crate) async fn run(mut self, link: RumpsteakSession) {
+        let inner = self.inner.clone();
+        inner.wire().link = Some(link);
         loop {
-            let end = poll_fn(|cx| self.poll_serve(cx, &mut link)).await;
+            let end = poll_fn(|cx| self.poll_serve(cx, &mut inner.wire())).await;
+            // The link goes (closed when dropped) before anything else.
+            drop(inner.wire().link.take());
             let next = match end {
                 End::Done => {
                     tracing::debug!(session = %self.config.session_id, "resumable session finished");
@@ -176,19 +328,17 @@ impl Driver {
                     return;
                 }
                 End::Lost(cause) => {
-                    drop(link);
                     self.link_lost(&cause);
                     self.connect(Some(cause), None).await
                 }
                 End::Replaced(routed) => {
-                    drop(link);
                     let cause = "a reconnection replaced the link".to_string();
                     self.link_lost(&cause);
                     self.connect(Some(cause), Some(*routed)).await
                 }
             };
             match next {
-                Ok(Some(new)) => link = new,
+                Ok(Some(new)) => inner.wire().link = Some(new),
                 Ok(None) => {
                     self.finish();
                     return;
@@ -214,7 +364,7 @@ impl Driver {
     fn fail(&mut self, error: ResumeError) {
         let mut s = self.inner.lock();
         s.link_up = false;
-        let wakers = s.fail(error);
+        let wakers = self.inner.fail(&mut s, error);
         drop(s);
         wake(wakers);
     }
@@ -279,11 +429,12 @@ impl Driver {
                     });
                 }
                 Ok(Ok(link)) => {
+                    let sent = self.inner.wire().seq.sent;
                     let mut s = self.inner.lock();
                     if !first {
                         s.reconnects += 1;
                     }
-                    let resent = s.next_seq - 1 - self.sent;
+                    let resent = s.next_seq - 1 - sent;
                     let w = s.send_waker.take();
                     drop(s);
                     wake(w);
@@ -434,24 +585,31 @@ impl Driver {
             }
         }
         s.acked = s.acked.max(drop_upto);
-        s.link_up = true;
         s.link_max_frame = link.max_frame_len();
         drop(s);
-        self.sent = drop_upto;
-        self.ack_sent = received;
+        let now = Instant::now();
+        {
+            let mut w = self.inner.wire();
+            w.slot = None;
+            w.lost = None;
+            let q = &mut w.seq;
+            q.sent = drop_upto;
+            q.ack_sent = received;
+            q.ack_due = false;
+            q.ack_armed = false;
+            q.heartbeat_due = false;
+            q.last_send = now;
+        }
+        // Up once the sending state fits the new link.
+        self.inner.lock().link_up = true;
         self.peer_incarnation = Some(theirs.incarnation);
         if self.first_identity.is_none() {
             self.first_identity = Some(link.peer_identity().map(str::to_string));
         }
-        self.slot = None;
-        self.ack_due = false;
-        self.ack_armed = false;
-        self.heartbeat_due = false;
-        let now = Instant::now();
-        self.last_send = now;
         self.last_recv = now;
-        self.heartbeat.as_mut().reset(now + self.config.heartbeat);
-        self.idle.as_mut().reset(now + self.config.idle_timeout);
+        self.timer
+            .as_mut()
+            .reset(now + self.config.heartbeat.min(self.config.idle_timeout));
         Ok(link)
     }
 
@@ -529,17 +687,33 @@ impl Driver {
     }
 
     /// Serves one link: reads into the received queue, writes numbered
-    /// frames and acknowledgements, keeps the timers.
-    fn poll_serve(&mut self, cx: &mut Context<'_>, link: &mut RumpsteakSession) -> Poll<End> {
+    /// frames and acknowledgements, keeps the timer.
+    ///
+    /// One pass reads until the link has nothing more, then writes
+    /// everything due: a write never makes a read possible, and the read
+    /// that returned `Pending` left the waker with the link. Another pass
+    /// follows only when the timer made a frame due.
+    fn poll_serve(&mut self, cx: &mut Context<'_>, w: &mut Wire) -> Poll<End> {
         {
             let mut s = self.inner.lock();
             if let Some(e) = &s.failed {
                 return Poll::Ready(End::Fail(e.clone()));
             }
-            s.driver_waker = Some(cx.waker().clone());
+            if !s
+                .driver_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                s.driver_waker = Some(cx.waker().clone());
+            }
+        }
+        if !w.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            w.waker = Some(cx.waker().clone());
+        }
+        if let Some(cause) = w.lost.take() {
+            return Poll::Ready(End::Lost(cause));
         }
         loop {
-            let mut progress = false;
             if let Source::Routed { links, .. } = &mut self.source {
                 while let Poll::Ready(Some(routed)) = links.poll_recv(cx) {
                     // The same peer's greeting with less received than it
@@ -554,19 +728,22 @@ impl Driver {
                     return Poll::Ready(End::Replaced(Box::new(routed)));
                 }
             }
+            let Some(link) = w.link.as_mut() else {
+                return Poll::Ready(End::Lost("the link is gone".into()));
+            };
             // Receive while the window has room.
+            let mut received_any = false;
             loop {
                 if self.inner.lock().inbox.len() >= self.inner.receive_window {
                     // Not reading is this side's choice, not the peer's
                     // silence: the idle timeout counts from here.
-                    self.last_recv = Instant::now();
+                    received_any = true;
                     break;
                 }
                 match link.poll_recv_frame(cx) {
                     Poll::Ready(Ok(f)) => {
-                        progress = true;
-                        self.last_recv = Instant::now();
-                        if let Some(end) = self.on_frame(f) {
+                        received_any = true;
+                        if let Some(end) = self.on_frame(w.seq.sent, f) {
                             return Poll::Ready(end);
                         }
                     }
@@ -574,126 +751,85 @@ impl Driver {
                     Poll::Pending => break,
                 }
             }
+            // One reading of the clock for every frame of this pass: they
+            // all came within it.
+            let now = received_any.then(Instant::now);
+            if let Some(now) = now {
+                self.last_recv = now;
+            }
             // Send what is due.
-            loop {
-                if self.slot.is_none() {
-                    match self.next_frame() {
-                        Some(f) => self.slot = Some(f),
-                        None => break,
-                    }
-                }
-                match link.poll_send_frame(cx, &mut self.slot) {
-                    Poll::Ready(Ok(())) => {
-                        progress = true;
-                        self.last_send = Instant::now();
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(End::Lost(describe(&e))),
-                    Poll::Pending => break,
-                }
-            }
-            let mut flushed = false;
-            if self.slot.is_none() {
-                // Flushes what the link still buffers.
-                match link.poll_send_frame(cx, &mut None) {
-                    Poll::Ready(Err(e)) => return Poll::Ready(End::Lost(describe(&e))),
-                    Poll::Ready(Ok(())) => flushed = true,
-                    Poll::Pending => {}
-                }
-            }
-            // Timers.
-            let now = Instant::now();
-            if self.idle.as_mut().poll(cx).is_ready() {
-                let silent = now - self.last_recv;
-                if silent >= self.config.idle_timeout {
-                    return Poll::Ready(End::Lost(format!(
-                        "nothing received for {:?}",
-                        self.config.idle_timeout
-                    )));
-                }
-                self.idle
-                    .as_mut()
-                    .reset(self.last_recv + self.config.idle_timeout);
-                progress = true;
-            }
-            if !self.heartbeat_due && self.heartbeat.as_mut().poll(cx).is_ready() {
-                if now - self.last_send >= self.config.heartbeat {
-                    self.heartbeat_due = true;
-                } else {
-                    self.heartbeat
-                        .as_mut()
-                        .reset(self.last_send + self.config.heartbeat);
-                }
-                progress = true;
-            }
-            let unacked = self.inner.lock().received > self.ack_sent;
-            if unacked && !self.ack_armed {
-                self.ack_armed = true;
-                self.ack_timer.as_mut().reset(now + self.config.ack_delay);
-            }
-            if self.ack_armed && !self.ack_due && self.ack_timer.as_mut().poll(cx).is_ready() {
-                self.ack_due = true;
-                progress = true;
-            }
-            {
+            let flushed = match w.send_due(&self.inner, cx) {
+                Ok(flushed) => flushed,
+                Err(cause) => return Poll::Ready(End::Lost(cause)),
+            };
+            let unacked = {
                 let s = self.inner.lock();
                 // The farewell must have left the link's buffers: a link
                 // dropped with it still buffered loses it, and the peer then
                 // waits for a reconnection instead of ending orderly.
-                if s.peer_gone || (self.gone_sent && flushed) {
+                if s.peer_gone || (w.seq.gone_sent && flushed) {
                     return Poll::Ready(End::Done);
                 }
-            }
-            if !progress {
-                return Poll::Pending;
-            }
-        }
-    }
-
-    /// The next frame to write, if any is due: an unsent numbered frame
-    /// (carrying an acknowledgement), a standalone acknowledgement or
-    /// heartbeat, or the farewell once everything is acknowledged and the
-    /// application is gone.
-    fn next_frame(&mut self) -> Option<Vec<u8>> {
-        let s = self.inner.lock();
-        let ack = s.received;
-        if self.sent + 1 < s.next_seq {
-            let index = usize::try_from(self.sent - s.acked).ok()?;
-            let out = s.replay.get(index)?;
-            let f = if out.close {
-                frame::encode_close(out.seq, ack)
-            } else {
-                frame::encode_data(out.seq, ack, &out.payload)
+                s.received > w.seq.ack_sent
             };
-            self.sent = out.seq;
-            drop(s);
-            self.acked_on_link(ack);
-            return Some(f);
+            if unacked && !w.seq.ack_armed {
+                w.seq.ack_armed = true;
+                self.ack_deadline = now.unwrap_or_else(Instant::now) + self.config.ack_delay;
+                if self.ack_deadline < self.timer.deadline() {
+                    self.timer.as_mut().reset(self.ack_deadline);
+                }
+            }
+            match self.poll_timer(cx, &mut w.seq) {
+                Err(end) => return Poll::Ready(end),
+                Ok(true) => {}
+                Ok(false) => return Poll::Pending,
+            }
         }
-        let pending = ack - self.ack_sent;
-        if self.heartbeat_due || (pending > 0 && (pending >= self.config.ack_every || self.ack_due))
-        {
-            drop(s);
-            self.acked_on_link(ack);
-            return Some(frame::encode_ack(ack));
-        }
-        if s.front_gone && s.replay.is_empty() && !self.gone_sent {
-            self.gone_sent = true;
-            return Some(frame::encode_gone(ack));
-        }
-        None
     }
 
-    fn acked_on_link(&mut self, ack: u64) {
-        self.ack_sent = ack;
-        self.ack_due = false;
-        self.ack_armed = false;
-        self.heartbeat_due = false;
-        let next = Instant::now() + self.config.heartbeat;
-        self.heartbeat.as_mut().reset(next);
+    /// Polls the timer; when it fires, checks the deadlines and sets it to
+    /// the next one. `Ok(true)`: a heartbeat or acknowledgement is due now.
+    fn poll_timer(&mut self, cx: &mut Context<'_>, q: &mut Sending) -> Result<bool, End> {
+        let mut due = false;
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            let c = &self.config;
+            if now - self.last_recv >= c.idle_timeout {
+                return Err(End::Lost(format!(
+                    "nothing received for {:?}",
+                    c.idle_timeout
+                )));
+            }
+            let mut next = self.last_recv + c.idle_timeout;
+            if q.heartbeat_due || now - q.last_send >= c.heartbeat {
+                if !q.heartbeat_due {
+                    q.heartbeat_due = true;
+                    due = true;
+                }
+                // The heartbeat leaves now (or when the link takes it),
+                // which moves the next one to a heartbeat from then: the
+                // timer must come back by then, not only at the idle
+                // deadline, or a peer with a shorter idle timeout than
+                // this side's gives the link up.
+                next = next.min(now + c.heartbeat);
+            } else {
+                next = next.min(q.last_send + c.heartbeat);
+            }
+            if q.ack_armed && !q.ack_due {
+                if now >= self.ack_deadline {
+                    q.ack_due = true;
+                    due = true;
+                } else {
+                    next = next.min(self.ack_deadline);
+                }
+            }
+            self.timer.as_mut().reset(next);
+        }
+        Ok(due)
     }
 
     /// Handles one frame from the link; `Some` ends serving the link.
-    fn on_frame(&mut self, mut f: Vec<u8>) -> Option<End> {
+    fn on_frame(&mut self, sent: u64, mut f: Vec<u8>) -> Option<End> {
         enum Parsed {
             Data { seq: u64, ack: u64 },
             Ack(u64),
@@ -726,9 +862,9 @@ impl Driver {
             }
         };
         let (seq, ack, close) = match parsed {
-            Parsed::Ack(ack) => return self.apply_ack(ack).err(),
+            Parsed::Ack(ack) => return self.apply_ack(sent, ack).err(),
             Parsed::Gone(ack) => {
-                if let Err(end) = self.apply_ack(ack) {
+                if let Err(end) = self.apply_ack(sent, ack) {
                     return Some(end);
                 }
                 let mut s = self.inner.lock();
@@ -741,20 +877,26 @@ impl Driver {
             Parsed::Data { seq, ack } => (seq, ack, false),
             Parsed::Close { seq, ack } => (seq, ack, true),
         };
-        if let Err(end) = self.apply_ack(ack) {
-            return Some(end);
-        }
+        // One lock for the acknowledgement and the frame.
         let mut s = self.inner.lock();
+        let sender = match ack_locked(&mut s, sent, ack) {
+            Ok(sender) => sender,
+            Err(end) => return Some(end),
+        };
         if seq <= s.received {
             // Resent by a peer that had not seen this side's ack; the
             // exchange makes this not happen, but it is harmless.
             tracing::debug!(seq, received = s.received, "duplicate frame dropped");
+            drop(s);
+            wake(sender);
             return None;
         }
         if seq != s.received + 1 {
+            let received = s.received;
+            drop(s);
+            wake(sender);
             return Some(End::Fail(ResumeError::Protocol(format!(
-                "frame {seq} arrived after frame {}",
-                s.received
+                "frame {seq} arrived after frame {received}"
             ))));
         }
         s.received = seq;
@@ -765,36 +907,42 @@ impl Driver {
             f.drain(..offset);
             s.inbox.push_back(f);
         }
-        let w = s.recv_waker.take();
+        let receiver = s.recv_waker.take();
         drop(s);
-        wake(w);
+        wake(sender);
+        wake(receiver);
         None
     }
 
     /// The peer received every frame up to `ack`: they leave the replay
-    /// buffer.
-    fn apply_ack(&mut self, ack: u64) -> Result<(), End> {
-        if ack > self.sent {
-            return Err(End::Fail(ResumeError::StateMismatch(format!(
-                "the peer acknowledges frame {ack}, only {} were sent",
-                self.sent
-            ))));
-        }
+    /// buffer. `sent`: the last frame written on the link.
+    fn apply_ack(&mut self, sent: u64, ack: u64) -> Result<(), End> {
         let mut s = self.inner.lock();
-        if ack <= s.acked {
-            return Ok(());
-        }
-        while s.replay.front().is_some_and(|o| o.seq <= ack) {
-            if let Some(o) = s.replay.pop_front() {
-                s.replay_bytes -= o.payload.len();
-            }
-        }
-        s.acked = ack;
-        let w = s.send_waker.take();
+        let sender = ack_locked(&mut s, sent, ack)?;
         drop(s);
-        wake(w);
+        wake(sender);
         Ok(())
     }
+}
+
+/// [`Driver::apply_ack`] under the lock the caller holds; gives the
+/// sender's waker to wake once the lock is released.
+fn ack_locked(s: &mut State, sent: u64, ack: u64) -> Result<Option<Waker>, End> {
+    if ack > sent {
+        return Err(End::Fail(ResumeError::StateMismatch(format!(
+            "the peer acknowledges frame {ack}, only {sent} were sent"
+        ))));
+    }
+    if ack <= s.acked {
+        return Ok(None);
+    }
+    while s.replay.front().is_some_and(|o| o.seq <= ack) {
+        if let Some(o) = s.replay.pop_front() {
+            s.replay_bytes -= o.payload.len();
+        }
+    }
+    s.acked = ack;
+    Ok(s.send_waker.take())
 }
 
 /// Resolves when the session must stop trying: `Err` with the error the

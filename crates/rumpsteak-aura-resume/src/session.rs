@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -12,7 +13,7 @@ use rumpsteak_aura::TransportError;
 use rumpsteak_aura_transport::{RumpsteakSession, SessionTransport};
 
 use crate::config::{OnFull, ResumeConfig};
-use crate::driver::{Driver, Source};
+use crate::driver::{Driver, Source, Wire};
 use crate::error::{ReplayLimit, ResumeError};
 use crate::frame::MAX_DATA_HEADER;
 
@@ -87,10 +88,16 @@ pub(crate) struct State {
 #[derive(Debug)]
 pub(crate) struct Inner {
     state: Mutex<State>,
+    /// The sending side of the link; taken before `state` when both are.
+    wire: Mutex<Wire>,
+    /// Set (under the state lock) before the session's error is: a flush
+    /// that finds it clear needs no lock.
+    failing: AtomicBool,
     pub(crate) replay_frames: usize,
     pub(crate) replay_bytes: usize,
     pub(crate) on_full: OnFull,
     pub(crate) receive_window: usize,
+    pub(crate) ack_every: u64,
 }
 
 impl Inner {
@@ -121,6 +128,9 @@ impl Inner {
             replay_bytes: config.replay_bytes,
             on_full: config.on_full,
             receive_window: config.receive_window,
+            ack_every: config.ack_every,
+            wire: Mutex::new(Wire::new()),
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -130,12 +140,25 @@ impl Inner {
         // consistent state.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Ends the session with `error` ([`State::fail`]) under the lock `s`
+    /// of this `Inner`'s state.
+    pub(crate) fn fail(&self, s: &mut State, error: ResumeError) -> Vec<Waker> {
+        self.failing.store(true, Ordering::Release);
+        s.fail(error)
+    }
+
+    /// The sending side of the link. Never taken while `state` is held.
+    pub(crate) fn wire(&self) -> MutexGuard<'_, Wire> {
+        // As with `lock`: every update leaves it consistent.
+        self.wire.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl State {
     /// Ends the session with `error` (the first error wins), waking every
-    /// waiting operation.
-    pub(crate) fn fail(&mut self, error: ResumeError) -> Vec<Waker> {
+    /// waiting operation. Called through [`Inner::fail`] only.
+    fn fail(&mut self, error: ResumeError) -> Vec<Waker> {
         if self.failed.is_none() && !self.done {
             self.failed = Some(error);
         }
@@ -228,7 +251,9 @@ impl ResumeHandle {
 ///
 /// It implements [`SessionTransport`]; [`into_session`](Self::into_session)
 /// makes it a [`RumpsteakSession`] for the handler. A driver task on the
-/// current tokio runtime owns the link.
+/// current tokio runtime reads the link, keeps its timers and gets new
+/// links; a send writes its frame on the link itself when the driver is
+/// not at it, and leaves it to the driver otherwise.
 ///
 /// # Cancel safety
 ///
@@ -374,7 +399,7 @@ impl SessionTransport for ResumableSession {
             };
             let error = ResumeError::ReplayOverflow { limit };
             tracing::debug!(%error, "resumable session ends");
-            let wakers = s.fail(error.clone());
+            let wakers = self.inner.fail(&mut s, error.clone());
             drop(s);
             wake(wakers);
             return Poll::Ready(Err(error.into_transport()));
@@ -406,13 +431,28 @@ impl SessionTransport for ResumableSession {
             close: false,
             payload: frame,
         });
-        let driver = s.driver_waker.take();
+        let link_up = s.link_up;
         drop(s);
-        wake(driver);
+        // The frame is in the replay buffer: what follows only decides who
+        // writes it. Written here when the driver is not at the link (which
+        // saves waking it); otherwise, or when the link cannot take it all
+        // now, the driver does.
+        let written = link_up
+            && match self.inner.wire.try_lock() {
+                Ok(mut w) => w.send_from_front(&self.inner),
+                Err(_) => false,
+            };
+        if !written {
+            let driver = self.inner.lock().driver_waker.take();
+            wake(driver);
+        }
         Ok(())
     }
 
     fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        if !self.inner.failing.load(Ordering::Acquire) {
+            return Poll::Ready(Ok(()));
+        }
         let s = self.inner.lock();
         match &s.failed {
             Some(e) => Poll::Ready(Err(e.clone().into_transport())),
@@ -440,7 +480,13 @@ impl SessionTransport for ResumableSession {
         if s.peer_closed || s.peer_gone || s.done {
             return Poll::Ready(Err(TransportError::closed()));
         }
-        s.recv_waker = Some(cx.waker().clone());
+        if !s
+            .recv_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            s.recv_waker = Some(cx.waker().clone());
+        }
         Poll::Pending
     }
 

@@ -17,12 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Rng, msg, num};
+use common::{Rng, msg, num, protocol};
 use rumpsteak_aura_net::tcp::{SessionListener, TcpOptions};
 use rumpsteak_aura_resume::{
     ResumableSession, ResumeConfig, ResumeError, ResumeListener, TcpRedial,
 };
-use rumpsteak_aura_transport::RumpsteakSession;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -173,37 +172,6 @@ async fn connect(
         listener.accept("Alice")
     );
     (a.unwrap(), b.unwrap(), proxy, listener)
-}
-
-/// Alice sends `batch` numbered messages a round, Bob answers each round
-/// with their sum: `rounds * (batch + 1)` messages in all.
-async fn protocol(mut alice: RumpsteakSession, mut bob: RumpsteakSession, rounds: u64, batch: u64) {
-    let bob_task = tokio::spawn(async move {
-        let mut expected = 0u64;
-        for _ in 0..rounds {
-            let mut sum = 0u64;
-            for _ in 0..batch {
-                let n = num(&bob.recv_frame().await.unwrap());
-                assert_eq!(n, expected, "Bob: out of order or duplicated");
-                expected += 1;
-                sum = sum.wrapping_add(n);
-            }
-            bob.send_frame(msg(sum)).await.unwrap();
-        }
-        bob
-    });
-    let mut next = 0u64;
-    for round in 0..rounds {
-        let mut sum = 0u64;
-        for _ in 0..batch {
-            alice.send_frame(msg(next)).await.unwrap();
-            sum = sum.wrapping_add(next);
-            next += 1;
-        }
-        let answer = num(&alice.recv_frame().await.unwrap());
-        assert_eq!(answer, sum, "Alice: wrong answer in round {round}");
-    }
-    let _bob = bob_task.await.unwrap();
 }
 
 async fn run(seed: u64, cuts: usize, rounds: u64, batch: u64, max_budget: usize) {

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod proxy;
+pub mod recording;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -288,6 +289,44 @@ pub fn msg(n: u64) -> Vec<u8> {
 /// The number in a frame of `msg`.
 pub fn num(frame: &[u8]) -> u64 {
     u64::from_le_bytes(frame.try_into().expect("an 8-byte message"))
+}
+
+/// Alice sends `batch` numbered messages per round, Bob checks them and
+/// answers with the round's sum (xor the round number); Alice checks the
+/// answer: `rounds * (batch + 1)` messages in all. Returns the sessions.
+pub async fn protocol(
+    mut alice: RumpsteakSession,
+    mut bob: RumpsteakSession,
+    rounds: u64,
+    batch: u64,
+) -> (RumpsteakSession, RumpsteakSession) {
+    let bob_task = tokio::spawn(async move {
+        let mut expected = 0u64;
+        for round in 0..rounds {
+            let mut sum = 0u64;
+            for _ in 0..batch {
+                let n = num(&bob.recv_frame().await.unwrap());
+                assert_eq!(n, expected, "Bob: message out of order or duplicated");
+                expected += 1;
+                sum = sum.wrapping_add(n);
+            }
+            bob.send_frame(msg(sum ^ round)).await.unwrap();
+        }
+        bob
+    });
+    let mut next = 0u64;
+    for round in 0..rounds {
+        let mut sum = 0u64;
+        for _ in 0..batch {
+            alice.send_frame(msg(next)).await.unwrap();
+            sum = sum.wrapping_add(next);
+            next += 1;
+        }
+        let answer = num(&alice.recv_frame().await.unwrap());
+        assert_eq!(answer, sum ^ round, "Alice: wrong answer in round {round}");
+    }
+    let bob = bob_task.await.unwrap();
+    (alice, bob)
 }
 
 /// A bound that only a hang reaches: the machine is a noisy 2-core VM, so

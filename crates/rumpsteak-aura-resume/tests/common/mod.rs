@@ -329,6 +329,36 @@ pub async fn protocol(
     (alice, bob)
 }
 
+/// One role's part in a ring of three for `rounds` rounds: the first
+/// role (`first`) sends a token per round to the next and checks that it
+/// comes back; the others pass it on, checking its order. Every 10 rounds
+/// each role also reports against the ring's direction (so every session
+/// carries traffic both ways) and checks the report it gets.
+pub async fn token_ring(
+    name: &str,
+    first: bool,
+    rounds: u64,
+    to_next: &mut RumpsteakSession,
+    from_prev: &mut RumpsteakSession,
+) {
+    for round in 0..rounds {
+        if first {
+            to_next.send_frame(msg(round)).await.unwrap();
+            let back = num(&from_prev.recv_frame().await.unwrap());
+            assert_eq!(back, round, "{name}: the token came back wrong");
+        } else {
+            let token = num(&from_prev.recv_frame().await.unwrap());
+            assert_eq!(token, round, "{name}: token out of order");
+            to_next.send_frame(msg(token)).await.unwrap();
+        }
+        if round % 10 == 9 {
+            from_prev.send_frame(msg(round + 1_000_000)).await.unwrap();
+            let report = num(&to_next.recv_frame().await.unwrap());
+            assert_eq!(report, round + 1_000_000, "{name}: report");
+        }
+    }
+}
+
 /// A bound that only a hang reaches: the machine is a noisy 2-core VM, so
 /// it is far above what the tests take (seconds).
 pub const HANG: Duration = Duration::from_secs(60);

@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::proxy::pump;
 use common::{Rng, msg, num, protocol};
 use rumpsteak_aura_net::tcp::{SessionListener, TcpOptions};
 use rumpsteak_aura_resume::{
     ResumableSession, ResumeConfig, ResumeError, ResumeListener, TcpRedial,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
@@ -67,51 +67,6 @@ async fn proxy(upstream: SocketAddr, budgets: Vec<usize>, seed: u64) -> Proxy {
         }
     });
     Proxy { addr, cuts, task }
-}
-
-async fn pump(
-    mut a: TcpStream,
-    mut b: TcpStream,
-    mut budget: Option<usize>,
-    reset: bool,
-    cuts: Arc<AtomicUsize>,
-) {
-    let (mut from_a, mut from_b) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
-    loop {
-        let (a_to_b, n) = tokio::select! {
-            r = a.read(&mut from_a) => match r {
-                Ok(0) | Err(_) => return,
-                Ok(n) => (true, n),
-            },
-            r = b.read(&mut from_b) => match r {
-                Ok(0) | Err(_) => return,
-                Ok(n) => (false, n),
-            },
-        };
-        let (to, chunk) = if a_to_b {
-            (&mut b, &from_a[..n])
-        } else {
-            (&mut a, &from_b[..n])
-        };
-        if let Some(left) = budget {
-            if n >= left {
-                // Cut here: what fits the budget goes through, the rest
-                // of the chunk is lost, and both connections close.
-                let _ = to.write_all(&chunk[..left]).await;
-                cuts.fetch_add(1, Ordering::SeqCst);
-                if reset {
-                    for s in [&a, &b] {
-                        let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
-                    }
-                }
-                return;
-            }
-            budget = Some(left - n);
-        }
-        if to.write_all(chunk).await.is_err() {
-            return;
-        }
-    }
 }
 
 fn options(session: &str) -> TcpOptions {

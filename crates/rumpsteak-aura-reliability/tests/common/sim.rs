@@ -3,9 +3,10 @@
 //! count of panics on the simulation's thread.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Once;
 use std::task::{Context, Poll, Waker};
@@ -360,5 +361,78 @@ pub fn seeds(count: u64) -> Vec<u64> {
                 .unwrap_or_else(|_| panic!("RUMPSTEAK_SIM_SEED={seed} is not a number")),
         ],
         Err(_) => (0..count).collect(),
+    }
+}
+
+// The frame of a simulation run, as both simulations drive one.
+
+/// A simulation of `seed`: ticks of 5 ms, message latencies from 1 ms to
+/// `max_latency`, and an error once `bound` of simulated time has passed.
+pub fn simulation<'a>(seed: u64, bound: Duration, max_latency: Duration) -> turmoil::Sim<'a> {
+    turmoil::Builder::new()
+        .rng_seed(seed)
+        .simulation_duration(bound)
+        .tick_duration(Duration::from_millis(5))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(max_latency)
+        .build()
+}
+
+/// Adds the client host `watcher`, which ends (and so lets the
+/// simulation end) once `settled` says so, asking every 20 ms.
+pub fn watch(sim: &mut turmoil::Sim<'_>, settled: impl Fn() -> bool + 'static) {
+    sim.client("watcher", async move {
+        while !settled() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    });
+}
+
+/// One step of `sim`: whether it is over, or its error with the
+/// simulated time and the roles' `summary`.
+pub fn step(sim: &mut turmoil::Sim<'_>, summary: impl FnOnce() -> String) -> Result<bool, String> {
+    sim.step().map_err(|e| {
+        format!(
+            "{e} at {:?} of simulated time; roles: {}",
+            sim.elapsed(),
+            summary()
+        )
+    })
+}
+
+/// The first of `ends` (keyed by time, then order of start) due by
+/// `now`, taken out.
+pub fn next_due<A>(ends: &mut BTreeMap<(Duration, usize), A>, now: Duration) -> Option<A> {
+    let entry = ends.first_entry()?;
+    (entry.key().0 <= now).then(|| entry.remove())
+}
+
+/// An error if a panic was counted since `before` (see [`panics`]), with
+/// the roles' `summary`.
+pub fn no_panics_since(before: u64, summary: impl FnOnce() -> String) -> Result<(), String> {
+    let panics = panics() - before;
+    if panics > 0 {
+        return Err(format!(
+            "{panics} task(s) panicked (above); roles: {}",
+            summary()
+        ));
+    }
+    Ok(())
+}
+
+/// The run `simulate` returns; panics with `failed(why)` if it returns an
+/// error, and prints `failed` before passing a panic inside it on.
+pub fn run_or_panic<T>(
+    simulate: impl FnOnce() -> Result<T, String>,
+    failed: impl Fn(&str) -> String,
+) -> T {
+    match catch_unwind(AssertUnwindSafe(simulate)) {
+        Ok(Ok(run)) => run,
+        Ok(Err(why)) => panic!("{}", failed(&why)),
+        Err(panic) => {
+            eprintln!("{}", failed("a panic (above)"));
+            resume_unwind(panic)
+        }
     }
 }

@@ -19,11 +19,19 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 // be implemented for them (neither the traits nor turmoil's types are this
 // crate's).
 
-/// A simulated TCP connection, which a test can reset (see [`reset`]).
-pub struct SimStream {
-    stream: turmoil::net::TcpStream,
+/// A simulated socket (`T`) of one connection, which a test can reset
+/// (see [`reset`]).
+pub struct Linked<T> {
+    inner: T,
     link: Link,
 }
+
+/// A simulated TCP connection.
+pub type SimStream = Linked<turmoil::net::TcpStream>;
+/// The reading half of a [`SimStream`].
+pub type SimRead = Linked<turmoil::net::tcp::OwnedReadHalf>;
+/// The writing half of a [`SimStream`].
+pub type SimWrite = Linked<turmoil::net::tcp::OwnedWriteHalf>;
 
 impl SimStream {
     fn new(stream: turmoil::net::TcpStream) -> Self {
@@ -32,7 +40,10 @@ impl SimStream {
             // Not connected after all: nothing to reset.
             _ => Link::none(),
         };
-        SimStream { stream, link }
+        Linked {
+            inner: stream,
+            link,
+        }
     }
 }
 
@@ -124,6 +135,10 @@ pub fn clear_resets() {
     RESETS.with(|r| r.borrow_mut().clear());
 }
 
+// A read on the whole connection (the handshake's) checks for a reset
+// only before it reads; one on the reading half also leaves its waker for
+// a reset to come, since a reset must wake a read that waits for data.
+
 impl AsyncRead for SimStream {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -131,34 +146,8 @@ impl AsyncRead for SimStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         self.link.check(None)?;
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
-}
-
-impl AsyncWrite for SimStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.link.check(None)?;
-        Pin::new(&mut self.stream).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.link.check(None)?;
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-}
-
-/// The reading half of a [`SimStream`].
-pub struct SimRead {
-    half: turmoil::net::tcp::OwnedReadHalf,
-    link: Link,
 }
 
 impl AsyncRead for SimRead {
@@ -168,38 +157,31 @@ impl AsyncRead for SimRead {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         self.link.check(None)?;
-        let polled = Pin::new(&mut self.half).poll_read(cx, buf);
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if polled.is_pending() {
-            // A reset must wake a read that waits for data.
             self.link.check(Some(cx))?;
         }
         polled
     }
 }
 
-/// The writing half of a [`SimStream`].
-pub struct SimWrite {
-    half: turmoil::net::tcp::OwnedWriteHalf,
-    link: Link,
-}
-
-impl AsyncWrite for SimWrite {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Linked<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.link.check(None)?;
-        Pin::new(&mut self.half).poll_write(cx, data)
+        Pin::new(&mut self.inner).poll_write(cx, data)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.link.check(None)?;
-        Pin::new(&mut self.half).poll_flush(cx)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.half).poll_shutdown(cx)
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -208,13 +190,13 @@ impl Stream for SimStream {
     type Write = SimWrite;
 
     fn peek(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send {
-        self.stream.peek(buf)
+        self.inner.peek(buf)
     }
 
     fn into_split(self) -> (SimRead, SimWrite) {
-        let (read, write) = self.stream.into_split();
+        let (read, write) = self.inner.into_split();
         let link = self.link;
-        (SimRead { half: read, link }, SimWrite { half: write, link })
+        (Linked { inner: read, link }, Linked { inner: write, link })
     }
 }
 

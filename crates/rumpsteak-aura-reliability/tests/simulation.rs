@@ -26,12 +26,12 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 use std::time::Duration;
 
 use common::sim::{
-    PORT, ROLES, Rng, Role, SimConnector, SimListener, addr_of, count_panics, panics, role, seeds,
+    PORT, ROLES, Rng, Role, SimConnector, SimListener, addr_of, count_panics, next_due,
+    no_panics_since, panics, role, run_or_panic, seeds, simulation, step, watch,
 };
 use rumpsteak_aura::RefusalReason;
 use rumpsteak_aura_net::tcp::{self, SessionListener, TcpOptions};
@@ -387,15 +387,7 @@ struct Run {
 /// Runs one seed; panics (after printing the seed) if a role neither
 /// completes nor holds a typed error within the bound.
 fn run_seed(seed: u64) -> Run {
-    let outcome = catch_unwind(AssertUnwindSafe(|| simulate(seed)));
-    match outcome {
-        Ok(Ok(run)) => run,
-        Ok(Err(why)) => panic!("{}", failed(seed, &why)),
-        Err(panic) => {
-            eprintln!("{}", failed(seed, "a panic (above)"));
-            resume_unwind(panic)
-        }
-    }
+    run_or_panic(|| simulate(seed), |why| failed(seed, why))
 }
 
 fn failed(seed: u64, why: &str) -> String {
@@ -415,13 +407,7 @@ fn simulate_with(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
     count_panics();
     let panics_before = panics();
     let schedule = Schedule::of(seed);
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(seed)
-        .simulation_duration(BOUND)
-        .tick_duration(Duration::from_millis(5))
-        .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(schedule.max_latency)
-        .build();
+    let mut sim = simulation(seed, BOUND, schedule.max_latency);
     let board = Rc::new(Board::default());
     board.panic_in_a_task.set(panic_in_a_task);
     // One seed in four runs its sessions over TLS, each role with a
@@ -441,12 +427,7 @@ fn simulate_with(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
         });
     }
     let watched = Rc::clone(&board);
-    sim.client("watcher", async move {
-        while !watched.settled() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
-    });
+    watch(&mut sim, move || watched.settled());
 
     let mut to_start: VecDeque<(u64, Fault)> = schedule.faults.iter().copied().collect();
     // The ends of the faults that started, by time (and order of start).
@@ -488,11 +469,8 @@ fn simulate_with(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
                 Fault::SlowLink(a, b, latency) => sim.set_link_latency(a.host(), b.host(), latency),
             }
         }
-        while let Some(entry) = ends.first_entry() {
-            if entry.key().0 > sim.elapsed() {
-                break;
-            }
-            match entry.remove() {
+        while let Some(action) = next_due(&mut ends, sim.elapsed()) {
+            match action {
                 Action::Repair(a, b) => sim.repair(a.host(), b.host()),
                 Action::Restart(r) => sim.bounce(r.host()),
             }
@@ -500,26 +478,12 @@ fn simulate_with(seed: u64, panic_in_a_task: bool) -> Result<Run, String> {
         if to_start.is_empty() && ends.is_empty() {
             board.faults_over.set(true);
         }
-        match sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => {
-                return Err(format!(
-                    "{e} at {:?} of simulated time; roles: {}",
-                    sim.elapsed(),
-                    board.summary()
-                ));
-            }
+        if step(&mut sim, || board.summary())? {
+            break;
         }
     }
 
-    let panics = panics() - panics_before;
-    if panics > 0 {
-        return Err(format!(
-            "{panics} task(s) panicked (above); roles: {}",
-            board.summary()
-        ));
-    }
+    no_panics_since(panics_before, || board.summary())?;
     let states = board.states.borrow();
     let mut complete = 0;
     for role in ROLES {

@@ -2,16 +2,14 @@
 //! the mesh's rules, each session a [`ResumableSession`] under one policy.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rumpsteak_aura::{TransportError, TransportErrorKind};
+use rumpsteak_aura::TransportError;
 use rumpsteak_aura_net::tcp::{
-    self, Mesh, MeshAddress, MeshEntry, MeshError, MeshTransport, Resolve, SessionListener,
-    TcpOptions,
+    DialError, Mesh, MeshAddress, MeshAttempts, MeshDialer, MeshEntry, MeshError, MeshTransport,
+    SessionListener, first_bound,
 };
 use rumpsteak_aura_transport::RumpsteakSession;
 use tokio::net::TcpListener;
@@ -315,21 +313,6 @@ enum Bound {
 /// with a bound.
 struct Failure(ResumeError);
 
-/// What the dial attempts at one peer have shown so far.
-#[derive(Default)]
-struct Tries {
-    /// Whether a lookup of the peer's name ever answered with addresses.
-    answered: bool,
-    /// The last lookup failure while none answered.
-    lookup: Option<io::Error>,
-}
-
-#[derive(Default)]
-struct Seen {
-    tries: Vec<Tries>,
-    last_error: Option<TransportError>,
-}
-
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every update under this lock is a single assignment.
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -406,20 +389,15 @@ impl<R: Clone + PartialEq + Send + Sync + 'static> ResumeMesh<R> {
             None
         };
 
-        let seen = Arc::new(Mutex::new(Seen {
-            tries: (0..entries.len()).map(|_| Tries::default()).collect(),
-            last_error: None,
-        }));
-        let (retry_initial, retry_max) = mesh.retry_backoff();
+        let seen = Arc::new(Mutex::new(MeshAttempts::new(mesh, me)));
+        let dialer = mesh.dialer();
         // Every pair is wired in its own task, so that the sessions that
         // are up run their drivers while the others still wait.
         let mut pending: JoinSet<(usize, Result<ResumableSession, Failure>)> = JoinSet::new();
         for (peer, (_, entry)) in entries.iter().enumerate().take(me) {
             let target = Arc::new(DialTarget {
                 address: entry.address().clone(),
-                resolver: mesh.resolver(),
-                transport: mesh.transport(),
-                options: mesh.options().clone(),
+                dialer: dialer.clone(),
                 me: my_name.clone(),
                 them: names[peer].clone(),
             });
@@ -427,7 +405,7 @@ impl<R: Clone + PartialEq + Send + Sync + 'static> ResumeMesh<R> {
             let seen = seen.clone();
             pending.spawn(async move {
                 let result = async {
-                    let first = first_link(&target, peer, &seen, retry_initial, retry_max).await;
+                    let first = first_link(&target, peer, &seen).await;
                     let redial = MeshRedial {
                         first: Some(first),
                         target,
@@ -489,27 +467,13 @@ impl<R: Clone + PartialEq + Send + Sync + 'static> ResumeMesh<R> {
             .collect();
         let mut seen = locked(&seen);
         if fatal.is_none()
-            && let Some(&peer) = missing.iter().find(|&&i| {
-                i < me
-                    && !seen.tries[i].answered
-                    && matches!(entries[i].1.address(), MeshAddress::Name { .. })
-            })
+            && let Some(e) = seen.unresolved(mesh, &missing)
         {
-            return Err(MeshError::Unresolved {
-                role: my_name,
-                peer: names[peer].clone(),
-                address: entries[peer].1.address().to_string(),
-                deadline,
-                source: seen.tries[peer].lookup.take(),
-            });
+            return Err(e);
         }
         if !missing.is_empty() {
-            return Err(MeshError::Incomplete {
-                role: my_name,
-                missing: missing.into_iter().map(|i| names[i].clone()).collect(),
-                deadline,
-                last_error: fatal.or_else(|| seen.last_error.take()).or(refused),
-            });
+            let last_error = fatal.or_else(|| seen.take_last_error()).or(refused);
+            return Err(seen.incomplete(mesh, &missing, last_error));
         }
         drop(seen);
         let mut wired = MeshSessions {
@@ -541,7 +505,7 @@ impl<R: Clone + PartialEq + Send + Sync + 'static> ResumeMesh<R> {
             None => at
                 .resolve(&*self.mesh.resolver())
                 .await
-                .map_err(|e| lookup_error(at, e))?,
+                .map_err(|e| at.lookup_error(e))?,
         };
         match (self.mesh.transport(), bound) {
             (MeshTransport::Tcp, Some(Bound::Tcp(l))) => Ok(ResumeListener::new(
@@ -592,28 +556,6 @@ impl<R: Clone + PartialEq + Send + Sync + 'static> ResumeMesh<R> {
     }
 }
 
-/// Binds the first of `addrs` that `bind` can, or returns the last
-/// failure.
-async fn first_bound<T, F, Fut>(addrs: &[SocketAddr], bind: F) -> Result<T, TransportError>
-where
-    F: Fn(SocketAddr) -> Fut,
-    Fut: Future<Output = Result<T, TransportError>>,
-{
-    let mut last = None;
-    for &addr in addrs {
-        match bind(addr).await {
-            Ok(bound) => return Ok(bound),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        TransportError::io(io::Error::new(
-            io::ErrorKind::NotFound,
-            "no address to listen on",
-        ))
-    }))
-}
-
 #[cfg(feature = "quic")]
 fn wrong_socket(wanted: &str, given: &str) -> TransportError {
     TransportError::other(io::Error::new(
@@ -629,76 +571,29 @@ fn unsupported(transport: MeshTransport) -> TransportError {
     ))
 }
 
-/// A failed lookup as a transport error naming the address, of the
-/// lookup's kind (an I/O error, so the driver retries it).
-fn lookup_error(address: &MeshAddress, e: io::Error) -> TransportError {
-    TransportError::io(io::Error::new(
-        e.kind(),
-        format!("resolve `{address}`: {e}"),
-    ))
-}
-
 /// Everything a dial of one peer needs, shared by the first dial and
 /// every redial.
 #[derive(Debug)]
 struct DialTarget {
     address: MeshAddress,
-    resolver: Arc<dyn Resolve>,
-    transport: MeshTransport,
-    options: TcpOptions,
+    dialer: MeshDialer,
     me: String,
     them: String,
 }
 
-/// Why one dial attempt failed.
-enum DialFailure {
-    Lookup(io::Error),
-    Transport(TransportError),
-}
-
 impl DialTarget {
-    /// One attempt: looks the name up afresh (bounded by the connect
-    /// timeout) and tries each address in turn until one answers; a
-    /// refusal or a failed handshake ends the attempt at once.
-    async fn dial(&self) -> Result<RumpsteakSession, DialFailure> {
-        let limit = self.options.connect_timeout();
-        let addrs = match tokio::time::timeout(limit, self.address.resolve(&*self.resolver)).await {
-            Ok(lookup) => lookup.map_err(DialFailure::Lookup)?,
-            Err(_) => {
-                return Err(DialFailure::Lookup(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no answer to the lookup within {limit:?} (the connect timeout)"),
-                )));
-            }
-        };
-        let mut last = None;
-        for addr in addrs {
-            match self.dial_addr(addr).await {
-                Ok(session) => return Ok(session),
-                Err(e) if matches!(e.kind(), TransportErrorKind::Io(_)) => last = Some(e),
-                Err(e) => return Err(DialFailure::Transport(e)),
-            }
-        }
-        Err(DialFailure::Transport(last.unwrap_or_else(|| {
-            lookup_error(
-                &self.address,
-                io::Error::new(io::ErrorKind::NotFound, "no address to dial"),
-            )
-        })))
-    }
-
-    async fn dial_addr(&self, addr: SocketAddr) -> Result<RumpsteakSession, TransportError> {
-        let (me, them, options) = (self.me.as_str(), self.them.as_str(), &self.options);
-        match self.transport {
-            MeshTransport::Tcp => tcp::connect(addr, me, them, options).await,
+    /// One attempt, as the mesh makes one ([`MeshDialer::dial`]), over a
+    /// transport this crate was built with.
+    async fn dial(&self) -> Result<RumpsteakSession, DialError> {
+        match self.dialer.transport() {
+            MeshTransport::Tcp => {}
             #[cfg(feature = "websocket")]
-            MeshTransport::WebSocket => {
-                rumpsteak_aura_net::websocket::connect(addr, me, them, options).await
-            }
+            MeshTransport::WebSocket => {}
             #[cfg(feature = "quic")]
-            MeshTransport::Quic => rumpsteak_aura_net::quic::connect(addr, me, them, options).await,
-            transport => Err(unsupported(transport)),
+            MeshTransport::Quic => {}
+            transport => return Err(DialError::Transport(unsupported(transport))),
         }
+        self.dialer.dial(&self.address, &self.me, &self.them).await
     }
 }
 
@@ -707,40 +602,18 @@ impl DialTarget {
 async fn first_link(
     target: &DialTarget,
     peer: usize,
-    seen: &Mutex<Seen>,
-    initial: Duration,
-    max: Duration,
+    seen: &Mutex<MeshAttempts>,
 ) -> RumpsteakSession {
     let mut attempt = 0u32;
     loop {
-        let failure = match target.dial().await {
+        match target.dial().await {
             Ok(session) => {
-                locked(seen).tries[peer].answered = true;
+                locked(seen).connected(peer);
                 return session;
             }
-            Err(failure) => failure,
-        };
-        {
-            let mut seen = locked(seen);
-            let error = match failure {
-                DialFailure::Transport(e) => {
-                    seen.tries[peer].answered = true;
-                    e
-                }
-                DialFailure::Lookup(e) => {
-                    let error =
-                        lookup_error(&target.address, io::Error::new(e.kind(), e.to_string()));
-                    if !seen.tries[peer].answered {
-                        seen.tries[peer].lookup = Some(e);
-                    }
-                    error
-                }
-            };
-            seen.last_error = Some(error);
+            Err(failure) => locked(seen).failed(peer, failure),
         }
-        let wait = initial
-            .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-            .min(max);
+        let wait = target.dialer.retry_wait(attempt);
         attempt = attempt.saturating_add(1);
         tokio::time::sleep(wait).await;
     }
@@ -761,10 +634,7 @@ impl Redial for MeshRedial {
             if let Some(link) = first {
                 return Ok(link);
             }
-            target.dial().await.map_err(|failure| match failure {
-                DialFailure::Lookup(e) => lookup_error(&target.address, e),
-                DialFailure::Transport(e) => e,
-            })
+            target.dial().await.map_err(DialError::into_transport)
         })
     }
 }

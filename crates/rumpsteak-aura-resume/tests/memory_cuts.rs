@@ -6,47 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{HANG, MemNet, Rng, config, msg, num, pair};
-use rumpsteak_aura_transport::RumpsteakSession;
+use common::{HANG, MemNet, Rng, config, msg, num, pair, protocol};
 use tokio::time::timeout;
-
-/// Alice sends `batch` numbered messages per round, Bob checks them and
-/// answers with the round's sum; Alice checks the answer. Returns the
-/// sessions.
-async fn rounds(
-    mut alice: RumpsteakSession,
-    mut bob: RumpsteakSession,
-    rounds: u64,
-    batch: u64,
-) -> (RumpsteakSession, RumpsteakSession) {
-    let bob_task = tokio::spawn(async move {
-        let mut expected = 0u64;
-        for round in 0..rounds {
-            let mut sum = 0u64;
-            for _ in 0..batch {
-                let n = num(&bob.recv_frame().await.unwrap());
-                assert_eq!(n, expected, "Bob: message out of order or duplicated");
-                expected += 1;
-                sum = sum.wrapping_add(n);
-            }
-            bob.send_frame(msg(sum ^ round)).await.unwrap();
-        }
-        bob
-    });
-    let mut next = 0u64;
-    for round in 0..rounds {
-        let mut sum = 0u64;
-        for _ in 0..batch {
-            alice.send_frame(msg(next)).await.unwrap();
-            sum = sum.wrapping_add(next);
-            next += 1;
-        }
-        let answer = num(&alice.recv_frame().await.unwrap());
-        assert_eq!(answer, sum ^ round, "Alice: wrong answer in round {round}");
-    }
-    let bob = bob_task.await.unwrap();
-    (alice, bob)
-}
 
 #[tokio::test]
 async fn a_cut_between_frames_loses_nothing() {
@@ -115,7 +76,7 @@ async fn cuts_during_the_resume_exchange_itself() {
     // one more frame, then one link holds.
     net.push_budgets([0, 1, 2, 3, 0, 2]);
     net.cut();
-    let (a, b) = timeout(HANG, rounds(a, b, 20, 10)).await.unwrap();
+    let (a, b) = timeout(HANG, protocol(a, b, 20, 10)).await.unwrap();
     assert!(net.links.load(std::sync::atomic::Ordering::SeqCst) >= 8);
     assert!(ha.stats().reconnects >= 1 && hb.stats().reconnects >= 1);
     drop((a, b));
@@ -197,7 +158,7 @@ async fn seeded_random_cuts_deliver_every_message_once_in_order() {
         net.push_budgets(budgets);
         let (a, b) = pair(&net, config("Alice", "Bob"), config("Bob", "Alice")).await;
         let (ha, hb) = (a.handle(), b.handle());
-        let (a, b) = timeout(HANG, rounds(a.into_session(), b.into_session(), 200, 99))
+        let (a, b) = timeout(HANG, protocol(a.into_session(), b.into_session(), 200, 99))
             .await
             .unwrap_or_else(|_| panic!("seed {seed}: hung"));
         let links = net.links.load(std::sync::atomic::Ordering::SeqCst);

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::proxy::{ProxyCounts, proxy};
-use common::{Rng, msg, num};
+use common::{Rng, msg, num, token_ring};
 use rumpsteak_aura_net::tcp::{
     Mesh, MeshAddress, MeshEntry, MeshError, Resolve, ResolveFuture, TcpOptions,
 };
@@ -214,22 +214,7 @@ async fn ring(seed: u64, cuts: usize, rounds: u64) {
         let mut to_next = take(&mut w, next);
         let mut from_prev = take(&mut w, prev);
         tasks.push(tokio::spawn(async move {
-            for round in 0..rounds {
-                if i == 0 {
-                    to_next.send_frame(msg(round)).await.unwrap();
-                    let back = num(&from_prev.recv_frame().await.unwrap());
-                    assert_eq!(back, round, "Buyer: the token came back wrong");
-                } else {
-                    let token = num(&from_prev.recv_frame().await.unwrap());
-                    assert_eq!(token, round, "{}: token out of order", ROLES[i]);
-                    to_next.send_frame(msg(token)).await.unwrap();
-                }
-                if round % 10 == 9 {
-                    from_prev.send_frame(msg(round + 1_000_000)).await.unwrap();
-                    let report = num(&to_next.recv_frame().await.unwrap());
-                    assert_eq!(report, round + 1_000_000, "{}: report", ROLES[i]);
-                }
-            }
+            token_ring(ROLES[i], i == 0, rounds, &mut to_next, &mut from_prev).await;
             (w, next, prev, to_next, from_prev)
         }));
     }
@@ -539,6 +524,24 @@ async fn two_roles(
     (b, s, counts)
 }
 
+/// What two roles wired with the [`PAST_HANDSHAKE`] budgets must do: wire,
+/// exchange 2000 numbers each way across every cut, and resume at least
+/// once each without an error.
+async fn exchange_past_cuts(
+    b: Result<MeshSessions<&'static str>, MeshError>,
+    s: Result<MeshSessions<&'static str>, MeshError>,
+    counts: &ProxyCounts,
+) {
+    let (mut b, mut s) = (b.unwrap(), s.unwrap());
+    let (bh, sh) = (b.handles[0].1.clone(), s.handles[0].1.clone());
+    exchange(take(&mut b, "Seller"), take(&mut s, "Buyer"), 2000).await;
+    assert_eq!(counts.cuts(), PAST_HANDSHAKE.len());
+    for h in [&bh, &sh] {
+        assert!(h.error().is_none(), "{:?}", h.error());
+        assert!(h.stats().reconnects >= 1, "{:?}", h.stats());
+    }
+}
+
 /// Budgets past the handshakes, so each link carries frames before its cut.
 const PAST_HANDSHAKE: [usize; 3] = [3000, 5000, 4000];
 
@@ -559,14 +562,7 @@ async fn over_tls_every_pair_resumes_with_the_same_identities() {
         Duration::from_secs(30),
     )
     .await;
-    let (mut b, mut s) = (b.unwrap(), s.unwrap());
-    let (bh, sh) = (b.handles[0].1.clone(), s.handles[0].1.clone());
-    exchange(take(&mut b, "Seller"), take(&mut s, "Buyer"), 2000).await;
-    assert_eq!(counts.cuts(), PAST_HANDSHAKE.len());
-    for h in [&bh, &sh] {
-        assert!(h.error().is_none(), "{:?}", h.error());
-        assert!(h.stats().reconnects >= 1, "{:?}", h.stats());
-    }
+    exchange_past_cuts(b, s, &counts).await;
 
     // A Seller whose certificate comes from another CA is refused in the
     // handshake: neither side wires, and the dialer's error names the
@@ -612,14 +608,7 @@ async fn over_websocket_a_mesh_pair_resumes_after_cuts() {
         Duration::from_secs(30),
     )
     .await;
-    let (mut b, mut s) = (b.unwrap(), s.unwrap());
-    let (bh, sh) = (b.handles[0].1.clone(), s.handles[0].1.clone());
-    exchange(take(&mut b, "Seller"), take(&mut s, "Buyer"), 2000).await;
-    assert_eq!(counts.cuts(), PAST_HANDSHAKE.len());
-    for h in [&bh, &sh] {
-        assert!(h.error().is_none(), "{:?}", h.error());
-        assert!(h.stats().reconnects >= 1, "{:?}", h.stats());
-    }
+    exchange_past_cuts(b, s, &counts).await;
 }
 
 #[cfg(feature = "quic")]

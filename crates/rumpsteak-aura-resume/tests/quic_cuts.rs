@@ -20,14 +20,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Rng, msg, num};
+use common::{Rng, protocol};
 use rumpsteak_aura_net::quic::QuicListener;
 use rumpsteak_aura_net::tcp::TcpOptions;
 use rumpsteak_aura_net::tls::dev::DevCa;
 use rumpsteak_aura_resume::{
     QuicRedial, ResumableSession, ResumeConfig, ResumeListener, link_options,
 };
-use rumpsteak_aura_transport::RumpsteakSession;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
@@ -236,37 +235,6 @@ fn settings(config: ResumeConfig) -> ResumeConfig {
         .with_heartbeat(Duration::from_millis(25), Duration::from_millis(150))
         .with_exchange_timeout(Duration::from_millis(600))
         .with_reconnect_deadline(Duration::from_secs(30))
-}
-
-/// Alice sends `batch` numbered messages a round, Bob answers each round
-/// with their sum: `rounds * (batch + 1)` messages in all.
-async fn protocol(mut alice: RumpsteakSession, mut bob: RumpsteakSession, rounds: u64, batch: u64) {
-    let bob_task = tokio::spawn(async move {
-        let mut expected = 0u64;
-        for _ in 0..rounds {
-            let mut sum = 0u64;
-            for _ in 0..batch {
-                let n = num(&bob.recv_frame().await.unwrap());
-                assert_eq!(n, expected, "Bob: out of order or duplicated");
-                expected += 1;
-                sum = sum.wrapping_add(n);
-            }
-            bob.send_frame(msg(sum)).await.unwrap();
-        }
-        bob
-    });
-    let mut next = 0u64;
-    for round in 0..rounds {
-        let mut sum = 0u64;
-        for _ in 0..batch {
-            alice.send_frame(msg(next)).await.unwrap();
-            sum = sum.wrapping_add(next);
-            next += 1;
-        }
-        let answer = num(&alice.recv_frame().await.unwrap());
-        assert_eq!(answer, sum, "Alice: wrong answer in round {round}");
-    }
-    let _bob = bob_task.await.unwrap();
 }
 
 async fn run(seed: u64, cuts: usize, rounds: u64, batch: u64) {

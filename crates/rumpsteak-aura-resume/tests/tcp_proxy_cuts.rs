@@ -17,13 +17,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Rng, msg, num};
+use common::proxy::pump;
+use common::{Rng, msg, num, protocol};
 use rumpsteak_aura_net::tcp::{SessionListener, TcpOptions};
 use rumpsteak_aura_resume::{
     ResumableSession, ResumeConfig, ResumeError, ResumeListener, TcpRedial,
 };
-use rumpsteak_aura_transport::RumpsteakSession;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
@@ -68,51 +67,6 @@ async fn proxy(upstream: SocketAddr, budgets: Vec<usize>, seed: u64) -> Proxy {
         }
     });
     Proxy { addr, cuts, task }
-}
-
-async fn pump(
-    mut a: TcpStream,
-    mut b: TcpStream,
-    mut budget: Option<usize>,
-    reset: bool,
-    cuts: Arc<AtomicUsize>,
-) {
-    let (mut from_a, mut from_b) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
-    loop {
-        let (a_to_b, n) = tokio::select! {
-            r = a.read(&mut from_a) => match r {
-                Ok(0) | Err(_) => return,
-                Ok(n) => (true, n),
-            },
-            r = b.read(&mut from_b) => match r {
-                Ok(0) | Err(_) => return,
-                Ok(n) => (false, n),
-            },
-        };
-        let (to, chunk) = if a_to_b {
-            (&mut b, &from_a[..n])
-        } else {
-            (&mut a, &from_b[..n])
-        };
-        if let Some(left) = budget {
-            if n >= left {
-                // Cut here: what fits the budget goes through, the rest
-                // of the chunk is lost, and both connections close.
-                let _ = to.write_all(&chunk[..left]).await;
-                cuts.fetch_add(1, Ordering::SeqCst);
-                if reset {
-                    for s in [&a, &b] {
-                        let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
-                    }
-                }
-                return;
-            }
-            budget = Some(left - n);
-        }
-        if to.write_all(chunk).await.is_err() {
-            return;
-        }
-    }
 }
 
 fn options(session: &str) -> TcpOptions {
@@ -173,37 +127,6 @@ async fn connect(
         listener.accept("Alice")
     );
     (a.unwrap(), b.unwrap(), proxy, listener)
-}
-
-/// Alice sends `batch` numbered messages a round, Bob answers each round
-/// with their sum: `rounds * (batch + 1)` messages in all.
-async fn protocol(mut alice: RumpsteakSession, mut bob: RumpsteakSession, rounds: u64, batch: u64) {
-    let bob_task = tokio::spawn(async move {
-        let mut expected = 0u64;
-        for _ in 0..rounds {
-            let mut sum = 0u64;
-            for _ in 0..batch {
-                let n = num(&bob.recv_frame().await.unwrap());
-                assert_eq!(n, expected, "Bob: out of order or duplicated");
-                expected += 1;
-                sum = sum.wrapping_add(n);
-            }
-            bob.send_frame(msg(sum)).await.unwrap();
-        }
-        bob
-    });
-    let mut next = 0u64;
-    for round in 0..rounds {
-        let mut sum = 0u64;
-        for _ in 0..batch {
-            alice.send_frame(msg(next)).await.unwrap();
-            sum = sum.wrapping_add(next);
-            next += 1;
-        }
-        let answer = num(&alice.recv_frame().await.unwrap());
-        assert_eq!(answer, sum, "Alice: wrong answer in round {round}");
-    }
-    let _bob = bob_task.await.unwrap();
 }
 
 async fn run(seed: u64, cuts: usize, rounds: u64, batch: u64, max_budget: usize) {

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::proxy::proxy;
-use common::{Rng, msg, num};
+use common::{Rng, token_ring};
 use rumpsteak_aura_net::tcp::{SessionListener, TcpOptions};
 use rumpsteak_aura_resume::{
     ResumableSession, ResumeConfig, ResumeHandle, ResumeListener, TcpRedial,
@@ -132,23 +132,7 @@ async fn a_three_role_ring_survives_cuts_on_every_pair() {
         let listener = w._listener.take();
         tasks.push(tokio::spawn(async move {
             let _listener = listener;
-            for round in 0..ROUNDS {
-                if i == 0 {
-                    to_next.send_frame(msg(round)).await.unwrap();
-                    let back = num(&from_prev.recv_frame().await.unwrap());
-                    assert_eq!(back, round, "Buyer: the token came back wrong");
-                } else {
-                    let token = num(&from_prev.recv_frame().await.unwrap());
-                    assert_eq!(token, round, "{}: token out of order", ROLES[i]);
-                    to_next.send_frame(msg(token)).await.unwrap();
-                }
-                if round % 10 == 9 {
-                    // A report against the ring's direction.
-                    from_prev.send_frame(msg(round + 1_000_000)).await.unwrap();
-                    let report = num(&to_next.recv_frame().await.unwrap());
-                    assert_eq!(report, round + 1_000_000, "{}: report", ROLES[i]);
-                }
-            }
+            token_ring(ROLES[i], i == 0, ROUNDS, &mut to_next, &mut from_prev).await;
             (handles, to_next, from_prev)
         }));
     }

@@ -179,6 +179,37 @@ impl MeshAddress {
     }
 }
 
+impl MeshAddress {
+    /// A failed lookup of this address as a transport error: an I/O
+    /// error of the lookup's kind (so a caller that retries I/O errors
+    /// retries it) whose text names this address before the lookup's
+    /// own, and whose source is the lookup's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    /// use rumpsteak_aura_net::tcp::MeshAddress;
+    ///
+    /// let at = MeshAddress::name("seller.shop.internal", 7000);
+    /// let e = at.lookup_error(io::Error::new(io::ErrorKind::NotFound, "no such host"));
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "i/o error: resolve `seller.shop.internal:7000`: no such host"
+    /// );
+    /// ```
+    pub fn lookup_error(&self, source: io::Error) -> TransportError {
+        let kind = source.kind();
+        TransportError::io(io::Error::new(
+            kind,
+            Unresolved {
+                address: self.to_string(),
+                source,
+            },
+        ))
+    }
+}
+
 impl From<SocketAddr> for MeshAddress {
     fn from(addr: SocketAddr) -> Self {
         MeshAddress::Socket(addr)
@@ -764,6 +795,40 @@ impl<R> Mesh<R> {
     pub fn role_name(&self, role: &R) -> String {
         (self.names)(role)
     }
+
+    /// The name of the role at `index` in the table, if there is one.
+    fn name_at(&self, index: usize) -> Option<String> {
+        (index < self.table.len()).then(|| (self.names)(self.table.role(index)))
+    }
+
+    /// What this mesh's dials use (the resolver, the transport, the
+    /// options and the retry backoff), as one value that owns them, so
+    /// that a dial can outlive the borrow of the mesh: a session that
+    /// redials its peer keeps one. [`connect`](Mesh::connect) dials with
+    /// the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rumpsteak_aura_net::tcp::Mesh;
+    ///
+    /// let mesh = Mesh::new([("Buyer", "127.0.0.1:7001".parse().unwrap())])
+    ///     .with_retry_backoff(Duration::from_millis(10), Duration::from_millis(50));
+    /// let dialer = mesh.dialer();
+    /// assert_eq!(dialer.retry_wait(0), Duration::from_millis(10));
+    /// assert_eq!(dialer.retry_wait(2), Duration::from_millis(40));
+    /// assert_eq!(dialer.retry_wait(3), Duration::from_millis(50));
+    /// ```
+    pub fn dialer(&self) -> MeshDialer {
+        MeshDialer {
+            resolver: Arc::clone(&self.resolver),
+            transport: self.transport,
+            options: self.options.clone(),
+            retry_initial: self.retry_initial,
+            retry_max: self.retry_max,
+        }
+    }
 }
 
 impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
@@ -825,7 +890,7 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
             None => at
                 .resolve(&*self.resolver)
                 .await
-                .map_err(|e| unresolved_error(at, e))?,
+                .map_err(|e| at.lookup_error(e))?,
         };
         let addrs = &addrs;
         let tcp = |bound: Option<Bound>| async move {
@@ -915,6 +980,7 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
             None
         };
 
+        let dialer = self.dialer();
         let mut wiring = Wiring {
             mesh: self,
             names: &names,
@@ -923,10 +989,8 @@ impl<R: Clone + PartialEq + Send + Sync> Mesh<R> {
             later: &names[me + 1..],
             claimed: Arc::new(Mutex::new(HashSet::new())),
             sessions: (0..self.table.len()).map(|_| None).collect(),
-            lookups: (0..self.table.len())
-                .map(|_| LookupState::default())
-                .collect(),
-            last_error: None,
+            dialer: &dialer,
+            attempts: MeshAttempts::new(self, me),
             pending: FuturesUnordered::new(),
         };
         wiring.start();
@@ -947,22 +1011,14 @@ enum Event {
     Dialed {
         peer: usize,
         attempt: u32,
-        result: Result<RumpsteakSession, DialFailure>,
+        result: Result<RumpsteakSession, DialError>,
     },
     /// A handshake on this role's listener ended.
     Admitted(Accepted),
 }
 
-/// Why one dial attempt failed.
-enum DialFailure {
-    /// The peer's name did not resolve.
-    Lookup(io::Error),
-    /// Every address was tried; the last failure.
-    Transport(TransportError),
-}
-
 /// What the lookups of one peer's name have given so far.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct LookupState {
     /// Whether a lookup ever answered with addresses.
     answered: bool,
@@ -983,9 +1039,8 @@ struct Wiring<'a, R> {
     /// claiming the same role is refused.
     claimed: Arc<Mutex<HashSet<String>>>,
     sessions: Vec<Option<RumpsteakSession>>,
-    /// Per role, the lookups of its name.
-    lookups: Vec<LookupState>,
-    last_error: Option<TransportError>,
+    dialer: &'a MeshDialer,
+    attempts: MeshAttempts,
     pending: Pending<'a>,
 }
 
@@ -1004,12 +1059,12 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
     }
 
     fn dial(&mut self, peer: usize, attempt: u32, wait: Duration) {
-        let (mesh, names) = (self.mesh, self.names);
+        let (dialer, names) = (self.dialer, self.names);
         let (me, them) = (names[self.me].as_str(), names[peer].as_str());
-        let entry = mesh.table.entry(peer);
+        let entry = self.mesh.table.entry(peer);
         self.pending.push(Box::pin(async move {
             tokio::time::sleep(wait).await;
-            let result = dial_entry(mesh, entry.address(), me, them).await;
+            let result = dialer.dial(entry.address(), me, them).await;
             Event::Dialed {
                 peer,
                 attempt,
@@ -1058,7 +1113,7 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
                 result: Ok(session),
                 ..
             } => {
-                self.lookups[peer].answered = true;
+                self.attempts.connected(peer);
                 self.sessions[peer] = Some(session);
             }
             Event::Dialed {
@@ -1069,26 +1124,8 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
                 // Refusals too: "already connected" while a stale claim is
                 // pending, or a peer whose table differs, shows in the
                 // deadline error as the last failure.
-                self.last_error = Some(match failure {
-                    DialFailure::Transport(e) => {
-                        self.lookups[peer].answered = true;
-                        e
-                    }
-                    DialFailure::Lookup(e) => {
-                        let entry = self.mesh.table.entry(peer);
-                        let last = unresolved_error(entry.address(), copy_io(&e));
-                        if !self.lookups[peer].answered {
-                            self.lookups[peer].failure = Some(e);
-                        }
-                        last
-                    }
-                });
-                let factor = 2u32.saturating_pow(attempt.min(16));
-                let wait = self
-                    .mesh
-                    .retry_initial
-                    .saturating_mul(factor)
-                    .min(self.mesh.retry_max);
+                self.attempts.failed(peer, failure);
+                let wait = self.dialer.retry_wait(attempt);
                 self.dial(peer, attempt.saturating_add(1), wait);
             }
             Event::Admitted(Ok((name, session))) => {
@@ -1108,7 +1145,7 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
                 // (the admission then pauses accepting on its own): note it
                 // and go on at once, so that no failure delays the verdicts
                 // other connections wait for.
-                self.last_error = Some(e);
+                self.attempts.note(e);
                 self.accept();
             }
         }
@@ -1119,29 +1156,12 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
         let missing: Vec<usize> = (0..self.sessions.len())
             .filter(|&i| i != self.me && self.sessions[i].is_none())
             .collect();
-        // A peer this role dials whose name never resolved: that is the
-        // error to report, whatever else is missing.
-        if let Some(&peer) = missing.iter().find(|&&i| {
-            i < self.me
-                && !self.lookups[i].answered
-                && matches!(self.mesh.table.entry(i).address(), MeshAddress::Name { .. })
-        }) {
-            return Err(MeshError::Unresolved {
-                role: self.names[self.me].clone(),
-                peer: self.names[peer].clone(),
-                address: self.mesh.table.entry(peer).address().to_string(),
-                deadline: self.mesh.deadline,
-                source: self.lookups[peer].failure.take(),
-            });
+        if let Some(e) = self.attempts.unresolved(self.mesh, &missing) {
+            return Err(e);
         }
-        let missing: Vec<String> = missing.into_iter().map(|i| self.names[i].clone()).collect();
         if !missing.is_empty() {
-            return Err(MeshError::Incomplete {
-                role: self.names[self.me].clone(),
-                missing,
-                deadline: self.mesh.deadline,
-                last_error: self.last_error,
-            });
+            let last_error = self.attempts.take_last_error();
+            return Err(self.attempts.incomplete(self.mesh, &missing, last_error));
         }
         Ok(self
             .mesh
@@ -1153,50 +1173,275 @@ impl<'a, R: Clone + PartialEq + Send + Sync> Wiring<'a, R> {
     }
 }
 
-/// One dial attempt at a peer's advertised address: looks its name up
-/// (again, on every attempt) and tries each address in turn until one
-/// answers. A refusal or a failed handshake ends the attempt at once: a
-/// rumpsteak-aura peer answered there.
-async fn dial_entry<R>(
-    mesh: &Mesh<R>,
-    address: &MeshAddress,
-    me: &str,
-    them: &str,
-) -> Result<RumpsteakSession, DialFailure> {
-    // One lookup may take as long as one connection attempt: a lookup
-    // that never answers would otherwise hold up every later attempt at
-    // this peer, and so every fresh lookup, until the deadline.
-    let limit = mesh.options.connect_timeout();
-    let addrs = match tokio::time::timeout(limit, address.resolve(&*mesh.resolver)).await {
-        Ok(lookup) => lookup.map_err(DialFailure::Lookup)?,
-        Err(_) => {
-            return Err(DialFailure::Lookup(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no answer to the lookup within {limit:?} (the connect timeout)"),
-            )));
+/// How the peers of a [`Mesh`] are dialed: the mesh's resolver,
+/// transport, session options and retry backoff, owned apart from the
+/// table (see [`Mesh::dialer`]).
+#[derive(Clone, Debug)]
+pub struct MeshDialer {
+    resolver: Arc<dyn Resolve>,
+    transport: MeshTransport,
+    options: TcpOptions,
+    retry_initial: Duration,
+    retry_max: Duration,
+}
+
+impl MeshDialer {
+    /// The transport it dials over.
+    pub fn transport(&self) -> MeshTransport {
+        self.transport
+    }
+
+    /// The options of every session it dials.
+    pub fn options(&self) -> &TcpOptions {
+        &self.options
+    }
+
+    /// One dial attempt at a peer's advertised `address`, handshaking as
+    /// `me` with `them`: looks a name up (again, on every attempt; a
+    /// lookup that takes longer than the options' connect timeout fails)
+    /// and tries each address in turn until one answers. A refusal or a
+    /// failed handshake ends the attempt at once: a rumpsteak-aura peer
+    /// answered there.
+    pub async fn dial(
+        &self,
+        address: &MeshAddress,
+        me: &str,
+        them: &str,
+    ) -> Result<RumpsteakSession, DialError> {
+        let lookup_failed = |source| DialError::Lookup {
+            address: address.clone(),
+            source,
+        };
+        // One lookup may take as long as one connection attempt: a lookup
+        // that never answers would otherwise hold up every later attempt at
+        // this peer, and so every fresh lookup, until the deadline.
+        let limit = self.options.connect_timeout();
+        let addrs = match tokio::time::timeout(limit, address.resolve(&*self.resolver)).await {
+            Ok(lookup) => lookup.map_err(lookup_failed)?,
+            Err(_) => {
+                return Err(lookup_failed(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer to the lookup within {limit:?} (the connect timeout)"),
+                )));
+            }
+        };
+        let mut last = None;
+        for addr in addrs {
+            match dial(self.transport, addr, me, them, &self.options).await {
+                Ok(session) => return Ok(session),
+                Err(e) if matches!(e.kind(), TransportErrorKind::Io(_)) => last = Some(e),
+                Err(e) => return Err(DialError::Transport(e)),
+            }
         }
-    };
-    let mut last = None;
-    for addr in addrs {
-        match dial(mesh.transport, addr, me, them, &mesh.options).await {
-            Ok(session) => return Ok(session),
-            Err(e) if matches!(e.kind(), TransportErrorKind::Io(_)) => last = Some(e),
-            Err(e) => return Err(DialFailure::Transport(e)),
+        // `resolve` answers at least one address, so `last` is set; were it
+        // not, say so rather than trust it.
+        Err(DialError::Transport(last.unwrap_or_else(|| {
+            address.lookup_error(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no address to dial",
+            ))
+        })))
+    }
+
+    /// The wait after failed attempt number `attempt` (from 0): the
+    /// backoff's first wait, doubled for each attempt before, at most the
+    /// backoff's longest.
+    pub fn retry_wait(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.min(16));
+        self.retry_initial
+            .saturating_mul(factor)
+            .min(self.retry_max)
+    }
+}
+
+/// Why one [`MeshDialer::dial`] attempt failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DialError {
+    /// The peer's name did not resolve, or no lookup answered within the
+    /// options' connect timeout.
+    #[error("resolve `{address}`: {source}")]
+    Lookup {
+        /// The address looked up.
+        address: MeshAddress,
+        /// The lookup's failure.
+        #[source]
+        source: io::Error,
+    },
+    /// A connection failed at every address (this is the last failure),
+    /// or the peer refused the handshake or failed it.
+    #[error(transparent)]
+    Transport(TransportError),
+}
+
+impl DialError {
+    /// As a transport error: a failed lookup as
+    /// [`MeshAddress::lookup_error`] makes it.
+    pub fn into_transport(self) -> TransportError {
+        match self {
+            DialError::Lookup { address, source } => address.lookup_error(source),
+            DialError::Transport(e) => e,
         }
     }
-    // `resolve` answers at least one address, so `last` is set; were it
-    // not, say so rather than trust it.
-    Err(DialFailure::Transport(last.unwrap_or_else(|| {
-        unresolved_error(
-            address,
-            io::Error::new(io::ErrorKind::NotFound, "no address to dial"),
-        )
-    })))
+}
+
+/// What one role's dials at its peers have shown while it wires its
+/// sessions, and the [`MeshError`] its wiring ends with when peers are
+/// missing at the deadline: the bookkeeping of [`Mesh::connect`], for a
+/// layer that wires a mesh's sessions its own way and reports as the mesh
+/// does. Roles are named by their index in the mesh's table; an index
+/// outside it is ignored.
+///
+/// # Examples
+///
+/// ```
+/// use std::io;
+/// use std::time::Duration;
+/// use rumpsteak_aura_net::tcp::{DialError, Mesh, MeshAddress, MeshAttempts, MeshError};
+///
+/// let buyer: MeshAddress = "buyer.shop.internal:7001".parse()?;
+/// let seller: MeshAddress = "127.0.0.1:7002".parse()?;
+/// let mesh = Mesh::from_entries([("Buyer", buyer.clone()), ("Seller", seller)])
+///     .with_role_names(|role: &&str| role.to_string())
+///     .with_deadline(Duration::from_secs(1));
+/// // Seller (index 1) dials Buyer (index 0), whose name never resolved.
+/// let mut attempts = MeshAttempts::new(&mesh, 1);
+/// attempts.failed(0, DialError::Lookup {
+///     address: buyer,
+///     source: io::Error::new(io::ErrorKind::NotFound, "no such host"),
+/// });
+/// let err = attempts.unresolved(&mesh, &[0]).expect("the name never resolved");
+/// assert!(matches!(err, MeshError::Unresolved { ref peer, .. } if peer == "Buyer"));
+/// assert_eq!(
+///     err.to_string(),
+///     "role `Seller` could not resolve `buyer.shop.internal:7001`, the address of `Buyer`, \
+///      within 1s: no such host"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct MeshAttempts {
+    /// The index of the role being wired.
+    local: usize,
+    /// Per role, the lookups of its name.
+    lookups: Vec<LookupState>,
+    last_error: Option<TransportError>,
+}
+
+impl MeshAttempts {
+    /// Nothing seen yet by the role at index `local` of `mesh`'s table.
+    pub fn new<R>(mesh: &Mesh<R>, local: usize) -> Self {
+        MeshAttempts {
+            local,
+            lookups: (0..mesh.table.len())
+                .map(|_| LookupState::default())
+                .collect(),
+            last_error: None,
+        }
+    }
+
+    /// A dial at the role at index `peer` connected (its name resolved).
+    pub fn connected(&mut self, peer: usize) {
+        if let Some(lookups) = self.lookups.get_mut(peer) {
+            lookups.answered = true;
+        }
+    }
+
+    /// A dial at the role at index `peer` failed: that is the last error
+    /// now (a failed lookup as [`DialError::into_transport`] makes it).
+    /// A transport failure means the name resolved; a failed lookup is
+    /// kept for [`unresolved`](Self::unresolved) while none has.
+    pub fn failed(&mut self, peer: usize, failure: DialError) {
+        self.last_error = Some(match failure {
+            DialError::Transport(e) => {
+                self.connected(peer);
+                e
+            }
+            DialError::Lookup { address, source } => {
+                // `io::Error` is not `Clone`: the last error gets a copy of
+                // the kind and text.
+                let last = address.lookup_error(io::Error::new(source.kind(), source.to_string()));
+                if let Some(lookups) = self.lookups.get_mut(peer)
+                    && !lookups.answered
+                {
+                    lookups.failure = Some(source);
+                }
+                last
+            }
+        });
+    }
+
+    /// Another failure (an accept, a refused handshake): the last error
+    /// now.
+    pub fn note(&mut self, error: TransportError) {
+        self.last_error = Some(error);
+    }
+
+    /// The last error noted, taken out.
+    pub fn take_last_error(&mut self) -> Option<TransportError> {
+        self.last_error.take()
+    }
+
+    /// [`MeshError::Unresolved`] for the first of the `missing` roles
+    /// that the local role dials whose name never resolved, with that
+    /// name's last lookup failure, or `None` if there is no such role.
+    /// A role whose name never resolved is the error to report, whatever
+    /// else is missing.
+    pub fn unresolved<R>(&mut self, mesh: &Mesh<R>, missing: &[usize]) -> Option<MeshError> {
+        let &peer = missing.iter().find(|&&i| {
+            i < self.local
+                && i < mesh.table.len()
+                && self.lookups.get(i).is_some_and(|l| !l.answered)
+                && matches!(mesh.table.entry(i).address(), MeshAddress::Name { .. })
+        })?;
+        Some(MeshError::Unresolved {
+            role: mesh.name_at(self.local)?,
+            peer: mesh.name_at(peer)?,
+            address: mesh.table.entry(peer).address().to_string(),
+            deadline: mesh.deadline,
+            source: self.lookups[peer].failure.take(),
+        })
+    }
+
+    /// [`MeshError::Incomplete`] naming the `missing` roles (in the order
+    /// given), with `last_error` as its last error.
+    pub fn incomplete<R>(
+        &self,
+        mesh: &Mesh<R>,
+        missing: &[usize],
+        last_error: Option<TransportError>,
+    ) -> MeshError {
+        MeshError::Incomplete {
+            role: mesh.name_at(self.local).unwrap_or_default(),
+            missing: missing.iter().filter_map(|&i| mesh.name_at(i)).collect(),
+            deadline: mesh.deadline,
+            last_error,
+        }
+    }
 }
 
 /// Binds the first of `addrs` that `bind` can, or returns the last
-/// failure.
-async fn first_bound<T, F, Fut>(addrs: &[SocketAddr], bind: F) -> Result<T, TransportError>
+/// failure (an I/O error of kind `NotFound` if `addrs` is empty): how a
+/// [`Mesh`] binds a listen address whose name resolves to several.
+///
+/// # Examples
+///
+/// ```
+/// use rumpsteak_aura::TransportError;
+/// use rumpsteak_aura_net::tcp::first_bound;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let addrs = ["127.0.0.1:0".parse()?];
+/// let listener = first_bound(&addrs, |a| async move {
+///     tokio::net::TcpListener::bind(a).await.map_err(TransportError::io)
+/// })
+/// .await?;
+/// assert!(listener.local_addr()?.ip().is_loopback());
+/// # Ok(())
+/// # }
+/// ```
+pub async fn first_bound<T, F, Fut>(addrs: &[SocketAddr], bind: F) -> Result<T, TransportError>
 where
     F: Fn(SocketAddr) -> Fut,
     Fut: Future<Output = Result<T, TransportError>>,
@@ -1223,23 +1468,6 @@ struct Unresolved {
     address: String,
     #[source]
     source: io::Error,
-}
-
-fn unresolved_error(address: &MeshAddress, source: io::Error) -> TransportError {
-    let kind = source.kind();
-    TransportError::io(io::Error::new(
-        kind,
-        Unresolved {
-            address: address.to_string(),
-            source,
-        },
-    ))
-}
-
-/// An `io::Error` with the same kind and message (`io::Error` is not
-/// `Clone`).
-fn copy_io(e: &io::Error) -> io::Error {
-    io::Error::new(e.kind(), e.to_string())
 }
 
 /// Dials one peer over the mesh's transport.

@@ -97,8 +97,8 @@ pub use admission::Listen;
 pub(crate) use admission::opener;
 pub(crate) use admission::{Accepted, Admission, Opener, Ticket};
 pub use mesh::{
-    AddressError, Mesh, MeshAddress, MeshEntry, MeshError, MeshTransport, Resolve, ResolveFuture,
-    SystemResolver,
+    AddressError, DialError, Mesh, MeshAddress, MeshAttempts, MeshDialer, MeshEntry, MeshError,
+    MeshTransport, Resolve, ResolveFuture, SystemResolver, first_bound,
 };
 pub use options::TcpOptions;
 pub(crate) use stream::FramedTransport;

@@ -3,9 +3,10 @@
 //! count of panics on the simulation's thread.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Once;
 use std::task::{Context, Poll, Waker};
@@ -18,11 +19,19 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 // be implemented for them (neither the traits nor turmoil's types are this
 // crate's).
 
-/// A simulated TCP connection, which a test can reset (see [`reset`]).
-pub struct SimStream {
-    stream: turmoil::net::TcpStream,
+/// A simulated socket (`T`) of one connection, which a test can reset
+/// (see [`reset`]).
+pub struct Linked<T> {
+    inner: T,
     link: Link,
 }
+
+/// A simulated TCP connection.
+pub type SimStream = Linked<turmoil::net::TcpStream>;
+/// The reading half of a [`SimStream`].
+pub type SimRead = Linked<turmoil::net::tcp::OwnedReadHalf>;
+/// The writing half of a [`SimStream`].
+pub type SimWrite = Linked<turmoil::net::tcp::OwnedWriteHalf>;
 
 impl SimStream {
     fn new(stream: turmoil::net::TcpStream) -> Self {
@@ -31,7 +40,10 @@ impl SimStream {
             // Not connected after all: nothing to reset.
             _ => Link::none(),
         };
-        SimStream { stream, link }
+        Linked {
+            inner: stream,
+            link,
+        }
     }
 }
 
@@ -123,6 +135,10 @@ pub fn clear_resets() {
     RESETS.with(|r| r.borrow_mut().clear());
 }
 
+// A read on the whole connection (the handshake's) checks for a reset
+// only before it reads; one on the reading half also leaves its waker for
+// a reset to come, since a reset must wake a read that waits for data.
+
 impl AsyncRead for SimStream {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -130,34 +146,8 @@ impl AsyncRead for SimStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         self.link.check(None)?;
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
-}
-
-impl AsyncWrite for SimStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.link.check(None)?;
-        Pin::new(&mut self.stream).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.link.check(None)?;
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-}
-
-/// The reading half of a [`SimStream`].
-pub struct SimRead {
-    half: turmoil::net::tcp::OwnedReadHalf,
-    link: Link,
 }
 
 impl AsyncRead for SimRead {
@@ -167,38 +157,31 @@ impl AsyncRead for SimRead {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         self.link.check(None)?;
-        let polled = Pin::new(&mut self.half).poll_read(cx, buf);
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if polled.is_pending() {
-            // A reset must wake a read that waits for data.
             self.link.check(Some(cx))?;
         }
         polled
     }
 }
 
-/// The writing half of a [`SimStream`].
-pub struct SimWrite {
-    half: turmoil::net::tcp::OwnedWriteHalf,
-    link: Link,
-}
-
-impl AsyncWrite for SimWrite {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Linked<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.link.check(None)?;
-        Pin::new(&mut self.half).poll_write(cx, data)
+        Pin::new(&mut self.inner).poll_write(cx, data)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.link.check(None)?;
-        Pin::new(&mut self.half).poll_flush(cx)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.half).poll_shutdown(cx)
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -207,13 +190,13 @@ impl Stream for SimStream {
     type Write = SimWrite;
 
     fn peek(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send {
-        self.stream.peek(buf)
+        self.inner.peek(buf)
     }
 
     fn into_split(self) -> (SimRead, SimWrite) {
-        let (read, write) = self.stream.into_split();
+        let (read, write) = self.inner.into_split();
         let link = self.link;
-        (SimRead { half: read, link }, SimWrite { half: write, link })
+        (Linked { inner: read, link }, Linked { inner: write, link })
     }
 }
 
@@ -360,5 +343,78 @@ pub fn seeds(count: u64) -> Vec<u64> {
                 .unwrap_or_else(|_| panic!("RUMPSTEAK_SIM_SEED={seed} is not a number")),
         ],
         Err(_) => (0..count).collect(),
+    }
+}
+
+// The frame of a simulation run, as both simulations drive one.
+
+/// A simulation of `seed`: ticks of 5 ms, message latencies from 1 ms to
+/// `max_latency`, and an error once `bound` of simulated time has passed.
+pub fn simulation<'a>(seed: u64, bound: Duration, max_latency: Duration) -> turmoil::Sim<'a> {
+    turmoil::Builder::new()
+        .rng_seed(seed)
+        .simulation_duration(bound)
+        .tick_duration(Duration::from_millis(5))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(max_latency)
+        .build()
+}
+
+/// Adds the client host `watcher`, which ends (and so lets the
+/// simulation end) once `settled` says so, asking every 20 ms.
+pub fn watch(sim: &mut turmoil::Sim<'_>, settled: impl Fn() -> bool + 'static) {
+    sim.client("watcher", async move {
+        while !settled() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    });
+}
+
+/// One step of `sim`: whether it is over, or its error with the
+/// simulated time and the roles' `summary`.
+pub fn step(sim: &mut turmoil::Sim<'_>, summary: impl FnOnce() -> String) -> Result<bool, String> {
+    sim.step().map_err(|e| {
+        format!(
+            "{e} at {:?} of simulated time; roles: {}",
+            sim.elapsed(),
+            summary()
+        )
+    })
+}
+
+/// The first of `ends` (keyed by time, then order of start) due by
+/// `now`, taken out.
+pub fn next_due<A>(ends: &mut BTreeMap<(Duration, usize), A>, now: Duration) -> Option<A> {
+    let entry = ends.first_entry()?;
+    (entry.key().0 <= now).then(|| entry.remove())
+}
+
+/// An error if a panic was counted since `before` (see [`panics`]), with
+/// the roles' `summary`.
+pub fn no_panics_since(before: u64, summary: impl FnOnce() -> String) -> Result<(), String> {
+    let panics = panics() - before;
+    if panics > 0 {
+        return Err(format!(
+            "{panics} task(s) panicked (above); roles: {}",
+            summary()
+        ));
+    }
+    Ok(())
+}
+
+/// The run `simulate` returns; panics with `failed(why)` if it returns an
+/// error, and prints `failed` before passing a panic inside it on.
+pub fn run_or_panic<T>(
+    simulate: impl FnOnce() -> Result<T, String>,
+    failed: impl Fn(&str) -> String,
+) -> T {
+    match catch_unwind(AssertUnwindSafe(simulate)) {
+        Ok(Ok(run)) => run,
+        Ok(Err(why)) => panic!("{}", failed(&why)),
+        Err(panic) => {
+            eprintln!("{}", failed("a panic (above)"));
+            resume_unwind(panic)
+        }
     }
 }

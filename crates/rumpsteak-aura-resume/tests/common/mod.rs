@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod proxy;
+pub mod recording;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -288,6 +289,74 @@ pub fn msg(n: u64) -> Vec<u8> {
 /// The number in a frame of `msg`.
 pub fn num(frame: &[u8]) -> u64 {
     u64::from_le_bytes(frame.try_into().expect("an 8-byte message"))
+}
+
+/// Alice sends `batch` numbered messages per round, Bob checks them and
+/// answers with the round's sum (xor the round number); Alice checks the
+/// answer: `rounds * (batch + 1)` messages in all. Returns the sessions.
+pub async fn protocol(
+    mut alice: RumpsteakSession,
+    mut bob: RumpsteakSession,
+    rounds: u64,
+    batch: u64,
+) -> (RumpsteakSession, RumpsteakSession) {
+    let bob_task = tokio::spawn(async move {
+        let mut expected = 0u64;
+        for round in 0..rounds {
+            let mut sum = 0u64;
+            for _ in 0..batch {
+                let n = num(&bob.recv_frame().await.unwrap());
+                assert_eq!(n, expected, "Bob: message out of order or duplicated");
+                expected += 1;
+                sum = sum.wrapping_add(n);
+            }
+            bob.send_frame(msg(sum ^ round)).await.unwrap();
+        }
+        bob
+    });
+    let mut next = 0u64;
+    for round in 0..rounds {
+        let mut sum = 0u64;
+        for _ in 0..batch {
+            alice.send_frame(msg(next)).await.unwrap();
+            sum = sum.wrapping_add(next);
+            next += 1;
+        }
+        let answer = num(&alice.recv_frame().await.unwrap());
+        assert_eq!(answer, sum ^ round, "Alice: wrong answer in round {round}");
+    }
+    let bob = bob_task.await.unwrap();
+    (alice, bob)
+}
+
+/// One role's part in a ring of three for `rounds` rounds: the first
+/// role (`first`) sends a token per round to the next and checks that it
+/// comes back; the others pass it on, checking its order. Every 10 rounds
+/// each role also reports against the ring's direction (so every session
+/// carries traffic both ways) and checks the report it gets.
+pub async fn token_ring(
+    name: &str,
+    first: bool,
+    rounds: u64,
+    to_next: &mut RumpsteakSession,
+    from_prev: &mut RumpsteakSession,
+) {
+    for round in 0..rounds {
+        if first {
+            to_next.send_frame(msg(round)).await.unwrap();
+            let back = num(&from_prev.recv_frame().await.unwrap());
+            assert_eq!(back, round, "{name}: the token came back wrong");
+        } else {
+            let token = num(&from_prev.recv_frame().await.unwrap());
+            assert_eq!(token, round, "{name}: token out of order");
+            to_next.send_frame(msg(token)).await.unwrap();
+        }
+        if round % 10 == 9 {
+            from_prev.send_frame(msg(round + 1_000_000)).await.unwrap();
+            let report = num(&to_next.recv_frame().await.unwrap());
+            assert_eq!(report, round + 1_000_000, "{name}: report");
+        }
+    }
 }
 
 /// A bound that only a hang reaches: the machine is a noisy 2-core VM, so

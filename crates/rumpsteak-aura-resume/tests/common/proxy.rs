@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -53,16 +54,21 @@ pub async fn proxy(upstream: SocketAddr, budgets: Vec<usize>) -> (SocketAddr, Pr
             let _ = server.set_nodelay(true);
             counted.connections.fetch_add(1, Ordering::SeqCst);
             let budget = budgets.lock().unwrap().pop_front();
-            tokio::spawn(pump(client, server, budget, counted.cuts.clone()));
+            tokio::spawn(pump(client, server, budget, false, counted.cuts.clone()));
         }
     });
     (addr, counts)
 }
 
-async fn pump(
+/// Forwards between `a` and `b` until either closes, or until `budget`
+/// bytes (both directions counted) have gone through: then what fits the
+/// budget goes through, the rest of the chunk is lost, `cuts` counts one,
+/// and both connections close, with a reset (no lingering) if `reset`.
+pub async fn pump(
     mut a: TcpStream,
     mut b: TcpStream,
     mut budget: Option<usize>,
+    reset: bool,
     cuts: Arc<AtomicUsize>,
 ) {
     let (mut from_a, mut from_b) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
@@ -80,6 +86,11 @@ async fn pump(
             if n >= left {
                 let _ = to.write_all(&chunk[..left]).await;
                 cuts.fetch_add(1, Ordering::SeqCst);
+                if reset {
+                    for s in [&a, &b] {
+                        let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+                    }
+                }
                 return;
             }
             budget = Some(left - n);

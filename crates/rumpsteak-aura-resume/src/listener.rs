@@ -487,7 +487,13 @@ async fn route_all(
             }
             Err(e) => {
                 tracing::debug!(error = %e, "connection refused before the resume greeting");
-                *locked(&router.last_refused) = Some(e);
+                // As in the net mesh's `MeshAttempts::note`: a refusal is
+                // not replaced by a failure that says less (a dialer that
+                // hung up at its own deadline).
+                let mut last = locked(&router.last_refused);
+                if e.refusal().is_some() || last.as_ref().is_none_or(|l| l.refusal().is_none()) {
+                    *last = Some(e);
+                }
             }
         }
     }

@@ -1352,7 +1352,7 @@ impl MeshAttempts {
     /// A transport failure means the name resolved; a failed lookup is
     /// kept for [`unresolved`](Self::unresolved) while none has.
     pub fn failed(&mut self, peer: usize, failure: DialError) {
-        self.last_error = Some(match failure {
+        let error = match failure {
             DialError::Transport(e) => {
                 self.connected(peer);
                 e
@@ -1368,13 +1368,24 @@ impl MeshAttempts {
                 }
                 last
             }
-        });
+        };
+        self.note(error);
     }
 
     /// Another failure (an accept, a refused handshake): the last error
-    /// now.
+    /// now, unless the last error is a [refusal](TransportError::refusal)
+    /// and this one is not. A refusal says why the peer will not wire; a
+    /// later dial that met no listener, or a dialer that hung up at its
+    /// own deadline, says less.
     pub fn note(&mut self, error: TransportError) {
-        self.last_error = Some(error);
+        let keep = self
+            .last_error
+            .as_ref()
+            .is_some_and(|last| last.refusal().is_some())
+            && error.refusal().is_none();
+        if !keep {
+            self.last_error = Some(error);
+        }
     }
 
     /// The last error noted, taken out.
@@ -1549,6 +1560,36 @@ mod tests {
         );
         assert_eq!(mesh.role_name(&R::B), "role-B");
         assert!(format!("{:?}", mesh.resolver()).contains("SystemResolver"));
+    }
+
+    #[test]
+    fn a_refusal_stays_the_last_error_until_another_refusal() {
+        use rumpsteak_aura::{Refusal, RefusalReason};
+        let refusal = |reason| TransportError::refused(Refusal::new(reason, "B", "A"));
+        let mesh = Mesh::new([(R::A, addr()), (R::B, addr())]);
+        let mut seen = MeshAttempts::new(&mesh, 1);
+        seen.note(TransportError::closed());
+        seen.note(refusal(RefusalReason::Version));
+        // A dialer hanging up, or a dial that met no listener, says less.
+        seen.note(TransportError::closed());
+        seen.failed(
+            0,
+            DialError::Transport(TransportError::io(io::ErrorKind::ConnectionRefused.into())),
+        );
+        let last = seen.take_last_error();
+        assert_eq!(
+            last.as_ref().and_then(|e| e.refusal()).map(|r| r.reason()),
+            Some(RefusalReason::Version)
+        );
+        // A later refusal replaces it; with none noted, nothing is left.
+        seen.note(refusal(RefusalReason::Version));
+        seen.note(refusal(RefusalReason::WrongRole));
+        let last = seen.take_last_error();
+        assert_eq!(
+            last.as_ref().and_then(|e| e.refusal()).map(|r| r.reason()),
+            Some(RefusalReason::WrongRole)
+        );
+        assert!(seen.take_last_error().is_none());
     }
 
     #[tokio::test]

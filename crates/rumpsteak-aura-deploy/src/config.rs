@@ -465,7 +465,7 @@ impl ResumeSettings {
 /// replay_bytes = 16777216
 /// on_full = "wait"             # or "fail": what a send does on a full buffer while the link is down
 /// reconnect_deadline = "30s"
-/// heartbeat = "1s"             # idle_timeout must be longer
+/// heartbeat = "1s"             # idle_timeout: at least twice as long
 /// idle_timeout = "10s"
 /// backoff_initial = "10ms"     # above 0, and at most backoff_max
 /// backoff_max = "1s"
@@ -1434,13 +1434,15 @@ impl Loader<'_> {
             }
         }
         // A link given up before its next heartbeat could arrive would be
-        // replaced over and over while idle.
+        // replaced over and over while idle; `ResumeConfig::with_heartbeat`
+        // would cut such a heartbeat to half the timeout, which a file's
+        // settings are not left to.
         let (heartbeat, idle) = ResumeConfig::new("", "", "").heartbeat();
         let (h, i) = (
             settings.heartbeat.unwrap_or(heartbeat),
             settings.idle_timeout.unwrap_or(idle),
         );
-        if i <= h {
+        if i < h.saturating_mul(2) {
             let (k, v) = if settings.idle_timeout.is_some() {
                 ("idle_timeout", r.idle_timeout)
             } else {
@@ -1456,7 +1458,7 @@ impl Loader<'_> {
                 at,
                 value: text,
                 expected: format!(
-                    "leaves the idle timeout ({i:?}) no longer than the heartbeat ({h:?}): \
+                    "leaves the idle timeout ({i:?}) shorter than two heartbeats ({h:?} each): \
                      an idle link would be given up between heartbeats"
                 ),
             });

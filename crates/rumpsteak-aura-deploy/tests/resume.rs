@@ -121,9 +121,15 @@ fn bad_resume_values_are_named_with_the_file_and_the_key() {
     );
     assert_eq!(
         err("idle_timeout = \"3s\"", "idle_timeout = \"100ms\""),
-        "mesh.toml: resume.idle_timeout: `100ms` leaves the idle timeout (100ms) no longer \
-         than the heartbeat (200ms): an idle link would be given up between heartbeats"
+        "mesh.toml: resume.idle_timeout: `100ms` leaves the idle timeout (100ms) shorter \
+         than two heartbeats (200ms each): an idle link would be given up between heartbeats"
     );
+    // Longer than one heartbeat is not enough: two must fit.
+    assert!(
+        err("idle_timeout = \"3s\"", "idle_timeout = \"399ms\"")
+            .starts_with("mesh.toml: resume.idle_timeout: `399ms` leaves the idle timeout"),
+    );
+    assert!(parse(&FILE.replace("idle_timeout = \"3s\"", "idle_timeout = \"400ms\"")).is_ok());
     // Only a heartbeat, past the default idle timeout (10 s).
     let text = FILE
         .replace("heartbeat = \"200ms\"", "heartbeat = \"20s\"")

@@ -4,6 +4,10 @@ use std::time::Duration;
 /// [`ResumeConfig::with_backoff`] accepts.
 pub const MIN_BACKOFF: Duration = Duration::from_millis(1);
 
+/// The shortest heartbeat interval [`ResumeConfig::with_heartbeat`]
+/// accepts; the idle timeout is at least twice as long.
+pub const MIN_HEARTBEAT: Duration = Duration::from_millis(1);
+
 /// What a send does when the replay buffer is full while the link is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -118,9 +122,26 @@ impl ResumeConfig {
     /// An idle link carries a heartbeat (an acknowledgement) every
     /// `heartbeat`; a link on which nothing arrives for `idle_timeout` is
     /// given up and replaced. Keep `idle_timeout` several heartbeats long.
+    ///
+    /// A heartbeat longer than half the idle timeout is cut to half of it:
+    /// with a heartbeat as long as the timeout, a quiet peer's link would
+    /// be given up between two heartbeats, and replaced again and again.
+    /// Both are at least [`MIN_HEARTBEAT`] (a zero heartbeat would be due
+    /// at once, every time).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rumpsteak_aura_resume::ResumeConfig;
+    ///
+    /// let config = ResumeConfig::new("s", "A", "B")
+    ///     .with_heartbeat(Duration::from_secs(10), Duration::from_secs(4));
+    /// assert_eq!(config.heartbeat(), (Duration::from_secs(2), Duration::from_secs(4)));
+    /// ```
     pub fn with_heartbeat(mut self, heartbeat: Duration, idle_timeout: Duration) -> Self {
-        self.heartbeat = heartbeat;
-        self.idle_timeout = idle_timeout;
+        self.idle_timeout = idle_timeout.max(MIN_HEARTBEAT * 2);
+        self.heartbeat = heartbeat.clamp(MIN_HEARTBEAT, self.idle_timeout / 2);
         self
     }
 
@@ -233,5 +254,31 @@ impl ResumeConfig {
     /// Whether a new link must prove the first link's peer identity.
     pub fn identity_check(&self) -> bool {
         self.check_identity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heartbeat(h: Duration, idle: Duration) -> (Duration, Duration) {
+        ResumeConfig::new("s", "A", "B")
+            .with_heartbeat(h, idle)
+            .heartbeat()
+    }
+
+    #[test]
+    fn a_heartbeat_fits_twice_in_the_idle_timeout() {
+        let ms = Duration::from_millis;
+        // As given when it fits.
+        assert_eq!(heartbeat(ms(50), ms(5000)), (ms(50), ms(5000)));
+        assert_eq!(heartbeat(ms(500), ms(1000)), (ms(500), ms(1000)));
+        // As long as the timeout, or longer: cut to half of it.
+        assert_eq!(heartbeat(ms(1000), ms(1000)), (ms(500), ms(1000)));
+        assert_eq!(heartbeat(ms(9000), ms(1000)), (ms(500), ms(1000)));
+        // Zero: the floors.
+        assert_eq!(heartbeat(ms(0), ms(1000)), (MIN_HEARTBEAT, ms(1000)));
+        assert_eq!(heartbeat(ms(0), ms(0)), (MIN_HEARTBEAT, MIN_HEARTBEAT * 2));
+        assert_eq!(heartbeat(ms(7), ms(0)), (MIN_HEARTBEAT, MIN_HEARTBEAT * 2));
     }
 }

@@ -281,6 +281,24 @@ impl fmt::Debug for Driver {
     }
 }
 
+impl Drop for Driver {
+    /// A driver dropped before its session ended (its task aborted, or its
+    /// runtime shut down while the application holds the session in
+    /// another) ends the session with [`ResumeError::DriverGone`]: nothing
+    /// else would ever move a frame or wake a waiting operation. After
+    /// [`run`](Self::run) ends the session itself, this does nothing.
+    fn drop(&mut self) {
+        let mut s = self.inner.lock();
+        if s.done || s.failed.is_some() {
+            return;
+        }
+        s.link_up = false;
+        let wakers = self.inner.fail(&mut s, ResumeError::DriverGone);
+        drop(s);
+        wake(wakers);
+    }
+}
+
 impl Driver {
     pub(crate) fn new(inner: Arc<Inner>, source: Source, config: ResumeConfig) -> Self {
         Self::with_incarnation(inner, source, config, fresh_incarnation())

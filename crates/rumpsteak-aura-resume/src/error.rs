@@ -116,6 +116,11 @@ pub enum ResumeError {
     /// A frame on the link broke the resumable framing.
     #[error("protocol violation on the link: {0}")]
     Protocol(String),
+    /// The task that drives the session's links stopped before the session
+    /// ended: it was aborted, or the runtime it was spawned on shut down
+    /// while the session was still in use (from another runtime).
+    #[error("the session's driver task stopped (its runtime shut down) before the session ended")]
+    DriverGone,
     /// A new link could not be had at all, for a reason no retry fixes (a
     /// refusal in the network handshake, a listener that is gone).
     #[error("no link to the peer: {0}")]

@@ -59,7 +59,7 @@ mod listener;
 mod mesh;
 mod session;
 
-pub use config::{MIN_BACKOFF, OnFull, ResumeConfig};
+pub use config::{MIN_BACKOFF, MIN_HEARTBEAT, OnFull, ResumeConfig};
 pub use error::{RejectReason, ReplayLimit, ResumeError};
 pub use frame::RESUME_WIRE_VERSION;
 #[cfg(feature = "quic")]

@@ -222,6 +222,9 @@ where
         }
     }
 
+    /// Inlined into the poll, where the operation (`Flight::last`) is
+    /// known, so that the matches on it here and in `finish` fold away.
+    #[inline(always)]
     fn record(&mut self, flight: &Flight) {
         let (what, hint) = match flight.last {
             LastOp::Sent(ty) => (ty, Some(flight.len)),

@@ -246,6 +246,9 @@ impl<R> Drop for Outgoing<'_, R>
 where
     R: Role + Eq + Hash + Clone + Debug,
 {
+    // Inlined: after a send completed there is no flight, which the
+    // caller's code knows, so the drop folds away.
+    #[inline]
     fn drop(&mut self) {
         if let Some(flight) = self.flight.take()
             && flight.frame.is_none()

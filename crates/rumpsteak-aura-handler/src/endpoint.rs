@@ -758,7 +758,11 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// Records a successful step: the monitor advances, the count grows.
     #[inline(always)]
     pub(crate) fn finish(&mut self, i: usize, last: LastOp, bytes: usize, to: Option<Transition>) {
-        if let (Some(m), Some(to)) = (&mut self.monitor, to) {
+        // `to` first: it is in a register, and without a monitor it is
+        // `None`, so the monitor's pointer is not read again.
+        if let Some(to) = to
+            && let Some(m) = &mut self.monitor
+        {
             m.monitor.advance(to);
             if m.at.is_some() {
                 m.at = Some(to.state());

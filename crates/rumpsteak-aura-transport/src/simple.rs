@@ -191,6 +191,7 @@ impl SimpleChannel {
 
     /// Moves every waiting frame into `taken`, or registers to be woken when
     /// one arrives.
+    #[inline]
     fn take_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
         let mut state = self.incoming.lock();
         if !state.frames.is_empty() {

@@ -720,10 +720,13 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     ) -> Result<(usize, Option<Transition>), ChoreographyError> {
         // The scan is written out rather than shared with `position`: this
         // is the hot path, and the fused test is cheaper.
-        let open = if self.peers.len() <= LINEAR_PEERS {
-            self.peers
-                .iter()
-                .position(|p| &p.role == role && p.session.is_some())
+        let is_open = |p: &Peer<R>| &p.role == role && p.session.is_some();
+        // The first peer is tested before the scan: a two-party session's
+        // only peer, found without setting up a loop.
+        let open = if self.peers.first().is_some_and(is_open) {
+            Some(0)
+        } else if self.peers.len() <= LINEAR_PEERS {
+            self.peers.iter().position(is_open)
         } else {
             self.indexed(role)
         };

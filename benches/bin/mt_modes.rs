@@ -15,14 +15,18 @@
 //!
 //! ```sh
 //! cargo run --release -p rumpsteak-aura-benches --bin mt_modes -- sessions
+//! cargo run --release -p rumpsteak-aura-benches --bin mt_modes -- sessions multi_thread 1024
 //! ```
 //!
-//! `sessions` is the `sessions/multi_thread/*/64` rows of the `scale`
-//! bench in alternating samples instead: 64 ping-pong sessions at once,
-//! each role its own task, by hand over tokio's mpsc with postcard and
-//! through the handler, each handler sample right after a raw one, 41 of
-//! each (with 1,000 round trips per session in a sample), and the best and
-//! median aggregate time per round trip of each compared.
+//! `sessions` is the `sessions/<runtime>/*/<n>` rows of the `scale` bench
+//! in alternating samples instead: `n` ping-pong sessions at once, each
+//! role its own task, by hand over tokio's mpsc with postcard and through
+//! the handler, each handler sample right after a raw one, 41 of each
+//! (with 64,000 round trips in a sample, rounded up to a whole number per
+//! session: 1,000 each for 64 sessions, 63 for 1,024), and the best and
+//! median aggregate time per round trip of each compared. With no runtime
+//! (`current_thread` or `multi_thread`) and number of sessions it runs the
+//! four rows (64 and 1,024 on either runtime) in turn.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -38,10 +42,10 @@ use tokio::runtime::Runtime;
 
 const ROUND_TRIPS: u64 = 100_000;
 
-/// Sessions at once in the `sessions` mode, and round trips of each per
-/// sample.
-const SESSIONS: u64 = 64;
-const SESSION_ROUNDS: u64 = 1_000;
+/// The numbers of sessions of the `sessions` rows, and about how many
+/// round trips of all sessions together make one sample.
+const SESSIONS: [u64; 2] = [64, 1024];
+const SAMPLE_ROUND_TRIPS: u64 = 64_000;
 
 /// A role's work, boxed so that both roles share one list.
 type Role = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -75,18 +79,18 @@ fn run_tasks(rt: &Runtime, roles: Vec<(Role, Role)>) -> Duration {
     })
 }
 
-/// [`SESSIONS`] sessions by hand over tokio's mpsc.
-fn sessions_raw(rt: &Runtime) -> Duration {
-    let roles = (0..SESSIONS).map(|_| {
+/// `n` sessions by hand over tokio's mpsc, `rounds` round trips each.
+fn sessions_raw(rt: &Runtime, n: u64, rounds: u64) -> Duration {
+    let roles = (0..n).map(|_| {
         let (mut a, mut b) = RawEnd::pair();
         let gated = Box::pin(async move {
-            for seq in 0..SESSION_ROUNDS {
+            for seq in 0..rounds {
                 a.send(&Ping { seq, stamp: 7 });
                 black_box(a.recv::<Ping>().await);
             }
         }) as Role;
         let free = Box::pin(async move {
-            for _ in 0..SESSION_ROUNDS {
+            for _ in 0..rounds {
                 let p: Ping = b.recv().await;
                 b.send(&p);
             }
@@ -96,20 +100,20 @@ fn sessions_raw(rt: &Runtime) -> Duration {
     run_tasks(rt, roles.collect())
 }
 
-/// [`SESSIONS`] sessions through the handler.
-fn sessions_handler(rt: &Runtime) -> Duration {
-    let roles = (0..SESSIONS).map(|_| {
+/// `n` sessions through the handler, `rounds` round trips each.
+fn sessions_handler(rt: &Runtime, n: u64, rounds: u64) -> Duration {
+    let roles = (0..n).map(|_| {
         let (mut a, mut b) = endpoints();
         let gated = Box::pin(async move {
             let mut h = Handler::new();
-            for seq in 0..SESSION_ROUNDS {
+            for seq in 0..rounds {
                 ok(h.send(&mut a, Node::B, &Ping { seq, stamp: 7 }).await);
                 black_box(ok(h.recv::<Ping>(&mut a, Node::B).await));
             }
         }) as Role;
         let free = Box::pin(async move {
             let mut h = Handler::new();
-            for _ in 0..SESSION_ROUNDS {
+            for _ in 0..rounds {
                 let p: Ping = ok(h.recv(&mut b, Node::A).await);
                 ok(h.send(&mut b, Node::A, &p).await);
             }
@@ -120,25 +124,40 @@ fn sessions_handler(rt: &Runtime) -> Duration {
 }
 
 fn main() {
-    let mode = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().cloned().unwrap_or_default();
     if mode == "sessions" {
-        let rt = Flavor::MultiThread.runtime();
-        alternate_rounds(
-            "64 sessions, multi-thread",
-            ("raw", "handler"),
-            SESSIONS * SESSION_ROUNDS,
-            || sessions_raw(&rt),
-            || sessions_handler(&rt),
-        );
+        let rows: Vec<(Flavor, u64)> = match &args[1..] {
+            [] => Flavor::ALL
+                .into_iter()
+                .flat_map(|f| SESSIONS.map(|n| (f, n)))
+                .collect(),
+            [flavor, n] => {
+                let flavor = Flavor::ALL.into_iter().find(|f| f.name() == flavor);
+                match (flavor, n.parse::<u64>()) {
+                    (Some(f), Ok(n)) if n > 0 => vec![(f, n)],
+                    _ => usage(&args),
+                }
+            }
+            _ => usage(&args),
+        };
+        for (flavor, n) in rows {
+            let rt = flavor.runtime();
+            let rounds = SAMPLE_ROUND_TRIPS.div_ceil(n);
+            alternate_rounds(
+                &format!("{n} sessions, {}", flavor.name()),
+                ("raw", "handler"),
+                n * rounds,
+                || sessions_raw(&rt, n, rounds),
+                || sessions_handler(&rt, n, rounds),
+            );
+        }
         return;
     }
     let run: fn(&tokio::runtime::Runtime) -> std::time::Duration = match mode.as_str() {
         "raw" => |rt| pingpong_by_hand::<RawEnd>(rt, Flavor::MultiThread, ROUND_TRIPS),
         "channel" => |rt| pingpong_by_hand::<ChannelEnd>(rt, Flavor::MultiThread, ROUND_TRIPS),
-        other => {
-            eprintln!("usage: mt_modes raw|channel|sessions (got {other:?})");
-            std::process::exit(2);
-        }
+        _ => usage(&args),
     };
     let rt = Flavor::MultiThread.runtime();
     let started = Instant::now();
@@ -150,4 +169,11 @@ fn main() {
         );
     }
     eprintln!("{mode}: {:.1} s in all", started.elapsed().as_secs_f64());
+}
+
+fn usage(args: &[String]) -> ! {
+    eprintln!(
+        "usage: mt_modes raw|channel|sessions [current_thread|multi_thread SESSIONS] (got {args:?})"
+    );
+    std::process::exit(2);
 }

@@ -29,6 +29,7 @@
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost raw_sessions
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost channel_sessions
 //! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost handler_sessions
+//! valgrind --tool=callgrind --cache-sim=yes target/release/op_cost handler_sessions_64
 //! ```
 //!
 //! Each mode sends 100,000 `Ping`s from A to B and receives each at once:
@@ -65,6 +66,8 @@
 //! by hand over `SimpleChannel`, through the handler) and send and receive
 //! one `Ping` on each in turn, 100 times over: the same 102,400 pairs,
 //! spread over the memory of 1,024 sessions, as the `sessions` bench does.
+//! Their `_64` forms do the same 102,400 pairs over 64 sessions, 1,600
+//! times over.
 //! With `--cache-sim=yes` callgrind also counts the cache misses.
 
 use std::future::Future;
@@ -102,13 +105,12 @@ fn by_hand<E: ByHand>() {
     }
 }
 
-const SESSIONS: usize = 1024;
-/// Rounds over every session in the `_sessions` modes.
-const SESSION_ROUNDS: u64 = 100;
+/// The pairs of the `_sessions` modes, spread over 1,024 sessions (or 64).
+const SESSION_PAIRS: u64 = 102_400;
 
-fn by_hand_sessions<E: ByHand>() {
-    let mut sessions: Vec<(E, E)> = (0..SESSIONS).map(|_| E::pair()).collect();
-    for seq in 0..SESSION_ROUNDS {
+fn by_hand_sessions<E: ByHand>(n: u64) {
+    let mut sessions: Vec<(E, E)> = (0..n).map(|_| E::pair()).collect();
+    for seq in 0..SESSION_PAIRS / n {
         for (a, b) in &mut sessions {
             a.send(&Ping { seq, stamp: 7 });
             black_box(now(b.recv::<Ping>()));
@@ -116,10 +118,10 @@ fn by_hand_sessions<E: ByHand>() {
     }
 }
 
-fn handler_sessions() {
-    let mut sessions: Vec<_> = (0..SESSIONS).map(|_| endpoints()).collect();
+fn handler_sessions(n: u64) {
+    let mut sessions: Vec<_> = (0..n).map(|_| endpoints()).collect();
     let mut h = Handler::new();
-    for seq in 0..SESSION_ROUNDS {
+    for seq in 0..SESSION_PAIRS / n {
         for (a, b) in &mut sessions {
             ok(now(h.send(a, Node::B, &Ping { seq, stamp: 7 })));
             black_box(ok(now(h.recv::<Ping>(b, Node::A))));
@@ -254,9 +256,12 @@ fn main() {
     match mode.as_str() {
         "raw" => by_hand::<RawEnd>(),
         "channel" => by_hand::<ChannelEnd>(),
-        "raw_sessions" => by_hand_sessions::<RawEnd>(),
-        "channel_sessions" => by_hand_sessions::<ChannelEnd>(),
-        "handler_sessions" => handler_sessions(),
+        "raw_sessions" => by_hand_sessions::<RawEnd>(1024),
+        "channel_sessions" => by_hand_sessions::<ChannelEnd>(1024),
+        "handler_sessions" => handler_sessions(1024),
+        "raw_sessions_64" => by_hand_sessions::<RawEnd>(64),
+        "channel_sessions_64" => by_hand_sessions::<ChannelEnd>(64),
+        "handler_sessions_64" => handler_sessions(64),
         "pingpong" => pingpong(endpoints()),
         "monitor_pingpong" => pingpong(monitored(PINGPONG_PROTOCOL)),
         "typed_pingpong" => typed_pingpong(),
@@ -352,7 +357,8 @@ fn main() {
         other => {
             eprintln!(
                 "usage: op_cost raw|channel|handler|monitor|offer|offer_among|\
-                 raw_sessions|channel_sessions|handler_sessions|pingpong|typed_pingpong|\
+                 raw_sessions|channel_sessions|handler_sessions|raw_sessions_64|\
+                 channel_sessions_64|handler_sessions_64|pingpong|typed_pingpong|\
                  choice_reply|typed_choice_reply|monitor_pingpong|monitor_choice_reply|layered_bare|layered_traced|layered_metered|\
                  future_sizes|runtime_bare|runtime_traced|runtime_metered|\
                  tls_raw|tls_session|quic_raw|quic_session|\

@@ -236,6 +236,10 @@ pub(crate) struct Peer<R> {
     /// that an operation reads `meta`, which is out of this line, only
     /// after someone read the metadata.
     shown: Cell<bool>,
+    /// Whether the endpoint has a [`TotalsHandle`] to publish its totals
+    /// to: a copy of `shared.is_some()` in this line, so that an operation
+    /// reads no line of the endpoint but its first when there is none.
+    publishes: bool,
     last_text: &'static str,
     /// The size of the last frame sent, used as the next send buffer's size.
     pub(crate) send_hint: usize,
@@ -383,6 +387,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             last_kind: LastKind::Registered,
             last_text: "",
             shown: Cell::new(false),
+            publishes: self.shared.is_some(),
             closed_by_peer: false,
             send_hint: 0,
             labels: SessionLabels::default(),
@@ -599,6 +604,9 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             shared.publish_open(self.open);
             shared
         });
+        for p in &mut self.peers {
+            p.publishes = true;
+        }
         TotalsHandle::new(Arc::clone(shared))
     }
 
@@ -712,10 +720,13 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     ) -> Result<(usize, Option<Transition>), ChoreographyError> {
         // The scan is written out rather than shared with `position`: this
         // is the hot path, and the fused test is cheaper.
-        let open = if self.peers.len() <= LINEAR_PEERS {
-            self.peers
-                .iter()
-                .position(|p| &p.role == role && p.session.is_some())
+        let is_open = |p: &Peer<R>| &p.role == role && p.session.is_some();
+        // The first peer is tested before the scan: a two-party session's
+        // only peer, found without setting up a loop.
+        let open = if self.peers.first().is_some_and(is_open) {
+            Some(0)
+        } else if self.peers.len() <= LINEAR_PEERS {
+            self.peers.iter().position(is_open)
         } else {
             self.indexed(role)
         };
@@ -750,7 +761,11 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// Records a successful step: the monitor advances, the count grows.
     #[inline(always)]
     pub(crate) fn finish(&mut self, i: usize, last: LastOp, bytes: usize, to: Option<Transition>) {
-        if let (Some(m), Some(to)) = (&mut self.monitor, to) {
+        // `to` first: it is in a register, and without a monitor it is
+        // `None`, so the monitor's pointer is not read again.
+        if let Some(to) = to
+            && let Some(m) = &mut self.monitor
+        {
             m.monitor.advance(to);
             if m.at.is_some() {
                 m.at = Some(to.state());
@@ -764,7 +779,11 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         let p = &mut self.peers[i];
         p.traffic.count(last, bytes);
         self.total.count(last, bytes);
-        if let Some(shared) = &self.shared {
+        // `shared`, in the endpoint's second line, is read only when the
+        // peer's copy of the flag says there is one.
+        if p.publishes
+            && let Some(shared) = &self.shared
+        {
             shared.publish_bytes(&self.total);
         }
         p.set_last(last);
@@ -1008,8 +1027,11 @@ mod tests {
         assert_eq!(offset_of!(Ep, total), 0);
         assert_eq!(offset_of!(Ep, peers) + size_of::<Vec<Peer<Id>>>(), 56);
         assert_eq!(offset_of!(Ep, monitor), 56);
-        // The handle's copy is tested by every operation, in the second line.
+        // The handle's copy, in the second line, is read only by an
+        // operation whose peer's flag (in the peer's second line) says the
+        // endpoint has one.
         assert!(offset_of!(Ep, shared) >= 64 && offset_of!(Ep, shared) < 128);
+        assert!(offset_of!(Peer<Id>, publishes) >= 64 && offset_of!(Peer<Id>, publishes) < 128);
         assert_eq!(size_of::<Ep>(), 192);
         // A monitored endpoint's memo: 16 entries of 40 bytes, in the
         // monitor's allocation.

@@ -194,20 +194,30 @@ where
         last: LastOp,
         encode: impl FnOnce(&Peer<R>) -> Result<Vec<u8>>,
     ) -> Poll<Result<()>> {
-        let mut flight = match self.flight.take() {
-            Some(flight) => flight,
+        match self.flight.take() {
+            Some(flight) => self.drive(cx, flight),
             None => {
                 let (i, next) = self.ep.begin(&self.to, self.op, act)?;
                 let frame = encode(self.ep.peer_at(i))?;
-                Flight {
+                // A flight of its own, apart from the one resumed above: in
+                // this copy of `drive` the operation is the constant `last`,
+                // so the matches on it in `record` fold.
+                let flight = Flight {
                     i,
                     next,
                     last,
                     len: frame.len(),
                     frame: Some(frame),
-                }
+                };
+                self.drive(cx, flight)
             }
-        };
+        }
+    }
+
+    /// Hands the flight's frame to the transport and records the step once
+    /// the transport took it; keeps the flight while it is not ready.
+    #[inline(always)]
+    fn drive(&mut self, cx: &mut Context<'_>, mut flight: Flight) -> Poll<Result<()>> {
         let session = self.ep.peer_at(flight.i).session();
         match session.poll_send_frame(cx, &mut flight.frame) {
             Poll::Ready(Ok(())) => {
@@ -222,6 +232,9 @@ where
         }
     }
 
+    /// Inlined into the poll, where the operation (`Flight::last`) is
+    /// known, so that the matches on it here and in `finish` fold away.
+    #[inline(always)]
     fn record(&mut self, flight: &Flight) {
         let (what, hint) = match flight.last {
             LastOp::Sent(ty) => (ty, Some(flight.len)),
@@ -243,6 +256,9 @@ impl<R> Drop for Outgoing<'_, R>
 where
     R: Role + Eq + Hash + Clone + Debug,
 {
+    // Inlined: after a send completed there is no flight, which the
+    // caller's code knows, so the drop folds away.
+    #[inline]
     fn drop(&mut self) {
         if let Some(flight) = self.flight.take()
             && flight.frame.is_none()

@@ -79,3 +79,36 @@ fn a_dropped_endpoint_has_no_open_session() {
     // it, must not go on reporting them open.
     assert_eq!(totals.open_sessions(), 0);
 }
+
+#[tokio::test]
+async fn sessions_registered_after_the_handle_publish_too() {
+    let (mut a, mut b) = alice_bob();
+    let mut h = Handler::new();
+    let totals = a.totals_handle();
+    // A new peer, after the handle: its operations reach the handle.
+    let (x, mut carol) = SimpleChannel::pair();
+    a.register_channel(Party::Carol, x);
+    h.send(&mut a, Party::Carol, &Msg::new("to carol", 1))
+        .await
+        .unwrap();
+    assert!(totals.bytes_sent() > 0);
+    agrees(&totals, &a);
+    assert!(!carol.recv().await.unwrap().is_empty());
+    // A replaced session, after the handle: the same.
+    let (x, y) = SimpleChannel::pair();
+    a.register_channel(Party::Bob, x);
+    b.register_channel(Party::Alice, y);
+    let sent = totals.bytes_sent();
+    h.send(&mut a, Party::Bob, &Msg::new("to bob", 2))
+        .await
+        .unwrap();
+    assert!(totals.bytes_sent() > sent);
+    agrees(&totals, &a);
+    let _: Msg = h.recv(&mut b, Party::Alice).await.unwrap();
+    h.send(&mut b, Party::Alice, &Msg::new("back", 3))
+        .await
+        .unwrap();
+    let _: Msg = h.recv(&mut a, Party::Bob).await.unwrap();
+    assert!(totals.bytes_received() > 0);
+    agrees(&totals, &a);
+}

@@ -172,30 +172,34 @@ impl SimpleChannel {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Vec<u8>, TransportError>> {
         let budget = ready!(coop::poll_proceed(cx));
-        let taken = if self.taken.is_empty() {
-            ready!(self.take_waiting(cx))
-        } else {
-            Ok(())
+        let frame = match self.taken.pop_front() {
+            Some(frame) => {
+                if self.taken.is_empty() && self.taken.capacity() > RETAINED_SLOTS {
+                    self.taken = VecDeque::new();
+                }
+                Ok(frame)
+            }
+            None => ready!(self.take_waiting(cx)),
         };
         // Every answer counts as progress, a closed channel included (as
         // with tokio's channels): a task that keeps polling a closed channel
         // still yields now and then.
         budget.made_progress();
-        // `take_waiting` only returns `Ok` with frames taken.
-        let frame = taken.and_then(|()| self.taken.pop_front().ok_or_else(TransportError::closed));
-        if self.taken.is_empty() && self.taken.capacity() > RETAINED_SLOTS {
-            self.taken = VecDeque::new();
-        }
         Poll::Ready(frame)
     }
 
-    /// Moves every waiting frame into `taken`, or registers to be woken when
-    /// one arrives.
-    fn take_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+    /// Takes the oldest waiting frame and moves the others, if any, into
+    /// `taken` (empty when this is called), or registers to be woken when
+    /// one arrives. A lone frame, the usual case of a ping-pong, is taken
+    /// out under the lock without swapping the queues.
+    #[inline]
+    fn take_waiting(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
         let mut state = self.incoming.lock();
-        if !state.frames.is_empty() {
-            std::mem::swap(&mut state.frames, &mut self.taken);
-            return Poll::Ready(Ok(()));
+        if let Some(frame) = state.frames.pop_front() {
+            if !state.frames.is_empty() {
+                std::mem::swap(&mut state.frames, &mut self.taken);
+            }
+            return Poll::Ready(Ok(frame));
         }
         if state.sender_gone {
             return Poll::Ready(Err(TransportError::closed()));
@@ -305,6 +309,26 @@ mod tests {
         drop(b);
         assert!(lane.lock().frames.is_empty(), "unread frames are freed");
         assert!(a.try_send_frame(vec![1]).unwrap_err().is_closed());
+    }
+
+    #[tokio::test]
+    async fn frames_taken_alone_and_in_bursts_keep_their_order() {
+        let (mut a, mut b) = SimpleChannel::pair();
+        // A lone frame is taken under the lock, without a swap.
+        a.try_send_frame(vec![1]).unwrap();
+        assert_eq!(b.recv().await.unwrap(), vec![1]);
+        assert!(b.taken.is_empty());
+        // Two waiting: the first is taken, the second moves to `taken`.
+        a.try_send_frame(vec![2]).unwrap();
+        a.try_send_frame(vec![3]).unwrap();
+        assert_eq!(b.recv().await.unwrap(), vec![2]);
+        assert_eq!(b.taken.len(), 1);
+        // A frame sent meanwhile comes after those already taken.
+        a.try_send_frame(vec![4]).unwrap();
+        assert_eq!(b.recv().await.unwrap(), vec![3]);
+        assert_eq!(b.recv().await.unwrap(), vec![4]);
+        a.close();
+        assert!(b.recv().await.is_err());
     }
 
     #[tokio::test]

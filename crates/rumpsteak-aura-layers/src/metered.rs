@@ -127,6 +127,9 @@ struct Meter<R> {
     /// rather than in the operation's future: a smaller future is cheaper
     /// to move.
     start: Option<Instant>,
+    /// The slot in `peers` of the peer of the last operation (`0` before
+    /// any): looked at first.
+    last_peer: usize,
     #[cfg(feature = "metrics")]
     sessions_gauge: export::SessionsShare,
 }
@@ -473,6 +476,7 @@ impl<H: ChoreoHandler> Metered<H> {
                 local: None,
                 totals: None,
                 start: None,
+                last_peer: 0,
                 #[cfg(feature = "metrics")]
                 sessions_gauge: export::SessionsShare::default(),
             },
@@ -763,6 +767,7 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
             unreachable!("Metered: a new peer's operation polled without its peer")
         };
         if let Some(i) = self.peers.iter().position(|p| p.role == peer) {
+            self.last_peer = i;
             return i;
         }
         let local = self.local.clone().unwrap_or_default();
@@ -782,7 +787,8 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
             errors: [0; 8],
             latency: Histogram::new(),
         });
-        self.peers.len() - 1
+        self.last_peer = self.peers.len() - 1;
+        self.last_peer
     }
 
     /// An operation's future dropped before it completed, after its inner
@@ -861,9 +867,12 @@ where
         if !self.totals.as_ref().is_some_and(|t| t.is_of(ep)) {
             self.watch(ep);
         }
-        let (slot, new) = match self.peers.iter().position(|p| &p.role == peer) {
-            Some(i) => (i, None),
-            None => self.met(ep, peer),
+        // Most operations are with the peer of the one before.
+        let last = self.last_peer;
+        let (slot, new) = if self.peers.get(last).is_some_and(|p| &p.role == peer) {
+            (last, None)
+        } else {
+            self.find(ep, peer)
         };
         if self.tick() {
             self.start = Some(now());
@@ -881,6 +890,18 @@ where
     #[inline(never)]
     fn watch(&mut self, ep: &mut RumpsteakEndpoint<R>) {
         self.totals = Some(ep.totals_handle());
+    }
+
+    /// The slot of `peer` when it is not the peer of the last operation.
+    #[inline(never)]
+    fn find(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> (usize, Option<R>) {
+        match self.peers.iter().position(|p| &p.role == peer) {
+            Some(i) => {
+                self.last_peer = i;
+                (i, None)
+            }
+            None => self.met(ep, peer),
+        }
     }
 
     /// A peer not met before: its name is made at the operation's first

@@ -697,10 +697,8 @@ where
         // than the counting.
         if let Poll::Ready(result) = &poll {
             op.stage = Stage::Done;
-            if op.slot == NEW_PEER {
-                op.slot = op.meter.new_peer(op.new.take());
-            }
-            op.meter.finish(op.slot, K::KIND, op.before, result);
+            op.meter
+                .finish(op.slot, &mut op.new, K::KIND, op.before, result);
         }
         poll
     }
@@ -759,35 +757,15 @@ impl<R: Clone + Debug + PartialEq> Prepared<R> {
 }
 
 impl<R: Clone + Debug + PartialEq> Meter<R> {
-    #[cold]
-    #[inline(never)]
+    /// The slot of a peer first counted now.
     fn new_peer(&mut self, peer: Option<R>) -> usize {
-        // `met` put the peer there: a broken invariant otherwise.
-        let Some(peer) = peer else {
-            unreachable!("Metered: a new peer's operation polled without its peer")
-        };
-        if let Some(i) = self.peers.iter().position(|p| p.role == peer) {
-            self.last_peer = i;
-            return i;
-        }
-        let local = self.local.clone().unwrap_or_default();
-        let role = self.role.get_or_insert(local);
-        let name = format!("{peer:?}");
-        #[cfg(not(feature = "metrics"))]
-        let _ = &role;
-        self.peers.push(PeerStats {
-            #[cfg(feature = "metrics")]
-            export: export::PeerExport::register(role, &name),
-            role: peer,
-            name,
-            ops: [0; 4],
-            cancelled: 0,
-            bytes_sent: 0,
-            bytes_received: 0,
-            errors: [0; 8],
-            latency: Histogram::new(),
-        });
-        self.last_peer = self.peers.len() - 1;
+        new_peer_stats(
+            &mut self.peers,
+            &mut self.role,
+            &self.local,
+            &mut self.last_peer,
+            peer,
+        );
         self.last_peer
     }
 
@@ -917,15 +895,35 @@ where
 
     /// Counts a completed operation.
     #[inline(always)]
-    fn finish<T>(&mut self, slot: usize, kind: OpKind, before: u64, result: &Result<T>) {
+    fn finish<T>(
+        &mut self,
+        slot: usize,
+        new: &mut Option<R>,
+        kind: OpKind,
+        before: u64,
+        result: &Result<T>,
+    ) {
         // `prepare` made the handle of the endpoint the operation ran on.
         let (after, open) = match &self.totals {
             Some(t) if kind.is_outgoing() => (t.bytes_sent(), t.open_sessions()),
             Some(t) => (t.bytes_received(), t.open_sessions()),
             None => (before, self.open_sessions),
         };
-        let bytes = after.saturating_sub(before);
-        let stats = &mut self.peers[slot];
+        // The endpoint's totals only grow.
+        let bytes = after.wrapping_sub(before);
+        // One test for both a peer met before and the bounds: a new peer's
+        // slot is `NEW_PEER`, past every vector's end.
+        let stats = if slot < self.peers.len() {
+            &mut self.peers[slot]
+        } else {
+            new_peer_stats(
+                &mut self.peers,
+                &mut self.role,
+                &self.local,
+                &mut self.last_peer,
+                new.take(),
+            )
+        };
         stats.ops[kind.index()] += 1;
         if kind.is_outgoing() {
             stats.bytes_sent += bytes;
@@ -954,6 +952,48 @@ where
         self.sessions_gauge
             .report(open, self.role.as_deref().unwrap_or(""));
     }
+}
+
+/// The figures of the peer of an operation first counted now (of a peer
+/// not met when the operation was made; another operation may have met it
+/// since), which is from then on the last peer.
+#[cold]
+#[inline(never)]
+fn new_peer_stats<'a, R: Clone + Debug + PartialEq>(
+    peers: &'a mut Vec<PeerStats<R>>,
+    role: &mut Option<String>,
+    local: &Option<String>,
+    last_peer: &mut usize,
+    peer: Option<R>,
+) -> &'a mut PeerStats<R> {
+    // `met` put the peer there: a broken invariant otherwise.
+    let Some(peer) = peer else {
+        unreachable!("Metered: a new peer's operation polled without its peer")
+    };
+    let i = match peers.iter().position(|p| p.role == peer) {
+        Some(i) => i,
+        None => {
+            let role = role.get_or_insert_with(|| local.clone().unwrap_or_default());
+            let name = format!("{peer:?}");
+            #[cfg(not(feature = "metrics"))]
+            let _ = &role;
+            peers.push(PeerStats {
+                #[cfg(feature = "metrics")]
+                export: export::PeerExport::register(role, &name),
+                role: peer,
+                name,
+                ops: [0; 4],
+                cancelled: 0,
+                bytes_sent: 0,
+                bytes_received: 0,
+                errors: [0; 8],
+                latency: Histogram::new(),
+            });
+            peers.len() - 1
+        }
+    };
+    *last_peer = i;
+    &mut peers[i]
 }
 
 /// The start of a timed operation: one in [`Meter::sample_every`], so

@@ -129,7 +129,10 @@ struct Meter<R> {
     start: Option<Instant>,
     /// The slot in `peers` of the peer of the last operation (`0` before
     /// any): looked at first.
-    last_peer: usize,
+    last_peer: u32,
+    /// The peer of the operation under way when the layer had not met it
+    /// (its slot is [`NEW_PEER`]): put in `peers` when it is first counted.
+    new: Option<R>,
     #[cfg(feature = "metrics")]
     sessions_gauge: export::SessionsShare,
 }
@@ -477,6 +480,7 @@ impl<H: ChoreoHandler> Metered<H> {
                 totals: None,
                 start: None,
                 last_peer: 0,
+                new: None,
                 #[cfg(feature = "metrics")]
                 sessions_gauge: export::SessionsShare::default(),
             },
@@ -607,7 +611,9 @@ where
 }
 
 /// [`OpState::slot`] of a peer the layer has not met yet.
-const NEW_PEER: usize = usize::MAX;
+/// A slot past the end of every peer list (as `usize` too), so that one
+/// bounds test finds a new peer.
+const NEW_PEER: u32 = u32::MAX;
 
 /// Where a [`MeteredOp`] is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -653,9 +659,8 @@ where
 {
     meter: &'a mut Meter<R>,
     /// The peer's place in `meter.peers`, or [`NEW_PEER`] with the peer in
-    /// `new`.
-    slot: usize,
-    new: Option<R>,
+    /// [`Meter::new`].
+    slot: u32,
     /// The endpoint's byte total in the direction of the operation when
     /// the future was made (nothing can move bytes between then and its
     /// first poll: the future borrows the endpoint).
@@ -671,9 +676,8 @@ where
 {
     fn drop(&mut self) {
         if self.stage != Stage::Done {
-            let new = self.new.take();
             self.meter
-                .dropped(self.stage, self.slot, new, K::KIND, self.before);
+                .dropped(self.stage, self.slot, K::KIND, self.before);
         }
     }
 }
@@ -697,17 +701,15 @@ where
         // than the counting.
         if let Poll::Ready(result) = &poll {
             op.stage = Stage::Done;
-            op.meter
-                .finish(op.slot, &mut op.new, K::KIND, op.before, result);
+            op.meter.finish(op.slot, K::KIND, op.before, result);
         }
         poll
     }
 }
 
 /// What [`Meter::prepare`] found, before the operation's future is made.
-struct Prepared<R> {
-    slot: usize,
-    new: Option<R>,
+struct Prepared {
+    slot: u32,
     before: u64,
 }
 
@@ -738,16 +740,19 @@ kinds! {
     OfferOp = OpKind::Offer;
 }
 
-impl<R: Clone + Debug + PartialEq> Prepared<R> {
+impl Prepared {
     /// The metered future of `inner`.
     #[inline]
-    fn wrap<F, K: Kind>(self, meter: &mut Meter<R>, inner: F) -> MeteredOp<'_, F, R, K> {
+    fn wrap<F, R, K>(self, meter: &mut Meter<R>, inner: F) -> MeteredOp<'_, F, R, K>
+    where
+        R: Clone + Debug + PartialEq,
+        K: Kind,
+    {
         MeteredOp {
             inner,
             op: OpState {
                 meter,
                 slot: self.slot,
-                new: self.new,
                 before: self.before,
                 stage: Stage::Unpolled,
                 kind: PhantomData,
@@ -757,16 +762,15 @@ impl<R: Clone + Debug + PartialEq> Prepared<R> {
 }
 
 impl<R: Clone + Debug + PartialEq> Meter<R> {
-    /// The slot of a peer first counted now.
-    fn new_peer(&mut self, peer: Option<R>) -> usize {
-        new_peer_stats(
+    /// The place in `peers` of a peer first counted now.
+    fn new_peer(&mut self) -> usize {
+        new_peer_index(
             &mut self.peers,
             &mut self.role,
             &self.local,
             &mut self.last_peer,
-            peer,
-        );
-        self.last_peer
+            self.new.take(),
+        )
     }
 
     /// An operation's future dropped before it completed, after its inner
@@ -776,7 +780,7 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
     /// inner future is dropped); as cancelled otherwise.
     #[cold]
     #[inline(never)]
-    fn dropped(&mut self, stage: Stage, slot: usize, new: Option<R>, kind: OpKind, before: u64) {
+    fn dropped(&mut self, stage: Stage, slot: u32, kind: OpKind, before: u64) {
         // The timing `prepare` began, if any, ends here.
         let timed = self.start.take().is_some();
         if stage != Stage::Running {
@@ -789,8 +793,8 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
             return;
         }
         let slot = match slot {
-            NEW_PEER => self.new_peer(new),
-            slot => slot,
+            NEW_PEER => self.new_peer(),
+            slot => slot as usize,
         };
         // `prepare` made the handle of the endpoint the operation ran on.
         let after = match &self.totals {
@@ -841,14 +845,18 @@ where
     /// Looks at `ep` before an operation of `kind` with `peer` on it is
     /// made: what [`Prepared::wrap`] then needs.
     #[inline]
-    fn prepare(&mut self, ep: &mut RumpsteakEndpoint<R>, peer: &R, kind: OpKind) -> Prepared<R> {
+    fn prepare(&mut self, ep: &mut RumpsteakEndpoint<R>, peer: &R, kind: OpKind) -> Prepared {
         if !self.totals.as_ref().is_some_and(|t| t.is_of(ep)) {
             self.watch(ep);
         }
         // Most operations are with the peer of the one before.
         let last = self.last_peer;
-        let (slot, new) = if self.peers.get(last).is_some_and(|p| &p.role == peer) {
-            (last, None)
+        let slot = if self
+            .peers
+            .get(last as usize)
+            .is_some_and(|p| &p.role == peer)
+        {
+            last
         } else {
             self.find(ep, peer)
         };
@@ -857,7 +865,6 @@ where
         }
         Prepared {
             slot,
-            new,
             before: moved(ep, kind),
         }
     }
@@ -872,13 +879,14 @@ where
 
     /// The slot of `peer` when it is not the peer of the last operation.
     #[inline(never)]
-    fn find(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> (usize, Option<R>) {
+    fn find(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> u32 {
+        // A place past `u32::MAX` (never seen) is found again by name.
         match self.peers.iter().position(|p| &p.role == peer) {
-            Some(i) => {
-                self.last_peer = i;
-                (i, None)
+            Some(i) if i < NEW_PEER as usize => {
+                self.last_peer = i as u32;
+                self.last_peer
             }
-            None => self.met(ep, peer),
+            _ => self.met(ep, peer),
         }
     }
 
@@ -886,23 +894,17 @@ where
     /// poll, and the local role's now, while the endpoint is at hand.
     #[cold]
     #[inline(never)]
-    fn met(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> (usize, Option<R>) {
+    fn met(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> u32 {
         if self.local.is_none() {
             self.local = Some(format!("{:?}", ep.local_role()));
         }
-        (NEW_PEER, Some(peer.clone()))
+        self.new = Some(peer.clone());
+        NEW_PEER
     }
 
     /// Counts a completed operation.
     #[inline(always)]
-    fn finish<T>(
-        &mut self,
-        slot: usize,
-        new: &mut Option<R>,
-        kind: OpKind,
-        before: u64,
-        result: &Result<T>,
-    ) {
+    fn finish<T>(&mut self, slot: u32, kind: OpKind, before: u64, result: &Result<T>) {
         // `prepare` made the handle of the endpoint the operation ran on.
         let (after, open) = match &self.totals {
             Some(t) if kind.is_outgoing() => (t.bytes_sent(), t.open_sessions()),
@@ -913,16 +915,17 @@ where
         let bytes = after.wrapping_sub(before);
         // One test for both a peer met before and the bounds: a new peer's
         // slot is `NEW_PEER`, past every vector's end.
-        let stats = if slot < self.peers.len() {
-            &mut self.peers[slot]
+        let stats = if (slot as usize) < self.peers.len() {
+            &mut self.peers[slot as usize]
         } else {
-            new_peer_stats(
+            let i = new_peer_index(
                 &mut self.peers,
                 &mut self.role,
                 &self.local,
                 &mut self.last_peer,
-                new.take(),
-            )
+                self.new.take(),
+            );
+            &mut self.peers[i]
         };
         stats.ops[kind.index()] += 1;
         if kind.is_outgoing() {
@@ -954,18 +957,18 @@ where
     }
 }
 
-/// The figures of the peer of an operation first counted now (of a peer
-/// not met when the operation was made; another operation may have met it
-/// since), which is from then on the last peer.
+/// The place in `peers` of the peer of an operation first counted now (of
+/// a peer not met when the operation was made; another operation may have
+/// met it since), which is from then on the last peer.
 #[cold]
 #[inline(never)]
-fn new_peer_stats<'a, R: Clone + Debug + PartialEq>(
-    peers: &'a mut Vec<PeerStats<R>>,
+fn new_peer_index<R: Clone + Debug + PartialEq>(
+    peers: &mut Vec<PeerStats<R>>,
     role: &mut Option<String>,
     local: &Option<String>,
-    last_peer: &mut usize,
+    last_peer: &mut u32,
     peer: Option<R>,
-) -> &'a mut PeerStats<R> {
+) -> usize {
     // `met` put the peer there: a broken invariant otherwise.
     let Some(peer) = peer else {
         unreachable!("Metered: a new peer's operation polled without its peer")
@@ -992,8 +995,13 @@ fn new_peer_stats<'a, R: Clone + Debug + PartialEq>(
             peers.len() - 1
         }
     };
-    *last_peer = i;
-    &mut peers[i]
+    // A place past `u32::MAX` (never seen) is found by name each time.
+    if let Ok(slot) = u32::try_from(i)
+        && slot != NEW_PEER
+    {
+        *last_peer = slot;
+    }
+    i
 }
 
 /// The start of a timed operation: one in [`Meter::sample_every`], so
@@ -1048,7 +1056,7 @@ macro_rules! metered_op {
         let $e = $ep;
         // Looked at before `$call` borrows the endpoint for the future.
         let prepared = meter.prepare($e, &$peer, <$kind>::KIND);
-        prepared.wrap::<_, $kind>(meter, $call)
+        prepared.wrap::<_, _, $kind>(meter, $call)
     }};
 }
 

@@ -116,6 +116,8 @@ struct Meter<R> {
     /// [`NOT_READ`] before the first.
     open_sessions: usize,
     sample_every: u32,
+    /// Operations to go until the next timed one, this one included: the
+    /// operation that brings it to 0 is timed (1 times the next).
     until_sample: u32,
     /// The local role's `Debug` form, made when the endpoint is first at
     /// hand; `role` takes it at the first operation.
@@ -475,7 +477,7 @@ impl<H: ChoreoHandler> Metered<H> {
                 peers: Vec::new(),
                 open_sessions: NOT_READ,
                 sample_every: DEFAULT_LATENCY_SAMPLING,
-                until_sample: 0,
+                until_sample: 1,
                 local: None,
                 totals: None,
                 start: None,
@@ -504,7 +506,7 @@ impl<H: ChoreoHandler> Metered<H> {
     /// ```
     pub fn with_latency_sampling(mut self, every: u32) -> Self {
         self.meter.sample_every = every.max(1);
-        self.meter.until_sample = 0;
+        self.meter.until_sample = 1;
         self
     }
 
@@ -788,7 +790,7 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
             // the next one is, so that the sampling rate and the export's
             // lag bound (a flush at every timed operation) still hold.
             if timed {
-                self.until_sample = 0;
+                self.until_sample = 1;
             }
             return;
         }
@@ -830,16 +832,24 @@ impl<R> Meter<R>
 where
     R: Role + Eq + Hash + Clone + Debug,
 {
-    /// Whether the operation beginning now is timed.
+    /// Starts the timing of the operation beginning now if it is the one
+    /// to be timed: a decrement and a test of its result.
     #[inline]
-    fn tick(&mut self) -> bool {
+    fn tick(&mut self) {
+        // Never below 1 before the decrement: it is reset on reaching 0.
+        self.until_sample = self.until_sample.wrapping_sub(1);
         if self.until_sample == 0 {
-            self.until_sample = self.sample_every - 1;
-            true
-        } else {
-            self.until_sample -= 1;
-            false
+            self.sampled();
         }
+    }
+
+    /// The operation beginning now is timed, and the one `sample_every`
+    /// later will be.
+    #[cold]
+    #[inline(never)]
+    fn sampled(&mut self) {
+        self.until_sample = self.sample_every;
+        self.start = Some(Instant::now());
     }
 
     /// Looks at `ep` before an operation of `kind` with `peer` on it is
@@ -860,9 +870,7 @@ where
         } else {
             self.find(ep, peer)
         };
-        if self.tick() {
-            self.start = Some(now());
-        }
+        self.tick();
         Prepared {
             slot,
             before: moved(ep, kind),
@@ -1002,14 +1010,6 @@ fn new_peer_index<R: Clone + Debug + PartialEq>(
         *last_peer = slot;
     }
     i
-}
-
-/// The start of a timed operation: one in [`Meter::sample_every`], so
-/// kept out of the operation's code.
-#[cold]
-#[inline(never)]
-fn now() -> Instant {
-    Instant::now()
 }
 
 /// Records the latency of a timed operation: one in

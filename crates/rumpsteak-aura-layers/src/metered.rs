@@ -765,7 +765,7 @@ impl Prepared {
 
 impl<R: Clone + Debug + PartialEq> Meter<R> {
     /// The place in `peers` of a peer first counted now.
-    fn new_peer(&mut self) -> usize {
+    fn new_peer(&mut self) -> Option<usize> {
         new_peer_index(
             &mut self.peers,
             &mut self.role,
@@ -795,7 +795,10 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
             return;
         }
         let slot = match slot {
-            NEW_PEER => self.new_peer(),
+            NEW_PEER => match self.new_peer() {
+                Some(slot) => slot,
+                None => return,
+            },
             slot => slot as usize,
         };
         // `prepare` made the handle of the endpoint the operation ran on.
@@ -926,14 +929,19 @@ where
         let stats = if (slot as usize) < self.peers.len() {
             &mut self.peers[slot as usize]
         } else {
-            let i = new_peer_index(
+            let found = new_peer_index(
                 &mut self.peers,
                 &mut self.role,
                 &self.local,
                 &mut self.last_peer,
                 self.new.take(),
             );
-            &mut self.peers[i]
+            match found.and_then(|i| self.peers.get_mut(i)) {
+                Some(stats) => stats,
+                // Only for a future polled again after it completed, on a
+                // layer with no peer: nothing to count it for.
+                None => return,
+            }
         };
         stats.ops[kind.index()] += 1;
         if kind.is_outgoing() {
@@ -967,7 +975,8 @@ where
 
 /// The place in `peers` of the peer of an operation first counted now (of
 /// a peer not met when the operation was made; another operation may have
-/// met it since), which is from then on the last peer.
+/// met it since), which is from then on the last peer; `None` only if
+/// there is no peer to count for.
 #[cold]
 #[inline(never)]
 fn new_peer_index<R: Clone + Debug + PartialEq>(
@@ -976,10 +985,14 @@ fn new_peer_index<R: Clone + Debug + PartialEq>(
     local: &Option<String>,
     last_peer: &mut u32,
     peer: Option<R>,
-) -> usize {
-    // `met` put the peer there: a broken invariant otherwise.
+) -> Option<usize> {
+    // `met` put the peer there, and the operation's first completion took
+    // it: a future polled again after it completed (which its caller
+    // should not do) finds it gone, and counts again for the peer that
+    // completion made the last one, as for a peer met before.
     let Some(peer) = peer else {
-        unreachable!("Metered: a new peer's operation polled without its peer")
+        let last = *last_peer as usize;
+        return (last < peers.len()).then_some(last);
     };
     let i = match peers.iter().position(|p| p.role == peer) {
         Some(i) => i,
@@ -1009,7 +1022,7 @@ fn new_peer_index<R: Clone + Debug + PartialEq>(
     {
         *last_peer = slot;
     }
-    i
+    Some(i)
 }
 
 /// Records the latency of a timed operation: one in

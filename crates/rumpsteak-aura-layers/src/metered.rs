@@ -116,6 +116,8 @@ struct Meter<R> {
     /// [`NOT_READ`] before the first.
     open_sessions: usize,
     sample_every: u32,
+    /// Operations to go until the next timed one, this one included: the
+    /// operation that brings it to 0 is timed (1 times the next).
     until_sample: u32,
     /// The local role's `Debug` form, made when the endpoint is first at
     /// hand; `role` takes it at the first operation.
@@ -127,6 +129,12 @@ struct Meter<R> {
     /// rather than in the operation's future: a smaller future is cheaper
     /// to move.
     start: Option<Instant>,
+    /// The slot in `peers` of the peer of the last operation (`0` before
+    /// any): looked at first.
+    last_peer: u32,
+    /// The peer of the operation under way when the layer had not met it
+    /// (its slot is [`NEW_PEER`]): put in `peers` when it is first counted.
+    new: Option<R>,
     #[cfg(feature = "metrics")]
     sessions_gauge: export::SessionsShare,
 }
@@ -469,10 +477,12 @@ impl<H: ChoreoHandler> Metered<H> {
                 peers: Vec::new(),
                 open_sessions: NOT_READ,
                 sample_every: DEFAULT_LATENCY_SAMPLING,
-                until_sample: 0,
+                until_sample: 1,
                 local: None,
                 totals: None,
                 start: None,
+                last_peer: 0,
+                new: None,
                 #[cfg(feature = "metrics")]
                 sessions_gauge: export::SessionsShare::default(),
             },
@@ -496,7 +506,7 @@ impl<H: ChoreoHandler> Metered<H> {
     /// ```
     pub fn with_latency_sampling(mut self, every: u32) -> Self {
         self.meter.sample_every = every.max(1);
-        self.meter.until_sample = 0;
+        self.meter.until_sample = 1;
         self
     }
 
@@ -603,7 +613,9 @@ where
 }
 
 /// [`OpState::slot`] of a peer the layer has not met yet.
-const NEW_PEER: usize = usize::MAX;
+/// A slot past the end of every peer list (as `usize` too), so that one
+/// bounds test finds a new peer.
+const NEW_PEER: u32 = u32::MAX;
 
 /// Where a [`MeteredOp`] is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -649,9 +661,8 @@ where
 {
     meter: &'a mut Meter<R>,
     /// The peer's place in `meter.peers`, or [`NEW_PEER`] with the peer in
-    /// `new`.
-    slot: usize,
-    new: Option<R>,
+    /// [`Meter::new`].
+    slot: u32,
     /// The endpoint's byte total in the direction of the operation when
     /// the future was made (nothing can move bytes between then and its
     /// first poll: the future borrows the endpoint).
@@ -667,9 +678,8 @@ where
 {
     fn drop(&mut self) {
         if self.stage != Stage::Done {
-            let new = self.new.take();
             self.meter
-                .dropped(self.stage, self.slot, new, K::KIND, self.before);
+                .dropped(self.stage, self.slot, K::KIND, self.before);
         }
     }
 }
@@ -693,9 +703,6 @@ where
         // than the counting.
         if let Poll::Ready(result) = &poll {
             op.stage = Stage::Done;
-            if op.slot == NEW_PEER {
-                op.slot = op.meter.new_peer(op.new.take());
-            }
             op.meter.finish(op.slot, K::KIND, op.before, result);
         }
         poll
@@ -703,9 +710,8 @@ where
 }
 
 /// What [`Meter::prepare`] found, before the operation's future is made.
-struct Prepared<R> {
-    slot: usize,
-    new: Option<R>,
+struct Prepared {
+    slot: u32,
     before: u64,
 }
 
@@ -736,16 +742,19 @@ kinds! {
     OfferOp = OpKind::Offer;
 }
 
-impl<R: Clone + Debug + PartialEq> Prepared<R> {
+impl Prepared {
     /// The metered future of `inner`.
     #[inline]
-    fn wrap<F, K: Kind>(self, meter: &mut Meter<R>, inner: F) -> MeteredOp<'_, F, R, K> {
+    fn wrap<F, R, K>(self, meter: &mut Meter<R>, inner: F) -> MeteredOp<'_, F, R, K>
+    where
+        R: Clone + Debug + PartialEq,
+        K: Kind,
+    {
         MeteredOp {
             inner,
             op: OpState {
                 meter,
                 slot: self.slot,
-                new: self.new,
                 before: self.before,
                 stage: Stage::Unpolled,
                 kind: PhantomData,
@@ -755,34 +764,15 @@ impl<R: Clone + Debug + PartialEq> Prepared<R> {
 }
 
 impl<R: Clone + Debug + PartialEq> Meter<R> {
-    #[cold]
-    #[inline(never)]
-    fn new_peer(&mut self, peer: Option<R>) -> usize {
-        // `met` put the peer there: a broken invariant otherwise.
-        let Some(peer) = peer else {
-            unreachable!("Metered: a new peer's operation polled without its peer")
-        };
-        if let Some(i) = self.peers.iter().position(|p| p.role == peer) {
-            return i;
-        }
-        let local = self.local.clone().unwrap_or_default();
-        let role = self.role.get_or_insert(local);
-        let name = format!("{peer:?}");
-        #[cfg(not(feature = "metrics"))]
-        let _ = &role;
-        self.peers.push(PeerStats {
-            #[cfg(feature = "metrics")]
-            export: export::PeerExport::register(role, &name),
-            role: peer,
-            name,
-            ops: [0; 4],
-            cancelled: 0,
-            bytes_sent: 0,
-            bytes_received: 0,
-            errors: [0; 8],
-            latency: Histogram::new(),
-        });
-        self.peers.len() - 1
+    /// The place in `peers` of a peer first counted now.
+    fn new_peer(&mut self) -> Option<usize> {
+        new_peer_index(
+            &mut self.peers,
+            &mut self.role,
+            &self.local,
+            &mut self.last_peer,
+            self.new.take(),
+        )
     }
 
     /// An operation's future dropped before it completed, after its inner
@@ -792,7 +782,7 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
     /// inner future is dropped); as cancelled otherwise.
     #[cold]
     #[inline(never)]
-    fn dropped(&mut self, stage: Stage, slot: usize, new: Option<R>, kind: OpKind, before: u64) {
+    fn dropped(&mut self, stage: Stage, slot: u32, kind: OpKind, before: u64) {
         // The timing `prepare` began, if any, ends here.
         let timed = self.start.take().is_some();
         if stage != Stage::Running {
@@ -800,13 +790,16 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
             // the next one is, so that the sampling rate and the export's
             // lag bound (a flush at every timed operation) still hold.
             if timed {
-                self.until_sample = 0;
+                self.until_sample = 1;
             }
             return;
         }
         let slot = match slot {
-            NEW_PEER => self.new_peer(new),
-            slot => slot,
+            NEW_PEER => match self.new_peer() {
+                Some(slot) => slot,
+                None => return,
+            },
+            slot => slot as usize,
         };
         // `prepare` made the handle of the endpoint the operation ran on.
         let after = match &self.totals {
@@ -842,35 +835,47 @@ impl<R> Meter<R>
 where
     R: Role + Eq + Hash + Clone + Debug,
 {
-    /// Whether the operation beginning now is timed.
+    /// Starts the timing of the operation beginning now if it is the one
+    /// to be timed: a decrement and a test of its result.
     #[inline]
-    fn tick(&mut self) -> bool {
+    fn tick(&mut self) {
+        // Never below 1 before the decrement: it is reset on reaching 0.
+        self.until_sample = self.until_sample.wrapping_sub(1);
         if self.until_sample == 0 {
-            self.until_sample = self.sample_every - 1;
-            true
-        } else {
-            self.until_sample -= 1;
-            false
+            self.sampled();
         }
+    }
+
+    /// The operation beginning now is timed, and the one `sample_every`
+    /// later will be.
+    #[cold]
+    #[inline(never)]
+    fn sampled(&mut self) {
+        self.until_sample = self.sample_every;
+        self.start = Some(Instant::now());
     }
 
     /// Looks at `ep` before an operation of `kind` with `peer` on it is
     /// made: what [`Prepared::wrap`] then needs.
     #[inline]
-    fn prepare(&mut self, ep: &mut RumpsteakEndpoint<R>, peer: &R, kind: OpKind) -> Prepared<R> {
+    fn prepare(&mut self, ep: &mut RumpsteakEndpoint<R>, peer: &R, kind: OpKind) -> Prepared {
         if !self.totals.as_ref().is_some_and(|t| t.is_of(ep)) {
             self.watch(ep);
         }
-        let (slot, new) = match self.peers.iter().position(|p| &p.role == peer) {
-            Some(i) => (i, None),
-            None => self.met(ep, peer),
+        // Most operations are with the peer of the one before.
+        let last = self.last_peer;
+        let slot = if self
+            .peers
+            .get(last as usize)
+            .is_some_and(|p| &p.role == peer)
+        {
+            last
+        } else {
+            self.find(ep, peer)
         };
-        if self.tick() {
-            self.start = Some(now());
-        }
+        self.tick();
         Prepared {
             slot,
-            new,
             before: moved(ep, kind),
         }
     }
@@ -883,28 +888,61 @@ where
         self.totals = Some(ep.totals_handle());
     }
 
+    /// The slot of `peer` when it is not the peer of the last operation.
+    #[inline(never)]
+    fn find(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> u32 {
+        // A place past `u32::MAX` (never seen) is found again by name.
+        match self.peers.iter().position(|p| &p.role == peer) {
+            Some(i) if i < NEW_PEER as usize => {
+                self.last_peer = i as u32;
+                self.last_peer
+            }
+            _ => self.met(ep, peer),
+        }
+    }
+
     /// A peer not met before: its name is made at the operation's first
     /// poll, and the local role's now, while the endpoint is at hand.
     #[cold]
     #[inline(never)]
-    fn met(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> (usize, Option<R>) {
+    fn met(&mut self, ep: &RumpsteakEndpoint<R>, peer: &R) -> u32 {
         if self.local.is_none() {
             self.local = Some(format!("{:?}", ep.local_role()));
         }
-        (NEW_PEER, Some(peer.clone()))
+        self.new = Some(peer.clone());
+        NEW_PEER
     }
 
     /// Counts a completed operation.
     #[inline(always)]
-    fn finish<T>(&mut self, slot: usize, kind: OpKind, before: u64, result: &Result<T>) {
+    fn finish<T>(&mut self, slot: u32, kind: OpKind, before: u64, result: &Result<T>) {
         // `prepare` made the handle of the endpoint the operation ran on.
         let (after, open) = match &self.totals {
             Some(t) if kind.is_outgoing() => (t.bytes_sent(), t.open_sessions()),
             Some(t) => (t.bytes_received(), t.open_sessions()),
             None => (before, self.open_sessions),
         };
-        let bytes = after.saturating_sub(before);
-        let stats = &mut self.peers[slot];
+        // The endpoint's totals only grow.
+        let bytes = after.wrapping_sub(before);
+        // One test for both a peer met before and the bounds: a new peer's
+        // slot is `NEW_PEER`, past every vector's end.
+        let stats = if (slot as usize) < self.peers.len() {
+            &mut self.peers[slot as usize]
+        } else {
+            let found = new_peer_index(
+                &mut self.peers,
+                &mut self.role,
+                &self.local,
+                &mut self.last_peer,
+                self.new.take(),
+            );
+            match found.and_then(|i| self.peers.get_mut(i)) {
+                Some(stats) => stats,
+                // Only for a future polled again after it completed, on a
+                // layer with no peer: nothing to count it for.
+                None => return,
+            }
+        };
         stats.ops[kind.index()] += 1;
         if kind.is_outgoing() {
             stats.bytes_sent += bytes;
@@ -935,12 +973,56 @@ where
     }
 }
 
-/// The start of a timed operation: one in [`Meter::sample_every`], so
-/// kept out of the operation's code.
+/// The place in `peers` of the peer of an operation first counted now (of
+/// a peer not met when the operation was made; another operation may have
+/// met it since), which is from then on the last peer; `None` only if
+/// there is no peer to count for.
 #[cold]
 #[inline(never)]
-fn now() -> Instant {
-    Instant::now()
+fn new_peer_index<R: Clone + Debug + PartialEq>(
+    peers: &mut Vec<PeerStats<R>>,
+    role: &mut Option<String>,
+    local: &Option<String>,
+    last_peer: &mut u32,
+    peer: Option<R>,
+) -> Option<usize> {
+    // `met` put the peer there, and the operation's first completion took
+    // it: a future polled again after it completed (which its caller
+    // should not do) finds it gone, and counts again for the peer that
+    // completion made the last one, as for a peer met before.
+    let Some(peer) = peer else {
+        let last = *last_peer as usize;
+        return (last < peers.len()).then_some(last);
+    };
+    let i = match peers.iter().position(|p| p.role == peer) {
+        Some(i) => i,
+        None => {
+            let role = role.get_or_insert_with(|| local.clone().unwrap_or_default());
+            let name = format!("{peer:?}");
+            #[cfg(not(feature = "metrics"))]
+            let _ = &role;
+            peers.push(PeerStats {
+                #[cfg(feature = "metrics")]
+                export: export::PeerExport::register(role, &name),
+                role: peer,
+                name,
+                ops: [0; 4],
+                cancelled: 0,
+                bytes_sent: 0,
+                bytes_received: 0,
+                errors: [0; 8],
+                latency: Histogram::new(),
+            });
+            peers.len() - 1
+        }
+    };
+    // A place past `u32::MAX` (never seen) is found by name each time.
+    if let Ok(slot) = u32::try_from(i)
+        && slot != NEW_PEER
+    {
+        *last_peer = slot;
+    }
+    Some(i)
 }
 
 /// Records the latency of a timed operation: one in
@@ -987,7 +1069,7 @@ macro_rules! metered_op {
         let $e = $ep;
         // Looked at before `$call` borrows the endpoint for the future.
         let prepared = meter.prepare($e, &$peer, <$kind>::KIND);
-        prepared.wrap::<_, $kind>(meter, $call)
+        prepared.wrap::<_, _, $kind>(meter, $call)
     }};
 }
 

@@ -562,3 +562,43 @@ fn a_layer_in_an_aborted_task_exports_everything() {
     assert_eq!(reader.read("rumpsteak_operations_cancelled_total", None), 1);
     assert!(reader.read("rumpsteak_bytes_sent_total", None) > 0);
 }
+
+/// Each peer's figures stay its own as operations move between peers: a
+/// peer is listed once its first operation is polled (not when a future
+/// for it is made and dropped unpolled), and the operations and bytes of
+/// each peer are those the endpoint counted for it.
+#[test]
+fn operations_moving_between_peers_count_for_each() {
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let (x, mut s) = rumpsteak_aura_handler::SimpleChannel::pair();
+    a.register_channel(Role::Seller, x);
+    let mut h = Metered::new(Handler::new());
+    drop(h.send(&mut a, Role::Seller, &1u8));
+    assert!(
+        h.snapshot().peers.is_empty(),
+        "an unpolled future lists no peer"
+    );
+    let sends = [Role::B, Role::Seller, Role::Seller, Role::B, Role::Seller];
+    for (i, to) in sends.iter().enumerate() {
+        rt.block_on(h.send(&mut a, *to, &(i as u32))).expect("send");
+    }
+    let mut by_b = Handler::new();
+    let got: u32 = rt.block_on(by_b.recv(&mut b, Role::A)).expect("recv");
+    assert_eq!(got, 0);
+    rt.block_on(by_b.send(&mut b, Role::A, &7u8)).expect("send");
+    let back: u8 = rt.block_on(h.recv(&mut a, Role::B)).expect("recv");
+    assert_eq!(back, 7);
+    s.close();
+    let snap = h.snapshot();
+    let names: Vec<&str> = snap.peers.iter().map(|p| p.peer.as_str()).collect();
+    assert_eq!(names, ["B", "Seller"]);
+    for (role, name, sent) in [(Role::B, "B", 2), (Role::Seller, "Seller", 3)] {
+        let p = snap.peer(name).expect("peer");
+        let traffic = a.traffic(&role).expect("traffic");
+        assert_eq!(p.operations.send, sent, "{name}");
+        assert_eq!(p.bytes_sent, traffic.bytes_sent, "{name}");
+        assert_eq!(p.bytes_received, traffic.bytes_received, "{name}");
+    }
+    assert_eq!(snap.peer("B").expect("B").operations.recv, 1);
+}

@@ -602,3 +602,131 @@ fn operations_moving_between_peers_count_for_each() {
     }
     assert_eq!(snap.peer("B").expect("B").operations.recv, 1);
 }
+
+/// An inner handler whose send future, once it has completed, completes
+/// again each time it is polled (which a caller should not do, and which
+/// the layer must survive).
+struct Again(Handler);
+
+/// Polls the inner future to its end, then reports `Ok` on every poll.
+struct Repeat<F>(Option<std::pin::Pin<Box<F>>>);
+
+impl<F: Future<Output = rumpsteak_aura::Result<()>>> Future for Repeat<F> {
+    type Output = rumpsteak_aura::Result<()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(inner) = self.0.as_mut() else {
+            return std::task::Poll::Ready(Ok(()));
+        };
+        let poll = inner.as_mut().poll(cx);
+        if poll.is_ready() {
+            self.0 = None;
+        }
+        poll
+    }
+}
+
+impl ChoreoHandler for Again {
+    type Role = Role;
+    type Endpoint = Endpoint;
+
+    fn send<Msg>(
+        &mut self,
+        ep: &mut Endpoint,
+        to: Role,
+        msg: &Msg,
+    ) -> impl Future<Output = rumpsteak_aura::Result<()>> + Send
+    where
+        Msg: serde::Serialize + Send + Sync,
+    {
+        Repeat(Some(Box::pin(self.0.send(ep, to, msg))))
+    }
+
+    fn recv<Msg>(
+        &mut self,
+        ep: &mut Endpoint,
+        from: Role,
+    ) -> impl Future<Output = rumpsteak_aura::Result<Msg>> + Send
+    where
+        Msg: serde::de::DeserializeOwned + Send,
+    {
+        self.0.recv(ep, from)
+    }
+
+    fn choose(
+        &mut self,
+        ep: &mut Endpoint,
+        who: Role,
+        label: Label,
+    ) -> impl Future<Output = rumpsteak_aura::Result<()>> + Send {
+        self.0.choose(ep, who, label)
+    }
+
+    fn offer(
+        &mut self,
+        ep: &mut Endpoint,
+        from: Role,
+    ) -> impl Future<Output = rumpsteak_aura::Result<Label>> + Send {
+        self.0.offer(ep, from)
+    }
+
+    fn with_timeout<F, T>(
+        &mut self,
+        ep: &mut Endpoint,
+        at: Role,
+        dur: Duration,
+        body: F,
+    ) -> impl Future<Output = rumpsteak_aura::Result<T>> + Send
+    where
+        F: Future<Output = rumpsteak_aura::Result<T>> + Send,
+    {
+        self.0.with_timeout(ep, at, dur, body)
+    }
+}
+
+/// A future polled again after it completed, for a peer first met by
+/// that operation, does not panic, lists no other peer, and counts its
+/// second completion for its own peer (not for the peer of the operation
+/// before), as the layer did before the new peer was kept in it.
+#[test]
+fn a_future_polled_after_it_completed_counts_for_its_peer() {
+    let rt = runtime();
+    let (mut a, _b) = pair(Role::A, Role::B);
+    let (x, _s) = rumpsteak_aura_handler::SimpleChannel::pair();
+    a.register_channel(Role::Seller, x);
+    let mut h = Metered::new(Again(Handler::new()));
+    rt.block_on(h.send(&mut a, Role::Seller, &1u8))
+        .expect("send");
+    {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut fut = std::pin::pin!(h.send(&mut a, Role::B, &2u8));
+        for poll in 0..3 {
+            match fut.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(r) => r.expect("send"),
+                std::task::Poll::Pending => panic!("poll {poll} pending"),
+            }
+        }
+    }
+    let snap = h.snapshot();
+    let names: Vec<&str> = snap.peers.iter().map(|p| p.peer.as_str()).collect();
+    assert_eq!(names, ["Seller", "B"]);
+    assert_eq!(snap.peer("Seller").expect("Seller").operations.send, 1);
+    let b = snap.peer("B").expect("B");
+    // Each completion is counted, the repeated ones too, as before the
+    // change (operations and bytes alike: the bytes of the one real send
+    // are counted once per completion).
+    assert_eq!(b.operations.send, 3);
+    let sent = a.traffic(&Role::B).expect("traffic").bytes_sent;
+    assert!(sent > 0);
+    assert_eq!(b.bytes_sent, 3 * sent);
+    // The layer goes on counting as usual.
+    rt.block_on(h.send(&mut a, Role::Seller, &3u8))
+        .expect("send");
+    assert_eq!(
+        h.snapshot().peer("Seller").expect("Seller").operations.send,
+        2
+    );
+}

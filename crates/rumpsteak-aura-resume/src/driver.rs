@@ -285,7 +285,8 @@ impl Drop for Driver {
     /// A driver dropped before its session ended (its task aborted, or its
     /// runtime shut down while the application holds the session in
     /// another) ends the session with [`ResumeError::DriverGone`]: nothing
-    /// else would ever move a frame or wake a waiting operation. After
+    /// else would ever move a frame or wake a waiting operation; the link
+    /// is closed with it. After
     /// [`run`](Self::run) ends the session itself, this does nothing.
     fn drop(&mut self) {
         let mut s = self.inner.lock();
@@ -296,6 +297,10 @@ impl Drop for Driver {
         let wakers = self.inner.fail(&mut s, ResumeError::DriverGone);
         drop(s);
         wake(wakers);
+        // The link closes now, so the peer learns of it, rather than when
+        // the application lets the session go. Taken once the state lock
+        // is let go: where both are held, the wire lock comes first.
+        drop(self.inner.wire().link.take());
     }
 }
 

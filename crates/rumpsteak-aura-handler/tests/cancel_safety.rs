@@ -212,3 +212,52 @@ async fn a_send_cancelled_before_acceptance_is_not_recorded() {
             .is_err()
     );
 }
+
+/// A send or choice whose transport was not ready at the first poll
+/// resumes its flight on a later poll and is recorded once, as what it is,
+/// when the transport takes the frame.
+#[tokio::test]
+async fn a_resumed_send_and_choice_are_recorded_once() {
+    // A rendezvous channel: a frame is only taken once the last one was
+    // read, so each step below waits for Bob.
+    let (to_b, mut from_a) = mpsc::channel::<Vec<u8>>(0);
+    let (_to_a, from_b) = mpsc::channel::<Vec<u8>>(0);
+    let mut a = RumpsteakEndpoint::new(Party::Alice);
+    a.register_session(Party::Bob, RumpsteakSession::from_sink_stream(to_b, from_b));
+    let mut h = Handler::new();
+    let mut lens = 0;
+    let msg = Msg::new("resumed", 7);
+    for step in 0..2 {
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut fut = if step == 0 {
+            Box::pin(h.send(&mut a, Party::Bob, &msg)) as std::pin::Pin<Box<dyn Future<Output = _>>>
+        } else {
+            Box::pin(h.choose(&mut a, Party::Bob, Label("accept")))
+        };
+        // The frame is taken, the flush waits for Bob: the flight is kept.
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        let frame = from_a.next().await.unwrap();
+        lens += frame.len();
+        let done = loop {
+            match fut.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(r) => break r,
+                std::task::Poll::Pending => tokio::task::yield_now().await,
+            }
+        };
+        done.unwrap();
+        drop(fut);
+        let meta = a.get_metadata(&Party::Bob).unwrap();
+        assert_eq!(meta.operation_count, step + 1, "recorded once");
+        let want = ["sent Msg to Bob", "chose accept for Bob"][step];
+        assert_eq!(meta.state_description, want);
+    }
+    // Every frame the peer got is counted, and no more.
+    assert_eq!(a.total_traffic().bytes_sent as usize, lens);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), from_a.next())
+            .await
+            .is_err(),
+        "no second copy"
+    );
+}

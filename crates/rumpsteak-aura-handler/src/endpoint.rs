@@ -32,9 +32,9 @@ use crate::totals::{SharedTotals, TotalsHandle};
 // The fields every operation reads and writes come first, in the first
 // cache line: the traffic total, the peers and the monitor's data pointer
 // (the first word of the box, the one tested; its vtable, read only by a
-// monitored step, is in the next line). `shared`, tested by every
-// operation too, is in the second line, with the fields written only when
-// sessions come and go.
+// monitored step, is in the next line). `shared` is in the second line,
+// with the fields written only when sessions come and go: an operation
+// reads it only when its peer's `publishes` flag says a handle exists.
 #[repr(C, align(64))]
 pub struct RumpsteakEndpoint<R> {
     /// The frames and bytes of every peer together, so that a layer can

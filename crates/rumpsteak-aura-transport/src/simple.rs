@@ -24,10 +24,10 @@ use tokio::task::coop;
 /// then, so that it cannot starve the other tasks of its thread.
 ///
 /// Each direction is one queue behind a mutex that is held only to append
-/// a frame or to take all of them. The receiving end moves every waiting
-/// frame out at once and then hands them over one by one without locking,
-/// so a burst costs the receiver one lock, and each send one uncontended
-/// lock.
+/// a frame, to take a lone waiting frame, or to take all of them. When
+/// more than one frame waits, the receiving end moves them out at once and
+/// then hands them over one by one without locking, so a burst costs the
+/// receiver one lock, and each send one uncontended lock.
 pub struct SimpleChannel {
     outgoing: Arc<Lane>,
     incoming: Arc<Lane>,

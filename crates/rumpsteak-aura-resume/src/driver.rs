@@ -104,9 +104,17 @@ pub(crate) struct Wire {
     /// A frame being handed to the link.
     slot: Option<Vec<u8>>,
     pub(crate) seq: Sending,
-    /// Why the link broke under a write by the front: the driver gives it
-    /// up on its next poll.
+    /// Why the link broke under a write or read by the front: the driver
+    /// gives it up on its next poll.
     lost: Option<String>,
+    /// A frame the front read off the link and left to the driver (one
+    /// that is not the next data frame or an acknowledgement): the driver
+    /// handles it before it reads on, and the front reads nothing until it
+    /// has.
+    unread: Option<Vec<u8>>,
+    /// Whether the link's sending side holds nothing unwritten: only then
+    /// does the front read (a read flushes first, with the reader's waker).
+    flushed: bool,
     /// The driver task's waker: a write by the front that cannot finish
     /// leaves the rest to the driver, woken when the link has room.
     waker: Option<Waker>,
@@ -126,6 +134,13 @@ pub(crate) struct Sending {
     /// When a frame last left for the link: a heartbeat is due
     /// `heartbeat` after it.
     last_send: Instant,
+    /// When a frame last came from the link, read by the driver or the
+    /// front (or the driver chose not to read): the link is given up
+    /// `idle_timeout` after it.
+    last_recv: Instant,
+    /// When the timer armed by `ack_armed` comes back, to send a standalone
+    /// acknowledgement of whatever is unacknowledged by then.
+    ack_deadline: Instant,
 }
 
 impl Sending {
@@ -162,16 +177,20 @@ impl Sending {
         None
     }
 
+    /// An acknowledgement of `ack` left on the link. An armed timer stays
+    /// armed: it finds nothing to acknowledge, or what came since, when it
+    /// fires; so a steady flow arms it once per acknowledgement delay, not
+    /// once per frame.
     fn acked_on_link(&mut self, ack: u64) {
         self.ack_sent = ack;
         self.ack_due = false;
-        self.ack_armed = false;
         self.heartbeat_due = false;
     }
 }
 
 impl Wire {
     pub(crate) fn new() -> Self {
+        let now = Instant::now();
         Wire {
             link: None,
             slot: None,
@@ -182,9 +201,13 @@ impl Wire {
                 ack_armed: false,
                 heartbeat_due: false,
                 gone_sent: false,
-                last_send: Instant::now(),
+                last_send: now,
+                last_recv: now,
+                ack_deadline: now,
             },
             lost: None,
+            unread: None,
+            flushed: true,
             waker: None,
         }
     }
@@ -217,13 +240,83 @@ impl Wire {
             seq.last_send = Instant::now();
         }
         if slot.is_some() {
+            self.flushed = false;
             return Ok(false);
         }
         // Flushes what the link still buffers.
-        match link.poll_send_frame(cx, &mut None) {
-            Poll::Ready(Err(e)) => Err(describe(&e)),
-            Poll::Ready(Ok(())) => Ok(true),
-            Poll::Pending => Ok(false),
+        let done = match link.poll_send_frame(cx, &mut None) {
+            Poll::Ready(Err(e)) => return Err(describe(&e)),
+            Poll::Ready(Ok(())) => true,
+            Poll::Pending => false,
+        };
+        self.flushed = done;
+        Ok(done)
+    }
+
+    /// The front's read, under the state lock `s`, while the application
+    /// waits for a frame and none was received: reads the link (with the
+    /// dispatching waker in `read_cx`) until the next data frame, taking
+    /// acknowledgements on the way. Anything else, and a broken link, is
+    /// left to the driver ([`FrontRead::Handover`]); so is the read when
+    /// the link is not the front's to read now.
+    pub(crate) fn read_for_front(
+        &mut self,
+        inner: &Inner,
+        s: &mut State,
+        read_cx: &mut Context<'_>,
+    ) -> FrontRead {
+        let mut sender = None;
+        if self.unread.is_some() || self.lost.is_some() || !self.flushed || self.slot.is_some() {
+            return FrontRead::Handover(sender);
+        }
+        let Some(link) = self.link.as_mut() else {
+            return FrontRead::Handover(sender);
+        };
+        loop {
+            let mut f = match link.poll_recv_frame(read_cx) {
+                Poll::Pending => return FrontRead::Pending(sender),
+                Poll::Ready(Err(e)) => {
+                    self.lost = Some(describe(&e));
+                    return FrontRead::Handover(sender);
+                }
+                Poll::Ready(Ok(f)) => f,
+            };
+            let now = Instant::now();
+            self.seq.last_recv = now;
+            let sent = self.seq.sent;
+            match frame::decode(&f) {
+                Ok(LinkFrame::Ack { ack }) if ack <= sent => {
+                    if let Ok(w) = ack_locked(s, sent, ack) {
+                        sender = sender.or(w);
+                    }
+                }
+                Ok(LinkFrame::Data { seq, ack, .. }) if ack <= sent && seq == s.received + 1 => {
+                    if let Ok(w) = ack_locked(s, sent, ack) {
+                        sender = sender.or(w);
+                    }
+                    s.received = seq;
+                    let offset = frame::data_payload_offset(&f);
+                    f.drain(..offset);
+                    // The acknowledgement rides on the next frame sent;
+                    // the timer sends it alone if none leaves in time.
+                    let q = &mut self.seq;
+                    let arm = !q.ack_armed && s.received - q.ack_sent < inner.ack_every;
+                    if arm {
+                        q.ack_armed = true;
+                        q.ack_deadline = now + inner.ack_delay;
+                    }
+                    return FrontRead::Frame {
+                        frame: f,
+                        sender,
+                        arm,
+                        ack_now: s.received - q.ack_sent >= inner.ack_every,
+                    };
+                }
+                _ => {
+                    self.unread = Some(f);
+                    return FrontRead::Handover(sender);
+                }
+            }
         }
     }
 
@@ -248,6 +341,25 @@ impl Wire {
     }
 }
 
+/// What [`Wire::read_for_front`] did. Each carries the waker of a sender
+/// an acknowledgement made room for, to wake once the locks are let go.
+pub(crate) enum FrontRead {
+    /// The next data frame, its payload only. `arm`: the acknowledgement
+    /// timer was armed, and the driver must be woken to set its timer;
+    /// `ack_now`: enough is unacknowledged for an acknowledgement to leave
+    /// now.
+    Frame {
+        frame: Vec<u8>,
+        sender: Option<Waker>,
+        arm: bool,
+        ack_now: bool,
+    },
+    /// Nothing to read now; the link wakes the dispatcher when there is.
+    Pending(Option<Waker>),
+    /// The driver must read on (and be woken).
+    Handover(Option<Waker>),
+}
+
 pub(crate) struct Driver {
     inner: Arc<Inner>,
     source: Source,
@@ -256,11 +368,6 @@ pub(crate) struct Driver {
     peer_incarnation: Option<u64>,
     /// The identity the first link proved (`Some(None)`: it proved none).
     first_identity: Option<Option<String>>,
-    /// When a frame last came from the link (or this side chose not to
-    /// read): the link is given up `idle_timeout` after it.
-    last_recv: Instant,
-    /// When the standalone acknowledgement armed by `ack_armed` is due.
-    ack_deadline: Instant,
     /// The one timer of the three deadlines above (idle, heartbeat,
     /// acknowledgement while armed). It never runs past the earliest of
     /// them: the idle and heartbeat deadlines only move later (a heartbeat
@@ -322,8 +429,6 @@ impl Driver {
             incarnation,
             peer_incarnation: None,
             first_identity: None,
-            last_recv: now,
-            ack_deadline: now,
             timer: Box::pin(tokio::time::sleep_until(
                 now + config.heartbeat.min(config.idle_timeout),
             )),
@@ -615,6 +720,8 @@ impl Driver {
             let mut w = self.inner.wire();
             w.slot = None;
             w.lost = None;
+            w.unread = None;
+            w.flushed = true;
             let q = &mut w.seq;
             q.sent = drop_upto;
             q.ack_sent = received;
@@ -622,6 +729,7 @@ impl Driver {
             q.ack_armed = false;
             q.heartbeat_due = false;
             q.last_send = now;
+            q.last_recv = now;
         }
         // Up once the sending state fits the new link.
         self.inner.lock().link_up = true;
@@ -629,7 +737,6 @@ impl Driver {
         if self.first_identity.is_none() {
             self.first_identity = Some(link.peer_identity().map(str::to_string));
         }
-        self.last_recv = now;
         self.timer
             .as_mut()
             .reset(now + self.config.heartbeat.min(self.config.idle_timeout));
@@ -733,9 +840,14 @@ impl Driver {
         if !w.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             w.waker = Some(cx.waker().clone());
         }
+        self.inner.reads.driver_is(cx.waker());
         if let Some(cause) = w.lost.take() {
             return Poll::Ready(End::Lost(cause));
         }
+        // The link is read with the dispatching waker, which the front
+        // reads with too: see `reads`.
+        let read_waker = self.inner.read_waker.clone();
+        let mut read_cx = Context::from_waker(&read_waker);
         loop {
             if let Source::Routed { links, .. } = &mut self.source {
                 while let Poll::Ready(Some(routed)) = links.poll_recv(cx) {
@@ -754,8 +866,15 @@ impl Driver {
             let Some(link) = w.link.as_mut() else {
                 return Poll::Ready(End::Lost("the link is gone".into()));
             };
-            // Receive while the window has room.
+            // A frame the front read and left here comes before any other.
             let mut received_any = false;
+            if let Some(f) = w.unread.take() {
+                received_any = true;
+                if let Some(end) = self.on_frame(w.seq.sent, f) {
+                    return Poll::Ready(end);
+                }
+            }
+            // Receive while the window has room.
             loop {
                 if self.inner.lock().inbox.len() >= self.inner.receive_window {
                     // Not reading is this side's choice, not the peer's
@@ -763,7 +882,7 @@ impl Driver {
                     received_any = true;
                     break;
                 }
-                match link.poll_recv_frame(cx) {
+                match link.poll_recv_frame(&mut read_cx) {
                     Poll::Ready(Ok(f)) => {
                         received_any = true;
                         if let Some(end) = self.on_frame(w.seq.sent, f) {
@@ -778,7 +897,7 @@ impl Driver {
             // all came within it.
             let now = received_any.then(Instant::now);
             if let Some(now) = now {
-                self.last_recv = now;
+                w.seq.last_recv = now;
             }
             // Send what is due.
             let flushed = match w.send_due(&self.inner, cx) {
@@ -797,10 +916,11 @@ impl Driver {
             };
             if unacked && !w.seq.ack_armed {
                 w.seq.ack_armed = true;
-                self.ack_deadline = now.unwrap_or_else(Instant::now) + self.config.ack_delay;
-                if self.ack_deadline < self.timer.deadline() {
-                    self.timer.as_mut().reset(self.ack_deadline);
-                }
+                w.seq.ack_deadline = now.unwrap_or_else(Instant::now) + self.config.ack_delay;
+            }
+            // Armed here or by the front, which wakes the driver to get here.
+            if w.seq.ack_armed && w.seq.ack_deadline < self.timer.deadline() {
+                self.timer.as_mut().reset(w.seq.ack_deadline);
             }
             match self.poll_timer(cx, &mut w.seq) {
                 Err(end) => return Poll::Ready(end),
@@ -817,13 +937,13 @@ impl Driver {
         while self.timer.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
             let c = &self.config;
-            if now - self.last_recv >= c.idle_timeout {
+            if now - q.last_recv >= c.idle_timeout {
                 return Err(End::Lost(format!(
                     "nothing received for {:?}",
                     c.idle_timeout
                 )));
             }
-            let mut next = self.last_recv + c.idle_timeout;
+            let mut next = q.last_recv + c.idle_timeout;
             if q.heartbeat_due || now - q.last_send >= c.heartbeat {
                 if !q.heartbeat_due {
                     q.heartbeat_due = true;
@@ -838,12 +958,18 @@ impl Driver {
             } else {
                 next = next.min(q.last_send + c.heartbeat);
             }
-            if q.ack_armed && !q.ack_due {
-                if now >= self.ack_deadline {
-                    q.ack_due = true;
-                    due = true;
+            // Armed at a frame that was not acknowledged at once; that frame
+            // may have been acknowledged since on a frame sent, and others
+            // received, so what is unacknowledged now is what counts.
+            if q.ack_armed {
+                if now >= q.ack_deadline {
+                    q.ack_armed = false;
+                    if self.inner.lock().received > q.ack_sent {
+                        q.ack_due = true;
+                        due = true;
+                    }
                 } else {
-                    next = next.min(self.ack_deadline);
+                    next = next.min(q.ack_deadline);
                 }
             }
             self.timer.as_mut().reset(next);

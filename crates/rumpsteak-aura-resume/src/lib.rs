@@ -57,6 +57,7 @@ mod frame;
 mod listener;
 #[cfg(feature = "tcp")]
 mod mesh;
+mod reads;
 mod session;
 
 pub use config::{MIN_BACKOFF, MIN_HEARTBEAT, OnFull, ResumeConfig};

@@ -6,16 +6,17 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll, Waker};
 
 use rumpsteak_aura::TransportError;
 use rumpsteak_aura_transport::{RumpsteakSession, SessionTransport};
 
 use crate::config::{OnFull, ResumeConfig};
-use crate::driver::{Driver, Source, Wire};
+use crate::driver::{Driver, FrontRead, Source, Wire};
 use crate::error::{ReplayLimit, ResumeError};
 use crate::frame::MAX_DATA_HEADER;
+use crate::reads::ReadDispatch;
 
 /// The future of one attempt at a new link.
 pub type LinkFuture<'a> =
@@ -98,10 +99,16 @@ pub(crate) struct Inner {
     pub(crate) on_full: OnFull,
     pub(crate) receive_window: usize,
     pub(crate) ack_every: u64,
+    pub(crate) ack_delay: std::time::Duration,
+    /// Who the link's read readiness wakes; `read_waker` is its waker,
+    /// which every read of the link polls with.
+    pub(crate) reads: Arc<ReadDispatch>,
+    pub(crate) read_waker: Waker,
 }
 
 impl Inner {
     pub(crate) fn new(config: &ResumeConfig) -> Self {
+        let reads = Arc::new(ReadDispatch::default());
         Inner {
             state: Mutex::new(State {
                 replay: VecDeque::new(),
@@ -129,6 +136,9 @@ impl Inner {
             on_full: config.on_full,
             receive_window: config.receive_window,
             ack_every: config.ack_every,
+            ack_delay: config.ack_delay,
+            reads: reads.clone(),
+            read_waker: Waker::from(reads),
             wire: Mutex::new(Wire::new()),
             failing: AtomicBool::new(false),
         }
@@ -152,6 +162,15 @@ impl Inner {
     pub(crate) fn wire(&self) -> MutexGuard<'_, Wire> {
         // As with `lock`: every update leaves it consistent.
         self.wire.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The sending side of the link if no one holds it.
+    fn try_wire(&self) -> Option<MutexGuard<'_, Wire>> {
+        match self.wire.try_lock() {
+            Ok(w) => Some(w),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 }
 
@@ -405,10 +424,20 @@ impl SessionTransport for ResumableSession {
             return Poll::Ready(Err(error.into_transport()));
         }
         s.send_waker = Some(cx.waker().clone());
+        // Room comes with acknowledgements, which the driver reads while
+        // the application is not reading the link itself.
+        let driver = s.driver_waker.take();
+        drop(s);
+        self.inner.reads.app_done();
+        wake(driver);
         Poll::Pending
     }
 
     fn start_send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+        // Sending, the application is not waiting for the link (a receive
+        // it gave up may have left it marked waiting): what the link
+        // receives now is the driver's to read.
+        self.inner.reads.app_done();
         let mut s = self.inner.lock();
         if let Some(e) = Self::error(&s) {
             return Err(e);
@@ -461,16 +490,22 @@ impl SessionTransport for ResumableSession {
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
-        let mut s = self.inner.lock();
+        let inner = &*self.inner;
+        // Taken before the state, as everywhere; held, it keeps the driver
+        // from reading (and filling the received queue) meanwhile.
+        let mut wire = inner.try_wire();
+        let mut s = inner.lock();
         if let Some(frame) = s.inbox.pop_front() {
             // The driver stops reading at a full window; taking a frame
             // out makes room again.
-            let driver = if s.inbox.len() + 1 >= self.inner.receive_window {
+            let driver = if s.inbox.len() + 1 >= inner.receive_window {
                 s.driver_waker.take()
             } else {
                 None
             };
             drop(s);
+            drop(wire);
+            inner.reads.app_done();
             wake(driver);
             return Poll::Ready(Ok(frame));
         }
@@ -487,7 +522,59 @@ impl SessionTransport for ResumableSession {
         {
             s.recv_waker = Some(cx.waker().clone());
         }
-        Poll::Pending
+        // Nothing received: read the link here if it is up and free, which
+        // saves waking the driver task for every frame. Otherwise the driver
+        // reads, and wakes this receive through `recv_waker`.
+        let read = match wire.as_mut() {
+            Some(w) if s.link_up => {
+                inner.reads.app_waits(cx.waker());
+                let mut read_cx = Context::from_waker(&inner.read_waker);
+                w.read_for_front(inner, &mut s, &mut read_cx)
+            }
+            _ => FrontRead::Handover(None),
+        };
+        match read {
+            FrontRead::Frame {
+                frame,
+                sender,
+                arm,
+                ack_now,
+            } => {
+                s.recv_waker = None;
+                let driver = if arm { s.driver_waker.take() } else { None };
+                drop(s);
+                inner.reads.app_done();
+                if ack_now && let Some(w) = wire.as_mut() {
+                    w.send_from_front(inner);
+                }
+                drop(wire);
+                wake(sender);
+                wake(driver);
+                Poll::Ready(Ok(frame))
+            }
+            FrontRead::Pending(sender) => {
+                drop(s);
+                drop(wire);
+                wake(sender);
+                Poll::Pending
+            }
+            FrontRead::Handover(sender) => {
+                // The link's readiness and what the front left are the
+                // driver's now; it runs (again, if it was running) and
+                // reads on.
+                let driver = if s.link_up {
+                    s.driver_waker.take()
+                } else {
+                    None
+                };
+                drop(s);
+                drop(wire);
+                inner.reads.app_done();
+                wake(sender);
+                wake(driver);
+                Poll::Pending
+            }
+        }
     }
 
     fn close(&mut self) {

@@ -1,0 +1,132 @@
+//! Who is woken when the link has something to read.
+//!
+//! Two parties read the link: the application, while it waits in
+//! `poll_recv` with nothing received yet (it reads the link itself, which
+//! saves a wake of the driver task and a hand-over per frame), and the
+//! driver task the rest of the time (acknowledgements while the
+//! application only sends, heartbeats, the peer's farewell). Both poll the
+//! link with one waker, [`ReadDispatch`]'s, so the link always holds it;
+//! when it fires, it wakes the application if it is waiting on the link,
+//! and the driver otherwise.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Wake, Waker};
+
+/// The waker both readers of a link poll it with.
+#[derive(Debug, Default)]
+pub(crate) struct ReadDispatch {
+    /// Set while the application waits for a frame it reads off the link
+    /// itself; cleared by the wake that goes to it, and by the application
+    /// when it stops waiting (a frame taken, a send).
+    app_waiting: AtomicBool,
+    app: Mutex<Option<Waker>>,
+    driver: Mutex<Option<Waker>>,
+}
+
+fn locked(slot: &Mutex<Option<Waker>>) -> MutexGuard<'_, Option<Waker>> {
+    // A waker slot is consistent whatever panicked while it was held.
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn store(slot: &Mutex<Option<Waker>>, waker: &Waker) {
+    let mut slot = locked(slot);
+    if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+        *slot = Some(waker.clone());
+    }
+}
+
+impl ReadDispatch {
+    /// The application waits for the link, with `waker`: call before it
+    /// polls the link, so that no readiness between the two is missed.
+    pub(crate) fn app_waits(&self, waker: &Waker) {
+        store(&self.app, waker);
+        self.app_waiting.store(true, Ordering::Release);
+    }
+
+    /// The application no longer waits for the link: its readiness goes to
+    /// the driver.
+    #[inline]
+    pub(crate) fn app_done(&self) {
+        if self.app_waiting.load(Ordering::Relaxed) {
+            self.app_waiting.store(false, Ordering::Release);
+        }
+    }
+
+    /// The driver's waker, for readiness while the application does not
+    /// wait for the link.
+    pub(crate) fn driver_is(&self, waker: &Waker) {
+        store(&self.driver, waker);
+    }
+}
+
+impl Wake for ReadDispatch {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.app_waiting.swap(false, Ordering::AcqRel)
+            && let Some(w) = locked(&self.app).take()
+        {
+            w.wake();
+            return;
+        }
+        if let Some(w) = locked(&self.driver).as_ref() {
+            w.wake_by_ref();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    #[test]
+    fn readiness_goes_to_the_waiting_application_once_then_to_the_driver() {
+        let dispatch = Arc::new(ReadDispatch::default());
+        let link_waker = Waker::from(dispatch.clone());
+        let (app, app_waker) = counter();
+        let (driver, driver_waker) = counter();
+        dispatch.driver_is(&driver_waker);
+
+        dispatch.app_waits(&app_waker);
+        link_waker.wake_by_ref();
+        assert_eq!(app.0.load(Ordering::SeqCst), 1);
+        assert_eq!(driver.0.load(Ordering::SeqCst), 0);
+
+        // The application was woken and has not waited again: the driver
+        // gets the next readiness, and keeps getting it.
+        link_waker.wake_by_ref();
+        link_waker.wake_by_ref();
+        assert_eq!(app.0.load(Ordering::SeqCst), 1);
+        assert_eq!(driver.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn an_application_done_waiting_leaves_readiness_to_the_driver() {
+        let dispatch = Arc::new(ReadDispatch::default());
+        let link_waker = Waker::from(dispatch.clone());
+        let (app, app_waker) = counter();
+        let (driver, driver_waker) = counter();
+        dispatch.driver_is(&driver_waker);
+        dispatch.app_waits(&app_waker);
+        dispatch.app_done();
+        link_waker.wake_by_ref();
+        assert_eq!(app.0.load(Ordering::SeqCst), 0);
+        assert_eq!(driver.0.load(Ordering::SeqCst), 1);
+    }
+}

@@ -37,9 +37,10 @@
 //!
 //! For instruction counts, `resume_ratio --rounds plain|resumable N` runs
 //! `N` round trips of 16 B on the current-thread runtime and exits, for
-//! `valgrind --tool=callgrind`; the difference between two values of `N`
-//! divided by their difference is the count per round trip, without the
-//! setup.
+//! `valgrind --tool=callgrind` (or `strace -f -c`, for system calls); the
+//! difference between two values of `N` divided by their difference is the
+//! count per round trip, without the setup. `--rounds plain|resumable N
+//! multi_thread` does the same on the multi-thread runtime.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -313,10 +314,11 @@ fn cuts(flavor: Flavor) {
     );
 }
 
-/// `--rounds plain|resumable N`: `N` round trips of 16 B on the
-/// current-thread runtime, for callgrind.
-fn rounds_only(kind: &str, n: u64) {
-    let rt = Flavor::CurrentThread.runtime();
+/// `--rounds plain|resumable N [multi_thread]`: `N` round trips of 16 B
+/// on the current-thread runtime (or the multi-thread one), for callgrind
+/// and `strace -f -c`.
+fn rounds_only(kind: &str, n: u64, flavor: Flavor) {
+    let rt = flavor.runtime();
     let pair = match kind {
         "plain" => (rt.block_on(plain_pair()), None),
         "resumable" => {
@@ -327,18 +329,23 @@ fn rounds_only(kind: &str, n: u64) {
     };
     let (pair, _listener) = pair;
     let kept = Kept::new(pair);
-    black_box(kept.pingpong(Clock::Wall, &rt, Flavor::CurrentThread, 16, n));
+    black_box(kept.pingpong(Clock::Wall, &rt, flavor, 16, n));
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, kind, n] = args.as_slice()
+    if let [flag, kind, n, rest @ ..] = args.as_slice()
         && flag == "--rounds"
     {
         let n = n
             .parse()
             .unwrap_or_else(|e| panic!("--rounds {kind} N: N is a count: {e}"));
-        rounds_only(kind, n);
+        let flavor = match rest {
+            [] => Flavor::CurrentThread,
+            [f] if f == Flavor::MultiThread.name() => Flavor::MultiThread,
+            other => panic!("--rounds {kind} N takes no flavor or multi_thread, not {other:?}"),
+        };
+        rounds_only(kind, n, flavor);
         return;
     }
     let only = args.first().cloned().unwrap_or_default();

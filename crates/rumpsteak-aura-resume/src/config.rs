@@ -111,8 +111,11 @@ impl ResumeConfig {
     }
 
     /// A standalone acknowledgement goes out once `frames` frames were
-    /// received without one, or `delay` after the first of them, whichever
-    /// comes first; acknowledgements also ride on every data frame.
+    /// received without one, or at most `delay` after the first of them,
+    /// whichever comes first; acknowledgements also ride on every data
+    /// frame. (The timer is armed by a frame that found none armed and is
+    /// not moved by those after it: in a steady flow it fires about once
+    /// per `delay`, and may then acknowledge a frame received just before.)
     pub fn with_ack_policy(mut self, frames: u64, delay: Duration) -> Self {
         self.ack_every = frames.max(1);
         self.ack_delay = delay;

@@ -259,6 +259,14 @@ impl Wire {
     /// acknowledgements on the way. Anything else, and a broken link, is
     /// left to the driver ([`FrontRead::Handover`]); so is the read when
     /// the link is not the front's to read now.
+    ///
+    /// It stops at the data frame: the link's readiness was used up by the
+    /// wake that brought the application here, so until the application
+    /// reads again, what comes waits in the link (the driver reads it when
+    /// a send finds the replay buffer full, at its timer, and when the
+    /// session is dropped). Reading on until the link holds a waker again
+    /// cost a poll of the link per frame, and on the multi-thread runtime
+    /// sent the peer's next frame to the driver task about every time.
     pub(crate) fn read_for_front(
         &mut self,
         inner: &Inner,
@@ -269,55 +277,81 @@ impl Wire {
         if self.unread.is_some() || self.lost.is_some() || !self.flushed || self.slot.is_some() {
             return FrontRead::Handover(sender);
         }
-        let Some(link) = self.link.as_mut() else {
-            return FrontRead::Handover(sender);
-        };
-        loop {
-            let mut f = match link.poll_recv_frame(read_cx) {
-                Poll::Pending => return FrontRead::Pending(sender),
-                Poll::Ready(Err(e)) => {
-                    self.lost = Some(describe(&e));
-                    return FrontRead::Handover(sender);
-                }
-                Poll::Ready(Ok(f)) => f,
-            };
-            let now = Instant::now();
-            self.seq.last_recv = now;
-            let sent = self.seq.sent;
-            match frame::decode(&f) {
-                Ok(LinkFrame::Ack { ack }) if ack <= sent => {
-                    if let Ok(w) = ack_locked(s, sent, ack) {
-                        sender = sender.or(w);
-                    }
-                }
-                Ok(LinkFrame::Data { seq, ack, .. }) if ack <= sent && seq == s.received + 1 => {
-                    if let Ok(w) = ack_locked(s, sent, ack) {
-                        sender = sender.or(w);
-                    }
-                    s.received = seq;
-                    let offset = frame::data_payload_offset(&f);
-                    f.drain(..offset);
-                    // The acknowledgement rides on the next frame sent;
-                    // the timer sends it alone if none leaves in time.
-                    let q = &mut self.seq;
-                    let arm = !q.ack_armed && s.received - q.ack_sent < inner.ack_every;
-                    if arm {
-                        q.ack_armed = true;
-                        q.ack_deadline = now + inner.ack_delay;
-                    }
-                    return FrontRead::Frame {
-                        frame: f,
-                        sender,
-                        arm,
-                        ack_now: s.received - q.ack_sent >= inner.ack_every,
-                    };
-                }
-                _ => {
-                    self.unread = Some(f);
-                    return FrontRead::Handover(sender);
-                }
+        let frame = loop {
+            match self.read_one(s, read_cx, &mut sender) {
+                Read::Data(f) => break f,
+                Read::Taken => {}
+                Read::Pending => return FrontRead::Pending(sender),
+                Read::Left => return FrontRead::Handover(sender),
             }
+        };
+        let wake_driver = self.arm_ack(inner, s);
+        FrontRead::Frame {
+            frame,
+            sender,
+            wake_driver,
+            ack_now: s.received - self.seq.ack_sent >= inner.ack_every,
         }
+    }
+
+    /// One frame off the link for the front: the next data frame's
+    /// payload, an acknowledgement taken, or anything else left to the
+    /// driver in `unread` (a broken link in `lost`).
+    fn read_one(
+        &mut self,
+        s: &mut State,
+        read_cx: &mut Context<'_>,
+        sender: &mut Option<Waker>,
+    ) -> Read {
+        let Some(link) = self.link.as_mut() else {
+            return Read::Left;
+        };
+        let mut f = match link.poll_recv_frame(read_cx) {
+            Poll::Pending => return Read::Pending,
+            Poll::Ready(Err(e)) => {
+                self.lost = Some(describe(&e));
+                return Read::Left;
+            }
+            Poll::Ready(Ok(f)) => f,
+        };
+        self.seq.last_recv = Instant::now();
+        let sent = self.seq.sent;
+        let (data, ack) = match frame::decode(&f) {
+            Ok(LinkFrame::Ack { ack }) if ack <= sent => (None, ack),
+            Ok(LinkFrame::Data { seq, ack, .. }) if ack <= sent && seq == s.received + 1 => {
+                (Some(seq), ack)
+            }
+            _ => {
+                self.unread = Some(f);
+                return Read::Left;
+            }
+        };
+        // Cannot fail: `ack <= sent` was checked.
+        if let Ok(w) = ack_locked(s, sent, ack) {
+            *sender = sender.take().or(w);
+        }
+        let Some(seq) = data else {
+            return Read::Taken;
+        };
+        s.received = seq;
+        let offset = frame::data_payload_offset(&f);
+        f.drain(..offset);
+        Read::Data(f)
+    }
+
+    /// Arms the acknowledgement timer for a data frame the front took, if
+    /// no timer is armed and the count does not send one at once: `true`
+    /// when it did, and the driver must be woken to set its timer. The
+    /// acknowledgement rides on the next frame sent; the timer sends it
+    /// alone if none leaves in time.
+    fn arm_ack(&mut self, inner: &Inner, s: &State) -> bool {
+        let q = &mut self.seq;
+        if q.ack_armed || s.received - q.ack_sent >= inner.ack_every {
+            return false;
+        }
+        q.ack_armed = true;
+        q.ack_deadline = q.last_recv + inner.ack_delay;
+        true
     }
 
     /// The front's write: the frames due (the one just accepted, with the
@@ -344,20 +378,28 @@ impl Wire {
 /// What [`Wire::read_for_front`] did. Each carries the waker of a sender
 /// an acknowledgement made room for, to wake once the locks are let go.
 pub(crate) enum FrontRead {
-    /// The next data frame, its payload only. `arm`: the acknowledgement
-    /// timer was armed, and the driver must be woken to set its timer;
-    /// `ack_now`: enough is unacknowledged for an acknowledgement to leave
-    /// now.
+    /// The next data frame, its payload only. `wake_driver`: the driver
+    /// must run (to set its timer for the acknowledgement timer armed, or
+    /// for a frame left to it); `ack_now`: enough is unacknowledged for an
+    /// acknowledgement to leave now.
     Frame {
         frame: Vec<u8>,
         sender: Option<Waker>,
-        arm: bool,
+        wake_driver: bool,
         ack_now: bool,
     },
     /// Nothing to read now; the link wakes the dispatcher when there is.
     Pending(Option<Waker>),
     /// The driver must read on (and be woken).
     Handover(Option<Waker>),
+}
+
+/// One frame read by [`Wire::read_one`].
+enum Read {
+    Data(Vec<u8>),
+    Taken,
+    Pending,
+    Left,
 }
 
 pub(crate) struct Driver {

@@ -66,14 +66,18 @@ impl Wake for ReadDispatch {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.app_waiting.swap(false, Ordering::AcqRel)
-            && let Some(w) = locked(&self.app).take()
-        {
-            w.wake();
-            return;
+        // Each waker is taken out of its slot before it is woken: the task
+        // woken may run at once on another thread and come for the slot.
+        if self.app_waiting.swap(false, Ordering::AcqRel) {
+            let app = locked(&self.app).take();
+            if let Some(w) = app {
+                w.wake();
+                return;
+            }
         }
-        if let Some(w) = locked(&self.driver).as_ref() {
-            w.wake_by_ref();
+        let driver = locked(&self.driver).clone();
+        if let Some(w) = driver {
+            w.wake();
         }
     }
 }

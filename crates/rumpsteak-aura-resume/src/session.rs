@@ -270,9 +270,17 @@ impl ResumeHandle {
 ///
 /// It implements [`SessionTransport`]; [`into_session`](Self::into_session)
 /// makes it a [`RumpsteakSession`] for the handler. A driver task on the
-/// current tokio runtime reads the link, keeps its timers and gets new
-/// links; a send writes its frame on the link itself when the driver is
-/// not at it, and leaves it to the driver otherwise.
+/// current tokio runtime keeps the timers, gets new links, and reads the
+/// link while the application does not wait for a frame; a receive that
+/// finds nothing received reads the link itself, and a send writes its
+/// frame on the link itself, when the driver is not at it (otherwise they
+/// leave the job to the driver). So a frame in either direction costs no
+/// task switch.
+///
+/// A receive given up while it waited on the link (a timeout around it)
+/// leaves the link's next readiness with the application's task; until
+/// the application uses the session again, what arrives is read by the
+/// driver when its timer next fires, at the latest a heartbeat later.
 ///
 /// # Cancel safety
 ///
@@ -537,11 +545,15 @@ impl SessionTransport for ResumableSession {
             FrontRead::Frame {
                 frame,
                 sender,
-                arm,
+                wake_driver,
                 ack_now,
             } => {
                 s.recv_waker = None;
-                let driver = if arm { s.driver_waker.take() } else { None };
+                let driver = if wake_driver {
+                    s.driver_waker.take()
+                } else {
+                    None
+                };
                 drop(s);
                 inner.reads.app_done();
                 if ack_now && let Some(w) = wire.as_mut() {

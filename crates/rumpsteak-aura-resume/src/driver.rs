@@ -891,19 +891,32 @@ impl Driver {
         let read_waker = self.inner.read_waker.clone();
         let mut read_cx = Context::from_waker(&read_waker);
         loop {
-            if let Source::Routed { links, .. } = &mut self.source {
-                while let Poll::Ready(Some(routed)) = links.poll_recv(cx) {
-                    // The same peer's greeting with less received than it
-                    // acknowledged since is an old one (a link the peer gave
-                    // up, routed late): the live link stays.
-                    if Some(routed.hello.incarnation) == self.peer_incarnation
-                        && routed.hello.received < self.inner.lock().acked
-                    {
-                        tracing::debug!(session = %self.config.session_id, "a stale reconnection dropped");
-                        continue;
-                    }
-                    return Poll::Ready(End::Replaced(Box::new(routed)));
+            while let Source::Routed { links, .. } = &mut self.source {
+                let Poll::Ready(Some(routed)) = links.poll_recv(cx) else {
+                    break;
+                };
+                // The same peer's greeting with less received than it
+                // acknowledged since is an old one (a link the peer gave
+                // up, routed late): the live link stays.
+                if Some(routed.hello.incarnation) == self.peer_incarnation
+                    && routed.hello.received < self.inner.lock().acked
+                {
+                    tracing::debug!(session = %self.config.session_id, "a stale reconnection dropped");
+                    continue;
                 }
+                // A newcomer that proves another identity than the live
+                // link's peer is refused before the live link is touched:
+                // passing the role handshake with another key of the role
+                // does not end a working session.
+                if let Err((reason, error)) = self.check_identity(routed.link.peer_identity()) {
+                    tracing::debug!(session = %self.config.session_id, %error, "a reconnection with another identity refused; the live link stays");
+                    let mut link = routed.link;
+                    tokio::spawn(async move {
+                        refuse(&mut link, reason, error).await;
+                    });
+                    continue;
+                }
+                return Poll::Ready(End::Replaced(Box::new(routed)));
             }
             let Some(link) = w.link.as_mut() else {
                 return Poll::Ready(End::Lost("the link is gone".into()));

@@ -99,14 +99,19 @@ mod tests {
         (c.clone(), Waker::from(c))
     }
 
-    #[test]
-    fn readiness_goes_to_the_waiting_application_once_then_to_the_driver() {
+    /// A dispatch with the driver's waker given, the link's waker, and the
+    /// application's and the driver's wake counts.
+    fn dispatch() -> (Arc<ReadDispatch>, Waker, (Arc<Count>, Waker), Arc<Count>) {
         let dispatch = Arc::new(ReadDispatch::default());
         let link_waker = Waker::from(dispatch.clone());
-        let (app, app_waker) = counter();
         let (driver, driver_waker) = counter();
         dispatch.driver_is(&driver_waker);
+        (dispatch, link_waker, counter(), driver)
+    }
 
+    #[test]
+    fn readiness_goes_to_the_waiting_application_once_then_to_the_driver() {
+        let (dispatch, link_waker, (app, app_waker), driver) = dispatch();
         dispatch.app_waits(&app_waker);
         link_waker.wake_by_ref();
         assert_eq!(app.0.load(Ordering::SeqCst), 1);
@@ -122,11 +127,7 @@ mod tests {
 
     #[test]
     fn an_application_done_waiting_leaves_readiness_to_the_driver() {
-        let dispatch = Arc::new(ReadDispatch::default());
-        let link_waker = Waker::from(dispatch.clone());
-        let (app, app_waker) = counter();
-        let (driver, driver_waker) = counter();
-        dispatch.driver_is(&driver_waker);
+        let (dispatch, link_waker, (app, app_waker), driver) = dispatch();
         dispatch.app_waits(&app_waker);
         dispatch.app_done();
         link_waker.wake_by_ref();

@@ -184,6 +184,15 @@ impl State {
         self.wake_all()
     }
 
+    /// The driver's waker, to wake once the lock is let go, if `wanted`.
+    fn driver_if(&mut self, wanted: bool) -> Option<Waker> {
+        if wanted {
+            self.driver_waker.take()
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn wake_all(&mut self) -> Vec<Waker> {
         [
             self.send_waker.take(),
@@ -506,11 +515,8 @@ impl SessionTransport for ResumableSession {
         if let Some(frame) = s.inbox.pop_front() {
             // The driver stops reading at a full window; taking a frame
             // out makes room again.
-            let driver = if s.inbox.len() + 1 >= inner.receive_window {
-                s.driver_waker.take()
-            } else {
-                None
-            };
+            let was_full = s.inbox.len() + 1 >= inner.receive_window;
+            let driver = s.driver_if(was_full);
             drop(s);
             drop(wire);
             inner.reads.app_done();
@@ -549,11 +555,7 @@ impl SessionTransport for ResumableSession {
                 ack_now,
             } => {
                 s.recv_waker = None;
-                let driver = if wake_driver {
-                    s.driver_waker.take()
-                } else {
-                    None
-                };
+                let driver = s.driver_if(wake_driver);
                 drop(s);
                 inner.reads.app_done();
                 if ack_now && let Some(w) = wire.as_mut() {
@@ -574,11 +576,8 @@ impl SessionTransport for ResumableSession {
                 // The link's readiness and what the front left are the
                 // driver's now; it runs (again, if it was running) and
                 // reads on.
-                let driver = if s.link_up {
-                    s.driver_waker.take()
-                } else {
-                    None
-                };
+                let up = s.link_up;
+                let driver = s.driver_if(up);
                 drop(s);
                 drop(wire);
                 inner.reads.app_done();

@@ -625,9 +625,12 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         TotalsHandle::new(shared)
     }
 
-    /// Whether `shared` is this endpoint's.
+    /// Whether `shared` is this endpoint's: one compare of two addresses
+    /// (an endpoint without a handle has none, which is no handle's).
+    #[inline]
     pub(crate) fn shares_totals(&self, shared: &Arc<SharedTotals>) -> bool {
-        self.shared.as_ref().is_some_and(|s| Arc::ptr_eq(s, shared))
+        let ours = self.shared.as_ref().map_or(std::ptr::null(), Arc::as_ptr);
+        std::ptr::eq(ours, Arc::as_ptr(shared))
     }
 
     /// Stores the count of open sessions for the handles, if any.

@@ -140,8 +140,9 @@ pub struct SessionCounts {
 }
 
 impl SessionCounts {
-    /// What was counted between `earlier` and `self` (of the same session;
-    /// counters only grow, so nothing is below `earlier`).
+    /// What was counted between `earlier` and `self`, two readings of the
+    /// same session (nothing, for a count that did not grow).
+    #[inline]
     pub fn since(&self, earlier: &SessionCounts) -> SessionCounts {
         SessionCounts {
             frames_sent: self.frames_sent.saturating_sub(earlier.frames_sent),
@@ -174,6 +175,7 @@ impl SessionHandle {
     }
 
     /// What the session moved so far.
+    #[inline]
     pub fn counts(&self) -> SessionCounts {
         let c = &*self.counters;
         let read = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -317,6 +319,16 @@ impl TotalsHandle {
         R: Role + Eq + Hash + Clone + fmt::Debug,
     {
         ep.shares_totals(&self.shared)
+    }
+}
+
+/// A handle of no endpoint: it reads no traffic and no session, and
+/// [`is_of`](TotalsHandle::is_of) no endpoint. For a layer that keeps
+/// the handle of the endpoint it used last, before it has used any: one
+/// test of the handle then tells whether an endpoint is the last one.
+impl Default for TotalsHandle {
+    fn default() -> Self {
+        TotalsHandle::new(Arc::new(SharedTotals::new(Traffic::default(), 0)))
     }
 }
 

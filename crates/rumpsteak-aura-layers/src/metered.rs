@@ -140,17 +140,16 @@ pub struct Metered<H: ChoreoHandler> {
 /// Everything of [`Metered`] but the inner handler: what an operation
 /// updates, borrowed apart from the handler so that both can be used while
 /// the operation runs. An operation's future holds the one reference to
-/// it, so the state of the operation under way is kept here rather than
-/// in the future: a smaller future is cheaper to move.
+/// it, so what only the cold paths of the operation under way need is
+/// kept here rather than in the future.
 // What every operation reads or writes comes first.
 struct Meter<R> {
     /// Operations to go until the next timed one, this one included: the
     /// operation that brings it to 0 is timed (1 times the next).
     until_sample: u32,
-    /// Where the operation under way is (or the last one ended).
-    stage: Stage,
     /// Whether the completion of the operation under way takes the slow
-    /// way: it is timed, or its peer is not listed yet.
+    /// way: it is timed, or its peer is not listed yet. Its future keeps
+    /// a copy.
     slow: bool,
     /// The peer of the operation under way, or of the last one.
     current: Option<R>,
@@ -160,8 +159,8 @@ struct Meter<R> {
     /// dropped, whether the endpoint recorded it.
     before: u64,
     /// The handle of the endpoint of the last operation, made when the
-    /// layer first saw that endpoint.
-    watching: Option<TotalsHandle>,
+    /// layer first saw that endpoint (before any, one of no endpoint).
+    watching: TotalsHandle,
     /// `current`'s place in `peers`, or [`NEW_PEER`] until it is listed.
     slot: u32,
     /// The start of the operation under way when it is timed.
@@ -574,11 +573,10 @@ impl<H: ChoreoHandler> Metered<H> {
             inner,
             meter: Meter {
                 until_sample: 1,
-                stage: Stage::Done,
                 slow: false,
                 current: None,
                 before: 0,
-                watching: None,
+                watching: TotalsHandle::default(),
                 slot: NEW_PEER,
                 start: None,
                 sample_every: DEFAULT_LATENCY_SAMPLING,
@@ -640,7 +638,7 @@ impl<H: ChoreoHandler> Metered<H> {
         };
         MetricsSnapshot {
             role: m.role.clone(),
-            open_sessions: m.watching.as_ref().map_or(0, TotalsHandle::open_sessions),
+            open_sessions: m.watching.open_sessions(),
             peers: m
                 .peers
                 .iter()
@@ -752,16 +750,26 @@ pin_project_lite::pin_project! {
 
 /// The layer's part of a [`MeteredOp`]; its drop counts an operation that
 /// did not complete.
+///
+/// What a completed operation's `poll` tests lives here, in the future,
+/// not behind `meter`: between the inner poll and the return the fast
+/// path then touches only the future's own memory, so the compiler can
+/// have the inner future write its result where the caller wants it
+/// (a store or a load through `meter` there, which might alias it, made
+/// it copy the result, some 80 bytes, on every poll).
 struct OpState<'a, R: Clone + Debug + PartialEq, K: Kind> {
     meter: &'a mut Meter<R>,
+    stage: Stage,
+    /// [`Meter::slow`] when the future was made.
+    slow: bool,
     kind: PhantomData<K>,
 }
 
 impl<R: Clone + Debug + PartialEq, K: Kind> Drop for OpState<'_, R, K> {
     #[inline]
     fn drop(&mut self) {
-        if self.meter.stage != Stage::Done {
-            self.meter.dropped(K::KIND);
+        if self.stage != Stage::Done {
+            self.meter.dropped(K::KIND, self.stage);
         }
     }
 }
@@ -777,19 +785,31 @@ where
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.project();
-        let meter = &mut *this.op.meter;
+        let op = this.op;
         // A store rather than a test: cheaper on every poll.
-        meter.stage = Stage::Running;
-        let poll = this.inner.poll(cx);
-        if let Poll::Ready(result) = &poll {
-            meter.stage = Stage::Done;
+        op.stage = Stage::Running;
+        // Taken apart and put together again, so that what goes back is
+        // only what the arm holds (nothing but the tag for a send's `Ok`):
+        // returning the inner poll whole copied all of its 80 bytes, twice.
+        match this.inner.poll(cx) {
             // A success with a listed peer, untimed, is the endpoint's to
             // count: nothing to do.
-            if meter.slow || result.is_err() {
-                meter.completed(K::KIND, result.as_ref().err());
+            Poll::Ready(Ok(v)) => {
+                op.stage = Stage::Done;
+                if op.slow {
+                    op.slow = false;
+                    op.meter.completed(K::KIND, None);
+                }
+                Poll::Ready(Ok(v))
             }
+            Poll::Ready(Err(e)) => {
+                op.stage = Stage::Done;
+                op.slow = false;
+                op.meter.completed(K::KIND, Some(&e));
+                Poll::Ready(Err(e))
+            }
+            Poll::Pending => Poll::Pending,
         }
-        poll
     }
 }
 
@@ -827,9 +847,10 @@ where
     /// Looks at `ep` before an operation of kind `K` with `peer` on it is
     /// made. Tests only, unless the endpoint or the peer is not that of
     /// the last operation or the operation is the one to be timed.
+    /// Returns whether the operation's completion takes the slow way.
     #[inline(always)]
-    fn prepare<K: Kind>(&mut self, ep: &mut RumpsteakEndpoint<R>, peer: &R) {
-        if !self.watching.as_ref().is_some_and(|t| t.is_of(ep)) {
+    fn prepare<K: Kind>(&mut self, ep: &mut RumpsteakEndpoint<R>, peer: &R) -> bool {
+        if !self.watching.is_of(ep) {
             self.watch(ep);
         }
         if self.current.as_ref() != Some(peer) {
@@ -843,7 +864,7 @@ where
         if K::KIND.is_outgoing() {
             self.before = ep.total_traffic().frames_sent;
         }
-        self.stage = Stage::Unpolled;
+        self.slow
     }
 
     /// An endpoint other than the last operation's: one seen before, or a
@@ -876,7 +897,7 @@ where
                 totals
             }
         };
-        self.watching = Some(totals);
+        self.watching = totals;
         #[cfg(feature = "metrics")]
         self.report_sessions();
     }
@@ -975,10 +996,10 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
     /// future is dropped); as cancelled otherwise.
     #[cold]
     #[inline(never)]
-    fn dropped(&mut self, kind: OpKind) {
+    fn dropped(&mut self, kind: OpKind, stage: Stage) {
         // The timing `prepare` began, if any, ends here.
         let timed = self.start.take().is_some();
-        if self.stage == Stage::Unpolled {
+        if stage == Stage::Unpolled {
             // Never polled, so no operation: if it was the one to be timed,
             // the next one is, so that the sampling rate and the export's
             // lag bound (a flush at every timed operation) still hold.
@@ -988,14 +1009,9 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
             self.slow = self.slot == NEW_PEER;
             return;
         }
-        self.stage = Stage::Done;
         self.slow = false;
         let Some(i) = self.listed() else { return };
-        let recorded = kind.is_outgoing()
-            && self
-                .watching
-                .as_ref()
-                .is_some_and(|t| t.frames_sent() > self.before);
+        let recorded = kind.is_outgoing() && self.watching.frames_sent() > self.before;
         if !recorded {
             let stats = &mut self.peers[i];
             stats.cancelled += 1;
@@ -1008,8 +1024,23 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
 }
 
 impl<R> Meter<R> {
+    /// Links the sessions registered on the endpoints since the last look,
+    /// if any: one read per endpoint when there are none.
+    #[inline]
+    fn sync_sessions(&mut self) {
+        if self
+            .endpoints
+            .iter()
+            .any(|w| w.totals.session_count() != w.seen)
+        {
+            self.link_sessions();
+        }
+    }
+
     /// Links the sessions registered on the endpoints since the last call,
     /// and gives every session with a listed peer to that peer.
+    #[cold]
+    #[inline(never)]
     fn link_sessions(&mut self) {
         for w in &mut self.endpoints {
             if w.totals.session_count() > w.seen {
@@ -1035,7 +1066,7 @@ impl<R> Meter<R> {
     /// this layer's share of the open-session gauge.
     #[cfg(feature = "metrics")]
     fn flush(&mut self) {
-        self.link_sessions();
+        self.sync_sessions();
         for p in &mut self.peers {
             p.flush_export();
         }
@@ -1046,9 +1077,10 @@ impl<R> Meter<R> {
     /// layer's share of the gauge.
     #[cfg(feature = "metrics")]
     fn report_sessions(&mut self) {
-        if let Some(t) = &self.watching {
+        let open = self.watching.open_sessions();
+        if !self.sessions_gauge.reports(open) {
             let local = self.local.as_deref().unwrap_or("");
-            self.sessions_gauge.report(t.open_sessions(), local);
+            self.sessions_gauge.report(open, local);
         }
     }
 }
@@ -1065,11 +1097,13 @@ macro_rules! metered_op {
         } = $self;
         let $e = $ep;
         // Looked at before `$call` borrows the endpoint for the future.
-        meter.prepare::<$kind>($e, &$peer);
+        let slow = meter.prepare::<$kind>($e, &$peer);
         MeteredOp {
             inner: $call,
             op: OpState {
                 meter,
+                stage: Stage::Unpolled,
+                slow,
                 kind: PhantomData::<$kind>,
             },
         }

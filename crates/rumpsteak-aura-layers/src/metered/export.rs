@@ -90,9 +90,15 @@ pub(super) struct SessionsShare {
 }
 
 impl SessionsShare {
-    /// Moves this layer's share to `open`, registering the gauge (labelled
-    /// with `role()`) the first time.
+    /// Whether this layer's share is `open` already.
     #[inline]
+    pub(super) fn reports(&self, open: usize) -> bool {
+        self.gauge.is_some() && self.reported == open
+    }
+
+    /// Moves this layer's share to `open`, registering the gauge (labelled
+    /// with `role`) the first time.
+    #[cold]
     pub(super) fn report(&mut self, open: usize, role: &str) {
         if self.gauge.is_some() && self.reported == open {
             return;

@@ -191,11 +191,20 @@ struct Watched {
 struct Link {
     session: SessionHandle,
     baseline: SessionCounts,
+    /// What of the session the export has: from the baseline on, brought
+    /// up at each batch.
+    #[cfg(feature = "metrics")]
+    exported: SessionCounts,
 }
 
 impl Link {
     fn new(session: SessionHandle, baseline: SessionCounts) -> Self {
-        Link { session, baseline }
+        Link {
+            session,
+            baseline,
+            #[cfg(feature = "metrics")]
+            exported: baseline,
+        }
     }
 
     fn counted(&self) -> SessionCounts {
@@ -264,11 +273,17 @@ impl<R> PeerStats<R> {
         c
     }
 
-    /// Brings this peer's exported counters up to the in-process ones.
+    /// Brings this peer's exported counters up to the in-process ones:
+    /// what each of its sessions moved since the last batch (its failed
+    /// operations were exported as they happened).
     #[cfg(feature = "metrics")]
+    #[inline]
     fn flush_export(&mut self) {
-        let c = self.counted(std::iter::empty());
-        self.export.flush(&c.ops, c.bytes_sent, c.bytes_received);
+        for link in &mut self.links {
+            let now = link.session.counts();
+            self.export.moved(&now.since(&link.exported));
+            link.exported = now;
+        }
     }
 }
 

@@ -944,10 +944,18 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
 
     /// The place in `peers` of the peer of the operation under way, listed
     /// now if it was not; `None` only before any operation.
+    #[inline]
     fn listed(&mut self) -> Option<usize> {
         if (self.slot as usize) < self.peers.len() {
             return Some(self.slot as usize);
         }
+        self.list()
+    }
+
+    /// Lists the peer of the operation under way, if it is not yet.
+    #[cold]
+    #[inline(never)]
+    fn list(&mut self) -> Option<usize> {
         let peer = self.current.clone()?;
         // A place past `u32::MAX` (never seen) is found by role each time.
         if let Some(i) = self.peers.iter().position(|p| p.role == peer) {
@@ -981,12 +989,12 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
     #[cold]
     #[inline(never)]
     fn completed(&mut self, kind: OpKind, error: Option<&ChoreographyError>) {
-        let start = self.start.take();
+        // Read first, so that the latency does not include the counting.
+        let elapsed = self.start.take().map(|start| start.elapsed());
         self.slow = false;
         let Some(i) = self.listed() else { return };
         let stats = &mut self.peers[i];
-        if let Some(start) = start {
-            let elapsed = start.elapsed();
+        if let Some(elapsed) = elapsed {
             stats.latency.record(elapsed);
             #[cfg(feature = "metrics")]
             stats.export.latency[kind.index()].record(elapsed.as_secs_f64());
@@ -999,7 +1007,7 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
             stats.export.error(kind, class);
         }
         #[cfg(feature = "metrics")]
-        if start.is_some() || error.is_some() {
+        if elapsed.is_some() || error.is_some() {
             self.flush();
         }
     }

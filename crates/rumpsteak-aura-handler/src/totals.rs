@@ -148,13 +148,9 @@ impl SessionCounts {
             frames_sent: self.frames_sent.saturating_sub(earlier.frames_sent),
             bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
             labels_sent: self.labels_sent.saturating_sub(earlier.labels_sent),
-            frames_received: self
-                .frames_received
-                .saturating_sub(earlier.frames_received),
+            frames_received: self.frames_received.saturating_sub(earlier.frames_received),
             bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
-            labels_received: self
-                .labels_received
-                .saturating_sub(earlier.labels_received),
+            labels_received: self.labels_received.saturating_sub(earlier.labels_received),
         }
     }
 }

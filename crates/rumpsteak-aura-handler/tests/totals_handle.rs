@@ -127,7 +127,10 @@ async fn each_session_counts_its_frames_and_labels() {
     assert_eq!(totals.session_count(), 1);
     let bob = totals.sessions(0).remove(0);
     assert_eq!(bob.peer(), "Bob");
-    assert_eq!(bob.counts(), rumpsteak_aura_handler::SessionCounts::default());
+    assert_eq!(
+        bob.counts(),
+        rumpsteak_aura_handler::SessionCounts::default()
+    );
     h.send(&mut a, Party::Bob, &Msg::new("after", 1))
         .await
         .unwrap();

@@ -916,7 +916,6 @@ where
         #[cfg(feature = "metrics")]
         self.report_sessions();
     }
-
 }
 
 impl<R: Clone + Debug + PartialEq> Meter<R> {
@@ -1071,7 +1070,9 @@ impl<R> Meter<R> {
                 w.seen += fresh.len();
                 // Registered after the layer saw the endpoint: counted
                 // from their start.
-                let fresh = fresh.into_iter().map(|s| Link::new(s, SessionCounts::default()));
+                let fresh = fresh
+                    .into_iter()
+                    .map(|s| Link::new(s, SessionCounts::default()));
                 w.unlisted.extend(fresh);
             }
             let mut k = 0;

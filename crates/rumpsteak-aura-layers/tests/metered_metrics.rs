@@ -244,7 +244,11 @@ fn the_gauge_follows_open_sessions() {
     metrics::with_local_recorder(&recorder, || {
         rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
     });
-    assert_eq!(gauge.read("A"), 2.0, "the first operation is timed: a batch");
+    assert_eq!(
+        gauge.read("A"),
+        2.0,
+        "the first operation is timed: a batch"
+    );
     a.close_channel(&Role::Seller);
     metrics::with_local_recorder(&recorder, || {
         rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
@@ -792,7 +796,10 @@ fn the_endpoint_s_counts_are_read_from_when_the_layer_saw_it() {
     assert_eq!(counted.operations.send, 3);
     assert_eq!(counted.operations.recv, 1);
     let now = a.traffic(&Role::B).expect("B");
-    assert_eq!(counted.bytes_sent, before.bytes_sent - early + now.bytes_sent);
+    assert_eq!(
+        counted.bytes_sent,
+        before.bytes_sent - early + now.bytes_sent
+    );
     assert_eq!(counted.bytes_received, now.bytes_received);
 }
 

@@ -129,9 +129,15 @@ mod export;
 /// [`Metered::with_latency_sampling`]`(1)` times every operation.
 ///
 /// The layer's own counters are plain integers updated through `&mut
-/// self`, which is what keeps it within a few nanoseconds of the bare
-/// handler; that is why the layer is not `Clone`. Read them from the
-/// layer, or from `inner()` of the layer above it.
+/// self`, which, with the endpoint counting the successful steps, is what
+/// keeps it within a few nanoseconds of the bare handler; that is why the
+/// layer is not `Clone`. Read them from the layer, or from `inner()` of
+/// the layer above it. On the in-memory ping-pong on tokio's
+/// current-thread runtime (`op_cost runtime_metered`, callgrind) a round
+/// trip of four operations costs 5,102 instructions against the bare
+/// handler's 4,871 (1.047): about 39 of the difference are the endpoint's
+/// counting for the handle, 70 the one timed operation in 16 and its
+/// batch of the export, 120 the layer's tests on each operation.
 pub struct Metered<H: ChoreoHandler> {
     inner: H,
     meter: Meter<H::Role>,
@@ -1048,6 +1054,7 @@ impl<R: Clone + Debug + PartialEq> Meter<R> {
 impl<R> Meter<R> {
     /// Links the sessions registered on the endpoints since the last look,
     /// if any: one read per endpoint when there are none.
+    #[cfg(feature = "metrics")]
     #[inline]
     fn sync_sessions(&mut self) {
         if self

@@ -357,7 +357,8 @@ fn bucket_bound(i: usize) -> Option<Duration> {
 pub struct MetricsSnapshot {
     /// The local role, in its `Debug` form, once an operation ran.
     pub role: Option<String>,
-    /// The endpoint's open channels, as read after the last operation.
+    /// The open channels of the endpoint of the last operation, read when
+    /// the snapshot is taken.
     pub open_sessions: usize,
     /// One entry per peer, in the order the layer first met them.
     pub peers: Vec<PeerMetrics>,

@@ -12,7 +12,7 @@ use rumpsteak_aura_transport::wire::RawLabel;
 
 use crate::labels::SessionLabels;
 use crate::metadata::{LastKind, LastOp, MetadataCache, SessionMetadata, Traffic, short_type_name};
-use crate::totals::{SharedTotals, TotalsHandle};
+use crate::totals::{SessionCounters, SharedTotals, TotalsHandle};
 
 /// One role's state: a session per peer, the metadata of each, and optionally
 /// a protocol monitor.
@@ -33,8 +33,9 @@ use crate::totals::{SharedTotals, TotalsHandle};
 // cache line: the traffic total, the peers and the monitor's data pointer
 // (the first word of the box, the one tested; its vtable, read only by a
 // monitored step, is in the next line). `shared` is in the second line,
-// with the fields written only when sessions come and go: an operation
-// reads it only when its peer's `publishes` flag says a handle exists.
+// with the fields written only when sessions come and go; an operation
+// never reads it (it counts in its session's counters, when its peer's
+// `publishes` flag says there are some).
 #[repr(C, align(64))]
 pub struct RumpsteakEndpoint<R> {
     /// The frames and bytes of every peer together, so that a layer can
@@ -56,9 +57,8 @@ pub struct RumpsteakEndpoint<R> {
     /// is registered or closed, so that counting costs nothing.
     open: u32,
     local_role: R,
-    /// The copy of `total` and `open` that [`TotalsHandle`]s read, once one
-    /// was asked for: next to `total` and `open`, which every operation
-    /// writes.
+    /// What [`TotalsHandle`]s read, once one was asked for: the list of
+    /// the sessions' counters and the copy of `open`.
     shared: Option<Arc<SharedTotals>>,
     /// Short message type names recently handed to the monitor, keyed by the
     /// full `type_name` (compared by address), so that a monitored hot loop
@@ -236,9 +236,9 @@ pub(crate) struct Peer<R> {
     /// that an operation reads `meta`, which is out of this line, only
     /// after someone read the metadata.
     shown: Cell<bool>,
-    /// Whether the endpoint has a [`TotalsHandle`] to publish its totals
-    /// to: a copy of `shared.is_some()` in this line, so that an operation
-    /// reads no line of the endpoint but its first when there is none.
+    /// Whether this session has counters for a [`TotalsHandle`]: a copy
+    /// of `counters.is_some()` in this line, so that an operation reads no
+    /// other line when there are none.
     publishes: bool,
     last_text: &'static str,
     /// The size of the last frame sent, used as the next send buffer's size.
@@ -252,6 +252,10 @@ pub(crate) struct Peer<R> {
     /// Labels resolved lately, and how many more this session may teach
     /// the process.
     labels: SessionLabels,
+    /// This session's counters for the [`TotalsHandle`]s, once the
+    /// endpoint has one: read only when `publishes` says so, so out of the
+    /// lines every operation touches.
+    counters: Option<Arc<SessionCounters>>,
 }
 
 impl<R> Peer<R> {
@@ -311,7 +315,7 @@ impl<R> Peer<R> {
 }
 
 /// Its sessions go with it: a [`TotalsHandle`] that outlives the endpoint
-/// reads its final byte totals and no open session.
+/// reads its final traffic and no open session.
 impl<R> Drop for RumpsteakEndpoint<R> {
     fn drop(&mut self) {
         if let Some(shared) = &self.shared {
@@ -380,7 +384,7 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
     /// Replaces an existing session as
     /// [`register_channel`](RumpsteakEndpoint::register_channel) does.
     pub fn register_session(&mut self, peer: R, session: RumpsteakSession) {
-        let fresh = Peer {
+        let mut fresh = Peer {
             name: format!("{peer:?}"),
             role: peer,
             session: Some(session),
@@ -393,7 +397,11 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
             labels: SessionLabels::default(),
             traffic: Traffic::default(),
             meta: MetadataCache::default(),
+            counters: None,
         };
+        if let Some(shared) = &self.shared {
+            fresh.counters = Some(shared.add_session(&fresh.name));
+        }
         match self.position(&fresh.role) {
             // Dropping the old peer closes its session.
             Some(i) => {
@@ -591,28 +599,38 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         self.total
     }
 
-    /// A handle that reads [`total_traffic`](Self::total_traffic)'s byte
-    /// totals and [`active_channel_count`](Self::active_channel_count)
-    /// without borrowing the endpoint, for a layer that reads them after an
-    /// operation that borrows the endpoint. The first call makes it; from
-    /// then on each completed operation also stores the two byte totals
-    /// where the handle reads them. See [`TotalsHandle`].
+    /// A handle that reads each session's traffic,
+    /// [`total_traffic`](Self::total_traffic)'s totals and
+    /// [`active_channel_count`](Self::active_channel_count) without
+    /// borrowing the endpoint, for a layer that reads them after an
+    /// operation that borrows the endpoint. The first call makes it, with
+    /// counters for every open session; from then on each completed
+    /// operation also counts its frame in its session's counters, and each
+    /// session registered gets counters of its own. Until then the
+    /// endpoint pays one test of a flag per operation. See
+    /// [`TotalsHandle`].
     pub fn totals_handle(&mut self) -> TotalsHandle {
-        let shared = self.shared.get_or_insert_with(|| {
-            let shared = Arc::new(SharedTotals::default());
-            shared.publish_bytes(&self.total);
-            shared.publish_open(self.open);
-            shared
-        });
-        for p in &mut self.peers {
-            p.publishes = true;
+        if let Some(shared) = &self.shared {
+            return TotalsHandle::new(Arc::clone(shared));
         }
-        TotalsHandle::new(Arc::clone(shared))
+        let shared = Arc::new(SharedTotals::new(self.total, self.open));
+        for p in &mut self.peers {
+            // A closed session moves nothing more: it needs no counters.
+            if p.session.is_some() {
+                p.counters = Some(shared.add_session(&p.name));
+                p.publishes = true;
+            }
+        }
+        self.shared = Some(Arc::clone(&shared));
+        TotalsHandle::new(shared)
     }
 
-    /// Whether `shared` is this endpoint's.
+    /// Whether `shared` is this endpoint's: one compare of two addresses
+    /// (an endpoint without a handle has none, which is no handle's).
+    #[inline]
     pub(crate) fn shares_totals(&self, shared: &Arc<SharedTotals>) -> bool {
-        self.shared.as_ref().is_some_and(|s| Arc::ptr_eq(s, shared))
+        let ours = self.shared.as_ref().map_or(std::ptr::null(), Arc::as_ptr);
+        std::ptr::eq(ours, Arc::as_ptr(shared))
     }
 
     /// Stores the count of open sessions for the handles, if any.
@@ -779,12 +797,12 @@ impl<R: Role + Eq + Hash + Clone + Debug> RumpsteakEndpoint<R> {
         let p = &mut self.peers[i];
         p.traffic.count(last, bytes);
         self.total.count(last, bytes);
-        // `shared`, in the endpoint's second line, is read only when the
-        // peer's copy of the flag says there is one.
+        // The session's counters, out of the lines an operation touches,
+        // are read only when the peer's flag says there are some.
         if p.publishes
-            && let Some(shared) = &self.shared
+            && let Some(counters) = &p.counters
         {
-            shared.publish_bytes(&self.total);
+            counters.count(last, bytes);
         }
         p.set_last(last);
         p.invalidate();
@@ -1027,9 +1045,9 @@ mod tests {
         assert_eq!(offset_of!(Ep, total), 0);
         assert_eq!(offset_of!(Ep, peers) + size_of::<Vec<Peer<Id>>>(), 56);
         assert_eq!(offset_of!(Ep, monitor), 56);
-        // The handle's copy, in the second line, is read only by an
-        // operation whose peer's flag (in the peer's second line) says the
-        // endpoint has one.
+        // The handle's list, in the second line, is never read by an
+        // operation; the session's counters are read only when its peer's
+        // flag (in the peer's second line) says there are some.
         assert!(offset_of!(Ep, shared) >= 64 && offset_of!(Ep, shared) < 128);
         assert!(offset_of!(Peer<Id>, publishes) >= 64 && offset_of!(Peer<Id>, publishes) < 128);
         assert_eq!(size_of::<Ep>(), 192);

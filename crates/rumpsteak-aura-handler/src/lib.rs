@@ -23,4 +23,4 @@ pub use handler::RumpsteakHandler;
 pub use labels::{MAX_INTERNED_LABELS, MAX_LABELS_PER_SESSION, intern_label, register_labels};
 pub use metadata::{SessionMetadata, Traffic};
 pub use rumpsteak_aura_transport::{RumpsteakSession, SimpleChannel};
-pub use totals::TotalsHandle;
+pub use totals::{SessionCounts, SessionHandle, TotalsHandle};

@@ -112,3 +112,85 @@ async fn sessions_registered_after_the_handle_publish_too() {
     assert!(totals.bytes_received() > 0);
     agrees(&totals, &a);
 }
+
+/// Each session's counts: frames and bytes each way and the label frames
+/// among them, from when the handle was made (or the session registered);
+/// a replaced session keeps its final counts beside its successor's.
+#[tokio::test]
+async fn each_session_counts_its_frames_and_labels() {
+    let (mut a, mut b) = alice_bob();
+    let mut h = Handler::new();
+    h.send(&mut a, Party::Bob, &Msg::new("before", 0))
+        .await
+        .unwrap();
+    let totals = a.totals_handle();
+    assert_eq!(totals.session_count(), 1);
+    let bob = totals.sessions(0).remove(0);
+    assert_eq!(bob.peer(), "Bob");
+    assert_eq!(
+        bob.counts(),
+        rumpsteak_aura_handler::SessionCounts::default()
+    );
+    h.send(&mut a, Party::Bob, &Msg::new("after", 1))
+        .await
+        .unwrap();
+    h.choose(&mut a, Party::Bob, rumpsteak_aura::Label("go"))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let _: Msg = h.recv(&mut b, Party::Alice).await.unwrap();
+    }
+    assert_eq!(
+        h.offer(&mut b, Party::Alice).await.unwrap(),
+        rumpsteak_aura::Label("go")
+    );
+    h.choose(&mut b, Party::Alice, rumpsteak_aura::Label("back"))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.offer(&mut a, Party::Bob).await.unwrap(),
+        rumpsteak_aura::Label("back")
+    );
+    let c = bob.counts();
+    assert_eq!((c.frames_sent, c.labels_sent), (2, 1));
+    assert_eq!((c.frames_received, c.labels_received), (1, 1));
+    let t = a.traffic(&Party::Bob).unwrap();
+    let first = t.bytes_sent - c.bytes_sent;
+    assert!(first > 0, "the frame before the handle is not counted");
+    assert_eq!(c.bytes_received, t.bytes_received);
+    // A failed step counts nothing.
+    let wrong: Result<Msg, _> = h.recv(&mut a, Party::Carol).await;
+    assert!(wrong.is_err());
+    assert_eq!(bob.counts(), c);
+
+    // Replaced: the old session's counts stay, the new one starts at 0.
+    let (x, y) = SimpleChannel::pair();
+    a.register_channel(Party::Bob, x);
+    b.register_channel(Party::Alice, y);
+    assert_eq!(totals.session_count(), 2);
+    h.send(&mut a, Party::Bob, &Msg::new("again", 2))
+        .await
+        .unwrap();
+    let fresh = totals.sessions(1).remove(0);
+    assert_eq!(fresh.peer(), "Bob");
+    assert_eq!(fresh.counts().frames_sent, 1);
+    assert_eq!(bob.counts(), c);
+    assert!(totals.sessions(2).is_empty());
+    agrees(&totals, &a);
+    assert_eq!(
+        totals.frames_sent(),
+        a.total_traffic().frames_sent,
+        "the totals add the frames before the handle"
+    );
+}
+
+/// A handle of no endpoint reads nothing and belongs to no endpoint.
+#[test]
+fn the_default_handle_reads_no_endpoint() {
+    let (a, _b) = alice_bob();
+    let none = rumpsteak_aura_handler::TotalsHandle::default();
+    assert!(!none.is_of(&a));
+    assert_eq!((none.bytes_sent(), none.open_sessions()), (0, 0));
+    assert_eq!(none.session_count(), 0);
+    assert!(none.sessions(0).is_empty());
+}

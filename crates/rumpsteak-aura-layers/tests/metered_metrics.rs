@@ -244,13 +244,21 @@ fn the_gauge_follows_open_sessions() {
     metrics::with_local_recorder(&recorder, || {
         rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
     });
-    assert_eq!(gauge.read("A"), 2.0);
+    assert_eq!(
+        gauge.read("A"),
+        2.0,
+        "the first operation is timed: a batch"
+    );
     a.close_channel(&Role::Seller);
     metrics::with_local_recorder(&recorder, || {
         rt.block_on(h.send(&mut a, Role::B, &1u8)).expect("send");
     });
-    assert_eq!(gauge.read("A"), 1.0);
+    // The second is not timed: the gauge follows at the next batch, the
+    // snapshot reads the endpoint as it is.
+    assert_eq!(gauge.read("A"), 2.0);
     assert_eq!(h.snapshot().open_sessions, 1);
+    h.flush_metrics();
+    assert_eq!(gauge.read("A"), 1.0);
     drop(h);
     assert_eq!(gauge.read("A"), 0.0, "a dropped layer takes its share out");
 }
@@ -688,9 +696,11 @@ impl ChoreoHandler for Again {
 }
 
 /// A future polled again after it completed, for a peer first met by
-/// that operation, does not panic, lists no other peer, and counts its
-/// second completion for its own peer (not for the peer of the operation
-/// before), as the layer did before the new peer was kept in it.
+/// that operation, does not panic and lists no other peer. Its repeated
+/// completions moved no frame, so they add nothing: the layer counts a
+/// successful operation by the frame the endpoint moved. (Before the
+/// endpoint counted for the layer, each completion counted, with the
+/// bytes of the one real send each time.)
 #[test]
 fn a_future_polled_after_it_completed_counts_for_its_peer() {
     let rt = runtime();
@@ -715,13 +725,12 @@ fn a_future_polled_after_it_completed_counts_for_its_peer() {
     assert_eq!(names, ["Seller", "B"]);
     assert_eq!(snap.peer("Seller").expect("Seller").operations.send, 1);
     let b = snap.peer("B").expect("B");
-    // Each completion is counted, the repeated ones too, as before the
-    // change (operations and bytes alike: the bytes of the one real send
-    // are counted once per completion).
-    assert_eq!(b.operations.send, 3);
+    // One frame went to B: one send, with its bytes.
+    assert_eq!(b.operations.send, 1);
     let sent = a.traffic(&Role::B).expect("traffic").bytes_sent;
     assert!(sent > 0);
-    assert_eq!(b.bytes_sent, 3 * sent);
+    assert_eq!(b.bytes_sent, sent);
+    assert_eq!(b.cancelled, 0);
     // The layer goes on counting as usual.
     rt.block_on(h.send(&mut a, Role::Seller, &3u8))
         .expect("send");
@@ -729,4 +738,98 @@ fn a_future_polled_after_it_completed_counts_for_its_peer() {
         h.snapshot().peer("Seller").expect("Seller").operations.send,
         2
     );
+}
+
+/// The layer counts what the endpoint moved with the peers it met, from
+/// when it first saw the endpoint: not what came before, but the steps
+/// made on that endpoint without the layer too; a peer the layer never
+/// had an operation with is not listed, and a session replaced on the
+/// endpoint is counted with the one that replaced it.
+#[test]
+fn the_endpoint_s_counts_are_read_from_when_the_layer_saw_it() {
+    let rt = runtime();
+    let (mut a, mut b) = pair(Role::A, Role::B);
+    let (x, _s) = rumpsteak_aura_handler::SimpleChannel::pair();
+    a.register_channel(Role::Seller, x);
+    let mut bare = Handler::new();
+    let mut hb = Handler::new();
+    rt.block_on(async {
+        // Before the layer: not counted.
+        bare.send(&mut a, Role::B, &1u8).await.expect("send");
+        let _: u8 = hb.recv(&mut b, Role::A).await.expect("recv");
+    });
+    let early = a.traffic(&Role::B).expect("B").bytes_sent;
+    assert!(early > 0);
+    let mut h = Metered::new(Handler::new());
+    rt.block_on(async {
+        h.send(&mut a, Role::B, &2u8).await.expect("send");
+        // Without the layer, on the endpoint it saw: counted for B.
+        bare.send(&mut a, Role::B, &3u8).await.expect("send");
+        bare.choose(&mut a, Role::B, ACCEPT).await.expect("choose");
+        // With a peer the layer never had an operation with: not listed.
+        bare.send(&mut a, Role::Seller, &4u8).await.expect("send");
+        let _: u8 = hb.recv(&mut b, Role::A).await.expect("recv");
+        let _: u8 = hb.recv(&mut b, Role::A).await.expect("recv");
+        assert_eq!(hb.offer(&mut b, Role::A).await.expect("offer"), ACCEPT);
+    });
+    let snap = h.snapshot();
+    let names: Vec<&str> = snap.peers.iter().map(|p| p.peer.as_str()).collect();
+    assert_eq!(names, ["B"]);
+    let counted = snap.peer("B").expect("B");
+    assert_eq!(counted.operations.send, 2);
+    assert_eq!(counted.operations.choose, 1);
+    let before = a.traffic(&Role::B).expect("B");
+    // A's first frame came before the layer.
+    assert_eq!(counted.bytes_sent, before.bytes_sent - early);
+
+    // B's session replaced: the new one counts beside the old one.
+    let (x, y) = rumpsteak_aura_handler::SimpleChannel::pair();
+    a.register_channel(Role::B, x);
+    b.register_channel(Role::A, y);
+    rt.block_on(async {
+        h.send(&mut a, Role::B, &5u8).await.expect("send");
+        let _: u8 = hb.recv(&mut b, Role::A).await.expect("recv");
+        hb.send(&mut b, Role::A, &6u8).await.expect("send");
+        let _: u8 = h.recv(&mut a, Role::B).await.expect("recv");
+    });
+    let counted = h.snapshot().peers.remove(0);
+    assert_eq!(counted.operations.send, 3);
+    assert_eq!(counted.operations.recv, 1);
+    let now = a.traffic(&Role::B).expect("B");
+    assert_eq!(
+        counted.bytes_sent,
+        before.bytes_sent - early + now.bytes_sent
+    );
+    assert_eq!(counted.bytes_received, now.bytes_received);
+}
+
+/// One layer on two endpoints of the same role, each with the same peer:
+/// the peer's figures are the sum of both endpoints' sessions with it,
+/// each counted from when the layer first saw that endpoint.
+#[test]
+fn a_peer_on_two_endpoints_is_counted_on_both() {
+    let rt = runtime();
+    let (mut a1, mut b1) = pair(Role::A, Role::B);
+    let (mut a2, mut b2) = pair(Role::A, Role::B);
+    let mut hb = Handler::new();
+    let mut h = Metered::new(Handler::new());
+    rt.block_on(async {
+        for i in 0..3u8 {
+            h.send(&mut a1, Role::B, &i).await.expect("send");
+            h.send(&mut a2, Role::B, &vec![i; 10]).await.expect("send");
+        }
+        h.choose(&mut a2, Role::B, REJECT).await.expect("choose");
+        for _ in 0..3 {
+            let _: u8 = hb.recv(&mut b1, Role::A).await.expect("recv");
+            let _: Vec<u8> = hb.recv(&mut b2, Role::A).await.expect("recv");
+        }
+        assert_eq!(hb.offer(&mut b2, Role::A).await.expect("offer"), REJECT);
+    });
+    let snap = h.snapshot();
+    assert_eq!(snap.peers.len(), 1);
+    let p = &snap.peers[0];
+    assert_eq!((p.operations.send, p.operations.choose), (6, 1));
+    let sent = |ep: &Endpoint| ep.traffic(&Role::B).expect("B").bytes_sent;
+    assert_eq!(p.bytes_sent, sent(&a1) + sent(&a2));
+    assert_eq!(snap.open_sessions, 1, "the last endpoint's");
 }

@@ -1,6 +1,7 @@
 //! The `metrics` crate export of [`Metered`](super::Metered).
 
 use metrics::{Counter, Gauge, Histogram, Unit};
+use rumpsteak_aura_handler::SessionCounts;
 
 use crate::op::{ErrorClass, OpKind};
 
@@ -21,11 +22,6 @@ pub(super) struct PeerExport {
     pub(super) cancelled: Counter,
     pub(super) bytes_sent: Counter,
     pub(super) bytes_received: Counter,
-    /// What the counters above were last brought to: the layer counts in
-    /// process and exports the difference from time to time.
-    exported_ops: [u64; 4],
-    exported_sent: u64,
-    exported_received: u64,
 }
 
 impl PeerExport {
@@ -40,36 +36,39 @@ impl PeerExport {
             bytes_received: metrics::counter!(BYTES_RECEIVED, "role" => role.to_owned(), "peer" => peer.to_owned()),
             role: role.to_owned(),
             peer: peer.to_owned(),
-            exported_ops: [0; 4],
-            exported_sent: 0,
-            exported_received: 0,
         }
     }
 
-    /// Adds to the exported counters what the in-process ones gained since
-    /// the last call.
-    pub(super) fn flush(&mut self, ops: &[u64; 4], sent: u64, received: u64) {
-        for (i, n) in ops.iter().enumerate() {
-            let gained = n - self.exported_ops[i];
-            if gained > 0 {
-                self.ops[i].increment(gained);
-                self.exported_ops[i] = *n;
+    /// Adds what a session moved since the last call for it: its frames
+    /// as operations by kind (labels are choices and offers, the other
+    /// frames messages), and their bytes.
+    #[inline]
+    pub(super) fn moved(&self, d: &SessionCounts) {
+        let add = |counter: &Counter, n: u64| {
+            if n > 0 {
+                counter.increment(n);
             }
-        }
-        if sent > self.exported_sent {
-            self.bytes_sent.increment(sent - self.exported_sent);
-            self.exported_sent = sent;
-        }
-        if received > self.exported_received {
-            self.bytes_received
-                .increment(received - self.exported_received);
-            self.exported_received = received;
-        }
+        };
+        add(
+            &self.ops[OpKind::Send.index()],
+            d.frames_sent - d.labels_sent,
+        );
+        add(&self.ops[OpKind::Choose.index()], d.labels_sent);
+        add(
+            &self.ops[OpKind::Recv.index()],
+            d.frames_received - d.labels_received,
+        );
+        add(&self.ops[OpKind::Offer.index()], d.labels_received);
+        add(&self.bytes_sent, d.bytes_sent);
+        add(&self.bytes_received, d.bytes_received);
     }
 
-    /// Counts a failed operation. Errors are rare, so their handles are
-    /// looked up when they happen rather than registered for every class.
+    /// Counts a failed operation, in the operations and the errors (which
+    /// the endpoint, counting only what succeeded, does not know). Errors
+    /// are rare, so their handles are looked up when they happen rather
+    /// than registered for every class.
     pub(super) fn error(&self, kind: OpKind, class: ErrorClass) {
+        self.ops[kind.index()].increment(1);
         metrics::counter!(
             ERRORS,
             "role" => self.role.clone(),
@@ -90,9 +89,15 @@ pub(super) struct SessionsShare {
 }
 
 impl SessionsShare {
-    /// Moves this layer's share to `open`, registering the gauge (labelled
-    /// with `role()`) the first time.
+    /// Whether this layer's share is `open` already.
     #[inline]
+    pub(super) fn reports(&self, open: usize) -> bool {
+        self.gauge.is_some() && self.reported == open
+    }
+
+    /// Moves this layer's share to `open`, registering the gauge (labelled
+    /// with `role`) the first time.
+    #[cold]
     pub(super) fn report(&mut self, open: usize, role: &str) {
         if self.gauge.is_some() && self.reported == open {
             return;

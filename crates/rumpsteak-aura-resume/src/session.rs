@@ -549,15 +549,23 @@ impl SessionTransport for ResumableSession {
                 ack_now,
             } => {
                 s.recv_waker = None;
-                let driver = if wake_driver {
+                let mut driver = if wake_driver {
                     s.driver_waker.take()
                 } else {
                     None
                 };
                 drop(s);
                 inner.reads.app_done();
-                if ack_now && let Some(w) = wire.as_mut() {
-                    w.send_from_front(inner);
+                // An acknowledgement the link did not take whole, or that
+                // broke it, is the driver's to finish or to act on, as with
+                // a send's frame: a broken link found here is noticed by the
+                // driver's next poll only.
+                if ack_now
+                    && let Some(w) = wire.as_mut()
+                    && !w.send_from_front(inner)
+                    && driver.is_none()
+                {
+                    driver = inner.lock().driver_waker.take();
                 }
                 drop(wire);
                 wake(sender);

@@ -1,13 +1,20 @@
 //! A review of the application's own reads of the link (the front reads
 //! while it waits in a receive, the driver the rest of the time): what
-//! reaches the link after the front took a frame.
+//! reaches the link after the front took a frame, and a write of the
+//! front's that fails right after its read.
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use common::{HANG, MemNet, config, msg, num, pair};
-use rumpsteak_aura_resume::ResumeConfig;
+use rumpsteak_aura::TransportError;
+use rumpsteak_aura_resume::{Redial, ResumableSession, ResumeConfig};
+use rumpsteak_aura_transport::{RumpsteakSession, SessionTransport, SimpleChannel};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 /// Timers far beyond [`HANG`]: a test that passes does not wait for them,
@@ -57,4 +64,168 @@ async fn a_receiver_that_took_a_frame_off_the_link_and_went_quiet_still_acknowle
         assert_eq!(num(&bob.recv_frame().await.unwrap()), n);
     }
     assert_eq!(hb.stats().reconnects, 0, "{:?}", hb.stats().last_cause);
+}
+
+/// One end of an in-memory link whose writes break at the test's word
+/// while its reads go on (a connection the peer shut for reading): once
+/// armed, the next frame handed to it fails, and so does everything sent
+/// after.
+#[derive(Debug)]
+struct HalfEnd {
+    channel: SimpleChannel,
+    switch: Arc<Switch>,
+}
+
+/// A link's switch: `armed` breaks the next write, `broken` every one.
+#[derive(Debug, Default)]
+struct Switch {
+    armed: AtomicBool,
+    broken: AtomicBool,
+}
+
+fn broken_pipe() -> TransportError {
+    TransportError::io(std::io::Error::new(
+        std::io::ErrorKind::BrokenPipe,
+        "writes fail (test)",
+    ))
+}
+
+impl HalfEnd {
+    fn check(&self) -> Result<(), TransportError> {
+        if self.switch.broken.load(Ordering::SeqCst) {
+            return Err(broken_pipe());
+        }
+        Ok(())
+    }
+}
+
+impl SessionTransport for HalfEnd {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(self.check())
+    }
+
+    fn start_send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
+        self.check()?;
+        if self.switch.armed.load(Ordering::SeqCst) {
+            self.switch.broken.store(true, Ordering::SeqCst);
+            return Err(broken_pipe());
+        }
+        self.channel.try_send_frame(frame)
+    }
+
+    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(self.check())
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, TransportError>> {
+        self.channel.poll_recv_frame(cx)
+    }
+
+    fn close(&mut self) {
+        self.channel.close();
+    }
+}
+
+/// Links between a dialer and an acceptor whose acceptor ends break their
+/// writes at the switch of their link; each link has its own.
+struct HalfNet {
+    to_acceptor: mpsc::UnboundedSender<RumpsteakSession>,
+    incoming: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<RumpsteakSession>>>,
+    switches: mpsc::UnboundedSender<Arc<Switch>>,
+}
+
+impl HalfNet {
+    fn new() -> (Self, mpsc::UnboundedReceiver<Arc<Switch>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (switches, made) = mpsc::unbounded_channel();
+        let net = HalfNet {
+            to_acceptor: tx,
+            incoming: Arc::new(tokio::sync::Mutex::new(rx)),
+            switches,
+        };
+        (net, made)
+    }
+
+    fn dialer(&self) -> impl Redial + use<> {
+        let to_acceptor = self.to_acceptor.clone();
+        let switches = self.switches.clone();
+        move || {
+            let (a, b) = SimpleChannel::pair();
+            let switch = Arc::new(Switch::default());
+            let _ = switches.send(switch.clone());
+            let accepted = RumpsteakSession::from_transport(HalfEnd { channel: b, switch });
+            let sent = to_acceptor.send(accepted);
+            async move {
+                sent.map_err(|_| TransportError::closed())?;
+                Ok(RumpsteakSession::from(a))
+            }
+        }
+    }
+
+    fn acceptor(&self) -> impl Redial + use<> {
+        let incoming = self.incoming.clone();
+        move || {
+            let incoming = incoming.clone();
+            async move {
+                incoming
+                    .lock()
+                    .await
+                    .recv()
+                    .await
+                    .ok_or_else(TransportError::closed)
+            }
+        }
+    }
+}
+
+/// Bob's receive takes frames off the link itself and writes their
+/// acknowledgement at once (one per frame). After the first, his link's
+/// next write breaks: the acknowledgement of the second frame, which the
+/// front writes right after reading it, finds the link broken. Nothing else is due on Bob's side for longer than the
+/// bound (no heartbeat, and the acknowledgement timer the first frame armed
+/// is as long), so only a driver woken by the front learns of the loss;
+/// Bob must get a new link and resume on it.
+#[tokio::test]
+async fn a_link_broken_by_the_front_acknowledging_what_it_read_is_replaced() {
+    let (net, mut switches) = HalfNet::new();
+    let cfg = |local, peer| no_timers(local, peer).with_ack_policy(1, Duration::from_secs(120));
+    let (a, b) = tokio::join!(
+        ResumableSession::open(net.dialer(), cfg("Alice", "Bob")),
+        ResumableSession::open(net.acceptor(), cfg("Bob", "Alice"))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let first_link = switches.recv().await.unwrap();
+    let hb = b.handle();
+    let (mut alice, mut bob) = (a.into_session(), b.into_session());
+    let receiving = tokio::spawn(async move {
+        let f = bob.recv_frame().await;
+        (bob, f)
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    alice.send_frame(msg(0)).await.unwrap();
+    let (mut bob, f) = receiving.await.unwrap();
+    assert_eq!(num(&f.unwrap()), 0);
+    first_link.armed.store(true, Ordering::SeqCst);
+    let receiving = tokio::spawn(async move {
+        let f = bob.recv_frame().await;
+        (bob, f)
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    alice.send_frame(msg(1)).await.unwrap();
+    let (mut bob, f) = receiving.await.unwrap();
+    assert_eq!(num(&f.unwrap()), 1);
+    // Bounded so that a loss nobody notices fails the test instead of
+    // hanging it; the assertion is that the link is replaced.
+    timeout(HANG, async {
+        while hb.stats().reconnects == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("Bob never learned that the front's write broke his link");
+    // The session goes on, on the new link, both ways.
+    alice.send_frame(msg(2)).await.unwrap();
+    assert_eq!(num(&bob.recv_frame().await.unwrap()), 2);
+    bob.send_frame(msg(3)).await.unwrap();
+    assert_eq!(num(&alice.recv_frame().await.unwrap()), 3);
 }

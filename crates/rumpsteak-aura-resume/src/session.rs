@@ -279,8 +279,9 @@ impl ResumeHandle {
 ///
 /// A receive given up while it waited on the link (a timeout around it)
 /// leaves the link's next readiness with the application's task; until
-/// the application uses the session again, what arrives is read by the
-/// driver when its timer next fires, at the latest a heartbeat later.
+/// the application uses the session again (a send, a receive, a close, or
+/// dropping it), what arrives is read by the driver when its timer next
+/// fires, at the latest a heartbeat later.
 ///
 /// # Cancel safety
 ///
@@ -598,6 +599,11 @@ impl SessionTransport for ResumableSession {
     }
 
     fn close(&mut self) {
+        // As with a send: a receive given up while it waited on the link
+        // left its readiness with this task, and the driver now waits for
+        // the acknowledgement of the close marker (the session's last act,
+        // when it is dropped), which only the driver reads then.
+        self.inner.reads.app_done();
         let mut s = self.inner.lock();
         if s.local_closed {
             return;

@@ -229,3 +229,36 @@ async fn a_link_broken_by_the_front_acknowledging_what_it_read_is_replaced() {
     bob.send_frame(msg(3)).await.unwrap();
     assert_eq!(num(&alice.recv_frame().await.unwrap()), 3);
 }
+
+/// Bob gives up a receive that waited on the link (a timeout around it),
+/// then lets his session go. His driver writes the close marker, and can
+/// say farewell and finish only once Alice's acknowledgement of it is
+/// read; Bob's application, the one the link's next readiness was left
+/// with, is gone for good. Nothing else is due on Bob's side for longer
+/// than the bound (no heartbeat, nothing received to acknowledge).
+#[tokio::test]
+async fn a_session_dropped_after_a_receive_given_up_on_the_link_still_finishes() {
+    let net = MemNet::new();
+    let (a, b) = pair(&net, no_timers("Alice", "Bob"), no_timers("Bob", "Alice")).await;
+    let (ha, hb) = (a.handle(), b.handle());
+    let (mut alice, mut bob) = (a.into_session(), b.into_session());
+    let given_up = timeout(Duration::from_millis(20), bob.recv_frame()).await;
+    assert!(given_up.is_err(), "nothing was sent, yet: {given_up:?}");
+    drop(bob);
+    // Bounded so that an acknowledgement nobody reads fails the test
+    // instead of hanging it; the assertion is that Bob's side finishes.
+    timeout(HANG, async {
+        while !hb.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("Bob's driver never read the acknowledgement of his close");
+    assert!(
+        hb.error().is_none(),
+        "Bob's session ended with {:?}",
+        hb.error()
+    );
+    assert!(alice.recv_frame().await.unwrap_err().is_closed());
+    assert_eq!(ha.stats().reconnects, 0, "{:?}", ha.stats().last_cause);
+}

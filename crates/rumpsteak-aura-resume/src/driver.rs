@@ -263,8 +263,9 @@ impl Wire {
     /// It stops at the data frame: the link's readiness was used up by the
     /// wake that brought the application here, so until the application
     /// reads again, what comes waits in the link (the driver reads it when
-    /// a send finds the replay buffer full, at its timer, and when the
-    /// session is dropped). Reading on until the link holds a waker again
+    /// a send finds the replay buffer full, when the session is dropped,
+    /// and at the latest when the acknowledgement timer the frame armed, or
+    /// found armed, fires: see [`arm_ack`](Self::arm_ack)). Reading on until the link holds a waker again
     /// cost a poll of the link per frame, and on the multi-thread runtime
     /// sent the peer's next frame to the driver task about every time.
     pub(crate) fn read_for_front(
@@ -285,7 +286,7 @@ impl Wire {
                 Read::Left => return FrontRead::Handover(sender),
             }
         };
-        let wake_driver = self.arm_ack(inner, s);
+        let wake_driver = self.arm_ack(inner);
         FrontRead::Frame {
             frame,
             sender,
@@ -340,13 +341,23 @@ impl Wire {
     }
 
     /// Arms the acknowledgement timer for a data frame the front took, if
-    /// no timer is armed and the count does not send one at once: `true`
-    /// when it did, and the driver must be woken to set its timer. The
-    /// acknowledgement rides on the next frame sent; the timer sends it
-    /// alone if none leaves in time.
-    fn arm_ack(&mut self, inner: &Inner, s: &State) -> bool {
+    /// no timer is armed: `true` when it did, and the driver must be woken
+    /// to set its timer. The acknowledgement rides on the next frame sent
+    /// (or leaves at once, by the count); the timer sends it alone if none
+    /// leaves in time.
+    ///
+    /// It is armed even when the count sends the acknowledgement at once:
+    /// the frame taken used up the link's read readiness, and the link
+    /// holds no waker until someone reads it again. Should the application
+    /// not come back to the link (it works on the frame, or only sends),
+    /// the timer brings the driver to it within the acknowledgement delay,
+    /// and the driver's read leaves the link's next readiness with the
+    /// driver. Without it, what arrives meanwhile (the peer's frames, which
+    /// its replay buffer holds until they are acknowledged) would wait in
+    /// the link for a heartbeat.
+    fn arm_ack(&mut self, inner: &Inner) -> bool {
         let q = &mut self.seq;
-        if q.ack_armed || s.received - q.ack_sent >= inner.ack_every {
+        if q.ack_armed {
             return false;
         }
         q.ack_armed = true;

@@ -288,8 +288,9 @@ impl ResumeHandle {
 ///
 /// A receive given up while it waited on the link (a timeout around it)
 /// leaves the link's next readiness with the application's task; until
-/// the application uses the session again, what arrives is read by the
-/// driver when its timer next fires, at the latest a heartbeat later.
+/// the application uses the session again (a send, a receive, a close, or
+/// dropping it), what arrives is read by the driver when its timer next
+/// fires, at the latest a heartbeat later.
 ///
 /// # Cancel safety
 ///
@@ -555,11 +556,19 @@ impl SessionTransport for ResumableSession {
                 ack_now,
             } => {
                 s.recv_waker = None;
-                let driver = s.driver_if(wake_driver);
+                let mut driver = s.driver_if(wake_driver);
                 drop(s);
                 inner.reads.app_done();
-                if ack_now && let Some(w) = wire.as_mut() {
-                    w.send_from_front(inner);
+                // An acknowledgement the link did not take whole, or that
+                // broke it, is the driver's to finish or to act on, as with
+                // a send's frame: a broken link found here is noticed by the
+                // driver's next poll only.
+                if ack_now
+                    && let Some(w) = wire.as_mut()
+                    && !w.send_from_front(inner)
+                    && driver.is_none()
+                {
+                    driver = inner.lock().driver_waker.take();
                 }
                 drop(wire);
                 wake(sender);
@@ -589,6 +598,11 @@ impl SessionTransport for ResumableSession {
     }
 
     fn close(&mut self) {
+        // As with a send: a receive given up while it waited on the link
+        // left its readiness with this task, and the driver now waits for
+        // the acknowledgement of the close marker (the session's last act,
+        // when it is dropped), which only the driver reads then.
+        self.inner.reads.app_done();
         let mut s = self.inner.lock();
         if s.local_closed {
             return;

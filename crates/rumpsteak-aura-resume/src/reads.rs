@@ -20,6 +20,11 @@ pub(crate) struct ReadDispatch {
     /// itself; cleared by the wake that goes to it, and by the application
     /// when it stops waiting (a frame taken, a send).
     app_waiting: AtomicBool,
+    /// Set by a wake that went to the application, until the application
+    /// comes back to read: if it leaves instead (its receive was given up),
+    /// the readiness that wake carried is the driver's to act on, since
+    /// the link holds no waker until someone polls it again.
+    app_woken: AtomicBool,
     app: Mutex<Option<Waker>>,
     driver: Mutex<Option<Waker>>,
 }
@@ -27,6 +32,14 @@ pub(crate) struct ReadDispatch {
 fn locked(slot: &Mutex<Option<Waker>>) -> MutexGuard<'_, Option<Waker>> {
     // A waker slot is consistent whatever panicked while it was held.
     slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Clears `flag`, with no write when it is clear already.
+#[inline]
+fn clear(flag: &AtomicBool) {
+    if flag.load(Ordering::Relaxed) {
+        flag.store(false, Ordering::Release);
+    }
 }
 
 fn store(slot: &Mutex<Option<Waker>>, waker: &Waker) {
@@ -41,16 +54,27 @@ impl ReadDispatch {
     /// polls the link, so that no readiness between the two is missed.
     pub(crate) fn app_waits(&self, waker: &Waker) {
         store(&self.app, waker);
+        self.app_woken.store(false, Ordering::Release);
         self.app_waiting.store(true, Ordering::Release);
     }
 
-    /// The application no longer waits for the link: its readiness goes to
-    /// the driver.
+    /// The application read the link itself: whatever wake brought it was
+    /// used.
     #[inline]
-    pub(crate) fn app_done(&self) {
-        if self.app_waiting.load(Ordering::Relaxed) {
-            self.app_waiting.store(false, Ordering::Release);
-        }
+    pub(crate) fn app_read(&self) {
+        clear(&self.app_waiting);
+        clear(&self.app_woken);
+    }
+
+    /// The application no longer waits for the link, and did not read it:
+    /// its readiness goes to the driver from now on. `true` when a wake
+    /// went to the application that it did not read after (a receive given
+    /// up): the caller wakes the driver, which reads the link.
+    #[inline]
+    #[must_use]
+    pub(crate) fn app_leaves(&self) -> bool {
+        clear(&self.app_waiting);
+        self.app_woken.load(Ordering::Relaxed) && self.app_woken.swap(false, Ordering::AcqRel)
     }
 
     /// The driver's waker, for readiness while the application does not
@@ -71,6 +95,7 @@ impl Wake for ReadDispatch {
         if self.app_waiting.swap(false, Ordering::AcqRel) {
             let app = locked(&self.app).take();
             if let Some(w) = app {
+                self.app_woken.store(true, Ordering::Release);
                 w.wake();
                 return;
             }
@@ -129,9 +154,24 @@ mod tests {
     fn an_application_done_waiting_leaves_readiness_to_the_driver() {
         let (dispatch, link_waker, (app, app_waker), driver) = dispatch();
         dispatch.app_waits(&app_waker);
-        dispatch.app_done();
+        assert!(!dispatch.app_leaves(), "no wake went to the application");
         link_waker.wake_by_ref();
         assert_eq!(app.0.load(Ordering::SeqCst), 0);
         assert_eq!(driver.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_application_that_leaves_after_a_wake_it_did_not_read_says_so_once() {
+        let (dispatch, link_waker, (app, app_waker), _driver) = dispatch();
+        dispatch.app_waits(&app_waker);
+        link_waker.wake_by_ref();
+        assert_eq!(app.0.load(Ordering::SeqCst), 1);
+        assert!(dispatch.app_leaves(), "the wake it got was not read");
+        assert!(!dispatch.app_leaves(), "told once");
+        // One that came back and read has nothing to tell.
+        dispatch.app_waits(&app_waker);
+        link_waker.wake_by_ref();
+        dispatch.app_read();
+        assert!(!dispatch.app_leaves());
     }
 }

@@ -164,6 +164,12 @@ impl Inner {
         self.wire.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Wakes the driver task, if it waits.
+    fn wake_driver(&self) {
+        let driver = self.lock().driver_waker.take();
+        wake(driver);
+    }
+
     /// The sending side of the link if no one holds it.
     fn try_wire(&self) -> Option<MutexGuard<'_, Wire>> {
         match self.wire.try_lock() {
@@ -287,10 +293,11 @@ impl ResumeHandle {
 /// task switch.
 ///
 /// A receive given up while it waited on the link (a timeout around it)
-/// leaves the link's next readiness with the application's task; until
-/// the application uses the session again (a send, a receive, a close, or
-/// dropping it), what arrives is read by the driver when its timer next
-/// fires, at the latest a heartbeat later.
+/// leaves the link's next readiness with the application's task. The
+/// application's next use of the session (a send, a receive, a close, or
+/// dropping it) hands the link to the driver, which reads at once; until
+/// then, what arrives is read by the driver when its timer next fires, at
+/// the latest a heartbeat later.
 ///
 /// # Cancel safety
 ///
@@ -446,16 +453,20 @@ impl SessionTransport for ResumableSession {
         // the application is not reading the link itself.
         let driver = s.driver_waker.take();
         drop(s);
-        self.inner.reads.app_done();
+        // The driver is woken either way.
+        let _ = self.inner.reads.app_leaves();
         wake(driver);
         Poll::Pending
     }
 
     fn start_send(&mut self, frame: Vec<u8>) -> Result<(), TransportError> {
         // Sending, the application is not waiting for the link (a receive
-        // it gave up may have left it marked waiting): what the link
-        // receives now is the driver's to read.
-        self.inner.reads.app_done();
+        // it gave up may have left it marked waiting, or woken for a
+        // readiness it never read): what the link receives now is the
+        // driver's to read.
+        if self.inner.reads.app_leaves() {
+            self.inner.wake_driver();
+        }
         let mut s = self.inner.lock();
         if let Some(e) = Self::error(&s) {
             return Err(e);
@@ -516,11 +527,11 @@ impl SessionTransport for ResumableSession {
         if let Some(frame) = s.inbox.pop_front() {
             // The driver stops reading at a full window; taking a frame
             // out makes room again.
-            let was_full = s.inbox.len() + 1 >= inner.receive_window;
-            let driver = s.driver_if(was_full);
+            // So does a wake this receive got for the link and leaves unread.
+            let wanted = s.inbox.len() + 1 >= inner.receive_window || inner.reads.app_leaves();
+            let driver = s.driver_if(wanted);
             drop(s);
             drop(wire);
-            inner.reads.app_done();
             wake(driver);
             return Poll::Ready(Ok(frame));
         }
@@ -558,7 +569,7 @@ impl SessionTransport for ResumableSession {
                 s.recv_waker = None;
                 let mut driver = s.driver_if(wake_driver);
                 drop(s);
-                inner.reads.app_done();
+                inner.reads.app_read();
                 // An acknowledgement the link did not take whole, or that
                 // broke it, is the driver's to finish or to act on, as with
                 // a send's frame: a broken link found here is noticed by the
@@ -589,7 +600,9 @@ impl SessionTransport for ResumableSession {
                 let driver = s.driver_if(up);
                 drop(s);
                 drop(wire);
-                inner.reads.app_done();
+                // Woken above while the link is up; a new link is read by
+                // the driver in any case.
+                let _ = inner.reads.app_leaves();
                 wake(sender);
                 wake(driver);
                 Poll::Pending
@@ -602,9 +615,13 @@ impl SessionTransport for ResumableSession {
         // left its readiness with this task, and the driver now waits for
         // the acknowledgement of the close marker (the session's last act,
         // when it is dropped), which only the driver reads then.
-        self.inner.reads.app_done();
+        let unread = self.inner.reads.app_leaves();
         let mut s = self.inner.lock();
         if s.local_closed {
+            drop(s);
+            if unread {
+                self.inner.wake_driver();
+            }
             return;
         }
         s.local_closed = true;

@@ -105,3 +105,36 @@ async fn frames_the_front_reads_are_acknowledged_within_the_acknowledgement_dela
     assert_eq!(hb.stats().frames_received, FRAMES);
     assert_eq!(hb.stats().reconnects, 0, "{:?}", hb.stats().last_cause);
 }
+
+/// Bob gives up a receive that waited on the link, and a frame from Alice
+/// then arrives: its readiness goes to Bob's task, which no longer reads.
+/// Bob's next send hands the link to his driver, which reads the frame:
+/// no timer is needed for it (the heartbeat and the acknowledgement delay
+/// are both longer than the test's bound).
+#[tokio::test]
+async fn a_send_after_a_receive_given_up_hands_the_unread_link_to_the_driver() {
+    let net = MemNet::new();
+    let slow = |local, peer| {
+        config(local, peer)
+            .with_heartbeat(Duration::from_secs(120), Duration::from_secs(300))
+            .with_ack_policy(1_000, Duration::from_secs(120))
+    };
+    let (a, b) = pair(&net, slow("Alice", "Bob"), slow("Bob", "Alice")).await;
+    let hb = b.handle();
+    let (mut alice, mut bob) = (a.into_session(), b.into_session());
+    let given_up = timeout(Duration::from_millis(20), bob.recv_frame()).await;
+    assert!(given_up.is_err(), "nothing was sent, yet: {given_up:?}");
+    alice.send_frame(msg(7)).await.unwrap();
+    bob.send_frame(msg(8)).await.unwrap();
+    // Bounded so that a link nobody reads fails the test instead of
+    // hanging it; the assertion is that the frame is read, not how soon.
+    timeout(HANG, async {
+        while hb.stats().frames_received == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("nobody read the frame that arrived after Bob's receive was given up");
+    assert_eq!(num(&bob.recv_frame().await.unwrap()), 7);
+    assert_eq!(num(&alice.recv_frame().await.unwrap()), 8);
+}
